@@ -1,0 +1,97 @@
+// The Engine interface: one contract for every backend (cpu, cuda, http).
+//
+// An engine takes a batch of generation requests and returns, per request, one result per thinking
+// budget (a fork sweep when a request lists several budgets). Budget semantics are ARCHITECTURE.md
+// "Budget semantics". Sampling randomness is a pure function of (seed, seq_id, position), so the
+// tokens of a request never depend on what else is in the batch. This header is the contract the
+// harness codes against; backends live in engines/cpu, engines/cuda, engines/http.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace adabench {
+
+class Tokenizer;
+
+enum FinishReason {
+    FINISH_REASON_EOS,            // the model emitted an end-of-sequence token
+    FINISH_REASON_STOP,           // a stop string matched
+    FINISH_REASON_THINK_BUDGET,   // thinking budget spent, end forced; answer then ended normally
+    FINISH_REASON_ANSWER_BUDGET,  // answer budget spent
+    FINISH_REASON_MAX_TOKENS,     // max_tokens spent
+};
+const char* finish_reason_name(FinishReason r);  // "eos", "stop", "think_budget", ...
+
+enum BudgetMechanism {
+    BUDGET_MECHANISM_NONE,      // no budget: generate until eos / stop / max_tokens
+    BUDGET_MECHANISM_HARD_CUT,  // at think_budget, append end-of-thinking + answer prefix
+    BUDGET_MECHANISM_PROMPT,    // budget stated in the prompt only (L1 style); never forced
+};
+const char* budget_mechanism_name(BudgetMechanism m);
+BudgetMechanism budget_mechanism_parse(const std::string& s);  // throws adabench::Error
+
+struct SamplingParams {
+    float temperature = 0.0f;  // 0 = greedy
+    float top_p = 1.0f;
+    int top_k = 0;  // 0 = off
+    uint64_t seed = 0;
+};
+
+struct BudgetParams {
+    BudgetMechanism mechanism = BUDGET_MECHANISM_NONE;
+    int answer_budget = 512;  // tokens after a forced end of thinking
+    int min_think = 0;        // s1 "Wait": an end of thinking before this many tokens is replaced
+    int max_waits = 0;        // at most this many replacements
+    std::string wait_text = "Wait";
+    std::string think_begin = "<think>";
+    std::string think_end = "</think>";
+    // Appended when the thinking budget is spent (Laser's convention for R1/Qwen-style models).
+    std::string forced_text = "\n</think>\n\n**Final Answer:**\n\n";
+};
+
+struct GenerateRequest {
+    std::vector<int32_t> prompt_ids;
+    uint64_t seq_id = 0;  // with sampling.seed, fixes the random stream of this sequence
+    SamplingParams sampling;
+    BudgetParams budget;
+    // Thinking budgets, ascending. Empty = no thinking budget. Several = fork sweep: think once,
+    // fork at each budget; result i is token-identical to a separate run with budget i.
+    std::vector<int> think_budgets;
+    int max_tokens = 4096;
+    std::vector<std::string> stop;
+    // Unmerged LoRA: coefficient per loaded adapter for this sequence (empty = engine defaults).
+    std::vector<float> lora_coefs;
+    bool prompt_opens_thinking = false;  // the prompt already ends inside <think>
+};
+
+struct GenerateResult {
+    int think_budget = -1;            // -1 = none
+    std::vector<int32_t> output_ids;  // generated tokens, forced text included
+    std::string text;                 // decoded output_ids
+    int n_tokens_prompt = 0;
+    int n_tokens_think = 0;   // tokens inside the thinking segment
+    int n_tokens_answer = 0;  // tokens after the end of thinking (forced prefix included)
+    FinishReason finish_reason = FINISH_REASON_EOS;
+    bool forced = false;    // end of thinking was forced by the budget
+    int n_wait = 0;         // wait-text insertions
+    bool censored = false;  // no answer text after thinking
+    double latency_s = 0.0;
+};
+
+struct EngineInfo {
+    std::string backend;  // "cpu", "cuda", "http"
+    std::string device;   // "AMD EPYC (2 threads, avx512)", "NVIDIA H100 80GB", ...
+};
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+    virtual EngineInfo info() const = 0;
+    virtual const Tokenizer& tokenizer() const = 0;
+    // results[i][j] answers requests[i] at think_budgets[j] (one result when no budgets).
+    virtual std::vector<std::vector<GenerateResult>> generate(const std::vector<GenerateRequest>& requests) = 0;
+};
+
+}  // namespace adabench

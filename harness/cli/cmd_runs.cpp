@@ -1,0 +1,6 @@
+// adabench runs: not built yet; the owner of "issue 6: sweeps" replaces this file.
+#include "harness/cli/commands.h"
+
+namespace adabench {
+int cmd_runs(int argc, char** argv) { return cmd_not_built("runs", "issue 6: sweeps", argc, argv); }
+}  // namespace adabench

@@ -1,0 +1,6 @@
+// adabench serve: not built yet; the owner of "issue 7: reports" replaces this file.
+#include "harness/cli/commands.h"
+
+namespace adabench {
+int cmd_serve(int argc, char** argv) { return cmd_not_built("serve", "issue 7: reports", argc, argv); }
+}  // namespace adabench

@@ -1,0 +1,65 @@
+// common: SHA-256 against FIPS 180-4 / NIST test vectors, file helpers' errors.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/error.h"
+#include "common/io.h"
+#include "common/sha256.h"
+#include "common/version.h"
+
+using namespace adabench;
+
+TEST(Sha256, NistVectors) {
+    EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    std::string million(1000000, 'a');
+    EXPECT_EQ(sha256_hex(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, StreamingEqualsOneShot) {
+    std::string data;
+    for (int i = 0; i < 1000; ++i) data += char('a' + i % 26);
+    for (size_t chunk : {1u, 3u, 63u, 64u, 65u, 200u}) {
+        Sha256 h;
+        for (size_t i = 0; i < data.size(); i += chunk) h.update(std::string_view(data).substr(i, chunk));
+        EXPECT_EQ(h.hex(), sha256_hex(data)) << "chunk " << chunk;
+    }
+}
+
+TEST(Io, MissingFileNamesThePath) {
+    try {
+        io_read_file("/nonexistent/adabench-file.json");
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/adabench-file.json"), std::string::npos);
+    }
+}
+
+TEST(Io, MalformedJsonNamesTheFile) {
+    std::string path = testing::TempDir() + "bad.json";
+    io_write_file_atomic(path, "{\"a\": [1, 2,, 3]}");
+    try {
+        io_read_json(path);
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        std::string w = e.what();
+        EXPECT_NE(w.find(path), std::string::npos);
+        EXPECT_NE(w.find("malformed JSON"), std::string::npos);
+    }
+}
+
+TEST(Io, AtomicWriteRoundTrip) {
+    std::string path = testing::TempDir() + "roundtrip.bin";
+    std::string data("a\0b\nc", 5);
+    io_write_file_atomic(path, data);
+    EXPECT_EQ(io_read_file(path), data);
+    EXPECT_FALSE(io_file_exists(path + ".tmp"));
+}
+
+TEST(Version, HasVersionAndSha) {
+    EXPECT_FALSE(version_string().empty());
+    EXPECT_FALSE(version_git_sha().empty());
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# adabench set-up: install what is missing (Debian packages only), build, and run a job.
+#
+#   bash tools/setup.sh run    install, build, run the main job (sweep on the bundled model + report)
+#   bash tools/setup.sh test   install, build, run the tests (then once more under ASan+UBSan)
+#   bash tools/setup.sh deps   install only            bash tools/setup.sh build   install + build only
+#
+# Idempotent and quick when everything is present. Needs root (or sudo) only when something is
+# missing; otherwise it says exactly what to install.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${ADABENCH_BUILD_DIR:-$ROOT/build}"
+BUILD_ASAN="${ADABENCH_ASAN_BUILD_DIR:-$ROOT/build-asan}"
+JOBS="${ADABENCH_JOBS:-$(nproc)}"
+MODE="${1:-test}"
+
+DEB_PACKAGES=(build-essential cmake pkg-config git libsqlite3-dev libre2-dev nlohmann-json3-dev
+              libboost-dev libgtest-dev libgmock-dev libbenchmark-dev)
+TOOLS_PACKAGES=(python3-torch python3-numpy libopenblas0-openmp)
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+missing_packages() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || printf '%s ' "$p"
+    done
+}
+
+install_packages() {
+    local missing
+    missing="$(missing_packages "$@")"
+    [ -z "$missing" ] && return 0
+    command -v apt-get >/dev/null || die "missing packages: $missing; this is not a Debian system (hint: install their equivalents, then re-run)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "missing packages: $missing (hint: as root run: apt-get install -y $missing)"
+        sudo="sudo"
+    fi
+    say "installing: $missing"
+    $sudo apt-get update -qq || die "apt-get update failed (hint: check the network and /etc/apt/sources.list)"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null \
+        || die "apt-get install failed for: $missing (hint: run it by hand to see why: apt-get install $missing)"
+    missing="$(missing_packages "$@")"
+    [ -z "$missing" ] || die "still missing after apt-get: $missing"
+}
+
+have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; }
+
+configure_build() {
+    local dir="$1"; shift
+    cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null \
+        || die "cmake configure failed in $dir (hint: re-run cmake -S $ROOT -B $dir to see why)"
+    cmake --build "$dir" -j "$JOBS" || die "build failed in $dir"
+}
+
+run_tests() {
+    local dir="$1" exclude="$2"
+    say "ctest in $dir (excluding labels: $exclude)"
+    (cd "$dir" && ctest -LE "$exclude" -j "$JOBS" --output-on-failure --timeout 600)
+}
+
+case "$MODE" in
+    deps)  install_packages "${DEB_PACKAGES[@]}" ;;
+    tools) install_packages "${DEB_PACKAGES[@]}" "${TOOLS_PACKAGES[@]}" ;;
+    build)
+        install_packages "${DEB_PACKAGES[@]}"
+        configure_build "$BUILD" ;;
+    run)
+        install_packages "${DEB_PACKAGES[@]}"
+        configure_build "$BUILD"
+        bash "$ROOT/tools/main_job.sh" "$BUILD" ;;
+    test)
+        install_packages "${DEB_PACKAGES[@]}"
+        configure_build "$BUILD"
+        if have_gpu; then exclude="slow|browser"; else exclude="gpu|slow|browser"; fi
+        run_tests "$BUILD" "$exclude"
+        say "once more under AddressSanitizer + UndefinedBehaviorSanitizer (CPU code)"
+        configure_build "$BUILD_ASAN" -DADABENCH_SANITIZE=address,undefined -DADABENCH_CUDA=OFF \
+            -DADABENCH_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_tests "$BUILD_ASAN" "gpu|slow|browser|no_asan"
+        say "all tests passed" ;;
+    *) die "unknown mode '$MODE' (use run, test, build, deps or tools)" ;;
+esac
