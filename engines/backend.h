@@ -1,0 +1,53 @@
+// Backend: the low-level contract between the host-side generation control (engines/generator.*:
+// sampling, budgets, fork sweeps, stop strings — written once) and a compute backend
+// (engines/cpu, engines/cuda). A backend owns the weights in its own format and a KV cache of
+// sequence slots; it appends tokens to slots and returns the logits of the last appended position.
+// It knows nothing about budgets, sampling or text.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engines/model.h"
+
+namespace adabench {
+
+struct LoraAdapter;  // engines/lora.h
+
+struct BackendBatch {
+    // One entry per sequence taking part in this step. tokens[i] are appended to slots[i]
+    // (a prompt in prefill, one token in decode; lengths may differ within a batch).
+    std::vector<int> slots;
+    std::vector<std::vector<int32_t>> tokens;
+    // Unmerged LoRA: lora_coefs[i][a] is the coefficient of adapter a for sequence i (the scale
+    // applied is coef * lora_alpha / r). Empty = every coefficient 0 (base weights).
+    std::vector<std::vector<float>> lora_coefs;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual const ModelConfig& config() const = 0;
+    virtual std::string device() const = 0;  // human-readable device description
+
+    // KV-cache slots. seq_alloc throws adabench::Error when the cache is full.
+    virtual int seq_alloc() = 0;
+    virtual void seq_free(int slot) = 0;
+    // A new slot holding a copy of `slot`'s cache (the fork of a budget sweep).
+    virtual int seq_fork(int slot) = 0;
+    virtual int seq_len(int slot) const = 0;
+    // Drops positions >= n from a slot (used when a forced text replaces sampled tokens).
+    virtual void seq_truncate(int slot, int n) = 0;
+
+    // Appends the batch's tokens and writes the fp32 logits of each sequence's last appended
+    // position to logits[i * vocab_size .. (i+1) * vocab_size).
+    virtual void forward(const BackendBatch& batch, float* logits) = 0;
+
+    // Adapters for the unmerged LoRA path (per-sequence coefficients in BackendBatch).
+    virtual void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) = 0;
+    // Replaces the weights (merged LoRA or a model merge computed on the host). Clears the cache.
+    virtual void set_weights(std::shared_ptr<const ModelWeights> weights) = 0;
+};
+
+}  // namespace adabench
