@@ -1,0 +1,168 @@
+// adabench::Store — the SQLite store of runs, grid points and graded samples.
+//
+// One database file holds many runs. A run is one sweep configuration (its canonical JSON and hash);
+// a point is one cell of its grid (task, weights, budget, sampling); a sample is one generation for
+// (point, problem, sample index), graded. Every table's columns come from one typed field list
+// (store/schema.cpp) that also produces the CSV/JSONL export columns. Writes are idempotent
+// (unique keys, INSERT OR IGNORE), so a sweep killed at any moment resumes without losing or
+// duplicating a sample. Read-only mode opens the file with SQLITE_OPEN_READONLY (report server).
+//
+// Deliberately not here: metrics (graders/metrics.h), grid planning (harness/), any notion of
+// which engine produced what beyond the strings recorded on the run.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace adabench {
+
+// A run: one sweep configuration executed (possibly in several sessions, resumed, or as shards).
+struct RunRecord {
+    int64_t id = 0;             // 1, 2, ... per database
+    std::string config_json;    // canonical sweep config (sorted keys; shard and db excluded)
+    std::string config_hash;    // sha256 of config_json
+    std::string git_sha;        // adabench build
+    std::string engine;         // "cpu", "cuda", "http", ...
+    std::string device;         // EngineInfo::device
+    std::string host;           // hostname
+    std::string model_hash;     // content hash of the model directory (config, weights, tokenizer)
+    std::string adapters_json;  // [{"name","path","sha256"}] in config order
+    std::string merges_json;    // [{"path","sha256"}] models taking part in merges
+    std::string datasets_json;  // [{"task","sha256","version","n_problems"}]
+    std::string shards;         // "" = whole grid; "0/4" for a shard; "0/4,1/4,..." after merge-db
+    std::string started_at;     // ISO 8601 UTC
+    std::string finished_at;    // "" while running
+    std::string status;         // "running", "finished", "interrupted", "failed"
+    int64_t n_points = 0;       // grid points in the plan
+    int64_t n_samples_planned = 0;  // samples the full grid asks for (all shards)
+};
+
+// A grid point of a run. point_id is the index in the full grid plan (deterministic from the
+// config), so shards of one sweep agree on it and merge-db can combine them.
+struct PointRecord {
+    int64_t run_id = 0;
+    int64_t point_id = 0;
+    std::string task;             // task name, e.g. "arith", "gsm8k"
+    std::string mechanism;        // "none", "hard_cut", "prompt"
+    int64_t think_budget = -1;    // -1 = no thinking budget
+    int64_t answer_budget = 0;
+    int64_t min_think = 0;
+    int64_t max_waits = 0;
+    int64_t max_tokens = 0;
+    std::string adapters_json;    // adapter names in coefficient order, ["lora-long","lora-short"]
+    std::string coefs_json;       // coefficient vector, [0.25,0.75]; "[]" without adapters
+    std::string lora_mode;        // "merged", "unmerged", "" without adapters
+    std::string merge_method;     // "", "linear", "task_arithmetic"
+    std::string merge_lambda_json;  // "" or a scalar/array, e.g. 0.5 or [0.1,0.5,0.9]
+    double temperature = 0.0;
+    double top_p = 1.0;
+    int64_t top_k = 0;
+    int64_t n_samples = 1;        // samples per problem
+    int64_t seed = 0;             // base seed of the sweep
+    std::string prompt_template;  // template name or text used for this point
+    std::string label;            // short human label, e.g. "arith B=64 c=[0.5]"
+};
+
+// One graded generation.
+struct SampleRecord {
+    int64_t run_id = 0;
+    int64_t point_id = 0;
+    std::string problem_id;
+    int64_t sample_index = 0;
+    int64_t seed = 0;  // the derived per-(problem, sample) seed given to the engine
+    int64_t n_tokens_prompt = 0;
+    int64_t n_tokens_think = 0;
+    int64_t n_tokens_answer = 0;
+    std::string finish_reason;  // "eos", "stop", "think_budget", "answer_budget", "max_tokens"
+    bool forced = false;
+    int64_t n_wait = 0;
+    bool censored = false;
+    std::string extracted_strict;
+    std::string extracted_flexible;
+    std::string gold;
+    bool correct_strict = false;
+    bool correct_flexible = false;
+    double latency_s = 0.0;
+    std::string prompt_text;
+    std::string response_text;
+    std::string created_at;  // ISO 8601 UTC when written
+};
+
+// Filters for list_samples; empty / negative fields mean "any".
+struct SampleFilter {
+    int64_t run_id = 0;  // required (> 0)
+    int64_t point_id = -1;
+    std::string task;    // matches the point's task
+    std::string problem_id;
+    bool with_text = true;  // false: leave prompt_text / response_text empty (cheaper)
+};
+
+enum StoreMode { STORE_MODE_READ_WRITE, STORE_MODE_READ_ONLY };
+
+// Sample key for resume: (point_id, problem_id, sample_index).
+using SampleKey = std::tuple<int64_t, std::string, int64_t>;
+
+class Store {
+public:
+    // Opens (read-write: creates and migrates) the database at path. Throws adabench::Error naming
+    // the file. Read-only mode refuses a file that does not exist or needs a migration.
+    explicit Store(const std::string& path, StoreMode mode = STORE_MODE_READ_WRITE);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    const std::string& path() const;
+    int schema_version() const;
+
+    // ---- read API (reports, CLI) ----
+    std::vector<RunRecord> list_runs() const;
+    std::optional<RunRecord> get_run(int64_t run_id) const;
+    // "latest" or a decimal id; throws Error naming the database when there is no such run.
+    RunRecord resolve_run(const std::string& id_or_latest) const;
+    std::vector<PointRecord> list_points(int64_t run_id) const;
+    std::vector<SampleRecord> list_samples(const SampleFilter& filter) const;
+    int64_t count_samples(int64_t run_id, int64_t point_id = -1) const;
+    std::set<SampleKey> sample_keys(int64_t run_id) const;
+
+    // ---- write API (harness, merge-db) ----
+    // Inserts a run; id 0 = next free id. Returns the id.
+    int64_t insert_run(const RunRecord& run);
+    // Updates the mutable fields of a run (status, finished_at, engine, device, host, shards,
+    // hashes); config_json / config_hash never change.
+    void update_run(const RunRecord& run);
+    // Idempotent: a point that exists is left as it is.
+    void insert_points(const std::vector<PointRecord>& points);
+    // One transaction; INSERT OR IGNORE on (run_id, point_id, problem_id, sample_index).
+    // Returns the number of rows actually inserted.
+    int64_t insert_samples(const std::vector<SampleRecord>& samples);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---- the schema's field lists, for exports and reports that want generic columns ----
+enum FieldType { FIELD_TYPE_INTEGER, FIELD_TYPE_REAL, FIELD_TYPE_TEXT };
+struct FieldInfo {
+    std::string name;
+    FieldType type;
+};
+std::vector<FieldInfo> store_run_fields();
+std::vector<FieldInfo> store_point_fields();
+std::vector<FieldInfo> store_sample_fields();
+
+// Export rows: one per sample, point columns first (task, budget, coefficients, ...), then the
+// sample columns. Values are rendered as text (CSV) or typed JSON (JSONL).
+std::vector<std::string> store_export_columns();
+// CSV per RFC 4180: fields with comma, quote, CR or LF are quoted, quotes doubled. Header first.
+std::string store_export_csv_header();
+std::string store_export_csv_row(const PointRecord& p, const SampleRecord& s);
+std::string store_export_jsonl_row(const PointRecord& p, const SampleRecord& s);
+
+const int STORE_SCHEMA_VERSION = 2;
+
+}  // namespace adabench
