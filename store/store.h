@@ -22,22 +22,22 @@ namespace adabench {
 
 // A run: one sweep configuration executed (possibly in several sessions, resumed, or as shards).
 struct RunRecord {
-    int64_t id = 0;             // 1, 2, ... per database
-    std::string config_json;    // canonical sweep config (sorted keys; shard and db excluded)
-    std::string config_hash;    // sha256 of config_json
-    std::string git_sha;        // adabench build
-    std::string engine;         // "cpu", "cuda", "http", ...
-    std::string device;         // EngineInfo::device
-    std::string host;           // hostname
-    std::string model_hash;     // content hash of the model directory (config, weights, tokenizer)
-    std::string adapters_json;  // [{"name","path","sha256"}] in config order
-    std::string merges_json;    // [{"path","sha256"}] models taking part in merges
-    std::string datasets_json;  // [{"task","sha256","version","n_problems"}]
-    std::string shards;         // "" = whole grid; "0/4" for a shard; "0/4,1/4,..." after merge-db
-    std::string started_at;     // ISO 8601 UTC
-    std::string finished_at;    // "" while running
-    std::string status;         // "running", "finished", "interrupted", "failed"
-    int64_t n_points = 0;       // grid points in the plan
+    int64_t id = 0;                 // 1, 2, ... per database
+    std::string config_json;        // canonical sweep config (sorted keys; shard and db excluded)
+    std::string config_hash;        // sha256 of config_json
+    std::string git_sha;            // adabench build
+    std::string engine;             // "cpu", "cuda", "http", ...
+    std::string device;             // EngineInfo::device
+    std::string host;               // hostname
+    std::string model_hash;         // content hash of the model directory (config, weights, tokenizer)
+    std::string adapters_json;      // [{"name","path","sha256"}] in config order
+    std::string merges_json;        // [{"path","sha256"}] models taking part in merges
+    std::string datasets_json;      // [{"task","sha256","version","n_problems"}]
+    std::string shards;             // "" = whole grid; "0/4" for a shard; "0/4,1/4,..." after merge-db
+    std::string started_at;         // ISO 8601 UTC
+    std::string finished_at;        // "" while running
+    std::string status;             // "running", "finished", "interrupted", "failed"
+    int64_t n_points = 0;           // grid points in the plan
     int64_t n_samples_planned = 0;  // samples the full grid asks for (all shards)
 };
 
@@ -46,23 +46,23 @@ struct RunRecord {
 struct PointRecord {
     int64_t run_id = 0;
     int64_t point_id = 0;
-    std::string task;             // task name, e.g. "arith", "gsm8k"
-    std::string mechanism;        // "none", "hard_cut", "prompt"
-    int64_t think_budget = -1;    // -1 = no thinking budget
+    std::string task;           // task name, e.g. "arith", "gsm8k"
+    std::string mechanism;      // "none", "hard_cut", "prompt"
+    int64_t think_budget = -1;  // -1 = no thinking budget
     int64_t answer_budget = 0;
     int64_t min_think = 0;
     int64_t max_waits = 0;
     int64_t max_tokens = 0;
-    std::string adapters_json;    // adapter names in coefficient order, ["lora-long","lora-short"]
-    std::string coefs_json;       // coefficient vector, [0.25,0.75]; "[]" without adapters
-    std::string lora_mode;        // "merged", "unmerged", "" without adapters
-    std::string merge_method;     // "", "linear", "task_arithmetic"
+    std::string adapters_json;      // adapter names in coefficient order, ["lora-long","lora-short"]
+    std::string coefs_json;         // coefficient vector, [0.25,0.75]; "[]" without adapters
+    std::string lora_mode;          // "merged", "unmerged", "" without adapters
+    std::string merge_method;       // "", "linear", "task_arithmetic"
     std::string merge_lambda_json;  // "" or a scalar/array, e.g. 0.5 or [0.1,0.5,0.9]
     double temperature = 0.0;
     double top_p = 1.0;
     int64_t top_k = 0;
     int64_t n_samples = 1;        // samples per problem
-    int64_t seed = 0;             // base seed of the sweep
+    int64_t base_seed = 0;        // the sweep's seed; per-sample seeds derive from it
     std::string prompt_template;  // template name or text used for this point
     std::string label;            // short human label, e.g. "arith B=64 c=[0.5]"
 };
@@ -96,7 +96,7 @@ struct SampleRecord {
 struct SampleFilter {
     int64_t run_id = 0;  // required (> 0)
     int64_t point_id = -1;
-    std::string task;    // matches the point's task
+    std::string task;  // matches the point's task
     std::string problem_id;
     bool with_text = true;  // false: leave prompt_text / response_text empty (cheaper)
 };
@@ -164,5 +164,8 @@ std::string store_export_csv_row(const PointRecord& p, const SampleRecord& s);
 std::string store_export_jsonl_row(const PointRecord& p, const SampleRecord& s);
 
 const int STORE_SCHEMA_VERSION = 2;
+
+// Current UTC time as "2026-01-31T12:00:00Z" (the format of every *_at column).
+std::string store_now_iso8601();
 
 }  // namespace adabench
