@@ -1,0 +1,288 @@
+// PEFT LoRA: adapter_config.json + adapter_model.safetensors -> LoraAdapter (fp32), checked against
+// the base; merged composition into a new ModelWeights.
+#include "engines/lora.h"
+
+#include <cmath>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/io.h"
+#include "common/sha256.h"
+#include "engines/loader.h"
+#include "engines/safetensors.h"
+
+namespace adabench {
+
+namespace {
+
+struct TargetInfo {
+    const char* name;
+    const char* block;  // "self_attn" or "mlp"
+    Tensor LayerWeights::*field;
+};
+
+const TargetInfo k_targets[LORA_TARGET_COUNT] = {
+    {"q_proj", "self_attn", &LayerWeights::q_proj}, {"k_proj", "self_attn", &LayerWeights::k_proj},
+    {"v_proj", "self_attn", &LayerWeights::v_proj}, {"o_proj", "self_attn", &LayerWeights::o_proj},
+    {"gate_proj", "mlp", &LayerWeights::gate_proj}, {"up_proj", "mlp", &LayerWeights::up_proj},
+    {"down_proj", "mlp", &LayerWeights::down_proj},
+};
+
+const char* k_hint = "is this adapter for a different base model?";
+
+std::string path_join(const std::string& dir, const std::string& name) {
+    if (dir.empty()) return name;
+    return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+        size_t p = s.find(sep, start);
+        out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+        if (p == std::string::npos) return out;
+        start = p + 1;
+    }
+}
+
+bool parse_layer_index(const std::string& s, int* out) {
+    if (s.empty() || s.size() > 6) return false;
+    int v = 0;
+    for (char ch : s) {
+        if (ch < '0' || ch > '9') return false;
+        v = v * 10 + (ch - '0');
+    }
+    *out = v;
+    return true;
+}
+
+// PEFT's *_pattern keys are regexes matched against the module name's end; exact names and
+// dotted suffixes cover the patterns PEFT itself writes.
+bool pattern_matches(const std::string& key, const std::string& module) {
+    if (key == module) return true;
+    return module.size() > key.size() && module.compare(module.size() - key.size(), key.size(), key) == 0 &&
+           module[module.size() - key.size() - 1] == '.';
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+}  // namespace
+
+const char* lora_target_name(LoraTarget t) { return t < LORA_TARGET_COUNT ? k_targets[t].name : "unknown"; }
+
+LoraTarget lora_target_parse(const std::string& name) {
+    for (int t = 0; t < LORA_TARGET_COUNT; ++t) {
+        if (name == k_targets[t].name) return (LoraTarget)t;
+    }
+    return LORA_TARGET_COUNT;
+}
+
+const Tensor& lora_target_weight(const LayerWeights& layer, LoraTarget t) { return layer.*(k_targets[t].field); }
+Tensor& lora_target_weight(LayerWeights& layer, LoraTarget t) { return layer.*(k_targets[t].field); }
+
+std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const ModelWeights& base) {
+    const std::string cfg_path = path_join(dir, "adapter_config.json");
+    const std::string st_path = path_join(dir, "adapter_model.safetensors");
+    nlohmann::json cfg = io_read_json(cfg_path);
+    if (!cfg.is_object()) throw Error(cfg_path + ": expected a JSON object");
+    auto field_fail = [&](const std::string& f, const std::string& problem) -> void {
+        throw Error(cfg_path + ": field '" + f + "' " + problem);
+    };
+
+    auto adapter = std::make_shared<LoraAdapter>();
+    adapter->path = dir;
+    if (cfg.contains("peft_type") && cfg.at("peft_type") != "LORA") field_fail("peft_type", "must be \"LORA\"");
+    if (!cfg.contains("r") || !cfg.at("r").is_number_integer() || cfg.at("r").get<int64_t>() <= 0 ||
+        cfg.at("r").get<int64_t>() > 65536) {
+        field_fail("r", "must be a positive integer");
+    }
+    adapter->r = cfg.at("r").get<int>();
+    if (!cfg.contains("lora_alpha") || !cfg.at("lora_alpha").is_number()) field_fail("lora_alpha", "must be a number");
+    adapter->alpha = cfg.at("lora_alpha").get<float>();
+    if (!std::isfinite(adapter->alpha)) field_fail("lora_alpha", "must be finite");
+    if (cfg.contains("use_rslora") && cfg.at("use_rslora").is_boolean())
+        adapter->use_rslora = cfg.at("use_rslora").get<bool>();
+    if (cfg.contains("use_dora") && cfg.at("use_dora") == true)
+        field_fail("use_dora", "is true; DoRA is not implemented");
+    if (cfg.contains("fan_in_fan_out") && cfg.at("fan_in_fan_out") == true) {
+        field_fail("fan_in_fan_out", "is true; only Linear (out, in) layouts are supported");
+    }
+    if (cfg.contains("bias") && cfg.at("bias").is_string() && cfg.at("bias") != "none") {
+        field_fail("bias", "is '" + cfg.at("bias").get<std::string>() + "'; LoRA biases are not implemented");
+    }
+    if (cfg.contains("modules_to_save") && !cfg.at("modules_to_save").is_null() && !cfg.at("modules_to_save").empty()) {
+        field_fail("modules_to_save", "is set; fully trained modules inside an adapter are not supported");
+    }
+    if (cfg.contains("target_modules")) {
+        const auto& tm = cfg.at("target_modules");
+        if (tm.is_string()) {
+            adapter->target_modules.push_back(tm.get<std::string>());
+        } else if (tm.is_array()) {
+            for (const auto& m : tm) {
+                if (!m.is_string()) field_fail("target_modules", "must list strings");
+                adapter->target_modules.push_back(m.get<std::string>());
+            }
+        } else if (!tm.is_null()) {
+            field_fail("target_modules", "must be a list of module names");
+        }
+    }
+    auto read_pattern = [&](const char* key) {
+        std::vector<std::pair<std::string, double>> out;
+        if (!cfg.contains(key) || cfg.at(key).is_null()) return out;
+        if (!cfg.at(key).is_object()) field_fail(key, "must be an object");
+        for (auto it = cfg.at(key).begin(); it != cfg.at(key).end(); ++it) {
+            if (!it.value().is_number()) field_fail(std::string(key) + "." + it.key(), "must be a number");
+            out.emplace_back(it.key(), it.value().get<double>());
+        }
+        return out;
+    };
+    auto rank_pattern = read_pattern("rank_pattern");
+    auto alpha_pattern = read_pattern("alpha_pattern");
+
+    SafetensorsFile file = safetensors_open(st_path);
+    adapter->sha256 = sha256_file(st_path);
+    const ModelConfig& c = base.config;
+    adapter->layers.resize((size_t)c.n_layers);
+
+    // First pass: place each tensor; second: check the pairs are complete and consistent.
+    struct Found {
+        const SafetensorsTensor* a = nullptr;
+        const SafetensorsTensor* b = nullptr;
+    };
+    std::vector<std::array<Found, LORA_TARGET_COUNT>> found((size_t)c.n_layers);
+    for (const auto& [name, t] : file.tensors) {
+        // base_model.model.model.layers.N.<block>.<module>.lora_<A|B>[.<adapter name>].weight
+        std::vector<std::string> p = split(name, '.');
+        int layer = -1;
+        bool shape_ok = p.size() == 10 || p.size() == 11;
+        if (!shape_ok || p[0] != "base_model" || p[1] != "model" || p[2] != "model" || p[3] != "layers" ||
+            !parse_layer_index(p[4], &layer) || p.back() != "weight" || (p[7] != "lora_A" && p[7] != "lora_B")) {
+            throw Error(st_path + ": tensor '" + name + "' is not a LoRA A/B matrix of a decoder layer projection",
+                        "adabench supports PEFT LoRA on q/k/v/o and gate/up/down projections only");
+        }
+        LoraTarget target = lora_target_parse(p[6]);
+        if (target == LORA_TARGET_COUNT || p[5] != k_targets[target].block) {
+            throw Error(st_path + ": tensor '" + name + "' adapts unknown module '" + p[5] + "." + p[6] + "'", k_hint);
+        }
+        if (layer >= c.n_layers) {
+            throw Error(st_path + ": tensor '" + name + "' is for layer " + std::to_string(layer) +
+                            " but the base model has " + std::to_string(c.n_layers) + " layers",
+                        k_hint);
+        }
+        Found& f = found[(size_t)layer][target];
+        (p[7] == "lora_A" ? f.a : f.b) = &t;
+    }
+
+    int n_pairs = 0;
+    for (int l = 0; l < c.n_layers; ++l) {
+        for (int ti = 0; ti < LORA_TARGET_COUNT; ++ti) {
+            Found& f = found[(size_t)l][ti];
+            if (!f.a && !f.b) continue;
+            std::string module =
+                "model.layers." + std::to_string(l) + "." + k_targets[ti].block + "." + k_targets[ti].name;
+            if (!f.a || !f.b) {
+                throw Error(
+                    st_path + ": " + module + " has lora_" + (f.a ? "A" : "B") + " but no lora_" + (f.a ? "B" : "A"),
+                    "the adapter file is incomplete");
+            }
+            const Tensor& w = lora_target_weight(base.layers[(size_t)l], (LoraTarget)ti);
+            int64_t n_out = w.shape.at(0), n_in = w.shape.at(1);
+            if (f.a->shape.size() != 2 || f.b->shape.size() != 2 || f.a->shape[0] != f.b->shape[1] ||
+                f.a->shape[0] <= 0) {
+                throw Error(st_path + ": " + module + " lora_A " + shape_str(f.a->shape) + " and lora_B " +
+                            shape_str(f.b->shape) + " do not form a rank-r pair (A is (r, in), B is (out, r))");
+            }
+            if (f.a->shape[1] != n_in || f.b->shape[0] != n_out) {
+                throw Error(st_path + ": tensor '" + f.a->name + "' / '" + f.b->name + "' give a delta of shape [" +
+                                std::to_string(f.b->shape[0]) + ", " + std::to_string(f.a->shape[1]) +
+                                "] but the base " + w.name + " is " + shape_str(w.shape),
+                            k_hint);
+            }
+            LoraPair& pair = adapter->layers[(size_t)l][ti];
+            pair.r = (int)f.a->shape[0];
+            pair.n_in = n_in;
+            pair.n_out = n_out;
+            int want_r = adapter->r;
+            for (const auto& [key, v] : rank_pattern) {
+                if (pattern_matches(key, module)) want_r = (int)v;
+            }
+            if (pair.r != want_r) {
+                throw Error(st_path + ": " + module + " has rank " + std::to_string(pair.r) +
+                            " but adapter_config.json says " + std::to_string(want_r));
+            }
+            pair.alpha = adapter->alpha;
+            for (const auto& [key, v] : alpha_pattern) {
+                if (pattern_matches(key, module)) pair.alpha = (float)v;
+            }
+            // llama.cpp get_scale: alpha 0 means "no scaling".
+            if (pair.alpha == 0.0f) {
+                pair.base_scale = 1.0f;
+            } else {
+                pair.base_scale =
+                    adapter->use_rslora ? pair.alpha / std::sqrt((float)pair.r) : pair.alpha / (float)pair.r;
+            }
+            pair.a.resize((size_t)(pair.r * n_in));
+            pair.b.resize((size_t)(n_out * pair.r));
+            tensor_convert_f32(f.a->dtype, f.a->data, pair.a.data(), (int64_t)pair.a.size());
+            tensor_convert_f32(f.b->dtype, f.b->data, pair.b.data(), (int64_t)pair.b.size());
+            ++n_pairs;
+        }
+    }
+    if (n_pairs == 0) throw Error(st_path + ": no LoRA tensors found", "is this a PEFT LoRA adapter?");
+    return adapter;
+}
+
+std::shared_ptr<ModelWeights> lora_merge_weights(const ModelWeights& base,
+                                                 const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,
+                                                 const std::vector<float>& coefs) {
+    if (coefs.size() != adapters.size()) {
+        throw Error("LoRA merge: " + std::to_string(adapters.size()) + " adapters but " + std::to_string(coefs.size()) +
+                    " coefficients");
+    }
+    auto out = std::make_shared<ModelWeights>(base);  // shares every tensor and mapping
+    for (size_t l = 0; l < base.layers.size(); ++l) {
+        for (int ti = 0; ti < LORA_TARGET_COUNT; ++ti) {
+            const Tensor& w = lora_target_weight(base.layers[l], (LoraTarget)ti);
+            Tensor merged;
+            bool touched = false;
+            for (size_t i = 0; i < adapters.size(); ++i) {
+                const LoraAdapter& ad = *adapters[i];
+                if (l >= ad.layers.size() || ad.layers[l][ti].empty() || coefs[i] == 0.0f) continue;
+                const LoraPair& p = ad.layers[l][ti];
+                if (w.shape.size() != 2 || p.n_out != w.shape[0] || p.n_in != w.shape[1]) {
+                    throw Error(ad.path + ": " + lora_target_name((LoraTarget)ti) + " of layer " + std::to_string(l) +
+                                    " adapts a [" + std::to_string(p.n_out) + ", " + std::to_string(p.n_in) +
+                                    "] weight but the base " + w.name + " is " + shape_str(w.shape),
+                                k_hint);
+                }
+                if (!touched) {
+                    merged = tensor_new_f32(w.shape, w.name);
+                    tensor_convert_f32(w.dtype, w.data, merged.owned->data(), w.numel());
+                    touched = true;
+                }
+                float* dst = merged.owned->data();
+                const float s = p.scale(coefs[i]);
+                // dst[o, :] += s * sum_k B[o, k] * A[k, :]
+                for (int64_t o = 0; o < p.n_out; ++o) {
+                    float* row = dst + o * p.n_in;
+                    for (int k = 0; k < p.r; ++k) {
+                        const float bk = s * p.b[(size_t)(o * p.r + k)];
+                        const float* a = p.a.data() + (size_t)k * (size_t)p.n_in;
+                        for (int64_t j = 0; j < p.n_in; ++j) row[j] += bk * a[j];
+                    }
+                }
+            }
+            if (touched) lora_target_weight(out->layers[l], (LoraTarget)ti) = merged;
+        }
+    }
+    return out;
+}
+
+}  // namespace adabench
