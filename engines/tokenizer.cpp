@@ -1,0 +1,665 @@
+// Byte-level BPE tokenizer: loading (tokenizer.json or vocab.json + merges.txt), encode, decode.
+// See tokenizer.h for what is and is not supported.
+#include "engines/tokenizer.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <queue>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/io.h"
+#include "engines/unicode.h"
+
+namespace adabench {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int32_t MAX_TOKEN_ID = 1 << 24;       // guards allocations against absurd ids in a file
+constexpr size_t CACHE_MAX_ENTRIES = 1 << 17;   // per-piece BPE cache, cleared when full
+constexpr size_t CACHE_MAX_PIECE_BYTES = 64;
+
+// GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.
+struct ByteLevelMap {
+    std::array<uint32_t, 256> byte_to_cp{};
+    std::array<int16_t, 0x144> cp_to_byte{};
+    ByteLevelMap() {
+        cp_to_byte.fill(-1);
+        int n = 0;
+        for (int b = 0; b < 256; ++b) {
+            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            byte_to_cp[b] = printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + n++);
+            cp_to_byte[byte_to_cp[b]] = static_cast<int16_t>(b);
+        }
+    }
+};
+const ByteLevelMap& byte_level_map() {
+    static const ByteLevelMap m;
+    return m;
+}
+
+// "Ġthe" -> " the". Characters outside the byte-level alphabet are kept as UTF-8.
+std::string byte_level_to_bytes(std::string_view s) {
+    const ByteLevelMap& m = byte_level_map();
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        int len;
+        uint32_t cp = unicode_decode_utf8(s, i, &len);
+        if (cp < m.cp_to_byte.size() && m.cp_to_byte[cp] >= 0) {
+            out += static_cast<char>(m.cp_to_byte[cp]);
+        } else {
+            out.append(s.substr(i, len));
+        }
+        i += len;
+    }
+    return out;
+}
+
+std::string bytes_to_byte_level(std::string_view s) {
+    const ByteLevelMap& m = byte_level_map();
+    std::string out;
+    for (unsigned char b : s) unicode_append_utf8(out, m.byte_to_cp[b]);
+    return out;
+}
+
+std::string quoted(std::string_view s) {
+    std::string q = json(std::string(s)).dump();  // escapes control bytes; invalid UTF-8 throws
+    return q;
+}
+
+std::string safe_quoted(std::string_view s) {
+    try {
+        return quoted(s);
+    } catch (const json::exception&) {
+        return "\"<invalid UTF-8>\"";
+    }
+}
+
+struct MergeInfo {
+    int32_t rank;
+    int32_t result;
+};
+
+uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
+
+// Token text from a tokenizer_config field: "<x>", {"content": "<x>", ...} or null.
+std::string config_token_text(const json& v, const std::string& file, const char* field) {
+    if (v.is_null()) return "";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    throw Error(file + ": " + field + " must be a string, an object with \"content\", or null");
+}
+
+}  // namespace
+
+struct TokenizerImpl {
+    std::string source;
+    std::vector<std::string> id_bytes;  // raw bytes per id (empty for ids without a token)
+    std::vector<uint8_t> id_flags;      // ID_* bits
+    std::unordered_map<std::string, int32_t> bytes_to_id;  // regular vocabulary
+    std::array<int32_t, 256> byte_token{};
+    std::unordered_map<uint64_t, MergeInfo> merges;
+    std::vector<AddedToken> added;                 // in file order
+    std::vector<size_t> added_by_length;           // indices into added, longest first
+    std::array<bool, 256> added_first_byte{};
+    std::unordered_map<std::string, int32_t> added_by_content;
+    PretokenizerKind pretok = PRETOKENIZER_QWEN2;
+    bool nfc = false;
+    bool add_prefix_space = false;
+    bool ignore_merges = false;
+    int32_t bos = -1, eos = -1;
+    bool add_bos = false;
+
+    mutable std::mutex cache_mutex;
+    mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+
+    enum : uint8_t { ID_REGULAR = 1, ID_ADDED = 2, ID_SPECIAL = 4 };
+
+    void set_token(int32_t id, std::string bytes, uint8_t flag, const std::string& what) {
+        if (id < 0 || id >= MAX_TOKEN_ID) {
+            throw Error(source + ": " + what + " has id " + std::to_string(id) + ", outside [0, " +
+                        std::to_string(MAX_TOKEN_ID) + ")");
+        }
+        if (static_cast<size_t>(id) >= id_bytes.size()) {
+            id_bytes.resize(id + 1);
+            id_flags.resize(id + 1);
+        }
+        id_bytes[id] = std::move(bytes);
+        id_flags[id] |= flag;
+    }
+
+    void add_vocab(const std::string& token, int32_t id) {
+        std::string bytes = byte_level_to_bytes(token);
+        if (id >= 0 && static_cast<size_t>(id) < id_flags.size() && (id_flags[id] & ID_REGULAR)) {
+            throw Error(source + ": vocab id " + std::to_string(id) + " is used by two tokens (" +
+                        safe_quoted(token) + " and another)");
+        }
+        set_token(id, bytes, ID_REGULAR, "vocab token " + safe_quoted(token));
+        bytes_to_id.emplace(std::move(bytes), id);
+    }
+
+    void add_merge(const std::string& a, const std::string& b, size_t rank) {
+        auto lookup = [&](const std::string& t) {
+            auto it = bytes_to_id.find(byte_level_to_bytes(t));
+            if (it == bytes_to_id.end()) {
+                throw Error(source + ": merge " + std::to_string(rank + 1) + " (" + safe_quoted(a) + " " +
+                                safe_quoted(b) + ") names " + safe_quoted(t) + ", which is not in the vocab",
+                            "are the vocab and merges from the same tokenizer?");
+            }
+            return it->second;
+        };
+        int32_t ia = lookup(a), ib = lookup(b), ir = lookup(a + b);
+        // Duplicate merges keep their first (lowest) rank, as in HF tokenizers.
+        merges.emplace(pair_key(ia, ib), MergeInfo{static_cast<int32_t>(rank), ir});
+    }
+
+    void add_added_token(AddedToken t) {
+        if (t.content.empty()) throw Error(source + ": added token " + std::to_string(t.id) + " has empty content");
+        set_token(t.id, t.content, ID_ADDED, "added token " + safe_quoted(t.content));
+        id_flags[t.id] = static_cast<uint8_t>((id_flags[t.id] & ~ID_SPECIAL) | (t.special ? ID_SPECIAL : 0));
+        auto it = added_by_content.find(t.content);
+        if (it != added_by_content.end()) {
+            if (it->second != t.id) {
+                throw Error(source + ": added token " + safe_quoted(t.content) + " has two ids (" +
+                            std::to_string(it->second) + " and " + std::to_string(t.id) + ")");
+            }
+            for (AddedToken& a : added) {
+                if (a.id == t.id) a.special = t.special;  // a later file (the config) refines the flag
+            }
+            return;
+        }
+        added_by_content.emplace(t.content, t.id);
+        added.push_back(std::move(t));
+    }
+
+    void finish() {
+        for (int b = 0; b < 256; ++b) {
+            auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
+            if (it == bytes_to_id.end()) {
+                char hex[8];
+                snprintf(hex, sizeof hex, "0x%02X", b);
+                throw Error(source + ": the vocab has no token for byte " + hex,
+                            "a byte-level BPE vocab must contain all 256 byte tokens");
+            }
+            byte_token[b] = it->second;
+        }
+        added_by_length.resize(added.size());
+        for (size_t i = 0; i < added.size(); ++i) added_by_length[i] = i;
+        std::stable_sort(added_by_length.begin(), added_by_length.end(),
+                         [&](size_t x, size_t y) { return added[x].content.size() > added[y].content.size(); });
+        added_first_byte.fill(false);
+        for (const AddedToken& t : added) added_first_byte[static_cast<unsigned char>(t.content[0])] = true;
+    }
+
+    int32_t lookup_token(std::string_view token) const {
+        auto a = added_by_content.find(std::string(token));
+        if (a != added_by_content.end()) return a->second;
+        auto it = bytes_to_id.find(byte_level_to_bytes(token));
+        return it == bytes_to_id.end() ? -1 : it->second;
+    }
+
+    void read_config(const std::string& path, bool tokens_from_config) {
+        json cfg = io_read_json(path);
+        if (!cfg.is_object()) throw Error(path + ": expected a JSON object");
+        if (tokens_from_config && cfg.contains("added_tokens_decoder")) {
+            const json& dec = cfg["added_tokens_decoder"];
+            if (!dec.is_object()) throw Error(path + ": added_tokens_decoder must be an object");
+            for (auto it = dec.begin(); it != dec.end(); ++it) {
+                int32_t id;
+                try {
+                    size_t used = 0;
+                    id = std::stoi(it.key(), &used);
+                    if (used != it.key().size()) throw std::invalid_argument("trailing");
+                } catch (const std::exception&) {
+                    throw Error(path + ": added_tokens_decoder key " + safe_quoted(it.key()) + " is not a token id");
+                }
+                const json& v = it.value();
+                if (!v.is_object() || !v.contains("content") || !v["content"].is_string()) {
+                    throw Error(path + ": added_tokens_decoder[" + it.key() + "] has no string \"content\"");
+                }
+                AddedToken t;
+                t.id = id;
+                t.content = v["content"].get<std::string>();
+                t.special = v.value("special", false);
+                add_added_token(std::move(t));
+            }
+        }
+        if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) add_bos = cfg["add_bos_token"].get<bool>();
+        for (const char* field : {"bos_token", "eos_token"}) {
+            if (!cfg.contains(field)) continue;
+            std::string text = config_token_text(cfg[field], path, field);
+            if (text.empty()) continue;
+            int32_t id = lookup_token(text);
+            if (id < 0) {
+                throw Error(path + ": " + field + " " + safe_quoted(text) + " is not a token of " + source,
+                            "added tokens need ids from tokenizer.json, added_tokens.json or added_tokens_decoder");
+            }
+            (std::string(field) == "bos_token" ? bos : eos) = id;
+        }
+    }
+
+    // --- encoding ---
+
+    void bpe(std::string_view piece, std::vector<int32_t>& out) const {
+        if (piece.size() == 1) {
+            out.push_back(byte_token[static_cast<unsigned char>(piece[0])]);
+            return;
+        }
+        if (ignore_merges) {
+            auto it = bytes_to_id.find(std::string(piece));
+            if (it != bytes_to_id.end()) {
+                out.push_back(it->second);
+                return;
+            }
+        }
+        bool cacheable = piece.size() <= CACHE_MAX_PIECE_BYTES;
+        std::string key;
+        if (cacheable) {
+            key.assign(piece);
+            std::lock_guard<std::mutex> lock(cache_mutex);
+            auto it = cache.find(key);
+            if (it != cache.end()) {
+                out.insert(out.end(), it->second.begin(), it->second.end());
+                return;
+            }
+        }
+        size_t start = out.size();
+        bpe_merge(piece, out);
+        if (cacheable) {
+            std::lock_guard<std::mutex> lock(cache_mutex);
+            if (cache.size() >= CACHE_MAX_ENTRIES) cache.clear();
+            cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + start, out.end()));
+        }
+    }
+
+    // Merges by rank, lowest first; equal ranks left to right. A heap of candidate pairs over a
+    // linked list of symbols keeps long pieces (runs of punctuation or spaces) O(n log n).
+    void bpe_merge(std::string_view piece, std::vector<int32_t>& out) const {
+        struct Symbol {
+            int32_t id;
+            int32_t prev, next;
+        };
+        struct Candidate {
+            int32_t rank, left, left_id, right_id;
+            bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+        };
+        const int32_t n = static_cast<int32_t>(piece.size());
+        std::vector<Symbol> sym(n);
+        for (int32_t i = 0; i < n; ++i) sym[i] = {byte_token[static_cast<unsigned char>(piece[i])], i - 1, i + 1};
+        sym[n - 1].next = -1;
+        std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+        auto push = [&](int32_t left) {
+            if (left < 0) return;
+            int32_t right = sym[left].next;
+            if (right < 0) return;
+            auto it = merges.find(pair_key(sym[left].id, sym[right].id));
+            if (it != merges.end()) heap.push({it->second.rank, left, sym[left].id, sym[right].id});
+        };
+        for (int32_t i = 0; i + 1 < n; ++i) push(i);
+        while (!heap.empty()) {
+            Candidate c = heap.top();
+            heap.pop();
+            Symbol& l = sym[c.left];
+            if (l.id != c.left_id || l.next < 0 || sym[l.next].id != c.right_id) continue;  // stale
+            int32_t r = l.next;
+            l.id = merges.at(pair_key(c.left_id, c.right_id)).result;
+            l.next = sym[r].next;
+            if (l.next >= 0) sym[l.next].prev = c.left;
+            sym[r].id = -1;
+            push(l.prev);
+            push(c.left);
+        }
+        for (int32_t i = 0; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
+    }
+
+    // Calls on_text(segment) for text between added tokens and on_token(id) for each added token.
+    template <class OnText, class OnToken>
+    void split_added(std::string_view text, bool allow_special, OnText on_text, OnToken on_token) const {
+        size_t seg = 0;
+        for (size_t i = 0; i < text.size();) {
+            if (added_first_byte[static_cast<unsigned char>(text[i])]) {
+                const AddedToken* hit = nullptr;
+                for (size_t k : added_by_length) {
+                    const AddedToken& t = added[k];
+                    if (!allow_special && t.special) continue;
+                    if (text.compare(i, t.content.size(), t.content) == 0) {
+                        hit = &t;
+                        break;
+                    }
+                }
+                if (hit) {
+                    if (i > seg) on_text(text.substr(seg, i - seg));
+                    on_token(hit->id);
+                    i += hit->content.size();
+                    seg = i;
+                    continue;
+                }
+            }
+            ++i;
+        }
+        if (seg < text.size()) on_text(text.substr(seg));
+    }
+
+    // Normalisation and prefix space for one segment between added tokens.
+    std::string prepare(std::string_view segment) const {
+        std::string s = nfc ? unicode_nfc(segment) : std::string(segment);
+        if (add_prefix_space && !s.empty() && s[0] != ' ') s.insert(s.begin(), ' ');
+        return s;
+    }
+};
+
+Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl)) {}
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+namespace {
+
+void parse_normalizer(TokenizerImpl& t, const json& n) {
+    if (n.is_null()) return;
+    std::string type = n.is_object() ? n.value("type", "") : "";
+    if (type == "NFC") {
+        t.nfc = true;
+    } else if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
+        for (const json& sub : n["normalizers"]) parse_normalizer(t, sub);
+    } else {
+        throw Error(t.source + ": normalizer " + safe_quoted(n.dump()) + " is not supported",
+                    "only NFC (or none) is implemented for byte-level BPE");
+    }
+}
+
+void parse_byte_level(TokenizerImpl& t, const json& p, bool allow_regex) {
+    t.add_prefix_space = p.value("add_prefix_space", false);
+    bool use_regex = p.value("use_regex", true);
+    if (use_regex && !allow_regex) {
+        throw Error(t.source + ": ByteLevel pre-tokenizer with use_regex after a Split is not supported");
+    }
+    if (use_regex) t.pretok = PRETOKENIZER_GPT2;
+}
+
+void parse_pre_tokenizer(TokenizerImpl& t, const json& p) {
+    std::string type = p.is_object() ? p.value("type", "") : "";
+    if (type == "ByteLevel") {
+        if (!p.value("use_regex", true)) {
+            throw Error(t.source + ": ByteLevel pre-tokenizer without use_regex and without a Split is not supported");
+        }
+        parse_byte_level(t, p, true);
+        return;
+    }
+    if (type == "Sequence" && p.contains("pretokenizers") && p["pretokenizers"].is_array() &&
+        p["pretokenizers"].size() == 2) {
+        const json& split = p["pretokenizers"][0];
+        const json& bl = p["pretokenizers"][1];
+        if (split.value("type", "") == "Split" && bl.value("type", "") == "ByteLevel") {
+            const json& pat = split.contains("pattern") ? split["pattern"] : json();
+            if (!pat.is_object() || !pat.contains("Regex") || !pat["Regex"].is_string()) {
+                throw Error(t.source + ": Split pre-tokenizer pattern must be {\"Regex\": ...}, got " +
+                            safe_quoted(pat.dump()));
+            }
+            std::string regex = pat["Regex"].get<std::string>();
+            if (!pretokenizer_from_pattern(regex, &t.pretok)) {
+                throw Error(t.source + ": unknown pre-tokenizer split pattern " + safe_quoted(regex),
+                            std::string("known patterns: qwen2 ") + pretokenizer_pattern(PRETOKENIZER_QWEN2) +
+                                " ; organism " + pretokenizer_pattern(PRETOKENIZER_ORGANISM) + " ; gpt2 " +
+                                pretokenizer_pattern(PRETOKENIZER_GPT2));
+            }
+            if (split.value("behavior", "Isolated") != "Isolated" || split.value("invert", false)) {
+                throw Error(t.source + ": Split pre-tokenizer must have behavior \"Isolated\" and invert false");
+            }
+            parse_byte_level(t, bl, false);
+            return;
+        }
+    }
+    throw Error(t.source + ": pre_tokenizer " + safe_quoted(p.dump()) + " is not supported",
+                "expected ByteLevel, or Sequence[Split(Regex), ByteLevel(use_regex=false)]");
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::load(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) return load_tokenizer_json(path, "");
+    if (!fs::is_directory(path, ec)) throw Error(path + ": no such tokenizer file or model directory");
+    fs::path dir(path);
+    std::string config = (dir / "tokenizer_config.json").string();
+    if (!io_file_exists(config)) config.clear();
+    if (io_file_exists((dir / "tokenizer.json").string())) return load_tokenizer_json((dir / "tokenizer.json").string(), config);
+    std::string vocab = (dir / "vocab.json").string(), merges = (dir / "merges.txt").string();
+    if (io_file_exists(vocab) && io_file_exists(merges)) {
+        std::string added = (dir / "added_tokens.json").string();
+        return load_vocab_merges(vocab, merges, config, io_file_exists(added) ? added : "");
+    }
+    throw Error(path + ": no tokenizer.json and no vocab.json + merges.txt in this directory",
+                "is this a Hugging Face model directory?");
+}
+
+Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path, const std::string& config_path) {
+    auto t = std::make_unique<TokenizerImpl>();
+    t->source = tokenizer_json_path;
+    json j = io_read_json(tokenizer_json_path);
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) {
+        throw Error(tokenizer_json_path + ": no \"model\" object; is this a Hugging Face tokenizer.json?");
+    }
+    const json& model = j["model"];
+    std::string type = model.contains("type") && model["type"].is_string() ? model["type"].get<std::string>() : "";
+    if (type.empty() && model.contains("merges")) type = "BPE";  // files from old tokenizers versions
+    if (type != "BPE") {
+        throw Error(tokenizer_json_path + ": model.type " + safe_quoted(type) + " is not supported",
+                    "only byte-level BPE tokenizers (GPT-2, Qwen2, Llama 3 style) are implemented");
+    }
+    if (model.value("byte_fallback", false)) {
+        throw Error(tokenizer_json_path + ": BPE with byte_fallback (SentencePiece style) is not supported");
+    }
+    for (const char* f : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+        if (model.contains(f) && model[f].is_string() && !model[f].get<std::string>().empty()) {
+            throw Error(tokenizer_json_path + ": BPE " + f + " is not supported");
+        }
+    }
+    t->ignore_merges = model.value("ignore_merges", false);
+    if (!model.contains("vocab") || !model["vocab"].is_object()) throw Error(tokenizer_json_path + ": model.vocab must be an object");
+    for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+        if (!it.value().is_number_integer()) {
+            throw Error(tokenizer_json_path + ": model.vocab[" + safe_quoted(it.key()) + "] is not an integer id");
+        }
+        t->add_vocab(it.key(), it.value().get<int32_t>());
+    }
+    if (!model.contains("merges") || !model["merges"].is_array()) throw Error(tokenizer_json_path + ": model.merges must be an array");
+    size_t rank = 0;
+    for (const json& m : model["merges"]) {
+        if (m.is_string()) {
+            const std::string& s = m.get_ref<const std::string&>();
+            size_t sp = s.find(' ');
+            if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() || s.find(' ', sp + 1) != std::string::npos) {
+                throw Error(tokenizer_json_path + ": merge " + std::to_string(rank + 1) + " " + safe_quoted(s) +
+                            " is not two tokens separated by one space");
+            }
+            t->add_merge(s.substr(0, sp), s.substr(sp + 1), rank);
+        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            t->add_merge(m[0].get<std::string>(), m[1].get<std::string>(), rank);
+        } else {
+            throw Error(tokenizer_json_path + ": merge " + std::to_string(rank + 1) + " must be \"a b\" or [\"a\", \"b\"]");
+        }
+        ++rank;
+    }
+    if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+        if (!j["added_tokens"].is_array()) throw Error(tokenizer_json_path + ": added_tokens must be an array");
+        for (const json& a : j["added_tokens"]) {
+            if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+                !a["content"].is_string()) {
+                throw Error(tokenizer_json_path + ": each added_tokens entry needs an integer id and a string content");
+            }
+            t->add_added_token({a["id"].get<int32_t>(), a["content"].get<std::string>(), a.value("special", false)});
+        }
+    }
+    if (j.contains("normalizer")) parse_normalizer(*t, j["normalizer"]);
+    if (!j.contains("pre_tokenizer") || j["pre_tokenizer"].is_null()) {
+        throw Error(tokenizer_json_path + ": no pre_tokenizer; only byte-level BPE tokenizers are supported");
+    }
+    parse_pre_tokenizer(*t, j["pre_tokenizer"]);
+    if (j.contains("decoder") && !j["decoder"].is_null()) {
+        const json& d = j["decoder"];
+        std::string dt = d.is_object() ? d.value("type", "") : "";
+        if (dt != "ByteLevel") {
+            throw Error(tokenizer_json_path + ": decoder " + safe_quoted(d.dump()) + " is not supported",
+                        "only the ByteLevel decoder is implemented");
+        }
+    }
+    t->finish();
+    if (!config_path.empty()) t->read_config(config_path, true);
+    return Tokenizer(std::move(t));
+}
+
+Tokenizer Tokenizer::load_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
+                                       const std::string& config_path, const std::string& added_tokens_path) {
+    auto t = std::make_unique<TokenizerImpl>();
+    t->source = vocab_path;
+    json vocab = io_read_json(vocab_path);
+    if (!vocab.is_object()) throw Error(vocab_path + ": expected a JSON object of token -> id");
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+        if (!it.value().is_number_integer()) {
+            throw Error(vocab_path + ": entry " + safe_quoted(it.key()) + " is not an integer id");
+        }
+        t->add_vocab(it.key(), it.value().get<int32_t>());
+    }
+    std::string text = io_read_file(merges_path);
+    t->source = merges_path;  // merge errors name the merges file
+    size_t rank = 0, line_no = 0;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t eol = text.find('\n', pos);
+        if (eol == std::string::npos) eol = text.size();
+        std::string_view line(text.data() + pos, eol - pos);
+        pos = eol + 1;
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || (line_no == 1 && line.substr(0, 9) == "#version:")) continue;
+        size_t sp = line.find(' ');
+        if (sp == std::string::npos || sp == 0 || sp + 1 >= line.size() ||
+            line.find(' ', sp + 1) != std::string::npos) {
+            throw Error(merges_path + ":" + std::to_string(line_no) + ": expected two tokens separated by one space, got " +
+                        safe_quoted(line));
+        }
+        t->add_merge(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)), rank++);
+    }
+    t->source = vocab_path;
+    if (!added_tokens_path.empty()) {
+        json added = io_read_json(added_tokens_path);
+        if (!added.is_object()) throw Error(added_tokens_path + ": expected a JSON object of token -> id");
+        for (auto it = added.begin(); it != added.end(); ++it) {
+            if (!it.value().is_number_integer()) {
+                throw Error(added_tokens_path + ": entry " + safe_quoted(it.key()) + " is not an integer id");
+            }
+            // added_tokens.json does not say which are special; the config's decoder refines this.
+            t->add_added_token({it.value().get<int32_t>(), it.key(), true});
+        }
+    }
+    t->finish();
+    if (!config_path.empty()) {
+        json cfg = io_read_json(config_path);
+        std::string cls = cfg.is_object() ? cfg.value("tokenizer_class", "") : "";
+        if (cls.rfind("Qwen2Tokenizer", 0) == 0 || cls.empty()) {
+            t->pretok = PRETOKENIZER_QWEN2;
+            t->nfc = true;
+        } else if (cls.rfind("GPT2Tokenizer", 0) == 0) {
+            t->pretok = PRETOKENIZER_GPT2;
+            t->add_prefix_space = cfg.value("add_prefix_space", false);
+        } else {
+            throw Error(config_path + ": tokenizer_class " + safe_quoted(cls) +
+                            " is not known for vocab.json + merges.txt (known: Qwen2Tokenizer, GPT2Tokenizer)",
+                        "provide the model's tokenizer.json");
+        }
+        t->read_config(config_path, true);
+        t->finish();  // added tokens may have come from the config
+    } else {
+        t->nfc = true;  // Qwen2 is the default for bare vocab.json + merges.txt
+    }
+    return Tokenizer(std::move(t));
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool allow_special) const {
+    const TokenizerImpl& t = *impl_;
+    std::vector<int32_t> ids;
+    ids.reserve(text.size() / 3 + 4);
+    std::vector<std::string_view> pieces;
+    t.split_added(
+        text, allow_special,
+        [&](std::string_view segment) {
+            std::string s = t.prepare(segment);
+            pieces.clear();
+            pretokenize_split(t.pretok, s, pieces);
+            for (std::string_view p : pieces) t.bpe(p, ids);
+        },
+        [&](int32_t id) { ids.push_back(id); });
+    return ids;
+}
+
+std::vector<std::string> Tokenizer::pretokenize(std::string_view text) const {
+    const TokenizerImpl& t = *impl_;
+    std::vector<std::string> out;
+    t.split_added(
+        text, true,
+        [&](std::string_view segment) {
+            std::string s = t.prepare(segment);
+            std::vector<std::string_view> pieces;
+            pretokenize_split(t.pretok, s, pieces);
+            for (std::string_view p : pieces) out.emplace_back(p);
+        },
+        [&](int32_t id) { out.push_back(t.id_bytes[id]); });
+    return out;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
+    const TokenizerImpl& t = *impl_;
+    std::string out;
+    for (int32_t id : ids) {
+        if (id < 0 || static_cast<size_t>(id) >= t.id_bytes.size()) continue;
+        if (skip_special && (t.id_flags[id] & TokenizerImpl::ID_SPECIAL)) continue;
+        out += t.id_bytes[id];
+    }
+    return out;
+}
+
+const std::string& Tokenizer::decode_token(int32_t id) const {
+    static const std::string empty;
+    if (id < 0 || static_cast<size_t>(id) >= impl_->id_bytes.size()) return empty;
+    return impl_->id_bytes[id];
+}
+
+int32_t Tokenizer::token_to_id(std::string_view token) const { return impl_->lookup_token(token); }
+
+std::string Tokenizer::id_to_token(int32_t id) const {
+    const TokenizerImpl& t = *impl_;
+    if (id < 0 || static_cast<size_t>(id) >= t.id_bytes.size()) return "";
+    if (t.id_flags[id] & TokenizerImpl::ID_ADDED) return t.id_bytes[id];
+    return bytes_to_byte_level(t.id_bytes[id]);
+}
+
+int Tokenizer::vocab_size() const { return static_cast<int>(impl_->id_bytes.size()); }
+int32_t Tokenizer::bos_id() const { return impl_->bos; }
+int32_t Tokenizer::eos_id() const { return impl_->eos; }
+bool Tokenizer::add_bos_token() const { return impl_->add_bos; }
+
+int32_t Tokenizer::special_token_id(std::string_view text) const {
+    auto it = impl_->added_by_content.find(std::string(text));
+    return it == impl_->added_by_content.end() ? -1 : it->second;
+}
+
+bool Tokenizer::is_special(int32_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < impl_->id_flags.size() &&
+           (impl_->id_flags[id] & TokenizerImpl::ID_SPECIAL);
+}
+
+const std::vector<AddedToken>& Tokenizer::added_tokens() const { return impl_->added; }
+PretokenizerKind Tokenizer::pretokenizer() const { return impl_->pretok; }
+bool Tokenizer::normalizes_nfc() const { return impl_->nfc; }
+const std::string& Tokenizer::source() const { return impl_->source; }
+
+}  // namespace adabench

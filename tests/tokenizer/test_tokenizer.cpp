@@ -1,0 +1,196 @@
+// Tokenizer tests: the 74 reference tokenizations (46 llama.cpp, 25 transformers.js, 3 transformers)
+// with the real Qwen2 vocab and merges through both loaders (vocab.json + merges.txt, and a
+// tokenizer.json written from them), round trips, added/special tokens, streaming decode,
+// malformed files, and the organism's golden tokenizations when models/organism has them.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/io.h"
+#include "engines/tokenizer.h"
+#include "engines/unicode.h"
+
+namespace adabench {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string fixture(const std::string& rel) {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    std::string root = env ? env : ADABENCH_SOURCE_DIR;
+    return root + "/tests/fixtures/tokenizer/" + rel;
+}
+
+struct Case {
+    std::string source;  // "llama.cpp #3", "transformers.js SIMPLE", ...
+    std::string text;
+    std::vector<int32_t> ids;
+    std::vector<std::string> tokens;  // transformers.js only
+};
+
+std::vector<Case> load_reference_cases() {
+    std::vector<Case> cases;
+    // llama.cpp: inputs separated by "\n__ggml_vocab_test__\n" (also after the last one); one line
+    // of space-separated ids per input in .out.
+    std::string inp = io_read_file(fixture("reference/ggml-vocab-qwen2.gguf.inp"));
+    std::string out = io_read_file(fixture("reference/ggml-vocab-qwen2.gguf.out"));
+    const std::string sep = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> texts;
+    for (size_t pos = 0;;) {
+        size_t e = inp.find(sep, pos);
+        if (e == std::string::npos) break;
+        texts.push_back(inp.substr(pos, e - pos));
+        pos = e + sep.size();
+    }
+    std::vector<std::string> lines;
+    for (size_t pos = 0; pos < out.size();) {
+        size_t e = out.find('\n', pos);
+        if (e == std::string::npos) e = out.size();
+        lines.push_back(out.substr(pos, e - pos));
+        pos = e + 1;
+    }
+    EXPECT_EQ(texts.size(), 46u);
+    EXPECT_EQ(lines.size(), texts.size());
+    for (size_t i = 0; i < texts.size() && i < lines.size(); ++i) {
+        Case c{"llama.cpp #" + std::to_string(i), texts[i], {}, {}};
+        std::istringstream ss(lines[i]);
+        for (int32_t id; ss >> id;) c.ids.push_back(id);
+        cases.push_back(std::move(c));
+    }
+    json js = io_read_json(fixture("reference/qwen2_cases.json"));
+    EXPECT_EQ(js.size(), 25u);
+    for (const json& j : js) {
+        EXPECT_EQ(j["decoded"], j["text"]);
+        cases.push_back({"transformers.js " + j["name"].get<std::string>(), j["text"], j["ids"], j["tokens"]});
+    }
+    json tf = io_read_json(fixture("reference/qwen2_integration_cases.json"));
+    EXPECT_EQ(tf.size(), 3u);
+    for (const json& j : tf) cases.push_back({"transformers " + j["name"].get<std::string>(), j["text"], j["ids"], {}});
+    return cases;
+}
+
+// Checks every reference case: ids, token strings, and decode(encode(x)) == x.
+void check_reference_cases(const Tokenizer& tok) {
+    std::vector<Case> cases = load_reference_cases();
+    ASSERT_EQ(cases.size(), 74u);
+    int passed = 0;
+    for (const Case& c : cases) {
+        std::vector<int32_t> ids = tok.encode(c.text);
+        EXPECT_EQ(ids, c.ids) << c.source << " text=" << json(c.text).dump();
+        if (!c.tokens.empty()) {
+            std::vector<std::string> tokens;
+            for (int32_t id : c.ids) tokens.push_back(tok.id_to_token(id));
+            EXPECT_EQ(tokens, c.tokens) << c.source;
+        }
+        EXPECT_EQ(tok.decode(c.ids), c.text) << c.source;
+        // Streaming: concatenated per-token bytes give the same text.
+        std::string streamed;
+        for (int32_t id : c.ids) streamed += tok.decode_token(id);
+        EXPECT_EQ(streamed, c.text) << c.source;
+        passed += ids == c.ids;
+    }
+    EXPECT_EQ(passed, 74);
+}
+
+TEST(TokenizerReference, VocabMergesReproduces74Cases) {
+    Tokenizer tok = Tokenizer::load(fixture("qwen2"));
+    EXPECT_EQ(tok.pretokenizer(), PRETOKENIZER_QWEN2);
+    EXPECT_TRUE(tok.normalizes_nfc());
+    EXPECT_EQ(tok.vocab_size(), 151665);
+    EXPECT_EQ(tok.eos_id(), 151645);
+    EXPECT_EQ(tok.bos_id(), -1);
+    check_reference_cases(tok);
+
+    // Added and special tokens.
+    EXPECT_EQ(tok.special_token_id("<|im_start|>"), 151644);
+    EXPECT_EQ(tok.special_token_id("<|endoftext|>"), 151643);
+    EXPECT_EQ(tok.special_token_id("<think>"), -1);  // not an added token in Qwen2.5
+    EXPECT_TRUE(tok.is_special(151645));
+    EXPECT_FALSE(tok.is_special(151657));  // <tool_call> is added but not special
+    EXPECT_FALSE(tok.is_special(9707));
+    std::vector<int32_t> chat = tok.encode("<|im_start|>user\nHello<|im_end|>\n");
+    EXPECT_EQ(chat, (std::vector<int32_t>{151644, 872, 198, 9707, 151645, 198}));
+    // With allow_special=false a special token in untrusted text is ordinary text.
+    std::vector<int32_t> plain = tok.encode("<|im_end|>", false);
+    EXPECT_GT(plain.size(), 1u);
+    EXPECT_EQ(tok.decode(plain), "<|im_end|>");
+    EXPECT_EQ(std::count(plain.begin(), plain.end(), 151645), 0);
+    // ... but non-special added tokens still match.
+    EXPECT_EQ(tok.encode("<tool_call>", false), std::vector<int32_t>{151657});
+    EXPECT_EQ(tok.decode({151644, 872, 151645}, /*skip_special=*/true), "user");
+
+    // Vocabulary-form lookups.
+    EXPECT_EQ(tok.token_to_id("Ġare"), 525);
+    EXPECT_EQ(tok.id_to_token(525), "Ġare");
+    EXPECT_EQ(tok.token_to_id("<|im_end|>"), 151645);
+    EXPECT_EQ(tok.token_to_id("no such token at all"), -1);
+    EXPECT_EQ(tok.id_to_token(-5), "");
+
+    // Ids without a token (padded embedding rows, garbage) decode to nothing, never crash.
+    EXPECT_EQ(tok.decode({9707, 151900, -1, 1 << 30, 1879}), "Hello world");
+    EXPECT_EQ(tok.decode_token(151700), "");
+}
+
+// The same 74 cases through a tokenizer.json (merges as ["a", "b"] pairs, the tokenizers >= 0.20
+// format) carrying the DeepSeek-R1-Distill added tokens, with the R1 tokenizer_config.json.
+TEST(TokenizerReference, TokenizerJsonReproduces74CasesWithR1Tokens) {
+    json vocab = io_read_json(fixture("qwen2/vocab.json"));
+    std::string merges_txt = io_read_file(fixture("qwen2/merges.txt"));
+    json merges = json::array();
+    std::istringstream ms(merges_txt);
+    for (std::string line; std::getline(ms, line);) {
+        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        size_t sp = line.find(' ');
+        merges.push_back(json::array({line.substr(0, sp), line.substr(sp + 1)}));
+    }
+    json added = json::array();
+    const std::vector<std::tuple<int, std::string, bool>> r1 = {
+        {151643, "<｜end▁of▁sentence｜>", true}, {151644, "<｜User｜>", false}, {151645, "<｜Assistant｜>", false},
+        {151646, "<｜begin▁of▁sentence｜>", true}, {151647, "<|EOT|>", false},  {151648, "<think>", false},
+        {151649, "</think>", false}};
+    for (const auto& [id, content, special] : r1) {
+        added.push_back({{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
+                         {"rstrip", false}, {"normalized", false}, {"special", special}});
+    }
+    json split = {{"type", "Split"},
+                  {"pattern", {{"Regex", pretokenizer_pattern(PRETOKENIZER_QWEN2)}}},
+                  {"behavior", "Isolated"},
+                  {"invert", false}};
+    json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+    json tj = {{"version", "1.0"},
+               {"added_tokens", added},
+               {"normalizer", {{"type", "NFC"}}},
+               {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {split, byte_level}}}},
+               {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}},
+               {"model",
+                {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
+                 {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"ignore_merges", false},
+                 {"vocab", vocab}, {"merges", merges}}}};
+    fs::path dir = fs::temp_directory_path() / ("adabench-tok-r1-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    io_write_file_atomic((dir / "tokenizer.json").string(), tj.dump());
+    fs::copy_file(fixture("chat_templates/deepseek-r1-distill-qwen-tokenizer_config.json"), dir / "tokenizer_config.json",
+                  fs::copy_options::overwrite_existing);
+    Tokenizer tok = Tokenizer::load(dir.string());
+    fs::remove_all(dir);
+
+    check_reference_cases(tok);
+    EXPECT_EQ(tok.bos_id(), 151646);
+    EXPECT_EQ(tok.eos_id(), 151643);
+    EXPECT_TRUE(tok.add_bos_token());
+    EXPECT_EQ(tok.special_token_id("<think>"), 151648);
+    EXPECT_EQ(tok.special_token_id("</think>"), 151649);
+    // From a public bug report using the R1-Distill-Qwen-1.5B tokenizer.json.
+    EXPECT_EQ(tok.encode("<｜begin▁of▁sentence｜><｜User｜>Hello, world!<｜Assistant｜>"),
+              (std::vector<int32_t>{151646, 151644, 9707, 11, 1879, 0, 151645}));
+    EXPECT_EQ(tok.encode("<think>\nok</think>"), (std::vector<int32_t>{151648, 198, 562, 151649}));
+}
+
+}  // namespace
+}  // namespace adabench
