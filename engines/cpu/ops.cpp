@@ -1,0 +1,626 @@
+// CPU kernels: AVX-512 (+BF16), AVX2/FMA and scalar implementations of the ops in ops.h, and the
+// run-time choice between them. SIMD code sits in `#pragma GCC target` regions so the rest of the
+// binary is plain x86-64; cpu_kernels() hands out only what cpu_isa_detect() found.
+//
+// Matmul layout: weights (n_out, n_in) row-major, activations (n_tok, n_in). Every output element is
+// one dot product over n_in accumulated in its own vector register (k ascending, same tail masking)
+// and reduced with the same fixed tree, whatever tile computed it: batched equals one-by-one
+// bit for bit. Register tiles reuse each loaded weight vector across several tokens (prefill,
+// batched decode) and keep several weight rows in flight (decode, memory-bound).
+#include "engines/cpu/ops.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+#include "engines/cpu/ops_ref.h"
+
+// GCC 12's AVX-512 headers build some intrinsics on _mm512_undefined_*(), which -Wuninitialized
+// reports inside the headers (a known false positive); nothing of ours is uninitialised.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace adabench {
+
+// ---------------------------------------------------------------------------------------------
+// ISA detection
+// ---------------------------------------------------------------------------------------------
+
+const char* cpu_isa_name(CpuIsa isa) {
+    switch (isa) {
+        case CPU_ISA_SCALAR:
+            return "scalar";
+        case CPU_ISA_AVX2:
+            return "avx2";
+        case CPU_ISA_AVX512:
+            return "avx512";
+        case CPU_ISA_AVX512_BF16:
+            return "avx512_bf16";
+    }
+    return "unknown";
+}
+
+CpuIsa cpu_isa_parse(const char* name) {
+    std::string s = name ? name : "";
+    if (s == "scalar") return CPU_ISA_SCALAR;
+    if (s == "avx2") return CPU_ISA_AVX2;
+    if (s == "avx512") return CPU_ISA_AVX512;
+    if (s == "avx512_bf16") return CPU_ISA_AVX512_BF16;
+    throw Error("unknown CPU ISA '" + s + "'", "use scalar, avx2, avx512 or avx512_bf16");
+}
+
+static CpuIsa cpu_isa_hardware() {
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (avx512 && __builtin_cpu_supports("avx512bf16")) return CPU_ISA_AVX512_BF16;
+    if (avx512) return CPU_ISA_AVX512;
+    if (avx2) return CPU_ISA_AVX2;
+    return CPU_ISA_SCALAR;
+}
+
+CpuIsa cpu_isa_detect() {
+    static const CpuIsa isa = [] {
+        CpuIsa hw = cpu_isa_hardware();
+        // A cap for testing the fallbacks on a machine that has more (never raises above hardware).
+        if (const char* cap = std::getenv("ADABENCH_CPU_ISA"); cap && *cap) {
+            CpuIsa want = cpu_isa_parse(cap);
+            if (want < hw) hw = want;
+        }
+        return hw;
+    }();
+    return isa;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tile driver shared by the SIMD matmuls. K::run<NT, NR>(t0, r0) computes outputs for tokens
+// [t0, t0+NT) and rows [r0, r0+NR). Tile shapes change only speed, never results (see top).
+// ---------------------------------------------------------------------------------------------
+
+template <int NT_MAIN, int NR_MAIN, int NR_DECODE, class K>
+static inline void matmul_drive(const K& k, int n_tok, int64_t row_begin, int64_t row_end) {
+    int64_t r = row_begin;
+    if (n_tok >= NT_MAIN) {
+        for (; r + NR_MAIN <= row_end; r += NR_MAIN) {
+            int t = 0;
+            for (; t + NT_MAIN <= n_tok; t += NT_MAIN) k.template run<NT_MAIN, NR_MAIN>(t, r);
+            for (; t < n_tok; ++t) k.template run<1, NR_MAIN>(t, r);
+        }
+    } else {
+        for (; r + NR_DECODE <= row_end; r += NR_DECODE)
+            for (int t = 0; t < n_tok; ++t) k.template run<1, NR_DECODE>(t, r);
+    }
+    for (; r < row_end; ++r)
+        for (int t = 0; t < n_tok; ++t) k.template run<1, 1>(t, r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar (the twins themselves)
+// ---------------------------------------------------------------------------------------------
+
+static void matmul_rows_scalar(const float* x, const uint16_t* x_bf16, int n_tok, const CpuMatrix& w,
+                               int64_t row_begin, int64_t row_end, float* y, int64_t ldy, CpuMatmulMode mode) {
+    bool round_x = mode == CPU_MATMUL_BF16_DOT && w.dtype == DTYPE_BF16;
+    ref_matmul_rows(x, n_tok, w.n_in, w.dtype, w.data, row_begin, row_end, y, ldy, round_x);
+}
+
+static const CpuKernels kScalar = {CPU_ISA_SCALAR, matmul_rows_scalar, ref_rms_norm, ref_silu_mul, ref_add,
+                                   ref_attention_row};
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA + F16C
+// ---------------------------------------------------------------------------------------------
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace avx2 {
+
+inline float hsum(__m256 v) {
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 sh = _mm_movehdup_ps(lo);
+    __m128 s = _mm_add_ps(lo, sh);
+    sh = _mm_movehl_ps(sh, s);
+    return _mm_cvtss_f32(_mm_add_ss(s, sh));
+}
+
+inline __m256 bf16x8(const uint16_t* p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+template <DType WT>
+inline __m256 load_w8(const void* w, int64_t i) {
+    if constexpr (WT == DTYPE_F32) return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+    if constexpr (WT == DTYPE_BF16) return bf16x8(static_cast<const uint16_t*>(w) + i);
+    if constexpr (WT == DTYPE_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
+    return _mm256_setzero_ps();
+}
+
+// fp32 math over widened weights; ROUND_X reads the bf16-rounded activations instead of x.
+template <DType WT, bool ROUND_X>
+struct MatmulExact {
+    const float* x;
+    const uint16_t* xb;
+    int64_t n_in;
+    const void* w;
+    float* y;
+    int64_t ldy;
+
+    template <int NT, int NR>
+    void run(int t0, int64_t r0) const {
+        __m256 acc[NT][NR];
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) acc[t][r] = _mm256_setzero_ps();
+        const int64_t n_full = n_in & ~int64_t(7);
+        for (int64_t k = 0; k < n_full; k += 8) {
+            __m256 wv[NR];
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) wv[r] = load_w8<WT>(w, (r0 + r) * n_in + k);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m256 xv = ROUND_X ? bf16x8(xb + (t0 + t) * n_in + k) : _mm256_loadu_ps(x + (t0 + t) * n_in + k);
+#pragma GCC unroll 16
+                for (int r = 0; r < NR; ++r) acc[t][r] = _mm256_fmadd_ps(xv, wv[r], acc[t][r]);
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            for (int r = 0; r < NR; ++r) {
+                float s = hsum(acc[t][r]);
+                for (int64_t k = n_full; k < n_in; ++k) {
+                    float xv = ROUND_X ? ref_bf16_to_f32(xb[(t0 + t) * n_in + k]) : x[(t0 + t) * n_in + k];
+                    s += xv * ref_load_f32(WT, w, (r0 + r) * n_in + k);
+                }
+                y[(t0 + t) * ldy + r0 + r] = s;
+            }
+        }
+    }
+};
+
+template <DType WT, bool ROUND_X>
+void matmul_exact(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
+                  int64_t ldy) {
+    MatmulExact<WT, ROUND_X> k{x, xb, w.n_in, w.data, y, ldy};
+    matmul_drive<2, 4, 4>(k, n_tok, rb, re);
+}
+
+void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
+                 int64_t ldy, CpuMatmulMode mode) {
+    switch (w.dtype) {
+        case DTYPE_F32:
+            return matmul_exact<DTYPE_F32, false>(x, xb, n_tok, w, rb, re, y, ldy);
+        case DTYPE_F16:
+            return matmul_exact<DTYPE_F16, false>(x, xb, n_tok, w, rb, re, y, ldy);
+        case DTYPE_BF16:
+            if (mode == CPU_MATMUL_BF16_DOT) return matmul_exact<DTYPE_BF16, true>(x, xb, n_tok, w, rb, re, y, ldy);
+            return matmul_exact<DTYPE_BF16, false>(x, xb, n_tok, w, rb, re, y, ldy);
+    }
+}
+
+// exp for x in [-87, 88] (clamped), Cephes polynomial, ~2 ulp.
+inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 e = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i pow2 = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(e, _mm256_castsi256_ps(pow2));
+}
+
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        acc = _mm256_fmadd_ps(v, v, acc);
+    }
+    float ss = hsum(acc);
+    for (; i < n; ++i) ss += x[i] * x[i];
+    float inv = 1.0f / std::sqrt(ss / float(n) + eps);
+    __m256 vi = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vi), _mm256_loadu_ps(w + i)));
+    for (; i < n; ++i) y[i] = x[i] * inv * w[i];
+}
+
+void silu_mul(const float* g, const float* u, int64_t n, float* y) {
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+        __m256 s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void add(float* y, const float* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    for (; i < n; ++i) y[i] += x[i];
+}
+
+void attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int n_ctx, int hd, float scale,
+                   float* out, float* scores) {
+    const int d_full = hd & ~7;
+    float m = -INFINITY;
+    for (int j = 0; j < n_ctx; ++j) {
+        const float* kj = k + int64_t(j) * kv_stride;
+        __m256 acc = _mm256_setzero_ps();
+        for (int d = 0; d < d_full; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+        float s = hsum(acc);
+        for (int d = d_full; d < hd; ++d) s += q[d] * kj[d];
+        s *= scale;
+        scores[j] = s;
+        m = s > m ? s : m;
+    }
+    float sum = 0.0f;
+    int j = 0;
+    __m256 vm = _mm256_set1_ps(m), vsum = _mm256_setzero_ps();
+    for (; j + 8 <= n_ctx; j += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
+        _mm256_storeu_ps(scores + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    sum = hsum(vsum);
+    for (; j < n_ctx; ++j) {
+        scores[j] = std::exp(scores[j] - m);
+        sum += scores[j];
+    }
+    for (int d = 0; d < hd; ++d) out[d] = 0.0f;
+    for (int jj = 0; jj < n_ctx; ++jj) {
+        const float* vj = v + int64_t(jj) * kv_stride;
+        __m256 p = _mm256_set1_ps(scores[jj]);
+        for (int d = 0; d < d_full; d += 8)
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + d), _mm256_loadu_ps(out + d)));
+        for (int d = d_full; d < hd; ++d) out[d] += scores[jj] * vj[d];
+    }
+    float inv = 1.0f / sum;
+    for (int d = 0; d < hd; ++d) out[d] *= inv;
+}
+
+}  // namespace avx2
+
+#pragma GCC pop_options
+
+static const CpuKernels kAvx2 = {CPU_ISA_AVX2,  avx2::matmul_rows, avx2::rms_norm, avx2::silu_mul, avx2::add,
+                                 avx2::attention_row};
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 F/BW/VL/DQ
+// ---------------------------------------------------------------------------------------------
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+
+namespace avx512 {
+
+inline __mmask16 tail16(int64_t n) { return __mmask16((1u << n) - 1u); }
+
+inline __m512 bf16x16(const uint16_t* p) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+inline __m512 bf16x16_mask(const uint16_t* p, __mmask16 m) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+template <DType WT>
+inline __m512 load_w16(const void* w, int64_t i) {
+    if constexpr (WT == DTYPE_F32) return _mm512_loadu_ps(static_cast<const float*>(w) + i);
+    if constexpr (WT == DTYPE_BF16) return bf16x16(static_cast<const uint16_t*>(w) + i);
+    if constexpr (WT == DTYPE_F16)
+        return _mm512_cvtph_ps(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i)));
+    return _mm512_setzero_ps();
+}
+template <DType WT>
+inline __m512 load_w16_mask(const void* w, int64_t i, __mmask16 m) {
+    if constexpr (WT == DTYPE_F32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i);
+    if constexpr (WT == DTYPE_BF16) return bf16x16_mask(static_cast<const uint16_t*>(w) + i, m);
+    if constexpr (WT == DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i));
+    return _mm512_setzero_ps();
+}
+
+template <DType WT, bool ROUND_X>
+struct MatmulExact {
+    const float* x;
+    const uint16_t* xb;
+    int64_t n_in;
+    const void* w;
+    float* y;
+    int64_t ldy;
+
+    template <int NT, int NR>
+    void run(int t0, int64_t r0) const {
+        __m512 acc[NT][NR];
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_setzero_ps();
+        const int64_t n_full = n_in & ~int64_t(15);
+        for (int64_t k = 0; k < n_full; k += 16) {
+            __m512 wv[NR];
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) wv[r] = load_w16<WT>(w, (r0 + r) * n_in + k);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512 xv = ROUND_X ? bf16x16(xb + (t0 + t) * n_in + k) : _mm512_loadu_ps(x + (t0 + t) * n_in + k);
+#pragma GCC unroll 16
+                for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_fmadd_ps(xv, wv[r], acc[t][r]);
+            }
+        }
+        if (n_full < n_in) {
+            __mmask16 m = tail16(n_in - n_full);
+            __m512 wv[NR];
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) wv[r] = load_w16_mask<WT>(w, (r0 + r) * n_in + n_full, m);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512 xv = ROUND_X ? bf16x16_mask(xb + (t0 + t) * n_in + n_full, m)
+                                    : _mm512_maskz_loadu_ps(m, x + (t0 + t) * n_in + n_full);
+#pragma GCC unroll 16
+                for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_fmadd_ps(xv, wv[r], acc[t][r]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) y[(t0 + t) * ldy + r0 + r] = _mm512_reduce_add_ps(acc[t][r]);
+    }
+};
+
+template <DType WT, bool ROUND_X>
+void matmul_exact(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
+                  int64_t ldy) {
+    MatmulExact<WT, ROUND_X> k{x, xb, w.n_in, w.data, y, ldy};
+    matmul_drive<4, 4, 8>(k, n_tok, rb, re);
+}
+
+void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
+                 int64_t ldy, CpuMatmulMode mode) {
+    switch (w.dtype) {
+        case DTYPE_F32:
+            return matmul_exact<DTYPE_F32, false>(x, xb, n_tok, w, rb, re, y, ldy);
+        case DTYPE_F16:
+            return matmul_exact<DTYPE_F16, false>(x, xb, n_tok, w, rb, re, y, ldy);
+        case DTYPE_BF16:
+            if (mode == CPU_MATMUL_BF16_DOT) return matmul_exact<DTYPE_BF16, true>(x, xb, n_tok, w, rb, re, y, ldy);
+            return matmul_exact<DTYPE_BF16, false>(x, xb, n_tok, w, rb, re, y, ldy);
+    }
+}
+
+inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 e = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(e, n);
+}
+
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        acc = _mm512_fmadd_ps(v, v, acc);
+    }
+    if (i < n) {
+        __m512 v = _mm512_maskz_loadu_ps(tail16(n - i), x + i);
+        acc = _mm512_fmadd_ps(v, v, acc);
+    }
+    float ss = _mm512_reduce_add_ps(acc);
+    float inv = 1.0f / std::sqrt(ss / float(n) + eps);
+    __m512 vi = _mm512_set1_ps(inv);
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vi), _mm512_loadu_ps(w + i)));
+    if (i < n) {
+        __mmask16 m = tail16(n - i);
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi),
+                                            _mm512_maskz_loadu_ps(m, w + i)));
+    }
+}
+
+void silu_mul(const float* g, const float* u, int64_t n, float* y) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : tail16(n - i);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+        __m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+void add(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : tail16(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+void attention_row(const float* q, const float* k, const float* v, int64_t kv_stride, int n_ctx, int hd, float scale,
+                   float* out, float* scores) {
+    float m = -INFINITY;
+    for (int j = 0; j < n_ctx; ++j) {
+        const float* kj = k + int64_t(j) * kv_stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (int d = 0; d < hd; d += 16) {
+            __mmask16 mk = hd - d >= 16 ? __mmask16(0xffff) : tail16(hd - d);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + d), _mm512_maskz_loadu_ps(mk, kj + d), acc);
+        }
+        float s = _mm512_reduce_add_ps(acc) * scale;
+        scores[j] = s;
+        m = s > m ? s : m;
+    }
+    __m512 vm = _mm512_set1_ps(m), vsum = _mm512_setzero_ps();
+    for (int j = 0; j < n_ctx; j += 16) {
+        __mmask16 mk = n_ctx - j >= 16 ? __mmask16(0xffff) : tail16(n_ctx - j);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, scores + j), vm));
+        e = _mm512_maskz_mov_ps(mk, e);
+        _mm512_mask_storeu_ps(scores + j, mk, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    float inv = 1.0f / _mm512_reduce_add_ps(vsum);
+    for (int d = 0; d < hd; d += 16) {
+        __mmask16 mk = hd - d >= 16 ? __mmask16(0xffff) : tail16(hd - d);
+        __m512 acc = _mm512_setzero_ps();
+        for (int j = 0; j < n_ctx; ++j)
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j]), _mm512_maskz_loadu_ps(mk, v + int64_t(j) * kv_stride + d),
+                                  acc);
+        _mm512_mask_storeu_ps(out + d, mk, _mm512_mul_ps(acc, _mm512_set1_ps(inv)));
+    }
+}
+
+void convert_bf16(const float* x, int64_t n, uint16_t* out) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mk = n - i >= 16 ? __mmask16(0xffff) : tail16(n - i);
+        __m512 f = _mm512_maskz_loadu_ps(mk, x + i);
+        __m512i b = _mm512_castps_si512(f);
+        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
+        __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
+        r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+        _mm256_mask_storeu_epi16(out + i, mk, _mm512_cvtepi32_epi16(r));
+    }
+}
+
+}  // namespace avx512
+
+#pragma GCC pop_options
+
+static const CpuKernels kAvx512 = {CPU_ISA_AVX512, avx512::matmul_rows, avx512::rms_norm, avx512::silu_mul,
+                                   avx512::add,    avx512::attention_row};
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 BF16: vdpbf16ps multiplies bf16 pairs and accumulates in fp32, 32 products per
+// instruction. Only the BF16_DOT matmul on BF16 weights differs from plain AVX-512.
+// ---------------------------------------------------------------------------------------------
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")
+
+namespace avx512bf16 {
+
+struct MatmulDot {
+    const uint16_t* xb;
+    int64_t n_in;
+    const uint16_t* w;
+    float* y;
+    int64_t ldy;
+
+    template <int NT, int NR>
+    void run(int t0, int64_t r0) const {
+        __m512 acc[NT][NR];
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_setzero_ps();
+        const int64_t n_full = n_in & ~int64_t(31);
+        for (int64_t k = 0; k < n_full; k += 32) {
+            __m512bh wv[NR];
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) wv[r] = (__m512bh)_mm512_loadu_si512(w + (r0 + r) * n_in + k);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512bh xv = (__m512bh)_mm512_loadu_si512(xb + (t0 + t) * n_in + k);
+#pragma GCC unroll 16
+                for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv, wv[r]);
+            }
+        }
+        if (n_full < n_in) {
+            __mmask32 m = __mmask32((uint64_t(1) << (n_in - n_full)) - 1u);
+            __m512bh wv[NR];
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (r0 + r) * n_in + n_full);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, xb + (t0 + t) * n_in + n_full);
+#pragma GCC unroll 16
+                for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv, wv[r]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+            for (int r = 0; r < NR; ++r) y[(t0 + t) * ldy + r0 + r] = _mm512_reduce_add_ps(acc[t][r]);
+    }
+};
+
+void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
+                 int64_t ldy, CpuMatmulMode mode) {
+    if (mode != CPU_MATMUL_BF16_DOT || w.dtype != DTYPE_BF16)
+        return avx512::matmul_rows(x, xb, n_tok, w, rb, re, y, ldy, mode);
+    MatmulDot k{xb, w.n_in, static_cast<const uint16_t*>(w.data), y, ldy};
+    matmul_drive<4, 4, 8>(k, n_tok, rb, re);
+}
+
+}  // namespace avx512bf16
+
+#pragma GCC pop_options
+
+static const CpuKernels kAvx512Bf16 = {CPU_ISA_AVX512_BF16, avx512bf16::matmul_rows, avx512::rms_norm,
+                                       avx512::silu_mul,    avx512::add,             avx512::attention_row};
+
+// ---------------------------------------------------------------------------------------------
+
+const CpuKernels& cpu_kernels(CpuIsa isa) {
+    CpuIsa hw = cpu_isa_hardware();
+    if (isa > hw)
+        throw Error(std::string("CPU ISA ") + cpu_isa_name(isa) + " requested but this CPU supports at most " +
+                        cpu_isa_name(hw),
+                    "leave the ISA unset to use the best available");
+    switch (isa) {
+        case CPU_ISA_SCALAR:
+            return kScalar;
+        case CPU_ISA_AVX2:
+            return kAvx2;
+        case CPU_ISA_AVX512:
+            return kAvx512;
+        case CPU_ISA_AVX512_BF16:
+            return kAvx512Bf16;
+    }
+    return kScalar;
+}
+
+void cpu_convert_bf16(const float* x, int64_t n, uint16_t* out) {
+    if (cpu_isa_detect() >= CPU_ISA_AVX512) return avx512::convert_bf16(x, n, out);
+    for (int64_t i = 0; i < n; ++i) out[i] = ref_f32_to_bf16(x[i]);
+}
+
+void cpu_convert_f32(DType dtype, const void* src, int64_t n, float* out) {
+    if (dtype == DTYPE_F32) {
+        std::memcpy(out, src, size_t(n) * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) out[i] = ref_load_f32(dtype, src, i);
+}
+
+}  // namespace adabench
