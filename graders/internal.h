@@ -1,0 +1,21 @@
+// graders/internal.h: helpers shared by the grader stages (not part of the public API).
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace adabench {
+
+// Content of the last \boxed{...} / \fbox{...} (balanced braces) or "\boxed 5" in text; nullopt when
+// there is none. Linear time: one pass matches every brace.
+std::optional<std::string> grader_find_last_boxed(std::string_view text);
+
+// Longest input the symbolic comparer parses; longer answers are compared as normalised strings.
+constexpr size_t GRADER_MAX_PARSE = 4096;
+
+}  // namespace adabench
+
+namespace adabench {
+// Strips a leading "x =" or "x \in" (x a single variable, possibly with a subscript) from s.
+std::string grader_strip_lhs(const std::string& s);
+}  // namespace adabench

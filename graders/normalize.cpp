@@ -1,0 +1,510 @@
+// graders/normalize.cpp: canonical string form of an extracted answer.
+// Removes presentation that never changes the value: math delimiters, \left/\right, LaTeX spacing,
+// \text{}/\mathrm{}/\boxed{} wrappers, \dfrac/\tfrac, degrees, percent and dollar signs, thousands
+// separators, trailing units and periods, markdown bold, a leading "x =" and "x \in", base
+// subscripts of integers, the parentheses of a multiple-choice letter. \frac12 and \sqrt2 get their
+// braces. Deliberately does not evaluate anything (compare.cpp does) and never reorders terms.
+// Percent rule: "50\%" normalises to "50" (the sign is dropped, not divided by 100).
+// Each pass is linear; passes that look for structure are skipped on very long inputs.
+#include <array>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "graders/grader.h"
+#include "graders/internal.h"
+
+namespace adabench {
+namespace {
+
+constexpr char THOUSANDS = '\x01';  // a separator that LaTeX marked explicitly: {,} or ,\!
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+std::string trim(std::string_view s) {
+    size_t b = 0, e = s.size();
+    while (b < e && is_space(s[b])) ++b;
+    while (e > b && is_space(s[e - 1])) --e;
+    return std::string(s.substr(b, e - b));
+}
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+    if (s.find(from) == std::string::npos) return;
+    std::string out;
+    out.reserve(s.size());
+    size_t p = 0;
+    while (true) {
+        size_t q = s.find(from, p);
+        if (q == std::string::npos) break;
+        out.append(s, p, q - p);
+        out.append(to);
+        p = q + from.size();
+    }
+    out.append(s, p, std::string::npos);
+    s.swap(out);
+}
+
+// Unicode symbols models write instead of LaTeX, and degree forms, mapped before the command pass.
+void replace_symbols(std::string& s) {
+    static const std::array<std::pair<const char*, const char*>, 30> table{{
+        {"\xcf\x80", "\\pi "},
+        {"\xe2\x88\x9e", "\\infty "},
+        {"\xe2\x88\x92", "-"},
+        {"\xe2\x80\x93", "-"},
+        {"\xe2\x88\x9a", "\\sqrt"},
+        {"\xc3\x97", "\\times "},
+        {"\xc2\xb7", "\\cdot "},
+        {"\xe2\x8b\x85", "\\cdot "},
+        {"\xc2\xb1", "\\pm "},
+        {"\xe2\x88\x93", "\\mp "},
+        {"\xe2\x89\xa4", "\\leq "},
+        {"\xe2\x89\xa5", "\\geq "},
+        {"\xe2\x89\xa0", "\\neq "},
+        {"\xe2\x88\xaa", "\\cup "},
+        {"\xe2\x88\xa9", "\\cap "},
+        {"\xc2\xa0", " "},
+        {"\xe2\x80\xaf", " "},
+        {"\xe2\x80\x89", " "},
+        {"^{\\circ}", ""},
+        {"^\\circ", ""},
+        {"^{\\circ }", ""},
+        {"\xc2\xb0", ""},
+        {"{,}", "\x01"},
+        {",\\!", "\x01"},
+        {"**", ""},
+        {"\\%", ""},
+        {"%", ""},
+        {"\\$", ""},
+        {"$", ""},
+        {"\xc3\xb7", "\\div "},
+    }};
+    for (auto& [from, to] : table) replace_all(s, from, to);
+}
+
+enum CmdAction { CMD_DROP, CMD_SPACE, CMD_UNWRAP, CMD_RENAME };
+struct CmdRule {
+    const char* name;
+    CmdAction action;
+    const char* to;
+};
+const CmdRule* find_cmd(std::string_view name) {
+    static const CmdRule rules[] = {
+        {"left", CMD_DROP, ""},
+        {"right", CMD_DROP, ""},
+        {"big", CMD_DROP, ""},
+        {"Big", CMD_DROP, ""},
+        {"bigl", CMD_DROP, ""},
+        {"bigr", CMD_DROP, ""},
+        {"Bigl", CMD_DROP, ""},
+        {"Bigr", CMD_DROP, ""},
+        {"displaystyle", CMD_DROP, ""},
+        {"textstyle", CMD_DROP, ""},
+        {"limits", CMD_DROP, ""},
+        {"circ", CMD_DROP, ""},
+        {"degree", CMD_DROP, ""},
+        {"degrees", CMD_DROP, ""},
+        {"quad", CMD_SPACE, ""},
+        {"qquad", CMD_SPACE, ""},
+        {"text", CMD_UNWRAP, ""},
+        {"textbf", CMD_UNWRAP, ""},
+        {"textit", CMD_UNWRAP, ""},
+        {"textrm", CMD_UNWRAP, ""},
+        {"textsf", CMD_UNWRAP, ""},
+        {"texttt", CMD_UNWRAP, ""},
+        {"mathrm", CMD_UNWRAP, ""},
+        {"mathbf", CMD_UNWRAP, ""},
+        {"mathit", CMD_UNWRAP, ""},
+        {"mathsf", CMD_UNWRAP, ""},
+        {"mbox", CMD_UNWRAP, ""},
+        {"hbox", CMD_UNWRAP, ""},
+        {"boxed", CMD_UNWRAP, ""},
+        {"fbox", CMD_UNWRAP, ""},
+        {"bm", CMD_UNWRAP, ""},
+        {"boldsymbol", CMD_UNWRAP, ""},
+        {"operatorname", CMD_UNWRAP, ""},
+        {"emph", CMD_UNWRAP, ""},
+        {"textnormal", CMD_UNWRAP, ""},
+        {"dfrac", CMD_RENAME, "frac"},
+        {"tfrac", CMD_RENAME, "frac"},
+        {"cfrac", CMD_RENAME, "frac"},
+        {"dbinom", CMD_RENAME, "binom"},
+        {"tbinom", CMD_RENAME, "binom"},
+        {"le", CMD_RENAME, "leq"},
+        {"ge", CMD_RENAME, "geq"},
+        {"leqslant", CMD_RENAME, "leq"},
+        {"geqslant", CMD_RENAME, "geq"},
+        {"ne", CMD_RENAME, "neq"},
+        {"lbrace", CMD_RENAME, "{"},
+        {"rbrace", CMD_RENAME, "}"},
+        {"lvert", CMD_RENAME, "|"},
+        {"rvert", CMD_RENAME, "|"},
+        {"vert", CMD_RENAME, "|"},
+        {"lfloor", CMD_RENAME, "lfloor"},
+        {"dots", CMD_RENAME, "ldots"},
+        {"cdots", CMD_RENAME, "ldots"},
+        {"varphi", CMD_RENAME, "phi"},
+        {"varepsilon", CMD_RENAME, "epsilon"},
+        {"vartheta", CMD_RENAME, "theta"},
+        {"land", CMD_RENAME, "wedge"},
+    };
+    for (const auto& r : rules)
+        if (name == r.name) return &r;
+    return nullptr;
+}
+
+// One pass over LaTeX commands and braces: drops presentation commands, unwraps text-like wrappers
+// (their closing brace is dropped through a stack), renames synonyms.
+std::string pass_commands(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    std::vector<bool> drop_close;  // one entry per open brace: true when its '}' is to be dropped
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < s.size()) {
+            char n = s[i + 1];
+            if (!is_alpha(n)) {
+                if (n == '!' || n == ',' || n == ';' || n == ':' || n == ' ' || n == '>') {
+                    out += ' ';
+                } else if (n == '(' || n == ')' || n == '[' || n == ']') {
+                    // inline-math delimiters
+                } else {
+                    out += c;
+                    out += n;
+                }
+                ++i;
+                continue;
+            }
+            size_t j = i + 1;
+            while (j < s.size() && is_alpha(s[j])) ++j;
+            std::string_view name(s.data() + i + 1, j - i - 1);
+            const CmdRule* r = find_cmd(name);
+            if (!r) {
+                out += '\\';
+                out.append(name);
+                if (j < s.size() && is_alpha(s[j])) out += ' ';
+            } else if (r->action == CMD_SPACE) {
+                out += ' ';
+            } else if (r->action == CMD_RENAME) {
+                if (std::strcmp(r->to, "{") == 0 || std::strcmp(r->to, "}") == 0) {
+                    out += '\\';
+                    out += r->to;
+                } else if (std::strcmp(r->to, "|") == 0) {
+                    out += '|';
+                } else {
+                    out += '\\';
+                    out += r->to;
+                    if (j < s.size() && is_alpha(s[j])) out += ' ';
+                }
+            } else if (r->action == CMD_UNWRAP) {
+                size_t k = j;
+                while (k < s.size() && is_space(s[k])) ++k;
+                if (k < s.size() && s[k] == '{') {
+                    drop_close.push_back(true);
+                    j = k + 1;
+                } else {
+                    out += ' ';
+                }
+            }
+            i = j - 1;
+            continue;
+        }
+        if (c == '{') {
+            drop_close.push_back(false);
+            out += c;
+        } else if (c == '}') {
+            bool drop = false;
+            if (!drop_close.empty()) {
+                drop = drop_close.back();
+                drop_close.pop_back();
+            }
+            if (!drop) out += c;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// "\frac12" -> "\frac{1}{2}", "\frac 3x" -> "\frac{3}{x}", "\sqrt2" -> "\sqrt{2}": a bare argument is
+// one character (digit or letter) or a command name.
+std::string pass_brace_args(const std::string& s, int depth = 0) {
+    if (s.find("\\frac") == std::string::npos && s.find("\\sqrt") == std::string::npos &&
+        s.find("\\binom") == std::string::npos)
+        return s;
+    std::string out;
+    out.reserve(s.size() + 8);
+    size_t i = 0;
+    auto copy_arg = [&](size_t& p) -> bool {
+        while (p < s.size() && s[p] == ' ') ++p;
+        if (p >= s.size()) return false;
+        if (s[p] == '{') {
+            int depth = 0;
+            size_t q = p;
+            for (; q < s.size(); ++q) {
+                if (s[q] == '{') ++depth;
+                if (s[q] == '}' && --depth == 0) break;
+            }
+            if (q >= s.size()) return false;
+            // The argument itself may hold shorthand ("\frac{\sqrt3}{2}").
+            out += '{';
+            out += depth < 32 ? pass_brace_args(s.substr(p + 1, q - p - 1), depth + 1) : s.substr(p + 1, q - p - 1);
+            out += '}';
+            p = q + 1;
+            return true;
+        }
+        if (s[p] == '\\') {
+            size_t q = p + 1;
+            while (q < s.size() && is_alpha(s[q])) ++q;
+            if (q == p + 1) return false;
+            out += '{';
+            out.append(s, p, q - p);
+            out += '}';
+            p = q;
+            return true;
+        }
+        if (is_digit(s[p]) || is_alpha(s[p])) {
+            out += '{';
+            out += s[p];
+            out += '}';
+            ++p;
+            return true;
+        }
+        return false;
+    };
+    while (i < s.size()) {
+        size_t nargs = 0;
+        size_t len = 0;
+        if (s.compare(i, 5, "\\frac") == 0 && (i + 5 >= s.size() || !is_alpha(s[i + 5]))) nargs = 2, len = 5;
+        if (s.compare(i, 6, "\\binom") == 0 && (i + 6 >= s.size() || !is_alpha(s[i + 6]))) nargs = 2, len = 6;
+        if (s.compare(i, 5, "\\sqrt") == 0 && (i + 5 >= s.size() || !is_alpha(s[i + 5]))) nargs = 1, len = 5;
+        if (nargs == 0) {
+            out += s[i++];
+            continue;
+        }
+        out.append(s, i, len);
+        size_t p = i + len;
+        if (nargs == 1 && p < s.size() && s[p] == '[') {  // \sqrt[3]{x}
+            size_t q = s.find(']', p);
+            if (q == std::string::npos) {
+                i = p;
+                continue;
+            }
+            out.append(s, p, q + 1 - p);
+            p = q + 1;
+        }
+        bool ok = true;
+        for (size_t a = 0; a < nargs && ok; ++a) ok = copy_arg(p);
+        i = p;
+        if (!ok) continue;
+    }
+    return out;
+}
+
+bool is_unit_word(std::string_view w) {
+    static const char* const keep[] = {"and", "or",  "to", "sin", "cos",  "tan", "cot",   "sec",
+                                       "csc", "log", "ln", "exp", "sqrt", "pi",  "infty", "i",
+                                       "e",   "x",   "y",  "z",   "n",    "k",   "a",     "b"};
+    for (const char* k : keep)
+        if (w == k) return false;
+    if (w.size() >= 2) return true;
+    return w == "m" || w == "g" || w == "s" || w == "h" || w == "L" || w == "l";
+}
+
+// "5.4 cents", "15 cm^2", "12 km/h" -> the number. Only when what precedes the words is a
+// number-like expression (has a digit, no bare letters).
+std::string strip_units(const std::string& s) {
+    size_t e = s.size();
+    size_t cut = std::string::npos;
+    while (true) {
+        size_t p = e;
+        while (p > 0 && is_space(s[p - 1])) --p;
+        // optional ^2 / ^{2} / ^3 after the unit
+        size_t q = p;
+        if (q >= 2 && s[q - 2] == '^' && (s[q - 1] == '2' || s[q - 1] == '3')) q -= 2;
+        if (q >= 4 && s.compare(q - 4, 4, "^{2}") == 0) q -= 4;
+        if (q >= 4 && s.compare(q - 4, 4, "^{3}") == 0) q -= 4;
+        size_t w_end = q;
+        size_t w = w_end;
+        while (w > 0 && (is_alpha(s[w - 1]) || s[w - 1] == '/' || s[w - 1] == '.')) --w;
+        if (w == w_end) break;
+        if (w > 0 && !is_space(s[w - 1])) break;  // "2x", "\pi": not a unit
+        std::string_view word(s.data() + w, w_end - w);
+        while (!word.empty() && word.back() == '.') word.remove_suffix(1);
+        if (word.empty() || word.front() == '/' || !is_unit_word(word)) break;
+        cut = w;
+        e = w;
+    }
+    if (cut == std::string::npos) return s;
+    std::string head = trim(std::string_view(s).substr(0, cut));
+    bool digit = false;
+    for (size_t i = 0; i < head.size(); ++i) {
+        char c = head[i];
+        if (is_digit(c)) digit = true;
+        if (c == '\\') {  // skip command names
+            while (i + 1 < head.size() && is_alpha(head[i + 1])) ++i;
+            continue;
+        }
+        if (is_alpha(c)) return s;
+    }
+    return digit ? head : s;
+}
+
+// Collapse whitespace: kept (as one space) only where it separates a command name from a letter.
+std::string pass_spaces(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    bool in_cmd = false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (is_space(c)) {
+            size_t j = i;
+            while (j < s.size() && is_space(s[j])) ++j;
+            if (in_cmd && j < s.size() && is_alpha(s[j])) out += ' ';
+            in_cmd = false;
+            i = j - 1;
+            continue;
+        }
+        if (c == '\\') {
+            in_cmd = i + 1 < s.size() && is_alpha(s[i + 1]);
+        } else if (!is_alpha(c)) {
+            in_cmd = false;
+        }
+        out += c;
+    }
+    return out;
+}
+
+// Thousands separators: explicit ones ({,} and ,\!) between digits always; plain commas only when
+// the whole answer is one number written with groups of three ("1,234,567.5").
+std::string pass_thousands(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != THOUSANDS) {
+            out += s[i];
+            continue;
+        }
+        bool between = !out.empty() && is_digit(out.back()) && i + 1 < s.size() && is_digit(s[i + 1]);
+        if (!between) out += ',';
+    }
+    size_t b = (!out.empty() && (out[0] == '-' || out[0] == '+')) ? 1 : 0;
+    size_t i = b, first_group = 0;
+    while (i < out.size() && is_digit(out[i])) ++i, ++first_group;
+    if (first_group < 1 || first_group > 3 || i >= out.size() || out[i] != ',') return out;
+    std::string digits = out.substr(0, i);
+    while (i < out.size() && out[i] == ',') {
+        if (i + 4 > out.size()) return out;
+        for (size_t k = 1; k <= 3; ++k)
+            if (!is_digit(out[i + k])) return out;
+        digits.append(out, i + 1, 3);
+        i += 4;
+    }
+    if (i < out.size() && out[i] == '.') {
+        size_t k = i + 1;
+        while (k < out.size() && is_digit(out[k])) ++k;
+        if (k == i + 1 || k != out.size()) return out;
+        digits.append(out, i, k - i);
+        i = k;
+    }
+    return i == out.size() ? digits : out;
+}
+
+bool is_var_name(std::string_view v) {
+    if (v.size() == 1) return is_alpha(v[0]);
+    // x_1, x_{12}, \alpha, \theta_0
+    size_t k = 0;
+    if (v[0] == '\\') {
+        k = 1;
+        while (k < v.size() && is_alpha(v[k])) ++k;
+        if (k == 1) return false;
+        std::string_view name = v.substr(1, k - 1);
+        static const char* const greek[] = {"alpha", "beta", "gamma", "delta", "theta", "lambda", "mu",
+                                            "phi",   "psi",  "omega", "sigma", "rho",   "tau",    "epsilon",
+                                            "eta",   "xi",   "zeta",  "kappa", "nu",    "chi"};
+        bool ok = false;
+        for (const char* g : greek) ok = ok || name == g;
+        if (!ok) return false;
+    } else {
+        if (!is_alpha(v[0])) return false;
+        k = 1;
+    }
+    if (k == v.size()) return true;
+    if (v[k] != '_') return false;
+    std::string_view sub = v.substr(k + 1);
+    if (sub.size() >= 2 && sub.front() == '{' && sub.back() == '}') sub = sub.substr(1, sub.size() - 2);
+    if (sub.empty()) return false;
+    for (char c : sub)
+        if (!is_digit(c) && !is_alpha(c)) return false;
+    return true;
+}
+
+}  // namespace
+
+// Strips "x =" / "x \in" from the front of one answer (not of each element of a list).
+std::string grader_strip_lhs(const std::string& s) {
+    int depth = 0;
+    size_t eq = std::string::npos;
+    int n_eq = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '{' || c == '(' || c == '[') ++depth;
+        if (c == '}' || c == ')' || c == ']') --depth;
+        if (c == '=' && depth == 0) {
+            if (i > 0 && (s[i - 1] == '<' || s[i - 1] == '>' || s[i - 1] == '!')) continue;
+            ++n_eq;
+            eq = i;
+        }
+    }
+    if (n_eq == 1 && is_var_name(trim(std::string_view(s).substr(0, eq))))
+        return trim(std::string_view(s).substr(eq + 1));
+    size_t in = s.find("\\in");
+    if (in != std::string::npos && (in + 3 >= s.size() || !is_alpha(s[in + 3])) &&
+        is_var_name(trim(std::string_view(s).substr(0, in))))
+        return trim(std::string_view(s).substr(in + 3));
+    return s;
+}
+
+std::string grader_normalize(const std::string& answer) {
+    std::string s = trim(answer);
+    if (s == grader_invalid()) return s;
+    replace_symbols(s);
+    s = pass_commands(s);
+    if (s.size() <= GRADER_MAX_PARSE) s = pass_brace_args(s);
+    // Lists written in words.
+    replace_all(s, ", and ", ",");
+    replace_all(s, " and ", ",");
+    s = trim(s);
+    while (!s.empty() && (s.back() == '.' || s.back() == ';')) s = trim(std::string_view(s).substr(0, s.size() - 1));
+    s = strip_units(s);
+    s = pass_spaces(s);
+    s = pass_thousands(s);
+    while (!s.empty() && (s.back() == '.' || s.back() == '\\')) s.pop_back();
+    s = grader_strip_lhs(s);
+    // Integers with a base subscript: 204_5, 4210_{5} -> the digits (the base is in the question).
+    {
+        size_t u = s.find('_');
+        if (u != std::string::npos && u > 0) {
+            bool digits = true;
+            for (size_t i = 0; i < u; ++i)
+                digits = digits && (is_digit(s[i]) || (is_alpha(s[i]) && s[i] <= 'F' && s[i] >= 'A'));
+            std::string_view base = std::string_view(s).substr(u + 1);
+            if (base.size() >= 2 && base.front() == '{' && base.back() == '}') base = base.substr(1, base.size() - 2);
+            bool base_ok = !base.empty() && base.size() <= 2;
+            for (char c : base) base_ok = base_ok && is_digit(c);
+            if (digits && base_ok) s = s.substr(0, u);
+        }
+    }
+    // Multiple choice: "(B)", "B)", "(b)" -> "B".
+    if (s.size() <= 3) {
+        std::string_view v = s;
+        if (!v.empty() && v.front() == '(') v.remove_prefix(1);
+        if (!v.empty() && v.back() == ')') v.remove_suffix(1);
+        if (v.size() == 1 && ((v[0] >= 'A' && v[0] <= 'E') || (s.size() > 1 && v[0] >= 'a' && v[0] <= 'e')))
+            s = std::string(1, static_cast<char>(v[0] & ~0x20));
+    }
+    return s;
+}
+
+}  // namespace adabench
