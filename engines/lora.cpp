@@ -161,7 +161,7 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
         // base_model.model.model.layers.N.<block>.<module>.lora_<A|B>[.<adapter name>].weight
         std::vector<std::string> p = split(name, '.');
         int layer = -1;
-        bool shape_ok = p.size() == 10 || p.size() == 11;
+        bool shape_ok = p.size() == 9 || p.size() == 10;
         if (!shape_ok || p[0] != "base_model" || p[1] != "model" || p[2] != "model" || p[3] != "layers" ||
             !parse_layer_index(p[4], &layer) || p.back() != "weight" || (p[7] != "lora_A" && p[7] != "lora_B")) {
             throw Error(st_path + ": tensor '" + name + "' is not a LoRA A/B matrix of a decoder layer projection",
