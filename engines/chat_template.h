@@ -14,9 +14,9 @@
 namespace adabench {
 
 struct ChatTemplate {
-    std::string name;         // "r1-distill", "qwen2.5", ...
-    std::string description;  // one line for --help and reports
-    std::string bos_text;     // written first (R1: "<｜begin▁of▁sentence｜>"); empty for ChatML
+    std::string name;            // "r1-distill", "qwen2.5", ...
+    std::string description;     // one line for --help and reports
+    std::string bos_text;        // written first (R1: "<｜begin▁of▁sentence｜>"); empty for ChatML
     std::string system_format;   // "{system}" is replaced by the system prompt
     std::string default_system;  // used when render() gets no system prompt; empty = no system block
     std::string user_format;     // "{user}" is replaced by the question

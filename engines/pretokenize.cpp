@@ -94,9 +94,9 @@ size_t match_whitespace(const Chars& c, size_t i, bool newline_alternative) {
             if (c.newline(p - 1)) return p - i;
         }
     }
-    if (e == c.n) return e - i;          // \s+(?!\S) at the end of the text
-    if (e - 1 > i) return e - 1 - i;     // leave the last space to prefix the next word
-    return 1;                            // \s+
+    if (e == c.n) return e - i;       // \s+(?!\S) at the end of the text
+    if (e - 1 > i) return e - 1 - i;  // leave the last space to prefix the next word
+    return 1;                         // \s+
 }
 
 size_t match_qwen2(const Chars& c, size_t i, bool organism) {

@@ -22,8 +22,8 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int32_t MAX_TOKEN_ID = 1 << 24;       // guards allocations against absurd ids in a file
-constexpr size_t CACHE_MAX_ENTRIES = 1 << 17;   // per-piece BPE cache, cleared when full
+constexpr int32_t MAX_TOKEN_ID = 1 << 24;      // guards allocations against absurd ids in a file
+constexpr size_t CACHE_MAX_ENTRIES = 1 << 17;  // per-piece BPE cache, cleared when full
 constexpr size_t CACHE_MAX_PIECE_BYTES = 64;
 
 // GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.
@@ -83,12 +83,254 @@ std::string safe_quoted(std::string_view s) {
     }
 }
 
-struct MergeInfo {
-    int32_t rank;
-    int32_t result;
+struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using StringIdMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
+// Streams a tokenizer.json (or vocab.json) through nlohmann's SAX interface: the vocabulary object
+// and the merges array at the given key paths go straight to callbacks (no DOM for the ~300k
+// entries, which dominates load time); everything else is built into `rest` as an ordinary DOM.
+class TokenizerSaxReader {
+public:
+    using VocabFn = void (*)(void* ctx, std::string&& token, int64_t id);
+    using MergeFn = void (*)(void* ctx, std::string_view a, std::string_view b, bool ok);
+
+    TokenizerSaxReader(std::string file, std::vector<std::string> vocab_path, std::vector<std::string> merges_path,
+                       void* ctx, VocabFn on_vocab, MergeFn on_merge)
+        : file_(std::move(file)),
+          vocab_path_(std::move(vocab_path)),
+          merges_path_(std::move(merges_path)),
+          ctx_(ctx),
+          on_vocab_(on_vocab),
+          on_merge_(on_merge) {}
+
+    json rest;
+    bool saw_vocab = false, saw_merges = false;
+
+    void parse(const std::string& text) {
+        bool ok = json::sax_parse(text, this);
+        if (!ok && error_.empty()) error_ = "invalid JSON";
+        if (!error_.empty()) throw Error(file_ + ": " + error_);
+    }
+
+    // --- nlohmann SAX interface ---
+    bool null() { return value(json()); }
+    bool boolean(bool v) { return value(json(v)); }
+    bool number_integer(json::number_integer_t v) { return number(v, json(v)); }
+    bool number_unsigned(json::number_unsigned_t v) {
+        return number(v > static_cast<json::number_unsigned_t>(INT64_MAX) ? -1 : static_cast<int64_t>(v), json(v));
+    }
+    bool number_float(json::number_float_t v, const std::string&) { return value(json(v)); }
+    bool binary(json::binary_t&) { return fail("unexpected binary value"); }
+    bool string(std::string& v) {
+        Frame* f = top();
+        if (f && f->mode == MODE_MERGES) {
+            ++f->n_items;
+            size_t sp = v.find(' ');
+            bool ok =
+                sp != std::string::npos && sp > 0 && sp + 1 < v.size() && v.find(' ', sp + 1) == std::string::npos;
+            std::string_view sv(v);
+            on_merge_(ctx_, ok ? sv.substr(0, sp) : sv, ok ? sv.substr(sp + 1) : std::string_view(), ok);
+            return true;
+        }
+        if (f && f->mode == MODE_MERGE_PAIR) {
+            if (f->n_items >= 2) return bad_merge();
+            f->pair[f->n_items++] = std::move(v);
+            return true;
+        }
+        return value(json(std::move(v)));
+    }
+    bool start_object(std::size_t) { return open(false); }
+    bool start_array(std::size_t) { return open(true); }
+    bool key(std::string& k) {
+        Frame* f = top();
+        f->key = std::move(k);
+        return true;
+    }
+    bool end_object() { return close(); }
+    bool end_array() {
+        Frame* f = top();
+        if (f->mode == MODE_MERGE_PAIR) {
+            if (f->n_items != 2) return bad_merge();
+            on_merge_(ctx_, f->pair[0], f->pair[1], true);
+        }
+        return close();
+    }
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+        error_ = "JSON parse error at byte " + std::to_string(position) + ": " + ex.what() +
+                 " (hint: is the file truncated?)";
+        return false;
+    }
+
+private:
+    enum Mode { MODE_DOM, MODE_VOCAB, MODE_MERGES, MODE_MERGE_PAIR };
+    struct Frame {
+        Mode mode;
+        json* dom;        // MODE_DOM: the container being filled
+        std::string key;  // objects: the pending key
+        std::string pair[2];
+        int n_items = 0;
+    };
+
+    Frame* top() { return frames_.empty() ? nullptr : &frames_.back(); }
+
+    // The key path of the value about to start.
+    std::vector<std::string> path_here() const {
+        std::vector<std::string> p;
+        for (const Frame& f : frames_) p.push_back(f.dom && f.dom->is_array() ? "[]" : f.key);
+        return p;
+    }
+
+    // The innermost merges frame counts merges seen so far, so the message names the bad one.
+    bool bad_merge() {
+        int n = 0;
+        for (const Frame& f : frames_) {
+            if (f.mode == MODE_MERGES) n = f.n_items;
+        }
+        return fail("merge " + std::to_string(n) + " must be \"a b\" or [\"a\", \"b\"]");
+    }
+
+    bool fail(const std::string& msg) {
+        error_ = msg;
+        return false;
+    }
+
+    // Inserts v into the current DOM container; returns where it went.
+    json* insert(json&& v) {
+        Frame* f = top();
+        if (!f) {
+            rest = std::move(v);
+            return &rest;
+        }
+        if (f->dom->is_array()) {
+            f->dom->push_back(std::move(v));
+            return &f->dom->back();
+        }
+        json& slot = (*f->dom)[f->key];
+        slot = std::move(v);
+        return &slot;
+    }
+
+    bool value(json&& v) {
+        Frame* f = top();
+        if (f && f->mode == MODE_VOCAB) return fail("vocab entry \"" + f->key + "\" is not an integer id");
+        if (f && f->mode == MODE_MERGES) ++f->n_items;
+        if (f && f->mode != MODE_DOM) return bad_merge();
+        insert(std::move(v));
+        return true;
+    }
+
+    bool number(int64_t id, json&& v) {
+        Frame* f = top();
+        if (f && f->mode == MODE_VOCAB) {
+            on_vocab_(ctx_, std::move(f->key), id);
+            return true;
+        }
+        return value(std::move(v));
+    }
+
+    bool open(bool array) {
+        Frame* f = top();
+        if (f && f->mode == MODE_VOCAB) return fail("vocab entry \"" + f->key + "\" is not an integer id");
+        if (f && f->mode == MODE_MERGE_PAIR) return bad_merge();
+        if (f && f->mode == MODE_MERGES) {
+            ++f->n_items;
+            if (!array) return bad_merge();
+            frames_.push_back({MODE_MERGE_PAIR, nullptr, {}, {}, 0});
+            return true;
+        }
+        std::vector<std::string> here = path_here();
+        if (!array && here == vocab_path_) {
+            saw_vocab = true;
+            frames_.push_back({MODE_VOCAB, nullptr, {}, {}, 0});
+            return true;
+        }
+        if (array && here == merges_path_) {
+            saw_merges = true;
+            frames_.push_back({MODE_MERGES, nullptr, {}, {}, 0});
+            return true;
+        }
+        json* slot = insert(array ? json::array() : json::object());
+        frames_.push_back({MODE_DOM, slot, {}, {}, 0});
+        return true;
+    }
+
+    bool close() {
+        frames_.pop_back();
+        return true;
+    }
+
+    std::string file_;
+    std::vector<std::string> vocab_path_, merges_path_;
+    void* ctx_;
+    VocabFn on_vocab_;
+    MergeFn on_merge_;
+    std::vector<Frame> frames_;
+    std::string error_;
 };
 
 uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
+
+// (left id, right id) -> (rank, merged id). Open addressing with linear probing in one flat array:
+// the lookup in BPE's inner loop then costs about one cache miss (std::unordered_map: several).
+class MergeTable {
+public:
+    struct Slot {
+        uint64_t key;
+        int32_t rank;
+        int32_t result;
+    };
+
+    void reserve(size_t n) { rehash(capacity_for(n)); }
+    // Keeps the first insertion of a key (duplicate merges keep their lowest rank, as in HF).
+    void insert(uint64_t key, int32_t rank, int32_t result) {
+        if ((size_ + 1) * 2 > slots_.size()) rehash(capacity_for(size_ + 1));
+        for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i].key == key) return;
+            if (slots_[i].key == EMPTY) {
+                slots_[i] = {key, rank, result};
+                ++size_;
+                return;
+            }
+        }
+    }
+    const Slot* find(uint64_t key) const {
+        if (slots_.empty()) return nullptr;
+        for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i].key == key) return &slots_[i];
+            if (slots_[i].key == EMPTY) return nullptr;
+        }
+    }
+    size_t size() const { return size_; }
+
+private:
+    static constexpr uint64_t EMPTY = ~0ull;  // ids are non-negative, so no real pair has this key
+    static uint64_t mix(uint64_t k) {
+        k ^= k >> 33;
+        k *= 0xff51afd7ed558ccdull;
+        k ^= k >> 33;
+        return k;
+    }
+    static size_t capacity_for(size_t n) {
+        size_t c = 16;
+        while (c < 2 * n) c *= 2;
+        return c;
+    }
+    void rehash(size_t cap) {
+        std::vector<Slot> old = std::move(slots_);
+        slots_.assign(cap, Slot{EMPTY, 0, 0});
+        mask_ = cap - 1;
+        size_ = 0;
+        for (const Slot& s : old) {
+            if (s.key != EMPTY) insert(s.key, s.rank, s.result);
+        }
+    }
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    size_t size_ = 0;
+};
 
 // Token text from a tokenizer_config field: "<x>", {"content": "<x>", ...} or null.
 std::string config_token_text(const json& v, const std::string& file, const char* field) {
@@ -104,13 +346,13 @@ struct TokenizerImpl {
     std::string source;
     std::vector<std::string> id_bytes;  // raw bytes per id (empty for ids without a token)
     std::vector<uint8_t> id_flags;      // ID_* bits
-    std::unordered_map<std::string, int32_t> bytes_to_id;  // regular vocabulary
+    StringIdMap vocab_ids;              // regular vocabulary, by vocabulary form ("Ġthe")
     std::array<int32_t, 256> byte_token{};
-    std::unordered_map<uint64_t, MergeInfo> merges;
-    std::vector<AddedToken> added;                 // in file order
-    std::vector<size_t> added_by_length;           // indices into added, longest first
+    MergeTable merges;
+    std::vector<AddedToken> added;        // in file order
+    std::vector<size_t> added_by_length;  // indices into added, longest first
     std::array<bool, 256> added_first_byte{};
-    std::unordered_map<std::string, int32_t> added_by_content;
+    StringIdMap added_by_content;
     PretokenizerKind pretok = PRETOKENIZER_QWEN2;
     bool nfc = false;
     bool add_prefix_space = false;
@@ -119,14 +361,15 @@ struct TokenizerImpl {
     bool add_bos = false;
 
     mutable std::mutex cache_mutex;
-    mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+    mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
 
     enum : uint8_t { ID_REGULAR = 1, ID_ADDED = 2, ID_SPECIAL = 4 };
 
-    void set_token(int32_t id, std::string bytes, uint8_t flag, const std::string& what) {
+    // kind and token only build the error message.
+    void set_token(int32_t id, std::string bytes, uint8_t flag, const char* kind, std::string_view token) {
         if (id < 0 || id >= MAX_TOKEN_ID) {
-            throw Error(source + ": " + what + " has id " + std::to_string(id) + ", outside [0, " +
-                        std::to_string(MAX_TOKEN_ID) + ")");
+            throw Error(source + ": " + kind + " " + safe_quoted(token) + " has id " + std::to_string(id) +
+                        ", outside [0, " + std::to_string(MAX_TOKEN_ID) + ")");
         }
         if (static_cast<size_t>(id) >= id_bytes.size()) {
             id_bytes.resize(id + 1);
@@ -136,34 +379,46 @@ struct TokenizerImpl {
         id_flags[id] |= flag;
     }
 
-    void add_vocab(const std::string& token, int32_t id) {
-        std::string bytes = byte_level_to_bytes(token);
-        if (id >= 0 && static_cast<size_t>(id) < id_flags.size() && (id_flags[id] & ID_REGULAR)) {
-            throw Error(source + ": vocab id " + std::to_string(id) + " is used by two tokens (" +
-                        safe_quoted(token) + " and another)");
+    void add_vocab(std::string&& token, int64_t id64) {
+        if (id64 < 0 || id64 >= MAX_TOKEN_ID) {
+            throw Error(source + ": vocab token " + safe_quoted(token) + " has id " + std::to_string(id64) +
+                        ", outside [0, " + std::to_string(MAX_TOKEN_ID) + ")");
         }
-        set_token(id, bytes, ID_REGULAR, "vocab token " + safe_quoted(token));
-        bytes_to_id.emplace(std::move(bytes), id);
+        int32_t id = static_cast<int32_t>(id64);
+        if (static_cast<size_t>(id) < id_flags.size() && (id_flags[id] & ID_REGULAR)) {
+            throw Error(source + ": vocab id " + std::to_string(id) + " is used by two tokens (" + safe_quoted(token) +
+                        " and " + safe_quoted(id_to_vocab_form(id)) + ")");
+        }
+        set_token(id, byte_level_to_bytes(token), ID_REGULAR, "vocab token", token);
+        if (!vocab_ids.emplace(std::move(token), id).second) {
+            throw Error(source + ": vocab token " + safe_quoted(id_to_vocab_form(id)) + " appears twice");
+        }
     }
 
-    void add_merge(const std::string& a, const std::string& b, size_t rank) {
-        auto lookup = [&](const std::string& t) {
-            auto it = bytes_to_id.find(byte_level_to_bytes(t));
-            if (it == bytes_to_id.end()) {
+    std::string id_to_vocab_form(int32_t id) const { return bytes_to_byte_level(id_bytes[id]); }
+
+    std::string merge_scratch;
+    void add_merge(std::string_view a, std::string_view b, size_t rank) {
+        auto lookup = [&](std::string_view t) {
+            auto it = vocab_ids.find(t);
+            if (it == vocab_ids.end()) {
                 throw Error(source + ": merge " + std::to_string(rank + 1) + " (" + safe_quoted(a) + " " +
                                 safe_quoted(b) + ") names " + safe_quoted(t) + ", which is not in the vocab",
                             "are the vocab and merges from the same tokenizer?");
             }
             return it->second;
         };
-        int32_t ia = lookup(a), ib = lookup(b), ir = lookup(a + b);
+        int32_t ia = lookup(a), ib = lookup(b);
+        merge_scratch.assign(a);
+        merge_scratch.append(b);
+        int32_t ir = lookup(merge_scratch);
         // Duplicate merges keep their first (lowest) rank, as in HF tokenizers.
-        merges.emplace(pair_key(ia, ib), MergeInfo{static_cast<int32_t>(rank), ir});
+        merges.insert(pair_key(ia, ib), static_cast<int32_t>(rank), ir);
     }
 
     void add_added_token(AddedToken t) {
         if (t.content.empty()) throw Error(source + ": added token " + std::to_string(t.id) + " has empty content");
-        set_token(t.id, t.content, ID_ADDED, "added token " + safe_quoted(t.content));
+        set_token(t.id, t.content, ID_ADDED, "added token", t.content);
         id_flags[t.id] = static_cast<uint8_t>((id_flags[t.id] & ~ID_SPECIAL) | (t.special ? ID_SPECIAL : 0));
         auto it = added_by_content.find(t.content);
         if (it != added_by_content.end()) {
@@ -182,8 +437,8 @@ struct TokenizerImpl {
 
     void finish() {
         for (int b = 0; b < 256; ++b) {
-            auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
-            if (it == bytes_to_id.end()) {
+            auto it = vocab_ids.find(bytes_to_byte_level(std::string(1, static_cast<char>(b))));
+            if (it == vocab_ids.end()) {
                 char hex[8];
                 snprintf(hex, sizeof hex, "0x%02X", b);
                 throw Error(source + ": the vocab has no token for byte " + hex,
@@ -200,10 +455,10 @@ struct TokenizerImpl {
     }
 
     int32_t lookup_token(std::string_view token) const {
-        auto a = added_by_content.find(std::string(token));
+        auto a = added_by_content.find(token);
         if (a != added_by_content.end()) return a->second;
-        auto it = bytes_to_id.find(byte_level_to_bytes(token));
-        return it == bytes_to_id.end() ? -1 : it->second;
+        auto it = vocab_ids.find(token);
+        return it == vocab_ids.end() ? -1 : it->second;
     }
 
     void read_config(const std::string& path, bool tokens_from_config) {
@@ -232,7 +487,8 @@ struct TokenizerImpl {
                 add_added_token(std::move(t));
             }
         }
-        if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) add_bos = cfg["add_bos_token"].get<bool>();
+        if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean())
+            add_bos = cfg["add_bos_token"].get<bool>();
         for (const char* field : {"bos_token", "eos_token"}) {
             if (!cfg.contains(field)) continue;
             std::string text = config_token_text(cfg[field], path, field);
@@ -254,18 +510,16 @@ struct TokenizerImpl {
             return;
         }
         if (ignore_merges) {
-            auto it = bytes_to_id.find(std::string(piece));
-            if (it != bytes_to_id.end()) {
+            auto it = vocab_ids.find(bytes_to_byte_level(piece));
+            if (it != vocab_ids.end()) {
                 out.push_back(it->second);
                 return;
             }
         }
         bool cacheable = piece.size() <= CACHE_MAX_PIECE_BYTES;
-        std::string key;
         if (cacheable) {
-            key.assign(piece);
             std::lock_guard<std::mutex> lock(cache_mutex);
-            auto it = cache.find(key);
+            auto it = cache.find(piece);
             if (it != cache.end()) {
                 out.insert(out.end(), it->second.begin(), it->second.end());
                 return;
@@ -276,7 +530,7 @@ struct TokenizerImpl {
         if (cacheable) {
             std::lock_guard<std::mutex> lock(cache_mutex);
             if (cache.size() >= CACHE_MAX_ENTRIES) cache.clear();
-            cache.emplace(std::move(key), std::vector<int32_t>(out.begin() + start, out.end()));
+            cache.emplace(std::string(piece), std::vector<int32_t>(out.begin() + start, out.end()));
         }
     }
 
@@ -288,7 +542,7 @@ struct TokenizerImpl {
             int32_t prev, next;
         };
         struct Candidate {
-            int32_t rank, left, left_id, right_id;
+            int32_t rank, left, left_id, right_id, result;
             bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
         };
         const int32_t n = static_cast<int32_t>(piece.size());
@@ -300,8 +554,8 @@ struct TokenizerImpl {
             if (left < 0) return;
             int32_t right = sym[left].next;
             if (right < 0) return;
-            auto it = merges.find(pair_key(sym[left].id, sym[right].id));
-            if (it != merges.end()) heap.push({it->second.rank, left, sym[left].id, sym[right].id});
+            const MergeTable::Slot* m = merges.find(pair_key(sym[left].id, sym[right].id));
+            if (m) heap.push({m->rank, left, sym[left].id, sym[right].id, m->result});
         };
         for (int32_t i = 0; i + 1 < n; ++i) push(i);
         while (!heap.empty()) {
@@ -310,7 +564,7 @@ struct TokenizerImpl {
             Symbol& l = sym[c.left];
             if (l.id != c.left_id || l.next < 0 || sym[l.next].id != c.right_id) continue;  // stale
             int32_t r = l.next;
-            l.id = merges.at(pair_key(c.left_id, c.right_id)).result;
+            l.id = c.result;
             l.next = sym[r].next;
             if (l.next >= 0) sym[l.next].prev = c.left;
             sym[r].id = -1;
@@ -432,7 +686,8 @@ Tokenizer Tokenizer::load(const std::string& path) {
     fs::path dir(path);
     std::string config = (dir / "tokenizer_config.json").string();
     if (!io_file_exists(config)) config.clear();
-    if (io_file_exists((dir / "tokenizer.json").string())) return load_tokenizer_json((dir / "tokenizer.json").string(), config);
+    if (io_file_exists((dir / "tokenizer.json").string()))
+        return load_tokenizer_json((dir / "tokenizer.json").string(), config);
     std::string vocab = (dir / "vocab.json").string(), merges = (dir / "merges.txt").string();
     if (io_file_exists(vocab) && io_file_exists(merges)) {
         std::string added = (dir / "added_tokens.json").string();
@@ -442,16 +697,44 @@ Tokenizer Tokenizer::load(const std::string& path) {
                 "is this a Hugging Face model directory?");
 }
 
+namespace {
+
+// Vocab entries and merges streamed out of the SAX reader. Merges are buffered so that a file
+// listing merges before the vocab still loads.
+struct LoadContext {
+    TokenizerImpl* t;
+    std::vector<std::pair<std::string, std::string>> merges;
+    size_t n_bad_merge = 0;  // 1-based index of the first malformed merge, 0 if none
+};
+
+void on_vocab_entry(void* ctx, std::string&& token, int64_t id) {
+    static_cast<LoadContext*>(ctx)->t->add_vocab(std::move(token), id);
+}
+
+void on_merge_entry(void* ctx, std::string_view a, std::string_view b, bool ok) {
+    auto* c = static_cast<LoadContext*>(ctx);
+    if (!ok && c->n_bad_merge == 0) c->n_bad_merge = c->merges.size() + 1;
+    c->merges.emplace_back(a, b);
+}
+
+}  // namespace
+
 Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path, const std::string& config_path) {
     auto t = std::make_unique<TokenizerImpl>();
     t->source = tokenizer_json_path;
-    json j = io_read_json(tokenizer_json_path);
+    t->vocab_ids.reserve(1 << 18);
+    LoadContext ctx{t.get(), {}, 0};
+    ctx.merges.reserve(1 << 18);
+    TokenizerSaxReader reader(tokenizer_json_path, {"model", "vocab"}, {"model", "merges"}, &ctx, on_vocab_entry,
+                              on_merge_entry);
+    reader.parse(io_read_file(tokenizer_json_path));
+    const json& j = reader.rest;
     if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) {
         throw Error(tokenizer_json_path + ": no \"model\" object; is this a Hugging Face tokenizer.json?");
     }
     const json& model = j["model"];
     std::string type = model.contains("type") && model["type"].is_string() ? model["type"].get<std::string>() : "";
-    if (type.empty() && model.contains("merges")) type = "BPE";  // files from old tokenizers versions
+    if (type.empty() && reader.saw_merges) type = "BPE";  // files from old tokenizers versions
     if (type != "BPE") {
         throw Error(tokenizer_json_path + ": model.type " + safe_quoted(type) + " is not supported",
                     "only byte-level BPE tokenizers (GPT-2, Qwen2, Llama 3 style) are implemented");
@@ -465,30 +748,14 @@ Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path,
         }
     }
     t->ignore_merges = model.value("ignore_merges", false);
-    if (!model.contains("vocab") || !model["vocab"].is_object()) throw Error(tokenizer_json_path + ": model.vocab must be an object");
-    for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-        if (!it.value().is_number_integer()) {
-            throw Error(tokenizer_json_path + ": model.vocab[" + safe_quoted(it.key()) + "] is not an integer id");
-        }
-        t->add_vocab(it.key(), it.value().get<int32_t>());
+    if (!reader.saw_vocab) throw Error(tokenizer_json_path + ": model.vocab must be an object of token -> id");
+    if (!reader.saw_merges) throw Error(tokenizer_json_path + ": model.merges must be an array");
+    if (ctx.n_bad_merge) {
+        throw Error(tokenizer_json_path + ": merge " + std::to_string(ctx.n_bad_merge) + " " +
+                    safe_quoted(ctx.merges[ctx.n_bad_merge - 1].first) + " is not two tokens separated by one space");
     }
-    if (!model.contains("merges") || !model["merges"].is_array()) throw Error(tokenizer_json_path + ": model.merges must be an array");
-    size_t rank = 0;
-    for (const json& m : model["merges"]) {
-        if (m.is_string()) {
-            const std::string& s = m.get_ref<const std::string&>();
-            size_t sp = s.find(' ');
-            if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() || s.find(' ', sp + 1) != std::string::npos) {
-                throw Error(tokenizer_json_path + ": merge " + std::to_string(rank + 1) + " " + safe_quoted(s) +
-                            " is not two tokens separated by one space");
-            }
-            t->add_merge(s.substr(0, sp), s.substr(sp + 1), rank);
-        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-            t->add_merge(m[0].get<std::string>(), m[1].get<std::string>(), rank);
-        } else {
-            throw Error(tokenizer_json_path + ": merge " + std::to_string(rank + 1) + " must be \"a b\" or [\"a\", \"b\"]");
-        }
-        ++rank;
+    for (size_t rank = 0; rank < ctx.merges.size(); ++rank) {
+        t->add_merge(ctx.merges[rank].first, ctx.merges[rank].second, rank);
     }
     if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
         if (!j["added_tokens"].is_array()) throw Error(tokenizer_json_path + ": added_tokens must be an array");
@@ -522,14 +789,11 @@ Tokenizer Tokenizer::load_vocab_merges(const std::string& vocab_path, const std:
                                        const std::string& config_path, const std::string& added_tokens_path) {
     auto t = std::make_unique<TokenizerImpl>();
     t->source = vocab_path;
-    json vocab = io_read_json(vocab_path);
-    if (!vocab.is_object()) throw Error(vocab_path + ": expected a JSON object of token -> id");
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-        if (!it.value().is_number_integer()) {
-            throw Error(vocab_path + ": entry " + safe_quoted(it.key()) + " is not an integer id");
-        }
-        t->add_vocab(it.key(), it.value().get<int32_t>());
-    }
+    t->vocab_ids.reserve(1 << 18);
+    LoadContext ctx{t.get(), {}, 0};
+    TokenizerSaxReader reader(vocab_path, {}, {"\x01"}, &ctx, on_vocab_entry, on_merge_entry);
+    reader.parse(io_read_file(vocab_path));
+    if (!reader.saw_vocab) throw Error(vocab_path + ": expected a JSON object of token -> id");
     std::string text = io_read_file(merges_path);
     t->source = merges_path;  // merge errors name the merges file
     size_t rank = 0, line_no = 0;
@@ -544,10 +808,10 @@ Tokenizer Tokenizer::load_vocab_merges(const std::string& vocab_path, const std:
         size_t sp = line.find(' ');
         if (sp == std::string::npos || sp == 0 || sp + 1 >= line.size() ||
             line.find(' ', sp + 1) != std::string::npos) {
-            throw Error(merges_path + ":" + std::to_string(line_no) + ": expected two tokens separated by one space, got " +
-                        safe_quoted(line));
+            throw Error(merges_path + ":" + std::to_string(line_no) +
+                        ": expected two tokens separated by one space, got " + safe_quoted(line));
         }
-        t->add_merge(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)), rank++);
+        t->add_merge(line.substr(0, sp), line.substr(sp + 1), rank++);
     }
     t->source = vocab_path;
     if (!added_tokens_path.empty()) {
@@ -648,13 +912,18 @@ int32_t Tokenizer::eos_id() const { return impl_->eos; }
 bool Tokenizer::add_bos_token() const { return impl_->add_bos; }
 
 int32_t Tokenizer::special_token_id(std::string_view text) const {
-    auto it = impl_->added_by_content.find(std::string(text));
+    auto it = impl_->added_by_content.find(text);
     return it == impl_->added_by_content.end() ? -1 : it->second;
 }
 
 bool Tokenizer::is_special(int32_t id) const {
     return id >= 0 && static_cast<size_t>(id) < impl_->id_flags.size() &&
            (impl_->id_flags[id] & TokenizerImpl::ID_SPECIAL);
+}
+
+void Tokenizer::clear_cache() const {
+    std::lock_guard<std::mutex> lock(impl_->cache_mutex);
+    impl_->cache.clear();
 }
 
 const std::vector<AddedToken>& Tokenizer::added_tokens() const { return impl_->added; }

@@ -36,8 +36,7 @@ public:
     // Explicit files (config_path may be empty).
     static Tokenizer load_tokenizer_json(const std::string& tokenizer_json_path, const std::string& config_path = "");
     static Tokenizer load_vocab_merges(const std::string& vocab_path, const std::string& merges_path,
-                                       const std::string& config_path = "",
-                                       const std::string& added_tokens_path = "");
+                                       const std::string& config_path = "", const std::string& added_tokens_path = "");
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -58,8 +57,8 @@ public:
     // Largest token id + 1 (regular and added tokens).
     int vocab_size() const;
 
-    int32_t bos_id() const;  // -1 when the model has none
-    int32_t eos_id() const;  // -1 when none is configured
+    int32_t bos_id() const;      // -1 when the model has none
+    int32_t eos_id() const;      // -1 when none is configured
     bool add_bos_token() const;  // tokenizer_config.json add_bos_token (a hint to callers)
     // Added token by its exact text ("<think>", "<|im_end|>"); -1 if there is none.
     int32_t special_token_id(std::string_view text) const;
@@ -69,6 +68,9 @@ public:
     PretokenizerKind pretokenizer() const;
     bool normalizes_nfc() const;
     const std::string& source() const;  // the file it was loaded from, for messages
+
+    // Drops the per-piece BPE cache (benchmarks measure cold and warm encoding).
+    void clear_cache() const;
 
     // The pieces BPE runs on (after added-token splitting and normalisation), for tests and tools.
     std::vector<std::string> pretokenize(std::string_view text) const;

@@ -46,13 +46,14 @@ TEST(ChatTemplate, RendersAsTheJinjaTemplates) {
     EXPECT_EQ(qwen25.render(q, "Reason step by step."),
               "<|im_start|>system\nReason step by step.<|im_end|>\n<|im_start|>user\n" + q +
                   "<|im_end|>\n<|im_start|>assistant\n");
-    EXPECT_EQ(qwen25.render(q, ""), "<|im_start|>system\n<|im_end|>\n<|im_start|>user\n" + q +
-                                        "<|im_end|>\n<|im_start|>assistant\n");
+    EXPECT_EQ(qwen25.render(q, ""),
+              "<|im_start|>system\n<|im_end|>\n<|im_start|>user\n" + q + "<|im_end|>\n<|im_start|>assistant\n");
     EXPECT_TRUE(qwen25.think_begin.empty());
     EXPECT_EQ(qwen25.stop_texts, (std::vector<std::string>{"<|im_end|>", "<|endoftext|>"}));
 
     // Qwen-Qwen3-0.6B.jinja: no default system; enable_thinking=false adds an empty think block.
-    EXPECT_EQ(chat_template_by_name("qwen3").render(q), "<|im_start|>user\n" + q + "<|im_end|>\n<|im_start|>assistant\n");
+    EXPECT_EQ(chat_template_by_name("qwen3").render(q),
+              "<|im_start|>user\n" + q + "<|im_end|>\n<|im_start|>assistant\n");
     EXPECT_EQ(chat_template_by_name("qwen3-nothink").render(q),
               "<|im_start|>user\n" + q + "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
     EXPECT_EQ(chat_template_by_name("qwen3").render(q, "S"),
@@ -98,11 +99,12 @@ TEST(ChatTemplate, DetectsFromJinjaAndTokenizerConfig) {
     EXPECT_EQ(chat_template_from_model_dir(fixture("qwen2")).name, "qwen2.5");
     fs::path dir = fs::temp_directory_path() / ("adabench-chat-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    fs::copy_file(fixture("chat_templates/deepseek-r1-distill-qwen-tokenizer_config.json"), dir / "tokenizer_config.json");
+    fs::copy_file(fixture("chat_templates/deepseek-r1-distill-qwen-tokenizer_config.json"),
+                  dir / "tokenizer_config.json");
     EXPECT_EQ(chat_template_from_model_dir(dir.string()).name, "r1-distill-legacy");
     // transformers-5 layout: no template in tokenizer_config.json, chat_template.jinja beside it.
-    fs::copy_file(fixture("chat_templates/qwen2.5-instruct-resaved-tokenizer_config.json"), dir / "tokenizer_config.json",
-                  fs::copy_options::overwrite_existing);
+    fs::copy_file(fixture("chat_templates/qwen2.5-instruct-resaved-tokenizer_config.json"),
+                  dir / "tokenizer_config.json", fs::copy_options::overwrite_existing);
     fs::copy_file(fixture("chat_templates/Qwen-Qwen2.5-7B-Instruct.jinja"), dir / "chat_template.jinja");
     EXPECT_EQ(chat_template_from_model_dir(dir.string()).name, "qwen2.5");
     io_write_file_atomic((dir / "chat_template.jinja").string(), "{{ messages[0].content }}");

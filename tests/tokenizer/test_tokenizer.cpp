@@ -150,33 +150,50 @@ TEST(TokenizerReference, TokenizerJsonReproduces74CasesWithR1Tokens) {
         merges.push_back(json::array({line.substr(0, sp), line.substr(sp + 1)}));
     }
     json added = json::array();
-    const std::vector<std::tuple<int, std::string, bool>> r1 = {
-        {151643, "<｜end▁of▁sentence｜>", true}, {151644, "<｜User｜>", false}, {151645, "<｜Assistant｜>", false},
-        {151646, "<｜begin▁of▁sentence｜>", true}, {151647, "<|EOT|>", false},  {151648, "<think>", false},
-        {151649, "</think>", false}};
+    const std::vector<std::tuple<int, std::string, bool>> r1 = {{151643, "<｜end▁of▁sentence｜>", true},
+                                                                {151644, "<｜User｜>", false},
+                                                                {151645, "<｜Assistant｜>", false},
+                                                                {151646, "<｜begin▁of▁sentence｜>", true},
+                                                                {151647, "<|EOT|>", false},
+                                                                {151648, "<think>", false},
+                                                                {151649, "</think>", false}};
     for (const auto& [id, content, special] : r1) {
-        added.push_back({{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", false},
-                         {"rstrip", false}, {"normalized", false}, {"special", special}});
+        added.push_back({{"id", id},
+                         {"content", content},
+                         {"single_word", false},
+                         {"lstrip", false},
+                         {"rstrip", false},
+                         {"normalized", false},
+                         {"special", special}});
     }
     json split = {{"type", "Split"},
                   {"pattern", {{"Regex", pretokenizer_pattern(PRETOKENIZER_QWEN2)}}},
                   {"behavior", "Isolated"},
                   {"invert", false}};
-    json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+    json byte_level = {
+        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
     json tj = {{"version", "1.0"},
                {"added_tokens", added},
                {"normalizer", {{"type", "NFC"}}},
                {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {split, byte_level}}}},
-               {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}},
+               {"decoder",
+                {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}},
                {"model",
-                {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-                 {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"ignore_merges", false},
-                 {"vocab", vocab}, {"merges", merges}}}};
+                {{"type", "BPE"},
+                 {"dropout", nullptr},
+                 {"unk_token", nullptr},
+                 {"continuing_subword_prefix", ""},
+                 {"end_of_word_suffix", ""},
+                 {"fuse_unk", false},
+                 {"byte_fallback", false},
+                 {"ignore_merges", false},
+                 {"vocab", vocab},
+                 {"merges", merges}}}};
     fs::path dir = fs::temp_directory_path() / ("adabench-tok-r1-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     io_write_file_atomic((dir / "tokenizer.json").string(), tj.dump());
-    fs::copy_file(fixture("chat_templates/deepseek-r1-distill-qwen-tokenizer_config.json"), dir / "tokenizer_config.json",
-                  fs::copy_options::overwrite_existing);
+    fs::copy_file(fixture("chat_templates/deepseek-r1-distill-qwen-tokenizer_config.json"),
+                  dir / "tokenizer_config.json", fs::copy_options::overwrite_existing);
     Tokenizer tok = Tokenizer::load(dir.string());
     fs::remove_all(dir);
 

@@ -63,8 +63,9 @@ TEST(Pretokenize, OrganismAndGpt2) {
 
 TEST(Pretokenize, PiecesAlwaysConcatenateToInput) {
     std::mt19937 rng(7);
-    const std::vector<std::string> atoms = {"a", "Z", " ", "  ", "\n", "\r\n", "\t", "1", "'s", "'LL", "!", "é",
-                                            "\xcc\x81", "中", "😀", "\xff", "\xe4\xb8", "\u00a0", "\u3000", "_"};
+    const std::vector<std::string> atoms = {"a", "Z",    " ",        "  ",     "\n",     "\r\n",     "\t",
+                                            "1", "'s",   "'LL",      "!",      "é",      "\xcc\x81", "中",
+                                            "😀", "\xff", "\xe4\xb8", "\u00a0", "\u3000", "_"};
     for (int iter = 0; iter < 2000; ++iter) {
         std::string s;
         int n = static_cast<int>(rng() % 24);
@@ -88,7 +89,7 @@ TEST(Unicode, DecodeUtf8IsLenient) {
     EXPECT_EQ(len, 4);
     EXPECT_EQ(unicode_decode_utf8("\xe4\xb8", 0, &len), UNICODE_INVALID);  // truncated
     EXPECT_EQ(len, 1);
-    EXPECT_EQ(unicode_decode_utf8("\xc0\xaf", 0, &len), UNICODE_INVALID);  // overlong
+    EXPECT_EQ(unicode_decode_utf8("\xc0\xaf", 0, &len), UNICODE_INVALID);      // overlong
     EXPECT_EQ(unicode_decode_utf8("\xed\xa0\x80", 0, &len), UNICODE_INVALID);  // surrogate
     EXPECT_EQ(unicode_class('a'), UNICODE_CLASS_LETTER);
     EXPECT_EQ(unicode_class(0x4E2D), UNICODE_CLASS_LETTER);  // 中
@@ -101,15 +102,15 @@ TEST(Unicode, DecodeUtf8IsLenient) {
 
 // Expected strings from Python's unicodedata.normalize("NFC", ...).
 TEST(Unicode, Nfc) {
-    EXPECT_EQ(unicode_nfc("e\xcc\x81"), "é");                               // e + U+0301
-    EXPECT_EQ(unicode_nfc("A\xcc\x8a\xcc\x81"), "\xc7\xba");                // A ring acute -> U+01FA
-    EXPECT_EQ(unicode_nfc("a\xcc\xa3\xcc\x82"), "\xe1\xba\xad");            // reorder-free: U+1EAD
-    EXPECT_EQ(unicode_nfc("a\xcc\x82\xcc\xa3"), "\xe1\xba\xad");            // marks reordered by ccc first
+    EXPECT_EQ(unicode_nfc("e\xcc\x81"), "é");                              // e + U+0301
+    EXPECT_EQ(unicode_nfc("A\xcc\x8a\xcc\x81"), "\xc7\xba");               // A ring acute -> U+01FA
+    EXPECT_EQ(unicode_nfc("a\xcc\xa3\xcc\x82"), "\xe1\xba\xad");           // reorder-free: U+1EAD
+    EXPECT_EQ(unicode_nfc("a\xcc\x82\xcc\xa3"), "\xe1\xba\xad");           // marks reordered by ccc first
     EXPECT_EQ(unicode_nfc("\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8"), "각");  // Hangul L V T
-    EXPECT_EQ(unicode_nfc("\xe2\x84\xab"), "Å");                             // U+212B Angstrom singleton
-    EXPECT_EQ(unicode_nfc("\xe0\xa5\x98"), "\xe0\xa4\x95\xe0\xa4\xbc");      // U+0958 is excluded
-    EXPECT_EQ(unicode_nfc("\xef\xbd\x9c"), "\xef\xbd\x9c");                  // fullwidth | is NFC already
-    EXPECT_EQ(unicode_nfc("x\xff\xcc\x81"), "x\xff\xcc\x81");                // invalid byte blocks composing
+    EXPECT_EQ(unicode_nfc("\xe2\x84\xab"), "Å");                           // U+212B Angstrom singleton
+    EXPECT_EQ(unicode_nfc("\xe0\xa5\x98"), "\xe0\xa4\x95\xe0\xa4\xbc");    // U+0958 is excluded
+    EXPECT_EQ(unicode_nfc("\xef\xbd\x9c"), "\xef\xbd\x9c");                // fullwidth | is NFC already
+    EXPECT_EQ(unicode_nfc("x\xff\xcc\x81"), "x\xff\xcc\x81");              // invalid byte blocks composing
     EXPECT_FALSE(unicode_nfc_may_change("plain ASCII and 中文 and é"));
     EXPECT_TRUE(unicode_nfc_may_change("e\xcc\x81"));
 }
