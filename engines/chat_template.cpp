@@ -104,8 +104,9 @@ const std::vector<TemplateRow>& template_rows() {
           false,
           {k_im_end, k_endoftext}},
          "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."},
-        // The bundled model organism (models/organism): ChatML user/assistant without a system
-        // prompt; the generation prompt opens thinking.
+        // The bundled model organism (models/organism, tools/train/organism.py render_prompt):
+        // ChatML user/assistant without a system prompt; the generation prompt opens thinking.
+        // Its style tags (" Think step by step.", " Answer briefly.") are part of the question.
         {{"organism",
           "adabench model organism: ChatML, no system prompt, generation prompt opens <think>",
           "",
@@ -117,7 +118,8 @@ const std::vector<TemplateRow>& template_rows() {
           "</think>",
           true,
           {k_im_end, k_endoftext}},
-         nullptr},
+         // CHAT_TEMPLATE in tools/train/organism.py (real newlines, unlike the Qwen sources).
+         "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"},
     };
     return rows;
 }

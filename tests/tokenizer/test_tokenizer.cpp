@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "engines/chat_template.h"
 #include "engines/tokenizer.h"
 #include "engines/unicode.h"
 
@@ -207,6 +208,70 @@ TEST(TokenizerReference, TokenizerJsonReproduces74CasesWithR1Tokens) {
     EXPECT_EQ(tok.encode("<｜begin▁of▁sentence｜><｜User｜>Hello, world!<｜Assistant｜>"),
               (std::vector<int32_t>{151646, 151644, 9707, 11, 1879, 0, 151645}));
     EXPECT_EQ(tok.encode("<think>\nok</think>"), (std::vector<int32_t>{151648, 198, 562, 151649}));
+}
+
+}  // namespace
+}  // namespace adabench
+
+namespace adabench {
+namespace {
+
+// Golden file: [{"text": ..., "ids": [...]}, ...] or {"cases": [...]} (texts: "text" or "input").
+void check_golden(const Tokenizer& tok, const json& golden, const std::string& what) {
+    const json& cases = golden.is_object() && golden.contains("cases") ? golden["cases"] : golden;
+    ASSERT_TRUE(cases.is_array()) << what;
+    ASSERT_FALSE(cases.empty()) << what;
+    for (const json& c : cases) {
+        std::string text = c.contains("text") ? c["text"].get<std::string>() : c["input"].get<std::string>();
+        std::vector<int32_t> want = c["ids"].get<std::vector<int32_t>>();
+        EXPECT_EQ(tok.encode(text), want) << what << " text=" << json(text).dump();
+        EXPECT_EQ(tok.decode(want), text) << what;
+    }
+}
+
+// A small tokenizer trained and written by the organism's own code (tools/train/organism.py via
+// tools/gen_tokenizer_cases.py), with the ids that code's Python encoder produced.
+TEST(TokenizerOrganism, MiniTokenizerMatchesOrganismPythonEncoder) {
+    Tokenizer tok = Tokenizer::load(fixture("organism_mini"));
+    EXPECT_EQ(tok.pretokenizer(), PRETOKENIZER_ORGANISM);
+    EXPECT_FALSE(tok.normalizes_nfc());
+    EXPECT_EQ(tok.eos_id(), tok.special_token_id("<|im_end|>"));
+    EXPECT_GE(tok.special_token_id("</think>"), 0);
+    check_golden(tok, io_read_json(fixture("organism_mini_golden.json")), "organism_mini");
+    EXPECT_EQ(chat_template_from_model_dir(fixture("organism_mini")).name, "organism");
+}
+
+// The real organism (models/organism), once its trainer has written it.
+TEST(TokenizerOrganism, ReproducesOrganismGolden) {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    std::string root = std::string(env ? env : ADABENCH_SOURCE_DIR) + "/models/organism/";
+    if (!io_file_exists(root + "tokenizer_golden.json") || !io_file_exists(root + "base/tokenizer.json")) {
+        GTEST_SKIP() << "models/organism/tokenizer_golden.json or base/tokenizer.json not there yet";
+    }
+    Tokenizer tok = Tokenizer::load(root + "base");
+    EXPECT_EQ(tok.pretokenizer(), PRETOKENIZER_ORGANISM);
+    check_golden(tok, io_read_json(root + "tokenizer_golden.json"), "models/organism/tokenizer_golden.json");
+    EXPECT_EQ(chat_template_from_model_dir(root + "base").name, "organism");
+}
+
+// NFC (declared by Qwen2): decomposed input encodes like its composed form; random mixed text
+// round-trips through the real vocabulary.
+TEST(TokenizerReference, NfcAndRandomRoundTrips) {
+    Tokenizer tok = Tokenizer::load(fixture("qwen2"));
+    EXPECT_EQ(tok.encode("UNwante\xcc\x81"
+                         "d,running"),
+              tok.encode("UNwantéd,running"));
+    EXPECT_EQ(tok.encode("UNwantéd,running"), (std::vector<int32_t>{1861, 52657, 15083, 11, 27173}));
+    std::mt19937 rng(3);
+    const std::vector<std::string> atoms = {"The ", "cat",      " 12",           "3", "\n\n", "  ",         "\t",
+                                            "'s",   "!!",       "中文",          "😀", "é",    "<|im_end|>", "<think>",
+                                            "\xff", "\xe4\xb8", "$\\frac{1}{2}$"};
+    for (int iter = 0; iter < 300; ++iter) {
+        std::string s;
+        for (int i = static_cast<int>(rng() % 20); i > 0; --i) s += atoms[rng() % atoms.size()];
+        std::vector<int32_t> ids = tok.encode(s);
+        ASSERT_EQ(tok.decode(ids), s) << "iteration " << iter;
+    }
 }
 
 }  // namespace

@@ -61,6 +61,27 @@ TEST(Pretokenize, OrganismAndGpt2) {
     EXPECT_FALSE(pretokenizer_from_pattern("\\w+", &k));
 }
 
+std::string fixture(const std::string& rel) {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    std::string root = env ? env : ADABENCH_SOURCE_DIR;
+    return root + "/tests/fixtures/tokenizer/" + rel;
+}
+
+// 400 random strings split by the Python `regex` module (tools/gen_tokenizer_cases.py).
+TEST(Pretokenize, MatchesPythonRegexModule) {
+    json j = io_read_json(fixture("pretokenize_cases.json"));
+    ASSERT_EQ(j["cases"].size(), 400u);
+    int n = 0;
+    for (const json& c : j["cases"]) {
+        std::string text = c["text"];
+        EXPECT_EQ(split(PRETOKENIZER_QWEN2, text), c["qwen2"].get<Pieces>()) << json(text).dump();
+        EXPECT_EQ(split(PRETOKENIZER_ORGANISM, text), c["organism"].get<Pieces>()) << json(text).dump();
+        EXPECT_EQ(split(PRETOKENIZER_GPT2, text), c["gpt2"].get<Pieces>()) << json(text).dump();
+        ++n;
+    }
+    EXPECT_EQ(n, 400);
+}
+
 TEST(Pretokenize, PiecesAlwaysConcatenateToInput) {
     std::mt19937 rng(7);
     const std::vector<std::string> atoms = {"a", "Z",    " ",        "  ",     "\n",     "\r\n",     "\t",
