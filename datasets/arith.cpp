@@ -47,58 +47,25 @@ uint64_t mix_seed(uint64_t seed, int level, int index) {
     return r3.next();
 }
 
-std::string step_symbol(ArithOpKind kind) {
-    switch (kind) {
-        case ARITH_OP_ADD:
-            return "+";
-        case ARITH_OP_SUB:
-            return "-";
-        case ARITH_OP_MUL:
-            return "*";
-    }
-    return "?";
-}
-
 ArithStep pick_step(Rng& rng, int value) {
-    // Feasible kinds keep the result in 0..99; add and subtract are always possible for small
-    // operands, so the loop ends.
-    for (;;) {
-        int roll = rng.range(0, 9);
-        if (roll < 4) {
-            int hi = std::min(30, ARITH_MAX_VALUE - value);
-            if (hi < 2) continue;
-            int k = rng.range(2, hi);
-            return {ARITH_OP_ADD, k, value + k};
-        }
-        if (roll < 8) {
-            int hi = std::min(30, value);
-            if (hi < 2) continue;
-            int k = rng.range(2, hi);
-            return {ARITH_OP_SUB, k, value - k};
-        }
-        int k = rng.range(2, 3);
-        if (value < 2 || value * k > ARITH_MAX_VALUE) continue;
-        return {ARITH_OP_MUL, k, value * k};
-    }
+    // Single-digit operands keep a step learnable by a tiny model (units digit plus at most a carry);
+    // depth, not operand size, is the difficulty. Results stay in 0..99.
+    int k = rng.range(2, 9);
+    bool add = rng.range(0, 1) == 0;
+    if (add && value + k > ARITH_MAX_VALUE) add = false;
+    if (!add && value - k < 0) add = true;
+    return add ? ArithStep{ARITH_OP_ADD, k, value + k} : ArithStep{ARITH_OP_SUB, k, value - k};
 }
 
-std::string step_sentence(const ArithStep& s, std::string_view month, std::string_view name, std::string_view items,
-                          Rng& rng) {
-    std::string out = "In " + std::string(month) + ", " + std::string(name) + " ";
-    switch (s.kind) {
-        case ARITH_OP_ADD:
-            out += std::string(k_add_verbs[rng.range(0, 3)]) + " " + std::to_string(s.operand) + " more " +
-                   std::string(items) + ".";
-            break;
-        case ARITH_OP_SUB:
-            out += std::string(k_sub_verbs[rng.range(0, 3)]) + " " + std::to_string(s.operand) + " " +
-                   std::string(items) + ".";
-            break;
-        case ARITH_OP_MUL:
-            out += std::string(s.operand == 2 ? "doubles" : "triples") + " the " + std::string(items) + ".";
-            break;
-    }
-    return out;
+std::string step_sentence(const ArithStep& s, std::string_view month, std::string_view name, Rng& rng) {
+    std::string verb(s.kind == ARITH_OP_ADD ? k_add_verbs[rng.range(0, 3)] : k_sub_verbs[rng.range(0, 3)]);
+    return "In " + std::string(month) + ", " + std::string(name) + " " + verb + " " + std::to_string(s.operand) +
+           (s.kind == ARITH_OP_ADD ? " more." : ".");
+}
+
+std::string step_equation(int value, const ArithStep& s) {
+    return std::to_string(value) + (s.kind == ARITH_OP_ADD ? " + " : " - ") + std::to_string(s.operand) + " = " +
+           std::to_string(s.result);
 }
 
 ArithProblem make_problem(uint64_t seed, int level, int index) {
@@ -106,25 +73,24 @@ ArithProblem make_problem(uint64_t seed, int level, int index) {
     ArithProblem p;
     p.id = "arith-s" + std::to_string(seed) + "-l" + std::to_string(level) + "-" + std::to_string(index);
     p.level = level;
-    std::string_view name = k_names[rng.range(0, static_cast<int>(k_names.size()) - 1)];
-    std::string_view items = k_items[rng.range(0, static_cast<int>(k_items.size()) - 1)];
-    p.start = rng.range(5, 60);
-    std::string n(name), it(items);
+    std::string n(k_names[rng.range(0, static_cast<int>(k_names.size()) - 1)]);
+    std::string it(k_items[rng.range(0, static_cast<int>(k_items.size()) - 1)]);
+    p.start = rng.range(10, 89);
     p.question = n + " has " + std::to_string(p.start) + " " + it + ".";
-    p.long_trace = n + " starts with " + std::to_string(p.start) + " " + it + ".\n";
+    p.long_trace = "Start: " + std::to_string(p.start) + ".\n";
     int value = p.start;
     for (int i = 0; i < level; ++i) {
         ArithStep s = pick_step(rng, value);
-        std::string_view month = k_months[i];
-        p.question += " " + step_sentence(s, month, name, items, rng);
-        std::string eq = std::to_string(value) + " " + step_symbol(s.kind) + " " + std::to_string(s.operand) + " = " +
-                         std::to_string(s.result);
-        std::string line = "In " + std::string(month) + ": " + eq + ".\n";
+        std::string month(k_months[i]);
+        p.question += " " + step_sentence(s, month, n, rng);
+        std::string line = "In " + month + ": " + step_equation(value, s) + ".\n";
         p.long_trace += line;
-        // Deterministic re-checks (greedy decoding never reproduces random ones): after every
-        // multiplication the LONG style repeats the product.
-        if (s.kind == ARITH_OP_MUL) p.long_trace += "Wait, let me check: " + eq + ". Yes.\n";
-        if (i == level - 1) p.short_trace = line;
+        if (i == level - 1) {
+            p.short_trace = line;
+            // A deterministic re-check of the last step (greedy decoding never reproduces random
+            // ones), so LONG carries redundant tokens the way real long chains of thought do.
+            p.long_trace += "Wait, let me check: " + step_equation(value, s) + ". Yes.\n";
+        }
         value = s.result;
         p.steps.push_back(s);
     }

@@ -1,7 +1,7 @@
 // arith: the synthetic word-problem task of the bundled model organism (models/organism/).
-// A problem has a starting amount and `level` monthly changes (add, subtract, double, triple), all
-// values in 0..99, so depth is the difficulty. Each problem carries two reasoning traces: LONG
-// writes every step (and re-checks every multiplication), SHORT writes only the last step.
+// A problem has a starting amount and `level` monthly changes (add or subtract a single digit),
+// all values in 0..99, so depth is the difficulty. Each problem carries two reasoning traces: LONG
+// writes every step (and re-checks the last one), SHORT writes only the last step.
 // Generation is a pure function of (seed, level, index) through our own splitmix64, so the same
 // seed gives the same problems on every platform. It does not tokenize, grade or write files.
 #pragma once
@@ -18,11 +18,11 @@ inline constexpr int ARITH_MAX_VALUE = 99;
 inline constexpr uint64_t ARITH_TEST_SEED = 20261122;
 inline constexpr int ARITH_TEST_COUNT_PER_LEVEL = 50;
 
-enum ArithOpKind { ARITH_OP_ADD, ARITH_OP_SUB, ARITH_OP_MUL };
+enum ArithOpKind { ARITH_OP_ADD, ARITH_OP_SUB };
 
 struct ArithStep {
     ArithOpKind kind = ARITH_OP_ADD;
-    int operand = 0;  // k in "+ k", "- k", "* k"
+    int operand = 0;  // k in "+ k", "- k" (2..9)
     int result = 0;   // the value after this step
 };
 
