@@ -453,7 +453,7 @@ std::string dataset_render_prompt(const TaskConfig& task, const Problem& problem
 }
 
 nlohmann::json dataset_identity_json(const Dataset& d) {
-    return {{"name", d.task.name},           {"version", d.task.version},       {"sha256", d.sha256},
+    return {{"task", d.task.name},           {"version", d.task.version},       {"sha256", d.sha256},
             {"data_file", d.task.data_file}, {"n_problems", d.problems.size()}, {"n_records", d.n_records},
             {"grader", d.task.grader}};
 }

@@ -97,8 +97,8 @@ std::string dataset_render_prompt(const TaskConfig& task, const Problem& problem
 // The template text by name ("" = default); throws naming the available templates.
 const std::string& dataset_template(const TaskConfig& task, const std::string& template_name);
 
-// What the store records about the data a run used: name, version, sha256, data_file,
-// n_problems (after filters), n_records (before), grader.
+// What the store records about the data a run used (one entry of RunInfo::datasets_json):
+// {"task", "version", "sha256", "n_problems" (after filters), "n_records" (before), "data_file", "grader"}.
 nlohmann::json dataset_identity_json(const Dataset& dataset);
 
 const char* dataset_gold_extraction_name(GoldExtraction g);

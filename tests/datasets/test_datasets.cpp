@@ -126,7 +126,7 @@ TEST(Datasets, MathMetadataAndIdentity) {
     EXPECT_EQ(d.problems[0].metadata["level"], 2);
     EXPECT_FALSE(d.problems[0].metadata.contains("solution"));
     auto id = dataset_identity_json(d);
-    EXPECT_EQ(id["name"], "math500");
+    EXPECT_EQ(id["task"], "math500");
     EXPECT_EQ(id["version"], "1.0");
     EXPECT_EQ(id["sha256"], "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132");
     EXPECT_EQ(id["n_problems"], 500);
