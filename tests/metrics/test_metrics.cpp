@@ -259,3 +259,22 @@ TEST(Metrics, SummarizeGroupsByProblem) {
     EXPECT_DOUBLE_EQ(m.budget->share_within, 5.0 / 6);
     EXPECT_THROW(metrics_summarize({}), Error);
 }
+
+TEST(Metrics, PassAtKEqualsSubsetEnumeration) {
+    // pass@k is the probability that a random k-subset of the n samples holds a correct one:
+    // enumerate every subset for small n (correct samples first; the order does not matter).
+    for (size_t n = 1; n <= 8; ++n) {
+        for (size_t c = 0; c <= n; ++c) {
+            for (size_t k = 1; k <= n; ++k) {
+                size_t hit = 0, total = 0;
+                for (uint32_t mask = 0; mask < (1u << n); ++mask) {
+                    if (size_t(__builtin_popcount(mask)) != k) continue;
+                    ++total;
+                    hit += (mask & ((1u << c) - 1)) != 0;
+                }
+                EXPECT_NEAR(metrics_pass_at_k(n, c, k), double(hit) / double(total), 1e-12)
+                    << "n=" << n << " c=" << c << " k=" << k;
+            }
+        }
+    }
+}
