@@ -108,10 +108,13 @@ def model_from_state(template, state):
     return m
 
 
+MAX_NEW = 512
+
+
 def evaluate_variant(name, model, tok, problems, tag, think_budget=None):
     t0 = time.time()
     prompts = [tok.encode(org.render_prompt(p["question"], tag)) for p in problems]
-    res = generate(model, tok, prompts, think_budget=think_budget)
+    res = generate(model, tok, prompts, think_budget=think_budget, max_new=MAX_NEW)
     levels = sorted({p["level"] for p in problems})
     row = {"name": name, "tag": tag, "think_budget": think_budget, "acc": {}, "think": {}}
     all_ok, all_think = [], []
@@ -159,7 +162,10 @@ def main():
     ap.add_argument("--only", default="", help="comma list of variant groups: base,styles,budget,merge,lora")
     ap.add_argument("--limit", type=int, default=0, help="problems per level (0 = all)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-new", type=int, default=512, help="cap on generated tokens per problem")
     args = ap.parse_args()
+    global MAX_NEW
+    MAX_NEW = args.max_new
     torch.set_num_threads(args.threads)
     problems = [json.loads(line) for line in open(args.test, encoding="utf-8")]
     if args.limit:
