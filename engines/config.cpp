@@ -130,6 +130,8 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
     c.hidden_size = f.required_int("hidden_size");
     c.intermediate_size = f.required_int("intermediate_size");
     c.n_layers = f.required_int("num_hidden_layers");
+    // Loaders size per-layer tables from this; no real decoder has more than a few hundred layers.
+    if (c.n_layers > 4096) f.fail("num_hidden_layers", "is out of range (" + std::to_string(c.n_layers) + ")");
     c.n_heads = f.required_int("num_attention_heads");
     c.n_kv_heads = f.optional_int("num_key_value_heads", c.n_heads);
     if (c.n_heads % c.n_kv_heads != 0) {

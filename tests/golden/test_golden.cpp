@@ -239,3 +239,17 @@ TEST(Golden, PerSequenceLoraCoefficientsInOneBatch) {
     expect_matches_golden("per-sequence coefs: LoRA mix", gm, mix, {0});
     expect_matches_golden("per-sequence coefs: base", gb, base, {1});
 }
+
+// The bundled organism (models/organism, trained by tools/train/train.py): goldens are written by
+// `reference.py organism-goldens` once the organism exists; until then these tests are skipped.
+TEST(Golden, Organism) {
+    int n = 0;
+    for (const char* name :
+         {"organism-base", "organism-lora-mix", "organism-merge-linear", "organism-merge-task-arithmetic"}) {
+        if (!std::ifstream(src(std::string("tests/golden/") + name + ".json"))) continue;
+        check_golden(name);
+        if (std::string(name) == "organism-lora-mix") check_golden(name, true);
+        ++n;
+    }
+    if (n == 0) GTEST_SKIP() << "no organism goldens (run tools/reference/reference.py organism-goldens)";
+}

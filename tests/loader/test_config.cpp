@@ -228,6 +228,9 @@ TEST(ConfigErrors, InconsistentValues) {
     j["hidden_size"] = -4;
     expect_error(j, {"'hidden_size'", "out of range"});
     j = minimal_qwen2();
+    j["num_hidden_layers"] = 1000000;
+    expect_error(j, {"'num_hidden_layers'", "out of range"});
+    j = minimal_qwen2();
     j["model_type"] = "llama";
     expect_error(j, {"'model_type'"});
 }

@@ -15,6 +15,8 @@ mergekit list-valued parameters), not from adabench's C++. It
 Usage:
   /usr/bin/python3 tools/reference/reference.py fixtures   # (re)write tests/fixtures/models/qwen2-tiny-*
   /usr/bin/python3 tools/reference/reference.py goldens    # (re)write tests/golden/*.json
+  /usr/bin/python3 tools/reference/reference.py organism-goldens [--dir models/organism]
+                                                           # tests/golden/organism-*.json
   /usr/bin/python3 tools/reference/reference.py generate --model DIR --prompt 1,2,3 --n 8 \
       [--adapter DIR=COEF ...] [--merge-with DIR --lambda L[,L...] [--merge-base DIR]]
 
@@ -459,6 +461,54 @@ def cmd_goldens(args):
 
 
 
+ORGANISM_QUESTIONS = [
+    "Tom has 12 apples and buys 7 more. How many apples does Tom have now?",
+    "A box holds 6 rows of 4 pens. How many pens are in the box?",
+]
+
+
+def organism_prompts(base_dir):
+    """Prompt ids for the organism, tokenized with the trainer's tokenizer (tools/train/organism.py);
+    only the ids matter here, the forward pass above is this file's own."""
+    sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+    import organism as org  # noqa: E402
+
+    tok = org.Tokenizer.from_json(os.path.join(base_dir, "tokenizer.json"))
+    return [tok.encode(org.render_prompt(q)) for q in ORGANISM_QUESTIONS]
+
+
+def cmd_goldens_organism(org_dir, n_tokens=24, n_rows=8):
+    """Goldens for the bundled organism: base, a LoRA mix, a linear merge of the long and short
+    full fine-tunes with a per-layer lambda list, and task arithmetic around the base."""
+    d = {k: os.path.join(org_dir, k) for k in ("base", "long", "short", "lora-long", "lora-short")}
+    missing = [k for k, v in d.items() if not os.path.isfile(os.path.join(v, "adapter_config.json" if k.startswith("lora") else "config.json"))]
+    if missing:
+        raise SystemExit(f"{org_dir}: missing stages {missing}; train the organism first")
+    prompts = organism_prompts(d["base"])
+
+    def cases(m):
+        return [golden_case(m, p, n_tokens, n_rows) for p in prompts]
+
+    write_golden("organism-base", {"model": rel(d["base"])}, cases(Model.load(d["base"])))
+    coefs = [0.7, 0.3]
+    m = Model.load(d["base"])
+    m.adapters = [(coefs[0], load_adapter(d["lora-long"])), (coefs[1], load_adapter(d["lora-short"]))]
+    spec = {"model": rel(d["base"]), "adapters": [{"path": rel(d["lora-long"]), "coef": coefs[0]},
+                                                  {"path": rel(d["lora-short"]), "coef": coefs[1]}]}
+    write_golden("organism-lora-mix", spec, cases(m))
+    lam = [0.3, 0.8]
+    m = merge_linear(Model.load(d["long"]), Model.load(d["short"]), lam)
+    write_golden("organism-merge-linear", {"model": rel(d["long"]), "merge": {"method": "linear", "with": rel(d["short"]), "lambda": lam}}, cases(m))
+    lam = [0.6]
+    m = merge_task_arithmetic(Model.load(d["base"]), [Model.load(d["short"])], [lam])
+    write_golden("organism-merge-task-arithmetic",
+                 {"model": rel(d["short"]), "merge": {"method": "task_arithmetic", "base": rel(d["base"]), "lambda": lam}}, cases(m))
+
+
+def cmd_organism(args):
+    cmd_goldens_organism(os.path.abspath(args.dir))
+
+
 def cmd_generate(args):
     m = Model.load(args.model)
     if args.merge_with:
@@ -482,6 +532,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fixtures")
     sub.add_parser("goldens")
+    o = sub.add_parser("organism-goldens")
+    o.add_argument("--dir", default=os.path.join(ROOT, "models", "organism"))
     gen = sub.add_parser("generate")
     gen.add_argument("--model", required=True)
     gen.add_argument("--prompt", required=True)
@@ -492,7 +544,7 @@ def main():
     gen.add_argument("--lambda", dest="lam", default="0.5")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    {"fixtures": cmd_fixtures, "goldens": cmd_goldens, "generate": cmd_generate}[args.cmd](args)
+    {"fixtures": cmd_fixtures, "goldens": cmd_goldens, "organism-goldens": cmd_organism, "generate": cmd_generate}[args.cmd](args)
 
 
 if __name__ == "__main__":
