@@ -22,22 +22,22 @@ namespace adabench {
 
 // A run: one sweep configuration executed (possibly in several sessions, resumed, or as shards).
 struct RunRecord {
-    int64_t id = 0;                 // 1, 2, ... per database
-    std::string config_json;        // canonical sweep config (sorted keys; shard and db excluded)
-    std::string config_hash;        // sha256 of config_json
-    std::string git_sha;            // adabench build
-    std::string engine;             // "cpu", "cuda", "http", ...
-    std::string device;             // EngineInfo::device
-    std::string host;               // hostname
-    std::string model_hash;         // content hash of the model directory (config, weights, tokenizer)
-    std::string adapters_json;      // [{"name","path","sha256"}] in config order
-    std::string merges_json;        // [{"path","sha256"}] models taking part in merges
-    std::string datasets_json;      // [{"task","sha256","version","n_problems"}]
-    std::string shards;             // "" = whole grid; "0/4" for a shard; "0/4,1/4,..." after merge-db
-    std::string started_at;         // ISO 8601 UTC
-    std::string finished_at;        // "" while running
-    std::string status;             // "running", "finished", "interrupted", "failed"
-    int64_t n_points = 0;           // grid points in the plan
+    int64_t id = 0;             // 1, 2, ... per database
+    std::string config_json;    // canonical sweep config (sorted keys; shard and db excluded)
+    std::string config_hash;    // sha256 of config_json
+    std::string git_sha;        // adabench build
+    std::string engine;         // "cpu", "cuda", "http", ...
+    std::string device;         // EngineInfo::device
+    std::string host;           // hostname
+    std::string model_hash;     // content hash of the model directory (config, weights, tokenizer)
+    std::string adapters_json;  // [{"name","path","sha256"}] in config order
+    std::string merges_json;    // [{"path","sha256"}] models taking part in merges
+    std::string datasets_json;  // [{"task","sha256","version","n_problems"}]
+    std::string shards;         // "" = whole grid; "0/4" for a shard; "0/4,1/4,..." after merge-db
+    std::string started_at;     // ISO 8601 UTC
+    std::string finished_at;    // "" while running
+    std::string status;    // "running", "finished", "interrupted", "failed"; "partial" after merge-db of some shards
+    int64_t n_points = 0;  // grid points in the plan
     int64_t n_samples_planned = 0;  // samples the full grid asks for (all shards)
 };
 

@@ -1,0 +1,445 @@
+// The sweep runner (see sweep.h): run bookkeeping, batching, grading, batched commits, and
+// merge-db. Batches never span two weight compositions; within one, they mix tasks, problems,
+// coefficient vectors (unmerged LoRA) and carry every think budget of a prompt as one fork sweep.
+#include "harness/sweep.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/version.h"
+#include "graders/grader.h"
+
+namespace adabench {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+std::string host_name() {
+    char buf[256] = {0};
+    if (gethostname(buf, sizeof buf - 1) != 0) return "";
+    return buf;
+}
+
+std::string merge_shards(const std::string& a, const std::string& b) {
+    std::set<std::string> parts;
+    for (const std::string& s : {a, b}) {
+        size_t start = 0;
+        while (start < s.size()) {
+            size_t p = s.find(',', start);
+            std::string part = s.substr(start, p == std::string::npos ? std::string::npos : p - start);
+            if (!part.empty()) parts.insert(part);
+            if (p == std::string::npos) break;
+            start = p + 1;
+        }
+    }
+    // Sort i/N numerically by i.
+    std::vector<std::string> v(parts.begin(), parts.end());
+    std::sort(v.begin(), v.end(), [](const std::string& x, const std::string& y) {
+        return std::atoi(x.c_str()) < std::atoi(y.c_str()) || (std::atoi(x.c_str()) == std::atoi(y.c_str()) && x < y);
+    });
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+    return out;
+}
+
+BudgetParams budget_params(const SweepBudget& b) {
+    BudgetParams p;
+    p.mechanism = budget_mechanism_parse(b.mechanism);
+    p.answer_budget = b.answer_budget;
+    p.min_think = b.min_think;
+    p.max_waits = b.max_waits;
+    p.wait_text = b.wait_text;
+    return p;
+}
+
+std::string point_label(const SweepConfig& c, const SweepPoint& p, const std::string& task) {
+    std::string s = task;
+    const auto& blk = c.budgets[p.budget_index];
+    s += " " + blk.mechanism;
+    if (p.think_budget >= 0) s += " B=" + std::to_string(p.think_budget);
+    if (!c.coef_vectors.empty()) s += " c=" + sweep_vector_json(c.coef_vectors[p.coef_index]);
+    if (!c.merge.with.empty()) {
+        const auto& l = c.merge.lambdas[p.lambda_index];
+        s += " lambda=" + (l.size() == 1 ? nlohmann::json(l[0]).dump() : sweep_vector_json(l));
+    }
+    return s;
+}
+
+std::string task_template(const SweepConfig& c, const SweepTaskSpec& t) {
+    return !t.prompt_template.empty() ? t.prompt_template : c.prompt_template;
+}
+
+}  // namespace
+
+uint64_t sweep_sample_seed(uint64_t seed, const std::string& task, const std::string& problem_id, int sample_index) {
+    uint64_t h = splitmix64(seed);
+    h = splitmix64(h ^ fnv1a(task));
+    h = splitmix64(h ^ fnv1a(problem_id));
+    h = splitmix64(h ^ static_cast<uint64_t>(sample_index));
+    return h;
+}
+
+std::vector<Dataset> sweep_load_tasks(const SweepConfig& config, const std::string& root) {
+    std::vector<Dataset> out;
+    for (const auto& t : config.tasks) {
+        TaskConfig tc = dataset_load_task(t.name, root);
+        DatasetLoadOptions o;
+        if (t.limit >= 0) o.limit = static_cast<size_t>(t.limit);
+        o.ids = t.ids;
+        out.push_back(dataset_load(tc, o));
+        if (out.back().problems.empty())
+            throw Error("task " + t.name + ": no problems after the limit and id filters", "check limit and ids");
+    }
+    return out;
+}
+
+SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, SweepEngineProvider& provider,
+                       Store& store, const SweepOptions& opt) {
+    if (tasks.size() != c.tasks.size()) throw Error("sweep_run: the loaded tasks do not match the config");
+    std::vector<size_t> counts;
+    std::vector<GraderDataset> graders;
+    for (const auto& d : tasks) {
+        counts.push_back(d.problems.size());
+        graders.push_back(grader_dataset_from_name(d.task.grader));
+    }
+    SweepPlan plan = sweep_plan(c, counts);
+    std::vector<SweepUnit> units = sweep_shard_units(plan, opt.shard);
+
+    // ---- the run: new, continued (same config hash) or resumed by id ----
+    nlohmann::json canonical = sweep_config_canonical(c);
+    std::string hash = sweep_config_hash(c);
+    nlohmann::json ident = provider.identity();
+    nlohmann::json datasets = nlohmann::json::array();
+    for (const auto& d : tasks) datasets.push_back(dataset_identity_json(d));
+    RunRecord run;
+    run.config_json = canonical.dump();
+    run.config_hash = hash;
+    run.git_sha = version_git_sha();
+    run.host = host_name();
+    run.model_hash = ident.value("model_hash", "");
+    run.adapters_json = ident.value("adapters", nlohmann::json::array()).dump();
+    run.merges_json = ident.value("merges", nlohmann::json::array()).dump();
+    run.datasets_json = datasets.dump();
+    run.shards = opt.shard.text();
+    run.n_points = static_cast<int64_t>(plan.points.size());
+    run.n_samples_planned = plan.n_samples;
+
+    SweepSummary summary;
+    std::optional<RunRecord> existing;
+    if (opt.resume_run_id > 0) {
+        existing = store.get_run(opt.resume_run_id);
+        if (!existing)
+            throw Error(store.path() + ": no run " + std::to_string(opt.resume_run_id) + " to resume",
+                        "adabench runs --db " + store.path() + " lists the runs");
+        if (existing->config_hash != hash)
+            throw Error("cannot resume run " + std::to_string(opt.resume_run_id) + " of " + store.path() +
+                            ": it was made with config hash " + existing->config_hash.substr(0, 12) + ", but " +
+                            opt.config_source + " hashes to " + hash.substr(0, 12),
+                        "the config changed; drop --resume to start a new run, or rerun with the run's own config "
+                        "(stored in runs.config_json)");
+    } else if (!opt.new_run) {
+        for (const auto& r : store.list_runs())
+            if (r.config_hash == hash) existing = r;  // the latest run with this config
+    }
+    if (existing) {
+        auto check = [&](const char* what, const std::string& was, const std::string& now) {
+            if (was != now)
+                throw Error("cannot continue run " + std::to_string(existing->id) + " of " + store.path() + ": the " +
+                                what + " changed since it started (" + was.substr(0, 80) + " -> " + now.substr(0, 80) +
+                                ")",
+                            "results would mix two versions; pass --new-run to start a fresh run");
+        };
+        check("model files", existing->model_hash, run.model_hash);
+        check("adapter files", existing->adapters_json, run.adapters_json);
+        check("merge model files", existing->merges_json, run.merges_json);
+        check("task data", existing->datasets_json, run.datasets_json);
+        run.id = existing->id;
+        run.started_at = existing->started_at;
+        run.engine = existing->engine;
+        run.device = existing->device;
+        run.shards = existing->shards.empty() && run.shards.empty() ? "" : merge_shards(existing->shards, run.shards);
+        summary.resumed = true;
+    } else {
+        run.started_at = store_now_iso8601();
+    }
+    run.status = "running";
+    run.finished_at = "";
+    if (existing)
+        store.update_run(run);
+    else
+        run.id = store.insert_run(run);
+    summary.run_id = run.id;
+
+    std::vector<PointRecord> point_records;
+    for (const auto& p : plan.points) {
+        PointRecord r;
+        r.run_id = run.id;
+        r.point_id = p.point_id;
+        const auto& blk = c.budgets[p.budget_index];
+        r.task = tasks[p.task_index].task.name;
+        r.mechanism = blk.mechanism;
+        r.think_budget = p.think_budget;
+        r.answer_budget = blk.answer_budget;
+        r.min_think = blk.min_think;
+        r.max_waits = blk.max_waits;
+        r.max_tokens = blk.max_tokens;
+        nlohmann::json names = nlohmann::json::array();
+        for (const auto& a : c.adapters) names.push_back(a.name);
+        r.adapters_json = names.dump();
+        r.coefs_json = c.coef_vectors.empty() ? "[]" : sweep_vector_json(c.coef_vectors[p.coef_index]);
+        r.lora_mode = c.adapters.empty() ? "" : c.lora_mode;
+        if (!c.merge.with.empty()) {
+            r.merge_method = c.merge.method;
+            const auto& l = c.merge.lambdas[p.lambda_index];
+            r.merge_lambda_json = l.size() == 1 ? nlohmann::json(l[0]).dump() : sweep_vector_json(l);
+        }
+        r.temperature = c.sampling.temperature;
+        r.top_p = c.sampling.top_p;
+        r.top_k = c.sampling.top_k;
+        r.n_samples = c.sampling.n;
+        r.base_seed = static_cast<int64_t>(c.sampling.seed);
+        std::string tmpl = task_template(c, c.tasks[p.task_index]);
+        r.prompt_template = tmpl.empty() ? tasks[p.task_index].task.default_template : tmpl;
+        if (c.chat_template != "auto") r.prompt_template += " | chat:" + c.chat_template;
+        r.label = point_label(c, p, r.task);
+        point_records.push_back(std::move(r));
+    }
+    store.insert_points(point_records);
+
+    // ---- what is left ----
+    std::set<SampleKey> done = store.sample_keys(run.id);
+    auto unit_done = [&](const SweepUnit& u) {
+        const std::string& pid = tasks[u.task_index].problems[u.problem_index].id;
+        for (int64_t p : u.point_ids)
+            if (!done.count(SampleKey{p, pid, u.sample_index})) return false;
+        return true;
+    };
+    std::vector<const SweepUnit*> pending;
+    for (const auto& u : units) {
+        summary.n_planned += static_cast<int64_t>(u.point_ids.size());
+        if (unit_done(u))
+            summary.n_done_before += static_cast<int64_t>(u.point_ids.size());
+        else
+            pending.push_back(&u);
+    }
+    int64_t n_done = summary.n_done_before;
+    done.clear();
+
+    SweepProgress progress(opt.progress, stderr, opt.progress_interval_s);
+    progress.start(summary.n_planned, n_done,
+                   "run " + std::to_string(run.id) + (run.shards.empty() ? "" : " shard " + opt.shard.text()));
+
+    auto mark = [&](const std::string& status) {
+        if (auto cur = store.get_run(run.id)) {
+            cur->status = status;
+            cur->finished_at = store_now_iso8601();
+            store.update_run(*cur);
+        }
+    };
+    try {
+        bool stopped = false;
+        size_t i = 0;
+        while (i < pending.size()) {
+            if (opt.stop && opt.stop->load()) {
+                stopped = true;
+                break;
+            }
+            size_t comp_index = pending[i]->composition_index;
+            Engine& engine = provider.engine_for(plan.compositions[comp_index]);
+            if (run.engine.empty()) {
+                EngineInfo info = engine.info();
+                run.engine = info.backend;
+                run.device = info.device;
+                auto cur = store.get_run(run.id);
+                cur->engine = run.engine;
+                cur->device = run.device;
+                store.update_run(*cur);
+            }
+            while (i < pending.size() && pending[i]->composition_index == comp_index) {
+                if (opt.stop && opt.stop->load()) {
+                    stopped = true;
+                    break;
+                }
+                // One batch: up to batch_size requests.
+                size_t end = std::min(pending.size(), i + static_cast<size_t>(c.batch_size));
+                size_t j = i;
+                while (j < end && pending[j]->composition_index == comp_index) ++j;
+                std::vector<GenerateRequest> requests;
+                std::vector<SweepPrompt> prompts;
+                for (size_t k = i; k < j; ++k) {
+                    const SweepUnit& u = *pending[k];
+                    const Dataset& d = tasks[u.task_index];
+                    const Problem& prob = d.problems[u.problem_index];
+                    const SweepBudget& blk = c.budgets[u.budget_index];
+                    std::map<std::string, std::string> vars;
+                    if (u.prompt_budget >= 0) vars["budget"] = std::to_string(u.prompt_budget);
+                    std::string user =
+                        dataset_render_prompt(d.task, prob, task_template(c, c.tasks[u.task_index]), vars);
+                    SweepPrompt sp = provider.format_prompt(user);
+                    GenerateRequest rq;
+                    rq.prompt_ids = sp.ids;
+                    rq.prompt_opens_thinking = sp.opens_thinking;
+                    rq.sampling.temperature = static_cast<float>(c.sampling.temperature);
+                    rq.sampling.top_p = static_cast<float>(c.sampling.top_p);
+                    rq.sampling.top_k = c.sampling.top_k;
+                    rq.sampling.seed = sweep_sample_seed(c.sampling.seed, d.task.name, prob.id, u.sample_index);
+                    rq.seq_id = 0;  // the seed already identifies the sequence
+                    rq.budget = budget_params(blk);
+                    rq.think_budgets = u.think_budgets;
+                    rq.max_tokens = blk.max_tokens;
+                    if (!c.coef_vectors.empty() && c.lora_mode == "unmerged")
+                        for (double x : c.coef_vectors[u.coef_index]) rq.lora_coefs.push_back(static_cast<float>(x));
+                    requests.push_back(std::move(rq));
+                    prompts.push_back(std::move(sp));
+                }
+                auto results = engine.generate(requests);
+                if (results.size() != requests.size())
+                    throw Error("engine " + engine.info().backend + " returned " + std::to_string(results.size()) +
+                                " results for " + std::to_string(requests.size()) + " requests");
+                std::vector<SampleRecord> rows;
+                int64_t tokens = 0;
+                for (size_t k = i; k < j; ++k) {
+                    const SweepUnit& u = *pending[k];
+                    const auto& res = results[k - i];
+                    if (res.size() != u.point_ids.size())
+                        throw Error("engine " + engine.info().backend + " returned " + std::to_string(res.size()) +
+                                    " results for a request with " + std::to_string(u.point_ids.size()) + " budgets");
+                    const Dataset& d = tasks[u.task_index];
+                    const Problem& prob = d.problems[u.problem_index];
+                    const GenerateRequest& rq = requests[k - i];
+                    int max_think = 0;
+                    for (size_t b = 0; b < res.size(); ++b) {
+                        const GenerateResult& r = res[b];
+                        max_think = std::max(max_think, r.n_tokens_think);
+                        tokens += r.n_tokens_answer;
+                        GradeOptions go;
+                        go.dataset = graders[u.task_index];
+                        go.think_begin = rq.budget.think_begin;
+                        go.think_end = rq.budget.think_end;
+                        // A prompt that opens thinking leaves "<think>" out of the output; grade the
+                        // segment as the model saw it so an unclosed thinking is censored.
+                        std::string graded = (prompts[k - i].opens_thinking ? rq.budget.think_begin : "") + r.text;
+                        GradeResult g = grader_grade(graded, prob.gold, go);
+                        SampleRecord s;
+                        s.run_id = run.id;
+                        s.point_id = u.point_ids[b];
+                        s.problem_id = prob.id;
+                        s.sample_index = u.sample_index;
+                        s.seed = static_cast<int64_t>(rq.sampling.seed);
+                        s.n_tokens_prompt = r.n_tokens_prompt;
+                        s.n_tokens_think = r.n_tokens_think;
+                        s.n_tokens_answer = r.n_tokens_answer;
+                        s.finish_reason = finish_reason_name(r.finish_reason);
+                        s.forced = r.forced;
+                        s.n_wait = r.n_wait;
+                        s.censored = r.censored || g.censored;
+                        s.extracted_strict = g.strict_extracted;
+                        s.extracted_flexible = g.flexible_extracted;
+                        s.gold = grader_extract_gold(prob.gold);
+                        s.correct_strict = g.strict_correct && !s.censored;
+                        s.correct_flexible = g.flexible_correct && !s.censored;
+                        s.latency_s = r.latency_s;
+                        s.prompt_text = prompts[k - i].text;
+                        s.response_text = r.text;
+                        rows.push_back(std::move(s));
+                    }
+                    tokens += max_think;
+                }
+                summary.n_written += store.insert_samples(rows);
+                summary.n_generated_tokens += tokens;
+                n_done += static_cast<int64_t>(rows.size());
+                progress.update(n_done, tokens);
+                if (opt.on_commit) opt.on_commit(n_done);
+                i = j;
+            }
+            if (stopped) break;
+        }
+        summary.status = stopped ? "interrupted" : "finished";
+    } catch (...) {
+        try {
+            mark("failed");
+        } catch (...) {
+        }
+        progress.finish("failed");
+        throw;
+    }
+    mark(summary.status);
+    progress.finish(summary.status + ", " + std::to_string(summary.n_written) + " samples written");
+    return summary;
+}
+
+MergeDbReport sweep_merge_db(Store& out, const Store& in, bool allow_new) {
+    MergeDbReport rep;
+    for (const auto& r : in.list_runs()) {
+        std::optional<RunRecord> target;
+        for (const auto& o : out.list_runs())
+            if (o.config_hash == r.config_hash) target = o;
+        if (target) {
+            auto check = [&](const char* what, const std::string& a, const std::string& b) {
+                if (a != b)
+                    throw Error(in.path() + " run " + std::to_string(r.id) + " has the config of run " +
+                                    std::to_string(target->id) + " in " + out.path() + " but different " + what,
+                                "shards must run the same files; rerun the odd shard");
+            };
+            check("model files", target->model_hash, r.model_hash);
+            check("adapter files", target->adapters_json, r.adapters_json);
+            check("merge model files", target->merges_json, r.merges_json);
+            check("task data", target->datasets_json, r.datasets_json);
+            target->shards = merge_shards(target->shards, r.shards);
+            if (!r.started_at.empty() && (target->started_at.empty() || r.started_at < target->started_at))
+                target->started_at = r.started_at;
+            if (r.finished_at > target->finished_at) target->finished_at = r.finished_at;
+            if (target->engine.empty()) {
+                target->engine = r.engine;
+                target->device = r.device;
+            }
+            ++rep.runs_merged;
+        } else {
+            if (!allow_new)
+                throw Error(in.path() + " run " + std::to_string(r.id) + " (config hash " +
+                                r.config_hash.substr(0, 12) + ") matches no run of the other inputs",
+                            "merge-db combines shards of one sweep: every input must hold runs with the same configs");
+            RunRecord copy = r;
+            copy.id = 0;
+            copy.id = out.insert_run(copy);
+            target = copy;
+            ++rep.runs_added;
+        }
+        std::vector<PointRecord> pts = in.list_points(r.id);
+        for (auto& p : pts) p.run_id = target->id;
+        out.insert_points(pts);
+        rep.points += static_cast<int64_t>(pts.size());
+        SampleFilter f;
+        f.run_id = r.id;
+        std::vector<SampleRecord> samples = in.list_samples(f);
+        for (auto& s : samples) s.run_id = target->id;
+        rep.samples_seen += static_cast<int64_t>(samples.size());
+        rep.samples_inserted += out.insert_samples(samples);
+        // "partial": some shards are missing or did not finish; running merge-db again with them adds the rest.
+        target->status = out.count_samples(target->id) >= target->n_samples_planned ? "finished" : "partial";
+        out.update_run(*target);
+    }
+    return rep;
+}
+
+}  // namespace adabench

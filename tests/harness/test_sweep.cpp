@@ -1,0 +1,279 @@
+// Sweep runner tests against the deterministic fake engine: everything planned is stored and
+// graded, one engine call serves a batch of fork sweeps, compositions are built once, results do
+// not depend on batch size, resume skips finished work, config changes make new runs, a stop
+// request ends cleanly, and shards merged with merge-db equal one whole run.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "common/error.h"
+#include "fake_engine.h"
+#include "fake_task.h"
+#include "harness/sweep.h"
+#include "sweep_test_util.h"
+
+using namespace adabench;
+using namespace adabench::testing;
+using json = nlohmann::json;
+
+namespace {
+
+struct Fixture {
+    std::string dir;
+    SweepConfig config;
+    std::vector<Dataset> tasks;
+};
+
+Fixture make_fixture(const std::string& name, json extra = json::object(), int n_problems = 6) {
+    Fixture f;
+    f.dir = temp_dir(name);
+    std::string task = fake_task_write(f.dir, "fake", n_problems);
+    json j = {{"model", "fake-model"},
+              {"tasks", {{{"name", task}}}},
+              {"prompt_template", "plain"},
+              {"budgets", {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 32, 64}}}}},
+              {"batch_size", 4}};
+    j.update(extra);
+    f.config = sweep_config_parse(j, "test.json");
+    sweep_config_validate(f.config, "test.json");
+    f.tasks = sweep_load_tasks(f.config);
+    return f;
+}
+
+SweepOptions quiet() {
+    SweepOptions o;
+    o.progress = PROGRESS_MODE_NONE;
+    return o;
+}
+
+}  // namespace
+
+TEST(Sweep, StoresEveryPlannedSampleGraded) {
+    auto f = make_fixture("all");
+    Store st(f.dir + "/r.db");
+    FakeLog log;
+    FakeProvider prov(&log);
+    auto sum = sweep_run(f.config, f.tasks, prov, st, quiet());
+    EXPECT_EQ(sum.run_id, 1);
+    EXPECT_EQ(sum.status, "finished");
+    EXPECT_EQ(sum.n_planned, 6 * 3);
+    EXPECT_EQ(sum.n_written, 18);
+    EXPECT_EQ(st.count_samples(1), 18);
+    auto run = *st.get_run(1);
+    EXPECT_EQ(run.status, "finished");
+    EXPECT_EQ(run.engine, "fake");
+    EXPECT_EQ(run.n_samples_planned, 18);
+    EXPECT_FALSE(run.finished_at.empty());
+    EXPECT_NE(run.datasets_json.find("\"fake\""), std::string::npos);
+    // One request per problem carries all three budgets (fork sweep); 6 requests in batches of 4.
+    EXPECT_EQ(log.n_generate, 2);
+    EXPECT_EQ(log.batch_sizes, (std::vector<size_t>{4, 2}));
+    for (const auto& b : log.budgets_seen) EXPECT_EQ(b, (std::vector<int>{16, 32, 64}));
+    // Grading: accuracy grows with the budget; forced answers are wrong by construction.
+    auto points = st.list_points(1);
+    ASSERT_EQ(points.size(), 3u);
+    int prev = -1;
+    for (const auto& p : points) {
+        SampleFilter sf;
+        sf.run_id = 1;
+        sf.point_id = p.point_id;
+        int correct = 0;
+        for (const auto& s : st.list_samples(sf)) {
+            EXPECT_EQ(s.correct_flexible, !s.forced) << s.response_text;
+            EXPECT_EQ(s.extracted_flexible == s.gold, s.correct_flexible);
+            EXPECT_EQ(s.finish_reason, s.forced ? "think_budget" : "eos");
+            EXPECT_EQ(s.prompt_text.rfind("<user>Q: ", 0), 0u);
+            correct += s.correct_flexible;
+        }
+        EXPECT_GE(correct, prev);
+        prev = correct;
+    }
+}
+
+TEST(Sweep, ResultsDoNotDependOnBatchSize) {
+    json extra = {{"sampling", {{"n", 2}, {"temperature", 0.7}}}, {"adapters", {"x/long=0:1:0.5"}}};
+    auto a = make_fixture("batch-a", extra);
+    auto b = make_fixture("batch-b", extra);
+    a.config.batch_size = 1;
+    b.config.batch_size = 7;
+    Store sa(a.dir + "/r.db"), sb(b.dir + "/r.db");
+    FakeLog la, lb;
+    FakeProvider pa(&la), pb(&lb);
+    sweep_run(a.config, a.tasks, pa, sa, quiet());
+    sweep_run(b.config, b.tasks, pb, sb, quiet());
+    auto da = dump_samples(sa, 1), db = dump_samples(sb, 1);
+    EXPECT_EQ(da.size(), 6u * 2 * 3 * 3);
+    EXPECT_EQ(da, db);
+    EXPECT_GT(la.n_generate, lb.n_generate);
+    // Unmerged LoRA: one engine, and batches mix coefficient vectors.
+    EXPECT_EQ(lb.compositions.size(), 1u);
+    std::set<std::vector<float>> coefs(lb.coefs_seen.begin(), lb.coefs_seen.begin() + 7);
+    EXPECT_GE(coefs.size(), 3u);
+    // Per-sample seeds differ across sample indices and problems, not across budgets.
+    SampleFilter sf;
+    sf.run_id = 1;
+    sf.problem_id = "fake-0";
+    std::set<int64_t> seeds;
+    for (const auto& s : sa.list_samples(sf)) seeds.insert(s.seed);
+    EXPECT_EQ(seeds.size(), 2u);
+}
+
+TEST(Sweep, MergedModeBuildsEachCompositionOnce) {
+    auto f = make_fixture("merged", {{"adapters", {"x/long=0:1:0.5"}}, {"lora_mode", "merged"}});
+    Store st(f.dir + "/r.db");
+    FakeLog log;
+    FakeProvider prov(&log);
+    sweep_run(f.config, f.tasks, prov, st, quiet());
+    EXPECT_EQ(log.compositions, (std::vector<std::string>{"coefs=[0.0]", "coefs=[0.5]", "coefs=[1.0]"}));
+    for (const auto& c : log.coefs_seen) EXPECT_TRUE(c.empty());
+    // Same fake "model" either way: merged and unmerged runs give the same samples.
+    auto g = make_fixture("unmerged", {{"adapters", {"x/long=0:1:0.5"}}, {"lora_mode", "unmerged"}});
+    Store su(g.dir + "/r.db");
+    FakeProvider pu;
+    sweep_run(g.config, g.tasks, pu, su, quiet());
+    auto dm = dump_samples(st, 1), du = dump_samples(su, 1);
+    ASSERT_EQ(dm.size(), du.size());
+    EXPECT_EQ(dm.size(), 6u * 3 * 3);
+}
+
+TEST(Sweep, ResumeSkipsFinishedSamples) {
+    auto f = make_fixture("resume");
+    Store st(f.dir + "/r.db");
+    std::atomic<bool> stop{false};
+    SweepOptions o = quiet();
+    o.stop = &stop;
+    o.on_commit = [&](int64_t) { stop = true; };  // stop after the first batch
+    FakeProvider p1;
+    auto s1 = sweep_run(f.config, f.tasks, p1, st, o);
+    EXPECT_EQ(s1.status, "interrupted");
+    EXPECT_EQ(st.get_run(1)->status, "interrupted");
+    EXPECT_EQ(st.count_samples(1), 4 * 3);
+    FakeLog log;
+    FakeProvider p2(&log);
+    auto s2 = sweep_run(f.config, f.tasks, p2, st, quiet());
+    EXPECT_EQ(s2.run_id, 1);
+    EXPECT_TRUE(s2.resumed);
+    EXPECT_EQ(s2.n_done_before, 12);
+    EXPECT_EQ(s2.n_written, 6);
+    EXPECT_EQ(log.batch_sizes, (std::vector<size_t>{2}));
+    EXPECT_EQ(st.get_run(1)->status, "finished");
+    // A third run does nothing at all.
+    FakeLog log3;
+    FakeProvider p3(&log3);
+    auto s3 = sweep_run(f.config, f.tasks, p3, st, quiet());
+    EXPECT_EQ(s3.n_written, 0);
+    EXPECT_EQ(log3.n_generate, 0);
+    // And the result equals an uninterrupted run.
+    auto g = make_fixture("resume-ref");
+    Store ref(g.dir + "/r.db");
+    FakeProvider pr;
+    sweep_run(g.config, g.tasks, pr, ref, quiet());
+    // Task paths differ between the two fixtures, so compare without the prompt path part.
+    EXPECT_EQ(dump_samples(st, 1), dump_samples(ref, 1));
+}
+
+TEST(Sweep, ChangedConfigIsANewRunAndResumeRefusesIt) {
+    auto f = make_fixture("newrun");
+    Store st(f.dir + "/r.db");
+    FakeProvider p;
+    sweep_run(f.config, f.tasks, p, st, quiet());
+    SweepConfig changed = f.config;
+    changed.budgets[0].think_budgets = {16, 32};
+    auto s = sweep_run(changed, f.tasks, p, st, quiet());
+    EXPECT_EQ(s.run_id, 2);
+    SweepOptions o = quiet();
+    o.resume_run_id = 1;
+    o.config_source = "changed.json";
+    try {
+        sweep_run(changed, f.tasks, p, st, o);
+        FAIL() << "resumed with a different config";
+    } catch (const Error& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find("cannot resume run 1"), std::string::npos) << m;
+        EXPECT_NE(m.find("changed.json hashes to"), std::string::npos) << m;
+        EXPECT_NE(m.find("hint:"), std::string::npos) << m;
+    }
+    o.resume_run_id = 9;
+    EXPECT_THROW(sweep_run(changed, f.tasks, p, st, o), Error);
+    // --new-run with the same config starts run 3.
+    SweepOptions n = quiet();
+    n.new_run = true;
+    EXPECT_EQ(sweep_run(f.config, f.tasks, p, st, n).run_id, 3);
+    EXPECT_EQ(st.list_runs().size(), 3u);
+}
+
+TEST(Sweep, ShardsMergeIntoTheWholeRun) {
+    auto f = make_fixture("shards", {{"sampling", {{"n", 2}}}});
+    std::vector<std::unique_ptr<Store>> shards;
+    for (int i = 0; i < 3; ++i) {
+        shards.push_back(std::make_unique<Store>(f.dir + "/shard" + std::to_string(i) + ".db"));
+        SweepOptions o = quiet();
+        o.shard = sweep_parse_shard(std::to_string(i) + "/3");
+        FakeProvider p;
+        auto s = sweep_run(f.config, f.tasks, p, *shards.back(), o);
+        EXPECT_NEAR(static_cast<double>(s.n_planned), 36 / 3.0, 3.0);
+        EXPECT_EQ(shards.back()->get_run(1)->shards, std::to_string(i) + "/3");
+    }
+    Store whole(f.dir + "/whole.db");
+    FakeProvider p;
+    sweep_run(f.config, f.tasks, p, whole, quiet());
+
+    Store out(f.dir + "/merged.db");
+    auto r0 = sweep_merge_db(out, *shards[0], true);
+    EXPECT_EQ(r0.runs_added, 1);
+    EXPECT_EQ(out.get_run(1)->status, "partial");
+    sweep_merge_db(out, *shards[2], false);
+    sweep_merge_db(out, *shards[1], false);
+    auto again = sweep_merge_db(out, *shards[1], false);  // idempotent
+    EXPECT_EQ(again.samples_inserted, 0);
+    auto run = *out.get_run(1);
+    EXPECT_EQ(run.shards, "0/3,1/3,2/3");
+    EXPECT_EQ(run.status, "finished");
+    EXPECT_EQ(dump_samples(out, 1), dump_samples(whole, 1));
+
+    // A shard of another sweep is refused.
+    SweepConfig other = f.config;
+    other.sampling.seed = 99;
+    Store odd(f.dir + "/odd.db");
+    FakeProvider po;
+    sweep_run(other, f.tasks, po, odd, quiet());
+    try {
+        sweep_merge_db(out, odd, false);
+        FAIL() << "merged a mismatched run";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("matches no run"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Sweep, PromptMechanismStatesTheBudgetInThePrompt) {
+    auto f = make_fixture("prompt", {{"budgets", {{{"mechanism", "prompt"}, {"think_budgets", {8, 100}}}}},
+                                     {"prompt_template", "budget"}});
+    Store st(f.dir + "/r.db");
+    FakeLog log;
+    FakeProvider p(&log);
+    sweep_run(f.config, f.tasks, p, st, quiet());
+    EXPECT_EQ(st.count_samples(1), 12);
+    for (const auto& b : log.budgets_seen) EXPECT_TRUE(b.empty());
+    SampleFilter sf;
+    sf.run_id = 1;
+    sf.point_id = 1;
+    for (const auto& s : st.list_samples(sf)) {
+        EXPECT_NE(s.prompt_text.find("think for 100 tokens"), std::string::npos) << s.prompt_text;
+        EXPECT_FALSE(s.forced);
+    }
+}
+
+TEST(Sweep, EngineFailureMarksRunFailedAndKeepsCommittedWork) {
+    auto f = make_fixture("fail");
+    Store st(f.dir + "/r.db");
+    struct Failing : FakeProvider {
+        int calls = 0;
+        FakeLog log;
+        Failing() : FakeProvider(&log) {}
+    } p;
+    SweepOptions o = quiet();
+    o.on_commit = [&](int64_t) { throw Error("disk on fire"); };
+    EXPECT_THROW(sweep_run(f.config, f.tasks, p, st, o), Error);
+    EXPECT_EQ(st.get_run(1)->status, "failed");
+    EXPECT_EQ(st.count_samples(1), 12);
+}
