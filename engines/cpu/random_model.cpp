@@ -132,6 +132,19 @@ ModelConfig cpu_config_tiny(bool tied, int n_kv_heads) {
     return c;
 }
 
+ModelConfig cpu_config_organism() {
+    ModelConfig c = cpu_config_tiny(false, 2);
+    c.vocab_size = 539;
+    c.hidden_size = 256;
+    c.intermediate_size = 768;
+    c.n_layers = 4;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.head_dim = 64;
+    c.max_position_embeddings = 1024;
+    return c;
+}
+
 int64_t cpu_model_weight_bytes(const ModelWeights& w) {
     auto bytes = [](const Tensor& t) { return t.numel() * int64_t(t.dtype == DTYPE_F32 ? 4 : 2); };
     int64_t total = 0;
