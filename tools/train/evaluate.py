@@ -47,7 +47,10 @@ def _generate_batch(model, tok, prompts, think_budget, answer_budget, max_new):
         ids[i, P - len(p) :] = torch.tensor(p)
         valid[i, P - len(p) :] = True
     pos = (valid.long().cumsum(1) - 1).clamp(min=0)
-    mask = torch.ones(P, P, dtype=torch.bool).tril()[None, None] & valid[:, None, None, :]
+    # A padding query may see only itself: a row with every key masked would softmax to NaN, and
+    # NaN values in the cache poison later rows even at zero attention weight.
+    eye = torch.eye(P, dtype=torch.bool)[None, None]
+    mask = (torch.ones(P, P, dtype=torch.bool).tril()[None, None] & valid[:, None, None, :]) | eye
     caches = [{} for _ in model.model.layers]
     logits = model(ids, pos, mask, caches)[:, -1]
     next_pos = pos[:, -1] + 1
