@@ -1,6 +1,241 @@
-// adabench generate: not built yet; the owner of "issue 5: CPU engine" replaces this file.
+// adabench generate: one prompt through the built-in engine, with budgets, LoRA and merges; prints
+// the text (or one JSON object per result with --json) and can dump the logits of every sampled
+// position. A thin layer: engines/engine_factory builds the engine, engines/generator runs it.
+// Not here: datasets, grading, storing (that is `adabench sweep`).
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "engines/chat_template.h"
+#include "engines/engine_factory.h"
+#include "engines/sampling.h"
+#include "engines/tokenizer.h"
+#include "harness/cli/args.h"
 #include "harness/cli/commands.h"
 
 namespace adabench {
-int cmd_generate(int argc, char** argv) { return cmd_not_built("generate", "issue 5: CPU engine", argc, argv); }
+
+namespace {
+
+int to_int(const ArgParser& a, const std::string& name, long fallback, long min) {
+    long v = a.get_int(name, fallback);
+    if (v < min || v > 100000000) {
+        throw UsageError("adabench generate: --" + name + " " + std::to_string(v) + " is out of range (min " +
+                         std::to_string(min) + ")");
+    }
+    return static_cast<int>(v);
+}
+
+bool ends_with_marker(const std::string& text, const std::string& marker) {
+    if (marker.empty()) return false;
+    size_t end = text.size();
+    while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == ' ')) --end;
+    return end >= marker.size() && text.compare(end - marker.size(), marker.size(), marker) == 0;
+}
+
+nlohmann::json result_json(const std::vector<int32_t>& prompt_ids, const GenerateResult& r) {
+    nlohmann::json j;
+    j["prompt_ids"] = prompt_ids;
+    j["output_ids"] = r.output_ids;
+    j["text"] = r.text;
+    j["n_tokens_prompt"] = r.n_tokens_prompt;
+    j["n_tokens_think"] = r.n_tokens_think;
+    j["n_tokens_answer"] = r.n_tokens_answer;
+    j["finish_reason"] = finish_reason_name(r.finish_reason);
+    j["forced"] = r.forced;
+    j["n_wait"] = r.n_wait;
+    j["censored"] = r.censored;
+    if (r.think_budget >= 0) {
+        j["think_budget"] = r.think_budget;
+    } else {
+        j["think_budget"] = nullptr;
+    }
+    return j;
+}
+
+}  // namespace
+
+int cmd_generate(int argc, char** argv) {
+    ArgParser args("generate",
+                   "Generate text for one prompt with the built-in engine: thinking budgets (hard cut with a forced\n"
+                   "end of thinking), fork sweeps over several budgets, LoRA adapters with coefficients and model\n"
+                   "merges, composed in memory.");
+    args.option("model", "DIR", "Hugging Face model directory (config.json, *.safetensors, tokenizer)")
+        .option("adapter", "DIR=COEF", "PEFT LoRA adapter with its coefficient (scale COEF*alpha/r)", true)
+        .option("lora-mode", "MODE", "unmerged (default: per-token B(Ax)) or merged (W + sBA materialised)")
+        .option("merge-with", "DIR", "merge --model with this model (linear unless --merge-base)")
+        .option("lambda", "L|L1,L2,..", "merge weight of --model (linear) or of the task vector; a list = per layer")
+        .option("merge-base", "DIR", "task arithmetic: theta_model + lambda * (theta_with - theta_base)")
+        .option("prompt", "TEXT", "the prompt (the user message with --chat)")
+        .flag("chat", "wrap the prompt in the model's chat template (from tokenizer_config.json)")
+        .option("chat-template", "NAME", "use this chat template instead of detecting it (implies --chat)")
+        .option("think-budget", "N", "thinking budget in tokens (hard cut: force the end of thinking at N)")
+        .option("think-budgets", "A,B,..", "fork sweep: one result per budget, sharing one thinking pass")
+        .option("answer-budget", "N", "tokens decoded after a forced end of thinking (default 512)")
+        .option("mechanism", "M", "none | hard_cut | prompt (default: hard_cut with a budget, else none)")
+        .option("min-think", "N", "replace an end of thinking before N tokens by --wait-text (s1)")
+        .option("max-waits", "N", "at most N wait insertions (default 1 when --min-think is set)")
+        .option("wait-text", "TEXT", "text inserted instead of an early end of thinking (default \"Wait\")")
+        .option("forced-text", "TEXT",
+                "text appended when the budget is spent (default \"\\n</think>\\n\\n**Final Answer:**\\n\\n\")")
+        .option("max-tokens", "N", "cap on generated tokens, forced text included (default 4096)")
+        .option("stop", "TEXT", "stop string (not part of the returned text)", true)
+        .option("temperature", "T", "0 = greedy (default 0)")
+        .option("top-p", "P", "nucleus sampling (default 1)")
+        .option("top-k", "K", "top-k sampling (default 0 = off)")
+        .option("seed", "S", "random seed; sampling is a pure function of (seed, sequence, position)")
+        .flag("json", "print one JSON object per result (prompt_ids, output_ids, text, counts, finish_reason, forced)")
+        .option("dump-logits", "FILE", "write float32 logits of every sampled position: [n, vocab] row-major, LE")
+        .option("threads", "N", "CPU threads (default: all cores)")
+        .option("precision", "P", "cpu matmul precision: exact (fp32, default) | fast (bf16 activations)")
+        .epilog(
+            "finish_reason: eos (EOS sampled), stop (stop string), think_budget (end of thinking forced, then\n"
+            "the answer ended by eos/stop), answer_budget (forced, then --answer-budget tokens), max_tokens.\n"
+            "n_tokens_think counts tokens inside thinking (waits included, end marker excluded); n_tokens_answer\n"
+            "counts the rest (end marker or forced text, then the answer).\n\n"
+            "example: adabench generate --model models/organism/long --chat --prompt 'What is 3+4?' \\\n"
+            "           --think-budgets 16,64,256 --json");
+    if (!args.parse(argc, argv)) return 0;
+
+    if (!args.has("model")) throw UsageError("adabench generate: --model DIR is required");
+    if (!args.has("prompt")) throw UsageError("adabench generate: --prompt TEXT is required");
+    if (args.has("think-budget") && args.has("think-budgets")) {
+        throw UsageError("adabench generate: give --think-budget or --think-budgets, not both");
+    }
+
+    EngineFactoryOptions fo;
+    fo.model_dir = args.get("model");
+    for (const auto& a : args.get_all("adapter")) fo.adapters.push_back(engine_parse_adapter_arg(a));
+    std::string lora_mode = args.get("lora-mode", "unmerged");
+    if (lora_mode != "merged" && lora_mode != "unmerged") {
+        throw UsageError("adabench generate: --lora-mode must be merged or unmerged, got '" + lora_mode + "'");
+    }
+    fo.lora_merged = lora_mode == "merged";
+    fo.merge_with = args.get("merge-with");
+    fo.merge_base = args.get("merge-base");
+    if (args.has("lambda")) fo.lambda = engine_parse_float_list(args.get("lambda"), "--lambda");
+    if (!fo.merge_with.empty() && fo.lambda.empty()) throw UsageError("adabench generate: --merge-with needs --lambda");
+    if (fo.merge_with.empty() && (args.has("lambda") || args.has("merge-base"))) {
+        throw UsageError("adabench generate: --lambda and --merge-base need --merge-with");
+    }
+    fo.n_threads = to_int(args, "threads", 0, 0);
+    fo.precision = args.get("precision", "exact");
+    if (fo.precision != "exact" && fo.precision != "fast") {
+        throw UsageError("adabench generate: --precision must be exact or fast, got '" + fo.precision + "'");
+    }
+    fo.max_batch = 16;
+
+    GenerateRequest req;
+    std::vector<int> budgets;
+    if (args.has("think-budget")) budgets.push_back(to_int(args, "think-budget", 0, 0));
+    if (args.has("think-budgets")) {
+        for (float b : engine_parse_float_list(args.get("think-budgets"), "--think-budgets")) {
+            if (b < 0 || b != static_cast<float>(static_cast<int>(b))) {
+                throw UsageError("adabench generate: --think-budgets takes non-negative integers");
+            }
+            budgets.push_back(static_cast<int>(b));
+        }
+    }
+    req.think_budgets = budgets;
+    std::string mech = args.get("mechanism", budgets.empty() ? "none" : "hard_cut");
+    try {
+        req.budget.mechanism = budget_mechanism_parse(mech);
+    } catch (const Error& e) {
+        throw UsageError(std::string("adabench generate: --mechanism: ") + e.what());
+    }
+    req.budget.answer_budget = to_int(args, "answer-budget", 512, 0);
+    req.budget.min_think = to_int(args, "min-think", 0, 0);
+    req.budget.max_waits = to_int(args, "max-waits", req.budget.min_think > 0 ? 1 : 0, 0);
+    if (args.has("wait-text")) req.budget.wait_text = args.get("wait-text");
+    if (args.has("forced-text")) req.budget.forced_text = args.get("forced-text");
+    req.max_tokens = to_int(args, "max-tokens", 4096, 1);
+    req.stop = args.get_all("stop");
+    req.sampling.temperature = static_cast<float>(args.get_double("temperature", 0.0));
+    req.sampling.top_p = static_cast<float>(args.get_double("top-p", 1.0));
+    req.sampling.top_k = to_int(args, "top-k", 0, 0);
+    long seed = args.get_int("seed", 0);
+    req.sampling.seed = static_cast<uint64_t>(seed);
+    try {
+        sampling_validate_params(req.sampling);
+    } catch (const Error& e) {
+        throw UsageError(std::string("adabench generate: ") + e.what());
+    }
+    std::string dump_path = args.get("dump-logits");
+    if (!dump_path.empty() && budgets.size() > 1) {
+        throw UsageError("adabench generate: --dump-logits works with one budget, not a --think-budgets sweep");
+    }
+
+    auto engine = engine_make(fo);
+    const Tokenizer& tok = engine->tokenizer();
+
+    std::string prompt = args.get("prompt");
+    bool chat = args.has("chat") || args.has("chat-template");
+    if (chat) {
+        ChatTemplate tpl = args.has("chat-template") ? chat_template_by_name(args.get("chat-template"))
+                                                     : chat_template_from_model_dir(fo.model_dir);
+        prompt = tpl.render(prompt);
+        if (!tpl.think_begin.empty()) req.budget.think_begin = tpl.think_begin;
+        if (!tpl.think_end.empty()) req.budget.think_end = tpl.think_end;
+        req.prompt_opens_thinking = tpl.prompt_opens_thinking;
+        for (const auto& s : tpl.stop_texts) req.stop.push_back(s);
+    } else {
+        req.prompt_opens_thinking = ends_with_marker(prompt, req.budget.think_begin);
+    }
+    req.prompt_ids = tok.encode(prompt, true);
+    if (!chat && tok.add_bos_token() && tok.bos_id() >= 0 &&
+        (req.prompt_ids.empty() || req.prompt_ids.front() != tok.bos_id())) {
+        req.prompt_ids.insert(req.prompt_ids.begin(), tok.bos_id());
+    }
+    if (req.prompt_ids.empty()) throw UsageError("adabench generate: the prompt encodes to no tokens");
+
+    // Logits rows stream to path.tmp (a long generation over a 150k vocabulary is gigabytes), renamed
+    // over the path once complete. Little-endian on every machine we build for: plain fwrite.
+    int64_t n_rows = 0;
+    std::unique_ptr<FILE, int (*)(FILE*)> dump(nullptr, &std::fclose);
+    const std::string dump_tmp = dump_path + ".tmp";
+    if (!dump_path.empty()) {
+        dump.reset(std::fopen(dump_tmp.c_str(), "wb"));
+        if (!dump) throw Error(dump_tmp + ": cannot open for writing: " + std::strerror(errno));
+        engine->options().on_logits = [&](const GenerateLogitsEvent& e) {
+            if (e.fork_budget >= 0) return;
+            if (std::fwrite(e.logits, sizeof(float), static_cast<size_t>(e.n_vocab), dump.get()) !=
+                static_cast<size_t>(e.n_vocab)) {
+                throw Error(dump_tmp + ": write failed: " + std::strerror(errno));
+            }
+            ++n_rows;
+        };
+    }
+    auto results = engine->generate({req});
+    if (dump) {
+        if (std::fclose(dump.release()) != 0) throw Error(dump_tmp + ": write failed: " + std::strerror(errno));
+        if (std::rename(dump_tmp.c_str(), dump_path.c_str()) != 0) {
+            throw Error(dump_path + ": cannot rename " + dump_tmp + " over it: " + std::strerror(errno));
+        }
+        std::fprintf(stderr, "wrote %lld x %d float32 logits to %s\n", static_cast<long long>(n_rows),
+                     engine->backend().config().vocab_size, dump_path.c_str());
+    }
+
+    for (const auto& r : results[0]) {
+        if (args.has("json")) {
+            std::string line =
+                result_json(req.prompt_ids, r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            std::printf("%s\n", line.c_str());
+        } else {
+            if (results[0].size() > 1 || r.think_budget >= 0) {
+                std::printf("== think_budget %d: finish=%s think=%d answer=%d forced=%s\n", r.think_budget,
+                            finish_reason_name(r.finish_reason), r.n_tokens_think, r.n_tokens_answer,
+                            r.forced ? "true" : "false");
+            }
+            std::printf("%s\n", r.text.c_str());
+        }
+    }
+    return 0;
+}
+
 }  // namespace adabench

@@ -1,0 +1,129 @@
+// Engine factory: loading, composition (merge, LoRA) and backend construction; see engine_factory.h.
+#include "engines/engine_factory.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "engines/cpu/cpu_backend.h"
+#include "engines/loader.h"
+#include "engines/lora.h"
+#include "engines/merge.h"
+#include "engines/tokenizer.h"
+
+namespace adabench {
+
+namespace {
+
+bool parse_float(const std::string& s, float* out) {
+    if (s.empty()) return false;
+    errno = 0;
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return false;
+    *out = static_cast<float>(v);
+    return true;
+}
+
+}  // namespace
+
+std::pair<std::string, float> engine_parse_adapter_arg(const std::string& arg) {
+    auto eq = arg.rfind('=');
+    if (eq == std::string::npos) {
+        if (arg.empty()) throw UsageError("--adapter needs a directory", "use --adapter DIR=COEF");
+        return {arg, 1.0f};
+    }
+    std::string dir = arg.substr(0, eq);
+    float coef = 0.0f;
+    if (dir.empty() || !parse_float(arg.substr(eq + 1), &coef)) {
+        throw UsageError("--adapter '" + arg + "' is not DIR=COEF", "e.g. --adapter models/organism/lora-short=0.5");
+    }
+    return {dir, coef};
+}
+
+std::vector<float> engine_parse_float_list(const std::string& arg, const std::string& what) {
+    std::vector<float> out;
+    size_t start = 0;
+    while (true) {
+        size_t comma = arg.find(',', start);
+        std::string item = arg.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        float v = 0.0f;
+        if (!parse_float(item, &v)) {
+            throw UsageError(what + " '" + arg + "' is not a number or a comma-separated list of numbers");
+        }
+        out.push_back(v);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+std::shared_ptr<const ModelWeights> engine_compose_weights(const EngineFactoryOptions& o) {
+    if (o.model_dir.empty()) throw Error("engine: no model directory given", "pass --model DIR");
+    std::shared_ptr<const ModelWeights> w = model_load(o.model_dir);
+    if (!o.merge_with.empty()) {
+        if (o.lambda.empty()) throw Error("engine: a merge needs lambda", "pass --lambda L or --lambda L1,L2,...");
+        auto other = model_load(o.merge_with);
+        if (o.merge_base.empty()) {
+            w = merge_linear(*w, *other, o.lambda);
+        } else {
+            auto base = model_load(o.merge_base);
+            w = merge_task_arithmetic(*base, {w.get(), other.get()}, {{1.0f}, o.lambda});
+        }
+    } else if (!o.merge_base.empty() || !o.lambda.empty()) {
+        throw Error("engine: --merge-base / --lambda given without --merge-with");
+    }
+    if (o.lora_merged && !o.adapters.empty()) {
+        std::vector<std::shared_ptr<const LoraAdapter>> adapters;
+        std::vector<float> coefs;
+        for (const auto& [dir, coef] : o.adapters) {
+            adapters.push_back(lora_load_adapter(dir, *w));
+            coefs.push_back(coef);
+        }
+        w = lora_merge_weights(*w, adapters, coefs);
+    }
+    return w;
+}
+
+std::vector<int32_t> engine_eos_ids(const ModelConfig& config, const Tokenizer& tokenizer) {
+    std::vector<int32_t> ids;
+    for (int e : config.eos_token_ids) ids.push_back(e);
+    if (tokenizer.eos_id() >= 0) ids.push_back(tokenizer.eos_id());
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+}
+
+std::unique_ptr<Generator> engine_make(const EngineFactoryOptions& o) {
+    if (o.backend != "cpu") {
+        throw Error("engine: unknown backend '" + o.backend + "'", "this build knows: cpu");
+    }
+    if (o.max_batch <= 0) throw Error("engine: max_batch must be positive");
+    auto weights = engine_compose_weights(o);
+    auto tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(o.model_dir));
+
+    CpuBackendOptions bo;
+    bo.n_threads = o.n_threads;
+    bo.precision = cpu_precision_parse(o.precision);
+    bo.max_seq_len = o.max_seq_len;
+    auto backend = std::make_shared<CpuBackend>(weights, bo);
+
+    GeneratorOptions go;
+    go.max_batch = o.max_batch;
+    go.backend_name = o.backend;
+    go.eos_ids = engine_eos_ids(weights->config, *tokenizer);
+    if (!o.lora_merged && !o.adapters.empty()) {
+        std::vector<std::shared_ptr<const LoraAdapter>> adapters;
+        for (const auto& [dir, coef] : o.adapters) {
+            adapters.push_back(lora_load_adapter(dir, *weights));
+            go.default_lora_coefs.push_back(coef);
+        }
+        go.n_lora_adapters = static_cast<int>(adapters.size());
+        backend->set_lora_adapters(std::move(adapters));
+    }
+    return std::make_unique<Generator>(std::move(backend), std::move(tokenizer), std::move(go));
+}
+
+}  // namespace adabench

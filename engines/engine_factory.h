@@ -1,0 +1,54 @@
+// Engine factory: builds a ready Engine (a Generator over a backend) from a model directory plus
+// optional LoRA adapters and a model merge, the way `adabench generate` and the harness ask for one.
+//
+// Composition order: load --model; if a merge is asked, merge it with --merge-with (linear, or task
+// arithmetic around --merge-base); then LoRA adapters on top (merged into the weights, or unmerged
+// in the backend with per-sequence coefficients). The tokenizer and chat template always come from
+// --model. Only the "cpu" backend is built here; the CUDA backend registers itself in its own issue.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engines/generator.h"
+#include "engines/model.h"
+
+namespace adabench {
+
+struct EngineFactoryOptions {
+    std::string backend = "cpu";
+    std::string model_dir;
+    // LoRA adapters (PEFT directories) with their coefficients.
+    std::vector<std::pair<std::string, float>> adapters;
+    // false: unmerged (the backend adds s * B(Ax) per token; requests may carry their own
+    // coefficients); true: W' = W + sum c_i (alpha_i / r_i) B_i A_i materialised once.
+    bool lora_merged = false;
+    // Model merge. Without merge_base: linear, theta = lambda * theta_model + (1 - lambda) * theta_with.
+    // With merge_base: task arithmetic, theta = theta_model + lambda * (theta_with - theta_base).
+    // lambda has one value (global) or a per-layer list (mergekit's gradient semantics).
+    std::string merge_with;
+    std::vector<float> lambda;
+    std::string merge_base;
+    // Backend and batching.
+    int n_threads = 0;                // 0 = all cores
+    std::string precision = "exact";  // cpu: "exact" | "fast"
+    int max_batch = 16;
+    int max_seq_len = 0;  // 0 = the model's max_position_embeddings
+};
+
+// "DIR=COEF" -> (DIR, COEF); a bare "DIR" means coefficient 1. Throws adabench::UsageError.
+std::pair<std::string, float> engine_parse_adapter_arg(const std::string& arg);
+// "0.5" or "0.1,0.5,0.9" -> values. Throws adabench::UsageError.
+std::vector<float> engine_parse_float_list(const std::string& arg, const std::string& what);
+
+// The composed weights (merge, then merged LoRA when lora_merged). Throws adabench::Error.
+std::shared_ptr<const ModelWeights> engine_compose_weights(const EngineFactoryOptions& options);
+
+// EOS ids of a model: config.json eos_token_id(s) plus the tokenizer's eos, without duplicates.
+std::vector<int32_t> engine_eos_ids(const ModelConfig& config, const Tokenizer& tokenizer);
+
+// The Engine. Throws adabench::Error (unknown backend, unreadable model, incompatible merge or adapter).
+std::unique_ptr<Generator> engine_make(const EngineFactoryOptions& options);
+
+}  // namespace adabench
