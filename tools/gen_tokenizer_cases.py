@@ -10,9 +10,8 @@
 
   /usr/bin/python3 tools/gen_tokenizer_cases.py
 
-Deterministic (fixed seed). The character pool avoids code points whose class differs between
-Python's Unicode tables and ours (engines/unicode_tables.inc) and U+001C..U+001F, which Python's
-str.isspace() counts as space but White_Space does not.
+Deterministic (fixed seed). engines/unicode_tables.inc takes its L/N classes from the same regex
+module, so the pool may use any letters it knows, Unicode 15.0 ones included.
 """
 import json
 import os
@@ -33,7 +32,8 @@ GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|
 ATOMS = ["a", "Z", "q", "hello", "The", " ", " ", "  ", "\n", "\r\n", "\r", "\t", "\u00a0", "\u3000", "\u2009",
          "0", "7", "42", "½", "٣", "'", "'s", "'S", "'ll", "'Re", "'ve", "'d", "'m", "'t", "'x", "!", "?!", ".", ",",
          "(", ")", "$", "\\", "{", "}", "_", "-", "=", "é", "e\u0301", "\u0301", "ß", "Ωmega", "中文", "日本",
-         "😀", "👍🏻", "\u200d", "\u200b", "한국", "ـ", "#", "@", "\u2028"]
+         "😀", "👍🏻", "\u200d", "\u200b", "한국", "ـ", "#", "@", "\u2028",
+         "\U00031350", "\U00011F04"]  # Unicode 15.0 letters (CJK Extension H, Kawi)
 
 
 def gen_pretokenize_cases(rng, n):

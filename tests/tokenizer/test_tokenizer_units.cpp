@@ -117,6 +117,7 @@ TEST(Unicode, DecodeUtf8IsLenient) {
     EXPECT_EQ(unicode_class(0x0663), UNICODE_CLASS_NUMBER);  // ٣
     EXPECT_EQ(unicode_class(0x00BD), UNICODE_CLASS_NUMBER);  // ½ (No)
     EXPECT_EQ(unicode_class(0x1F600), UNICODE_CLASS_OTHER);
+    EXPECT_EQ(unicode_class(0x31350), UNICODE_CLASS_LETTER);  // CJK Extension H (Unicode 15.0)
     EXPECT_TRUE(unicode_is_whitespace(0x3000));
     EXPECT_FALSE(unicode_is_whitespace(0x200B));  // zero width space is not White_Space
 }
