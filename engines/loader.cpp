@@ -68,7 +68,12 @@ uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | (ax >> 13));
 }
 
-void tensor_convert_f32(DType dtype, const void* src, float* dst, int64_t n) {
+// Compiled for AVX-512 / AVX2 / generic and picked at run time (GCC function multi-versioning):
+// merges and LoRA merges convert whole models through here.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void tensor_convert_f32(DType dtype,
+                                                                                                      const void* src,
+                                                                                                      float* dst,
+                                                                                                      int64_t n) {
     const auto* p = static_cast<const unsigned char*>(src);
     switch (dtype) {
         case DTYPE_F32:

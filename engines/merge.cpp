@@ -1,10 +1,14 @@
 // Linear and task-arithmetic merges over every tensor of ModelWeights, lambda by depth position.
 #include "engines/merge.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <thread>
 
 #include "common/error.h"
+#include "engines/cpu/thread_pool.h"
 #include "engines/loader.h"
 
 namespace adabench {
@@ -72,10 +76,27 @@ void check_lambdas(const std::vector<float>& l, const char* what) {
     }
 }
 
-// out tensor = combine(inputs fp32, t) for every slot, into a copy of `like` with owned fp32 tensors.
-std::shared_ptr<ModelWeights> merge_apply(
-    const ModelWeights& like, const std::vector<const ModelWeights*>& inputs,
-    const std::function<void(const std::vector<std::vector<float>>&, std::vector<float>&, double)>& combine) {
+// Hot loops compiled for AVX-512 and AVX2+FMA with a generic fallback; the loader picks one at run
+// time (GCC function multi-versioning), so the binary still runs on any x86-64.
+#define ADABENCH_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+ADABENCH_CLONES void combine_linear(const float* a, const float* b, float la, float lb, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = la * a[i] + lb * b[i];
+}
+
+ADABENCH_CLONES void add_task_vector(float* dst, const float* x, const float* base, float l, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += l * (x[i] - base[i]);
+}
+
+using CombineFn = std::function<void(const std::vector<const float*>&, float*, int64_t, double)>;
+
+constexpr int64_t k_chunk = int64_t(1) << 15;  // elements per job: a few hundred KB of inputs
+
+// Every tensor slot of `like` becomes an owned fp32 tensor computed chunk by chunk from the inputs
+// (converted to fp32 a chunk at a time, so no whole-model fp32 copy of the inputs is made), on all
+// cores. The result depends only on element values, never on how chunks were scheduled.
+std::shared_ptr<ModelWeights> merge_apply(const ModelWeights& like, const std::vector<const ModelWeights*>& inputs,
+                                          const CombineFn& combine) {
     auto out = std::make_shared<ModelWeights>(like);
     out->mappings.clear();  // every tensor becomes owned; no file needs to stay mapped
     out->source = "merge";
@@ -84,14 +105,38 @@ std::shared_ptr<ModelWeights> merge_apply(
     std::vector<Tensor*> slots = tensor_slots(*out);
     std::vector<double> ts;
     for_each_tensor(like, [&](const Tensor&, double t) { ts.push_back(t); });
+
+    struct Job {
+        size_t slot;
+        int64_t begin, end;
+    };
+    std::vector<Job> jobs;
     for (size_t i = 0; i < slots.size(); ++i) {
         if (in_lists[0][i]->empty()) continue;  // absent bias
-        std::vector<std::vector<float>> srcs;
-        for (const auto& lst : in_lists) srcs.push_back(tensor_to_f32(*lst[i]));
-        Tensor t = tensor_new_f32(in_lists[0][i]->shape, in_lists[0][i]->name);
-        combine(srcs, *t.owned, ts[i]);
-        *slots[i] = t;
+        *slots[i] = tensor_new_f32(in_lists[0][i]->shape, in_lists[0][i]->name);
+        for (int64_t b = 0; b < slots[i]->numel(); b += k_chunk)
+            jobs.push_back({i, b, std::min(slots[i]->numel(), b + k_chunk)});
     }
+    const int n_threads = (int)std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+    CpuThreadPool pool(n_threads);
+    pool.run((int)jobs.size(), [&](int j) {
+        std::vector<std::vector<float>> bufs(inputs.size());  // per job: a few small allocations
+        const Job& job = jobs[(size_t)j];
+        const int64_t n = job.end - job.begin;
+        std::vector<const float*> srcs(inputs.size());
+        for (size_t k = 0; k < inputs.size(); ++k) {
+            const Tensor& t = *in_lists[k][job.slot];
+            const auto* base = static_cast<const unsigned char*>(t.data) + (size_t)job.begin * dtype_size(t.dtype);
+            if (t.dtype == DTYPE_F32 && reinterpret_cast<uintptr_t>(base) % alignof(float) == 0) {
+                srcs[k] = reinterpret_cast<const float*>(base);
+            } else {
+                bufs[k].resize((size_t)k_chunk);
+                tensor_convert_f32(t.dtype, base, bufs[k].data(), n);
+                srcs[k] = bufs[k].data();
+            }
+        }
+        combine(srcs, tensor_f32_mut(*slots[job.slot]) + job.begin, n, ts[job.slot]);
+    });
     if (out->config.tie_word_embeddings) out->lm_head = out->embed_tokens;
     return out;
 }
@@ -137,12 +182,9 @@ std::shared_ptr<ModelWeights> merge_linear(const ModelWeights& a, const ModelWei
                                            const std::vector<float>& lambda) {
     check_lambdas(lambda, "lambda");
     merge_check_compatible(a, b);
-    return merge_apply(a, {&a, &b}, [&](const std::vector<std::vector<float>>& s, std::vector<float>& dst, double t) {
+    return merge_apply(a, {&a, &b}, [&](const std::vector<const float*>& s, float* dst, int64_t n, double t) {
         const float l = merge_lambda_at(lambda, t);
-        const float m = 1.0f - l;
-        const float* pa = s[0].data();
-        const float* pb = s[1].data();
-        for (size_t i = 0; i < dst.size(); ++i) dst[i] = l * pa[i] + m * pb[i];
+        combine_linear(s[0], s[1], l, 1.0f - l, dst, n);
     });
 }
 
@@ -160,14 +202,10 @@ std::shared_ptr<ModelWeights> merge_task_arithmetic(const ModelWeights& base,
         merge_check_compatible(base, *m);
         inputs.push_back(m);
     }
-    return merge_apply(base, inputs, [&](const std::vector<std::vector<float>>& s, std::vector<float>& dst, double t) {
-        const float* pb = s[0].data();
-        for (size_t i = 0; i < dst.size(); ++i) dst[i] = pb[i];
-        for (size_t k = 0; k < lambdas.size(); ++k) {
-            const float l = merge_lambda_at(lambdas[k], t);
-            const float* pk = s[k + 1].data();
-            for (size_t i = 0; i < dst.size(); ++i) dst[i] += l * (pk[i] - pb[i]);
-        }
+    return merge_apply(base, inputs, [&](const std::vector<const float*>& s, float* dst, int64_t n, double t) {
+        std::memcpy(dst, s[0], (size_t)n * sizeof(float));
+        for (size_t k = 0; k < lambdas.size(); ++k)
+            add_task_vector(dst, s[k + 1], s[0], merge_lambda_at(lambdas[k], t), n);
     });
 }
 
