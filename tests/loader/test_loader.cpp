@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/error.h"
@@ -237,4 +238,32 @@ TEST(Loader, SaveAsBf16AndReload) {
     auto r32 = model_load(d32);
     EXPECT_EQ(tensor_to_f32(r32->lm_head), tensor_to_f32(w->lm_head));
     EXPECT_EQ(tensor_to_f32(r32->layers[0].q_bias), tensor_to_f32(w->layers[0].q_bias));
+}
+
+TEST(Loader, MisalignedTensorsAreCopiedAligned) {
+    // A legal but odd file: a 2-byte gap before the data, so every f32 tensor is misaligned in the
+    // mapping. The loader must hand out aligned fp32 copies with the same values.
+    std::string bytes = io_read_file(model_dir("qwen2-tiny-random") + "/model.safetensors");
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | (unsigned char)bytes[(size_t)i];
+    nlohmann::json h = nlohmann::json::parse(bytes.substr(8, n));
+    for (auto& [name, e] : h.items()) {
+        if (name == "__metadata__") continue;
+        e["data_offsets"][0] = e["data_offsets"][0].get<uint64_t>() + 2;
+        e["data_offsets"][1] = e["data_offsets"][1].get<uint64_t>() + 2;
+    }
+    std::string hs = h.dump();
+    while (hs.size() % 8) hs.push_back(' ');
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[(size_t)i] = (char)((hs.size() >> (8 * i)) & 0xff);
+    out += hs + std::string(2, '\0') + bytes.substr(8 + n);
+    std::string d = tmp_dir("misaligned");
+    io_write_file_atomic(d + "/model.safetensors", out);
+    io_write_file_atomic(d + "/config.json", io_read_file(model_dir("qwen2-tiny-random") + "/config.json"));
+    auto w = model_load(d);
+    auto ref = model_load(model_dir("qwen2-tiny-random"));
+    EXPECT_TRUE(w->layers[1].v_proj.owned);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(w->layers[1].v_proj.data) % 4, 0u);
+    EXPECT_EQ(tensor_to_f32(w->layers[1].v_proj), tensor_to_f32(ref->layers[1].v_proj));
+    EXPECT_EQ(tensor_to_f32(w->embed_tokens), tensor_to_f32(ref->embed_tokens));
 }
