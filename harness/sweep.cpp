@@ -305,6 +305,15 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                     rq.sampling.seed = sweep_sample_seed(c.sampling.seed, d.task.name, prob.id, u.sample_index);
                     rq.seq_id = 0;  // the seed already identifies the sequence
                     rq.budget = budget_params(blk);
+                    if (!sp.think_begin.empty()) rq.budget.think_begin = sp.think_begin;
+                    if (!sp.think_end.empty()) {
+                        // The forced text closes thinking with the family's own marker.
+                        std::string& ft = rq.budget.forced_text;
+                        size_t at = ft.find(rq.budget.think_end);
+                        if (at != std::string::npos) ft.replace(at, rq.budget.think_end.size(), sp.think_end);
+                        rq.budget.think_end = sp.think_end;
+                    }
+                    rq.stop = sp.stop;
                     rq.think_budgets = u.think_budgets;
                     rq.max_tokens = blk.max_tokens;
                     if (!c.coef_vectors.empty() && c.lora_mode == "unmerged")

@@ -32,6 +32,9 @@ struct SweepPrompt {
     std::vector<int32_t> ids;
     std::string text;             // the full prompt after the chat template (stored with samples)
     bool opens_thinking = false;  // the prompt ends inside the thinking segment
+    // The model family's markers and end-of-turn texts; empty = the engine.h defaults.
+    std::string think_begin, think_end;
+    std::vector<std::string> stop;
 };
 
 // What the runner needs from the engine side.

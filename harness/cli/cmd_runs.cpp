@@ -1,6 +1,74 @@
-// adabench runs: not built yet; the owner of "issue 6: sweeps" replaces this file.
+// adabench runs: lists the runs of a store (id, status, samples stored / planned, shards, engine,
+// tasks, config hash). Read-only apart from migrating an old schema; --json for scripts.
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/io.h"
+#include "harness/cli/args.h"
 #include "harness/cli/commands.h"
+#include "store/store.h"
 
 namespace adabench {
-int cmd_runs(int argc, char** argv) { return cmd_not_built("runs", "issue 6: sweeps", argc, argv); }
+
+int cmd_runs(int argc, char** argv) {
+    ArgParser args("runs", "List the runs in a store: status, samples stored of planned, shards, engine, tasks.");
+    args.option("db", "FILE", "the SQLite store (required)").flag("json", "print a JSON array instead of a table");
+    if (!args.parse(argc, argv)) return 0;
+    if (!args.has("db")) throw UsageError("adabench runs: --db FILE is required");
+    std::string path = args.get("db");
+    if (!io_file_exists(path)) throw Error(path + ": no such store", "check the --db path");
+    Store store(path);
+    auto runs = store.list_runs();
+    nlohmann::json out = nlohmann::json::array();
+    if (!args.has("json")) {
+        std::printf("%-4s %-11s %-17s %-20s %-20s %-8s %-12s %s\n", "id", "status", "samples", "started", "finished",
+                    "engine", "config", "tasks");
+    }
+    for (const auto& r : runs) {
+        int64_t stored = store.count_samples(r.id);
+        std::string tasks;
+        auto cfg = nlohmann::json::parse(r.config_json, nullptr, false);
+        if (!cfg.is_discarded() && cfg.contains("tasks") && cfg["tasks"].is_array())
+            for (const auto& t : cfg["tasks"])
+                if (t.is_object() && t.contains("name") && t["name"].is_string())
+                    tasks += (tasks.empty() ? "" : ",") + t["name"].get<std::string>();
+        if (args.has("json")) {
+            out.push_back({{"id", r.id},
+                           {"status", r.status},
+                           {"samples_stored", stored},
+                           {"samples_planned", r.n_samples_planned},
+                           {"points", r.n_points},
+                           {"shards", r.shards},
+                           {"started_at", r.started_at},
+                           {"finished_at", r.finished_at},
+                           {"engine", r.engine},
+                           {"device", r.device},
+                           {"host", r.host},
+                           {"git_sha", r.git_sha},
+                           {"config_hash", r.config_hash},
+                           {"model_hash", r.model_hash},
+                           {"tasks", tasks}});
+            continue;
+        }
+        std::string samples = std::to_string(stored) + "/" + std::to_string(r.n_samples_planned);
+        std::string status = r.status + (r.shards.empty() ? "" : "*");
+        std::printf("%-4lld %-11s %-17s %-20s %-20s %-8s %-12s %s\n", static_cast<long long>(r.id), status.c_str(),
+                    samples.c_str(), r.started_at.c_str(), r.finished_at.empty() ? "-" : r.finished_at.c_str(),
+                    r.engine.empty() ? "-" : r.engine.c_str(), r.config_hash.substr(0, 12).c_str(), tasks.c_str());
+    }
+    if (args.has("json")) {
+        std::printf("%s\n", out.dump(2).c_str());
+    } else if (runs.empty()) {
+        std::printf("(no runs in %s)\n", path.c_str());
+    } else {
+        bool any_shards = false;
+        for (const auto& r : runs) any_shards = any_shards || !r.shards.empty();
+        if (any_shards) std::printf("* shards: adabench runs --db %s --json shows which\n", path.c_str());
+    }
+    return 0;
+}
+
 }  // namespace adabench

@@ -1,0 +1,129 @@
+// SweepEngineProvider over the engine factory (see engine_provider.h).
+#include "harness/engine_provider.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "engines/chat_template.h"
+#include "engines/engine_factory.h"
+#include "engines/tokenizer.h"
+
+namespace adabench {
+
+namespace fs = std::filesystem;
+
+std::string sweep_hash_model_dir(const std::string& dir) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+        throw Error(dir + ": not a directory", "pass a Hugging Face model or PEFT adapter directory");
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (!e.is_regular_file()) continue;
+        std::string n = e.path().filename().string();
+        bool wanted = n == "config.json" || n == "tokenizer.json" || n == "tokenizer_config.json" ||
+                      n == "vocab.json" || n == "merges.txt" || n == "adapter_config.json" ||
+                      n == "generation_config.json" || n == "chat_template.jinja" ||
+                      (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0) ||
+                      (n.size() > 11 && n.compare(n.size() - 11, 11, ".index.json") == 0);
+        if (wanted) names.push_back(n);
+    }
+    if (ec) throw Error(dir + ": cannot list: " + ec.message());
+    if (names.empty())
+        throw Error(dir + ": no model files (config.json, *.safetensors, adapter_config.json)",
+                    "is this a model or adapter directory?");
+    std::sort(names.begin(), names.end());
+    Sha256 h;
+    for (const auto& n : names) h.update(n + " " + sha256_file((fs::path(dir) / n).string()) + "\n");
+    return h.hex();
+}
+
+namespace {
+
+class FactoryProvider : public SweepEngineProvider {
+public:
+    explicit FactoryProvider(const SweepConfig& c) : c_(c) {
+        tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::load(c.model));
+        if (c.chat_template == "none") {
+            use_chat_ = false;
+        } else {
+            chat_ = c.chat_template == "auto" ? chat_template_from_model_dir(c.model)
+                                              : chat_template_by_name(c.chat_template);
+        }
+    }
+
+    Engine& engine_for(const SweepComposition& comp) override {
+        engine_.reset();  // free the previous composition first: two sets of weights may not fit
+        EngineFactoryOptions o;
+        o.backend = c_.engine;
+        o.model_dir = c_.model;
+        for (size_t i = 0; i < c_.adapters.size(); ++i) {
+            float coef = comp.merged_lora ? static_cast<float>(comp.merged_coefs.at(i)) : 0.0f;
+            o.adapters.emplace_back(c_.adapters[i].path, coef);
+        }
+        o.lora_merged = comp.merged_lora;
+        if (comp.has_merge) {
+            o.merge_with = c_.merge.with;
+            o.merge_base = c_.merge.base;
+            for (double x : comp.merge_lambda) o.lambda.push_back(static_cast<float>(x));
+        }
+        o.n_threads = c_.threads;
+        // Forks decode alongside their parent: room for every budget of every request in a batch.
+        size_t forks = 1;
+        for (const auto& b : c_.budgets)
+            if (b.mechanism == "hard_cut") forks = std::max(forks, b.think_budgets.size());
+        o.max_batch = static_cast<int>(std::min<size_t>(1024, static_cast<size_t>(c_.batch_size) * forks));
+        engine_ = engine_make(o);
+        return *engine_;
+    }
+
+    SweepPrompt format_prompt(const std::string& user) override {
+        SweepPrompt p;
+        if (use_chat_) {
+            p.text = chat_.render(user);
+            p.opens_thinking = chat_.prompt_opens_thinking;
+            p.think_begin = chat_.think_begin;
+            p.think_end = chat_.think_end;
+            p.stop = chat_.stop_texts;
+        } else {
+            p.text = user;
+        }
+        p.ids = tokenizer_->encode(p.text, true);
+        if (!use_chat_ && tokenizer_->add_bos_token() && tokenizer_->bos_id() >= 0)
+            p.ids.insert(p.ids.begin(), tokenizer_->bos_id());
+        if (p.ids.empty()) throw Error("a prompt encodes to no tokens", "check the task's prompt template");
+        return p;
+    }
+
+    nlohmann::json identity() override {
+        nlohmann::json j;
+        j["model_hash"] = sweep_hash_model_dir(c_.model);
+        nlohmann::json ads = nlohmann::json::array();
+        for (const auto& a : c_.adapters)
+            ads.push_back({{"name", a.name}, {"path", a.path}, {"sha256", sweep_hash_model_dir(a.path)}});
+        j["adapters"] = ads;
+        nlohmann::json merges = nlohmann::json::array();
+        if (!c_.merge.with.empty())
+            merges.push_back({{"path", c_.merge.with}, {"sha256", sweep_hash_model_dir(c_.merge.with)}});
+        if (!c_.merge.base.empty())
+            merges.push_back({{"path", c_.merge.base}, {"sha256", sweep_hash_model_dir(c_.merge.base)}});
+        j["merges"] = merges;
+        return j;
+    }
+
+private:
+    SweepConfig c_;
+    std::unique_ptr<Tokenizer> tokenizer_;
+    bool use_chat_ = true;
+    ChatTemplate chat_;
+    std::unique_ptr<Generator> engine_;
+};
+
+}  // namespace
+
+std::unique_ptr<SweepEngineProvider> sweep_make_engine_provider(const SweepConfig& config) {
+    return std::make_unique<FactoryProvider>(config);
+}
+
+}  // namespace adabench
