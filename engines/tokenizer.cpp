@@ -681,7 +681,10 @@ void parse_pre_tokenizer(TokenizerImpl& t, const json& p) {
 Tokenizer Tokenizer::load(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    if (fs::is_regular_file(path, ec)) return load_tokenizer_json(path, "");
+    if (fs::is_regular_file(path, ec)) {
+        std::string config = (fs::path(path).parent_path() / "tokenizer_config.json").string();
+        return load_tokenizer_json(path, io_file_exists(config) ? config : "");
+    }
     if (!fs::is_directory(path, ec)) throw Error(path + ": no such tokenizer file or model directory");
     fs::path dir(path);
     std::string config = (dir / "tokenizer_config.json").string();
