@@ -267,3 +267,26 @@ TEST(Loader, MisalignedTensorsAreCopiedAligned) {
     EXPECT_EQ(tensor_to_f32(w->layers[1].v_proj), tensor_to_f32(ref->layers[1].v_proj));
     EXPECT_EQ(tensor_to_f32(w->embed_tokens), tensor_to_f32(ref->embed_tokens));
 }
+
+TEST(Loader, ShardedCheckpoint) {
+    // The tiny model split over two shards with an index; the loader sees the same tensors.
+    SafetensorsFile f = safetensors_open(model_dir("qwen2-tiny-random") + "/model.safetensors");
+    std::vector<SafetensorsWriteTensor> first, second;
+    nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+    for (const auto& [name, t] : f.tensors) {
+        bool one = name.find("layers.2.") == std::string::npos && name != "lm_head.weight";
+        (one ? first : second).push_back({name, t.dtype, t.shape, t.data});
+        index["weight_map"][name] = one ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    }
+    std::string d = tmp_dir("sharded");
+    safetensors_write(d + "/model-00001-of-00002.safetensors", first);
+    safetensors_write(d + "/model-00002-of-00002.safetensors", second);
+    io_write_file_atomic(d + "/model.safetensors.index.json", index.dump());
+    io_write_file_atomic(d + "/config.json", io_read_file(model_dir("qwen2-tiny-random") + "/config.json"));
+    auto w = model_load(d);
+    auto ref = model_load(model_dir("qwen2-tiny-random"));
+    EXPECT_EQ(w->mappings.size(), 2u);
+    EXPECT_EQ(tensor_to_f32(w->layers[2].down_proj), tensor_to_f32(ref->layers[2].down_proj));
+    EXPECT_EQ(tensor_to_f32(w->lm_head), tensor_to_f32(ref->lm_head));
+    EXPECT_EQ(tensor_to_f32(w->layers[0].q_bias), tensor_to_f32(ref->layers[0].q_bias));
+}
