@@ -408,7 +408,10 @@ bool ordered_equal(const std::vector<Value>& pred, const std::vector<Value>& gol
 bool value_equal(const Value& pred, const Value& gold, int depth) {
     if (depth > 2 * MAX_VALUE_DEPTH) return false;
     const ValueKind p = pred.kind, g = gold.kind;
-    if (p == VALUE_TEXT || g == VALUE_TEXT) return text_key(pred.text) == text_key(gold.text);
+    if (p == VALUE_TEXT || g == VALUE_TEXT) {
+        std::string kp = text_key(pred.text);
+        return !kp.empty() && kp == text_key(gold.text);
+    }
     if (p == VALUE_EXPR && g == VALUE_EXPR) return expr_equal(*pred.expr, pred.pm_mask, *gold.expr, gold.pm_mask);
     if (p == VALUE_EQUATION && g == VALUE_EQUATION) return equation_equal(pred, gold);
     if (p == VALUE_TUPLE && g == VALUE_TUPLE)
@@ -485,6 +488,8 @@ std::string value_key(const Value& v, int depth) {
 
 bool grader_equivalent(const std::string& predicted, const std::string& gold) {
     if (predicted == grader_invalid()) return false;
+    // Real answers are short; a huge "answer" is compared verbatim rather than normalised.
+    if (predicted.size() > GRADER_MAX_ANSWER || gold.size() > GRADER_MAX_ANSWER) return predicted == gold;
     std::string p = grader_normalize(predicted), g = grader_normalize(gold);
     if (p.empty() || g.empty()) return false;
     if (p == g) return true;
@@ -493,6 +498,7 @@ bool grader_equivalent(const std::string& predicted, const std::string& gold) {
 
 std::string grader_answer_key(const std::string& answer) {
     if (answer == grader_invalid()) return answer;
+    if (answer.size() > GRADER_MAX_ANSWER) return "t:" + answer;
     std::string n = grader_normalize(answer);
     if (n.empty()) return "t:";
     return value_key(parse_value(n, 0), 0);

@@ -898,6 +898,7 @@ bool expr_numeric(const Expr& e, unsigned pm_mask, const std::map<std::string, d
                 r = std::ceil(a.real());
                 break;
         }
+        if (r.imag() == 0) r = C(r.real(), 0.0);  // no -0: it would flip the branch of sqrt and log
         double m = std::abs(r);
         if (!std::isfinite(r.real()) || !std::isfinite(r.imag()) || m > HUGE_MAG || (m != 0 && m < TINY_MAG)) b = true;
         v[i] = r;

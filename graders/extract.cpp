@@ -29,20 +29,6 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
-// Position of the last match of re in text (start, end), or npos.
-std::pair<size_t, size_t> find_last(std::string_view text, const RE2& re) {
-    re2::StringPiece input(text.data(), text.size());
-    re2::StringPiece m;
-    size_t start = std::string::npos, end = std::string::npos;
-    size_t pos = 0;
-    while (pos <= text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-        start = static_cast<size_t>(m.data() - text.data());
-        end = start + m.size();
-        pos = end > start ? end : end + 1;
-    }
-    return {start, end};
-}
-
 // The answer written right after a marker: a $...$ / \(...\) / \[...\] group when it opens with
 // one, else the rest of the line (skipping blank lines), cut at the end of the sentence.
 std::string segment_after(std::string_view text, size_t pos) {
@@ -65,10 +51,16 @@ std::string segment_after(std::string_view text, size_t pos) {
             line = line.substr(0, i);
             break;
         }
-    std::string out = trim(line);
-    // Strip markdown bold and surrounding math delimiters of a short answer.
-    while (out.size() >= 4 && out.rfind("**", 0) == 0 && out.compare(out.size() - 2, 2, "**") == 0)
-        out = trim(std::string_view(out).substr(2, out.size() - 4));
+    // Markdown bold around or inside a short answer is presentation.
+    std::string out;
+    for (size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == '*' && i + 1 < line.size() && line[i + 1] == '*') {
+            ++i;
+            continue;
+        }
+        out += line[i];
+    }
+    out = trim(out);
     if (out.size() >= 2 && out.front() == '$' && out.back() == '$') {
         size_t k = 0;
         while (k < out.size() / 2 && out[k] == '$' && out[out.size() - 1 - k] == '$') ++k;
@@ -77,9 +69,11 @@ std::string segment_after(std::string_view text, size_t pos) {
     return out;
 }
 
-std::optional<std::string> extract_marker(std::string_view text, const RE2& re) {
-    auto [s, e] = find_last(text, re);
-    if (s == std::string::npos) return std::nullopt;
+size_t find_answer_marker(std::string_view text, bool need_is);
+
+std::optional<std::string> extract_marker(std::string_view text, bool need_is) {
+    size_t e = find_answer_marker(text, need_is);
+    if (e == std::string_view::npos) return std::nullopt;
     std::string seg = segment_after(text, e);
     if (seg.empty()) return std::nullopt;
     if (auto b = grader_find_last_boxed(seg)) return *b;
@@ -104,7 +98,7 @@ std::optional<std::string> extract_last_number(std::string_view text) {
     if (i == 0) return std::nullopt;
     size_t end = i;
     size_t b = i;
-    while (b > 0 && b > end - MAX_SEGMENT) {
+    while (b > 0 && end - b < MAX_SEGMENT) {
         char c = text[b - 1];
         if (is_digit(c)) {
             --b;
@@ -173,79 +167,118 @@ std::optional<std::string> extract_last_math(std::string_view text) {
     return out;
 }
 
+// The last **...** span (1-200 characters, no '*' or newline inside) that is not a heading
+// ending in ':'. Scans backwards from the end, so the work is linear in the text.
 std::optional<std::string> extract_bold(std::string_view text) {
-    static const RE2 re(R"(\*\*([^*\n]{1,200})\*\*)");
-    re2::StringPiece input(text.data(), text.size());
-    re2::StringPiece m[2];
-    std::optional<std::string> last;
-    size_t pos = 0;
-    while (pos < text.size() && re.Match(input, pos, text.size(), RE2::UNANCHORED, m, 2)) {
-        std::string inner = trim(std::string_view(m[1].data(), m[1].size()));
-        // Headings such as "**Final Answer:**" are labels, not answers.
-        if (!inner.empty() && inner.back() != ':') last = inner;
-        pos = static_cast<size_t>(m[0].data() - text.data()) + m[0].size();
+    size_t close = text.size();
+    while (true) {
+        close = close < 2 ? std::string_view::npos : text.rfind("**", close - 2);
+        if (close == std::string_view::npos || close < 2) return std::nullopt;
+        size_t open = text.rfind("**", close - 1);
+        if (open == std::string_view::npos || open + 2 > close) return std::nullopt;
+        std::string_view inner = text.substr(open + 2, close - open - 2);
+        bool ok = !inner.empty() && inner.size() <= 200 && inner.find('*') == std::string_view::npos &&
+                  inner.find('\n') == std::string_view::npos;
+        std::string t = trim(inner);
+        if (ok && !t.empty() && t.back() != ':') {
+            if (auto b = grader_find_last_boxed(t)) return *b;
+            if (t.size() >= 2 && t.front() == '$' && t.back() == '$')
+                t = trim(std::string_view(t).substr(1, t.size() - 2));
+            return t;
+        }
+        // Not an answer: the closing "**" may be the opening of an earlier span.
+        close = open + 2;
+        if (close <= 2) return std::nullopt;
     }
-    if (!last) return std::nullopt;
-    if (auto b = grader_find_last_boxed(*last)) return *b;
-    std::string s = *last;
-    if (s.size() >= 2 && s.front() == '$' && s.back() == '$') s = trim(std::string_view(s).substr(1, s.size() - 2));
-    return s;
 }
 
-const RE2& final_answer_re() {
-    static const RE2 re(R"((?i)final\s+answer\s*(?:\*\*)?\s*(?:is|:|=)?\s*(?:\*\*)?\s*:?)");
-    return re;
-}
-const RE2& answer_is_re() {
-    static const RE2 re(R"((?i)\banswer\s*(?:\*\*)?\s*(?:is|:|=)\s*(?:\*\*)?\s*:?)");
-    return re;
-}
-const RE2& gsm8k_answer_is_re() {
-    static const RE2 re(R"((?i)the answer is\s*)");
-    return re;
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
+
+// End of the last answer marker: "answer is", "answer:", "answer =" (any case, optional markdown
+// bold), or "final answer" followed by nothing; npos when none. With need_is, only "answer is".
+// Walks back over occurrences of "answer" and tries one anchored RE2 match at each, so the work
+// is linear in the text however many markers it holds.
+size_t find_answer_marker(std::string_view text, bool need_is) {
+    static const RE2 tail(R"((?i)answer\s*(?:\*\*)?\s*(is|:|=)?\s*(?:\*\*)?\s*:?)");
+    static const RE2 tail_is(R"((?i)answer is\s*)");
+    const RE2& re = need_is ? tail_is : tail;
+    const char* word = "answer";
+    if (text.size() < 6) return std::string_view::npos;
+    for (size_t i = text.size() - 6 + 1; i-- > 0;) {
+        if (lower(text[i]) != 'a') continue;
+        bool hit = true;
+        for (size_t k = 1; k < 6 && hit; ++k) hit = lower(text[i + k]) == word[k];
+        if (!hit || (i > 0 && is_alnum(text[i - 1]))) continue;
+        re2::StringPiece input(text.data(), text.size());
+        re2::StringPiece m[2];
+        if (!re.Match(input, i, text.size(), RE2::ANCHOR_START, m, 2)) continue;
+        size_t end = static_cast<size_t>(m[0].data() - text.data()) + m[0].size();
+        if (need_is || m[1].data() != nullptr) return end;
+        // "Final Answer" alone (a heading) is a marker too.
+        size_t b = i;
+        while (b > 0 && is_space(text[b - 1])) --b;
+        if (b >= 5 && b < i) {
+            bool fin = true;
+            for (size_t k = 0; k < 5 && fin; ++k) fin = lower(text[b - 5 + k]) == "final"[k];
+            if (fin && (b == 5 || !is_alnum(text[b - 6]))) return end;
+        }
+    }
+    return std::string_view::npos;
 }
 
 }  // namespace
 
 std::optional<std::string> grader_find_last_boxed(std::string_view text) {
-    // Positions of each "\boxed" / "\fbox" command, then one pass that matches every brace.
-    std::vector<std::pair<size_t, size_t>> cmds;  // (command start, position after the name)
+    // Candidates: each "\boxed" / "\fbox" and where its argument starts.
+    struct Cand {
+        size_t arg;                        // first non-blank position after the command name
+        size_t close = std::string::npos;  // matching '}' when the argument is a braced group
+    };
+    std::vector<Cand> cands;
     for (std::string_view name : {std::string_view("\\boxed"), std::string_view("\\fbox")}) {
         size_t p = text.find(name);
         while (p != std::string_view::npos) {
             size_t after = p + name.size();
-            if (after >= text.size() || !is_alpha(text[after])) cmds.push_back({p, after});
+            if (after >= text.size() || !is_alpha(text[after])) {
+                size_t i = after;
+                while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+                if (i < text.size() && (text[i] == '{' || i > after)) cands.push_back({i});
+            }
             p = text.find(name, after);
         }
     }
-    if (cmds.empty()) return std::nullopt;
-    size_t first = text.size();
-    for (auto& c : cmds) first = std::min(first, c.first);
-    std::vector<uint32_t> match(text.size() - first, UINT32_MAX);
-    std::vector<uint32_t> stack;
-    for (size_t i = first; i < text.size(); ++i) {
+    if (cands.empty()) return std::nullopt;
+    std::sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) { return a.arg < b.arg; });
+    // One pass with a depth counter; only the candidates' open braces are remembered, so memory
+    // does not grow with the nesting depth of the text.
+    std::vector<std::pair<int64_t, size_t>> open;  // (depth before the brace, candidate index)
+    int64_t depth = 0;
+    size_t next = 0;
+    for (size_t i = cands[0].arg; i < text.size(); ++i) {
         char c = text[i];
-        if ((c == '{' || c == '}') && i > 0 && text[i - 1] == '\\' && !(i > 1 && text[i - 2] == '\\')) continue;
+        if (c != '{' && c != '}') continue;
+        if (i > 0 && text[i - 1] == '\\' && !(i > 1 && text[i - 2] == '\\')) continue;  // \{ \}
         if (c == '{') {
-            stack.push_back(static_cast<uint32_t>(i - first));
-        } else if (c == '}' && !stack.empty()) {
-            match[stack.back()] = static_cast<uint32_t>(i - first);
-            stack.pop_back();
+            while (next < cands.size() && cands[next].arg < i) ++next;
+            if (next < cands.size() && cands[next].arg == i) open.push_back({depth, next});
+            ++depth;
+        } else if (depth > 0) {
+            --depth;
+            while (!open.empty() && open.back().first == depth) {
+                cands[open.back().second].close = i;
+                open.pop_back();
+            }
         }
     }
-    std::sort(cmds.begin(), cmds.end());
-    for (size_t k = cmds.size(); k-- > 0;) {
-        size_t i = cmds[k].second;
-        while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
-        if (i >= text.size()) continue;
+    for (size_t k = cands.size(); k-- > 0;) {
+        size_t i = cands[k].arg;
         if (text[i] == '{') {
-            uint32_t close = match[i - first];
-            if (close == UINT32_MAX) continue;
-            std::string inner = trim(text.substr(i + 1, close + first - i - 1));
+            if (cands[k].close == std::string::npos) continue;
+            std::string inner = trim(text.substr(i + 1, cands[k].close - i - 1));
             if (!inner.empty()) return inner;
             continue;
         }
-        if (i == cmds[k].second) continue;  // "\boxedx": not the command
         // "\boxed 5": one token up to whitespace or '$'.
         size_t e = i;
         while (e < text.size() && !is_space(text[e]) && text[e] != '$') ++e;
@@ -261,23 +294,11 @@ std::string grader_extract(const std::string& text, GraderDataset dataset, Grade
     if (pipeline == GRADER_PIPELINE_STRICT) {
         if (dataset == GRADER_DATASET_GSM8K) {
             if (auto h = extract_hashes(text)) return *h;
-            if (auto a = extract_marker(text, gsm8k_answer_is_re())) return *a;
+            if (auto a = extract_marker(text, true)) return *a;
         }
         return grader_invalid();
     }
-    // Whichever explicit marker comes last wins: "the answer is 3 ... Final Answer: 4" is 4.
-    auto [fs, fe] = find_last(text, final_answer_re());
-    auto [as, ae] = find_last(text, answer_is_re());
-    std::vector<std::pair<size_t, size_t>> marks;
-    if (fs != std::string::npos) marks.push_back({fs, fe});
-    if (as != std::string::npos) marks.push_back({as, ae});
-    std::sort(marks.begin(), marks.end(), [](auto& a, auto& b) { return a.first > b.first; });
-    for (auto& [s, e] : marks) {
-        std::string seg = segment_after(text, e);
-        if (seg.empty()) continue;
-        if (auto b = grader_find_last_boxed(seg)) return *b;
-        return seg;
-    }
+    if (auto a = extract_marker(text, false)) return *a;
     if (auto h = extract_hashes(text)) return *h;
     if (auto b = extract_bold(text)) return *b;
     if (dataset == GRADER_DATASET_MATH) {

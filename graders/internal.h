@@ -12,6 +12,8 @@ std::optional<std::string> grader_find_last_boxed(std::string_view text);
 
 // Longest input the symbolic comparer parses; longer answers are compared as normalised strings.
 constexpr size_t GRADER_MAX_PARSE = 4096;
+// Longest answer that is normalised at all; longer ones are compared verbatim.
+constexpr size_t GRADER_MAX_ANSWER = 65536;
 
 }  // namespace adabench
 

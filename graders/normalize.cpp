@@ -366,6 +366,15 @@ std::string pass_spaces(const std::string& s) {
             i = j - 1;
             continue;
         }
+        if (c == '_' && i + 2 < s.size() && !is_space(s[i + 1]) && s[i + 1] != '{' && is_space(s[i + 2])) {
+            // "\log_2 8": the subscript is one character; keep it apart from what follows.
+            out += "_{";
+            out += s[i + 1];
+            out += '}';
+            ++i;
+            in_cmd = false;
+            continue;
+        }
         if (c == '\\') {
             in_cmd = i + 1 < s.size() && is_alpha(s[i + 1]);
         } else if (!is_alpha(c)) {
@@ -477,7 +486,7 @@ std::string grader_normalize(const std::string& answer) {
     replace_all(s, " and ", ",");
     s = trim(s);
     while (!s.empty() && (s.back() == '.' || s.back() == ';')) s = trim(std::string_view(s).substr(0, s.size() - 1));
-    s = strip_units(s);
+    s = strip_units(grader_strip_lhs(s));
     s = pass_spaces(s);
     s = pass_thousands(s);
     while (!s.empty() && (s.back() == '.' || s.back() == '\\')) s.pop_back();

@@ -1,0 +1,255 @@
+// graders: equivalence case table (predicted, gold, verdict), numbered; answer keys for maj@k.
+// Includes the known false positives of other graders, which must be graded unequal here.
+#include <gtest/gtest.h>
+
+#include "graders/grader.h"
+
+using namespace adabench;
+
+namespace {
+
+struct EqCase {
+    int id;
+    const char* predicted;
+    const char* gold;
+    bool equal;
+};
+
+const EqCase kEq[] = {
+    // known false positives of other graders
+    {1, "1/2004!", "1/2006!", false},
+    {2, "\\frac{1}{2004!}", "\\frac{1}{2006!}", false},
+    {3, "\\pm 2021", "2021", false},
+    {4, "2021", "\\pm 2021", false},
+    {5, "1-\\frac{1}{e}", "1+\\frac{1}{e}", false},
+    {6, "(2,\\infty)", "[2,\\infty)", false},
+    {7, "[2,\\infty)", "(2,\\infty)", false},
+    {8, "\\frac{1}{2004!}", "1/2004!", true},
+    {9, "1-\\frac{1}{e}", "1 - e^{-1}", true},
+    {10, "\\pm 2021", "2021, -2021", true},
+    // rationals, decimals, integers
+    {20, "0.5", "\\frac{1}{2}", true},
+    {21, "\\frac{2}{4}", "\\frac12", true},
+    {22, "1/3", "\\frac{1}{3}", true},
+    {23, "0.33", "\\frac{1}{3}", false},
+    {24, "0.333333", "\\frac{1}{3}", true},
+    {25, "025", "25", true},
+    {26, "25.0", "25", true},
+    {27, "24", "25", false},
+    {28, "-3", "3", false},
+    {29, ".35625", "\\frac{57}{160}", true},
+    {30, "6.72 \\times 10^{-5}", ".0000672", true},
+    {31, "1.25", "\\frac{5}{4}", true},
+    {32, "137.5", "137 \\frac{1}{2}", true},
+    {33, "\\frac{9}{5}", "1\\frac{4}{5}", true},
+    {34, "1\\frac{4}{5}", "\\frac{4}{5}", false},
+    {35, "-\\frac{24}{25}", "-0.96", true},
+    {36, "\\frac{-24}{25}", "-\\frac{24}{25}", true},
+    {37, "\\frac{24}{-25}", "-\\frac{24}{25}", true},
+    {38, "2^{10}", "1024", true},
+    {39, "10^{3}", "1000", true},
+    {40, "123456789012345678901234567890", "123456789012345678901234567891", false},
+    {41, "123456789012345678901234567890", "123456789012345678901234567890", true},
+    {42, "2^{200}", "2^{200}+1", false},
+    {43, "2^{200}", "2^{200}", true},
+    {44, "99999999999999999999999999999999999999999", "99999999999999999999999999999999999999998", false},
+    {45, "100!", "100!", true},
+    {46, "100!", "99!", false},
+    {47, "5!", "120", true},
+    {48, "\\binom{5}{2}", "10", true},
+    {49, "\\dbinom{10}{3}", "120", true},
+    {50, "1,000", "1000", true},
+    {51, "10,080", "10,\\!080", true},
+    {52, "11111111100", "11,\\! 111,\\! 111,\\! 100", true},
+    {53, "\\$18.90", "18.9", true},
+    {54, "18.90", "\\$18.90", true},
+    {55, "\\$36", "36", true},
+    {56, "58,500", "58500", true},
+    {57, "0.15", "\\frac{3}{20}", true},
+    {58, "15\\%", "15", true},
+    {59, "3.21", "3.2", false},
+    {60, "326.5", "\\frac{653}{2}", true},
+    // roots, pi, e, products
+    {70, "2\\sqrt{5}", "\\sqrt{20}", true},
+    {71, "2\\sqrt{5}", "2 \\sqrt{5}", true},
+    {72, "\\sqrt{5}\\cdot 2", "2\\sqrt{5}", true},
+    {73, "2\\sqrt{6}", "2\\sqrt{5}", false},
+    {74, "\\frac{\\sqrt{3}}{3}", "\\frac{1}{\\sqrt{3}}", true},
+    {75, "\\frac{3\\sqrt{3}}{4}", "\\frac34\\sqrt3", true},
+    {76, "12\\pi", "12 \\pi", true},
+    {77, "12\\pi", "\\pi \\cdot 12", true},
+    {78, "12\\pi", "13\\pi", false},
+    {79, "\\frac{20000}{\\pi}", "20000/\\pi", true},
+    {80, "18+2\\pi", "2\\pi+18", true},
+    {81, "16\\sqrt{3}", "16 \\sqrt{3}", true},
+    {82, "11\\sqrt{5}+11", "11 \\sqrt{5} + 11", true},
+    {83, "11(\\sqrt{5}+1)", "11 \\sqrt{5} + 11", true},
+    {84, "\\sqrt[3]{8}", "2", true},
+    {85, "\\sqrt[3]{-8}", "-2", true},
+    {86, "4^{1/2}", "2", true},
+    {87, "\\sqrt{2}", "1.41421356", true},
+    {88, "\\sqrt{2}", "1.414", false},
+    {89, "\\pi", "3.14", false},
+    {90, "\\frac{\\pi^2}{8}", "\\pi^2/8", true},
+    {91, "2\\sqrt{113}", "\\sqrt{452}", true},
+    {92, "70 \\sqrt{2}", "70\\sqrt2", true},
+    {93, "6\\sqrt{2}", "\\sqrt{72}", true},
+    {94, "1+2\\sqrt{3}", "2\\sqrt{3}+1", true},
+    {95, "1+2\\sqrt{3}", "1-2\\sqrt{3}", false},
+    {96, "-\\sqrt{3}", "\\sqrt{3}", false},
+    {97, "e^{2}", "e^2", true},
+    {98, "\\ln 8", "3\\ln 2", true},
+    {99, "\\log_2 8", "3", true},
+    {100, "\\sin(\\pi/6)", "\\frac{1}{2}", true},
+    // complex numbers
+    {110, "1+2i", "2i+1", true},
+    {111, "-2+7i", "-2 + 7i", true},
+    {112, "6-5i", "6+5i", false},
+    {113, "1+274i", "1+275i", false},
+    {114, "i^2", "-1", true},
+    {115, "\\frac{1}{i}", "-i", true},
+    // tuples, intervals, sets, lists, unions
+    {120, "(3, \\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)", true},
+    {121, "(-1,6)", "(-1, 6)", true},
+    {122, "(6,-1)", "(-1,6)", false},
+    {123, "(1,-16,-4,43)", "(1,-16,-4,43)", true},
+    {124, "(1,-16,-4,44)", "(1,-16,-4,43)", false},
+    {125, "1,-16,-4,43", "(1,-16,-4,43)", true},
+    {126, "(-\\infty, 0]", "(-\\infty,0]", true},
+    {127, "(-\\infty, 0)", "(-\\infty,0]", false},
+    {128, "(-\\infty, 2) \\cup (3, \\infty)", "(3,\\infty)\\cup(-\\infty,2)", true},
+    {129, "(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty, 2) \\cup [3, \\infty)", false},
+    {130, "(0,9) \\cup (9,36)", "(0,36)", false},
+    {131, "(3,4]", "(3,4)", false},
+    {132, "\\left(\\frac{3}{5},\\frac{8}{3}\\right]", "(0.6, 8/3]", true},
+    {133, "[-2,7]", "x \\in [-2,7]", true},
+    {134, "x \\leq 0", "(-\\infty, 0]", true},
+    {135, "x > 3", "(3, \\infty)", true},
+    {136, "x \\geq 3", "(3, \\infty)", false},
+    {137, "-2 < x < 3", "(-2,3)", true},
+    {138, "1,-2", "-2,1", true},
+    {139, "-2, 1", "-2,1", true},
+    {140, "-2, 2", "-2,1", false},
+    {141, "-2", "-2,1", false},
+    {142, "3,5,7", "3, 5, 7", true},
+    {143, "7, 5, 3", "3, 5, 7", true},
+    {144, "\\{3,5,7\\}", "3, 5, 7", true},
+    {145, "\\{1+\\sqrt{5}, 1-\\sqrt{5}, -2\\}", "\\{1\\pm\\sqrt{5},-2\\}", true},
+    {146, "\\{1+\\sqrt{5}, -2\\}", "\\{1\\pm\\sqrt{5},-2\\}", false},
+    {147, "1 \\pm \\sqrt{19}", "1 \\pm \\sqrt{19}", true},
+    {148, "1+\\sqrt{19}, 1-\\sqrt{19}", "1 \\pm \\sqrt{19}", true},
+    {149, "1+\\sqrt{19}", "1 \\pm \\sqrt{19}", false},
+    {150, "3 \\pm 2\\sqrt{2}", "3+2\\sqrt2, 3-2\\sqrt2", true},
+    {151, "x = 1, x = -2", "1,-2", true},
+    {152, "\\{5\\}", "5", true},
+    {153, "(2,4)", "(2, 4)", true},
+    {154, "[2,4]", "(2, 4)", false},
+    {155, "x=3 \\text{ or } x=5", "3,5", false},
+    // matrices and vectors
+    {160, "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", "\\begin{pmatrix}-1&0\\\\0&-1\\end{pmatrix}", true},
+    {161, "\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix}-1&0\\\\0&-1\\end{pmatrix}", false},
+    {162, "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
+     "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}", true},
+    {163, "(-1/3, 2/3, 5/3)", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}", true},
+    {164, "\\begin{bmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{bmatrix}",
+     "\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}", true},
+    {165, "\\begin{pmatrix} 1 & 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", false},
+    // expressions with variables, equations
+    {170, "x^5 - x^4 + x^3 - x^2 + x - 1", "x^5-x^4+x^3-x^2+x-1", true},
+    {171, "(x+1)(x-1)", "x^2-1", true},
+    {172, "(x+1)^2", "x^2+1", false},
+    {173, "2k+2", "2(k+1)", true},
+    {174, "2k+2", "2k+1", false},
+    {175, "6r^2-4r-24", "2(3r^2-2r-12)", true},
+    {176, "\\frac{11+9a}{20}", "\\frac{9a+11}{20}", true},
+    {177, "p - q", "-(q-p)", true},
+    {178, "q - p", "p - q", false},
+    {179, "3R^2", "3r^2", false},
+    {180, "t^3+3t-6", "x^3+3x-6", false},
+    {181, "y = 2x + 3", "y = 2x + 3", true},
+    {182, "2x + 3", "y = 2x + 3", true},
+    {183, "-5x + 7y - 11z - 4 = 0", "5x - 7y + 11z + 4 = 0", true},
+    {184, "10x - 14y + 22z + 8 = 0", "5x - 7y + 11z + 4 = 0", true},
+    {185, "5x - 7y + 11z - 4 = 0", "5x - 7y + 11z + 4 = 0", false},
+    {186, "y=-2x", "y = -2x", true},
+    {187, "\\cot x", "\\frac{\\cos x}{\\sin x}", true},
+    {188, "\\tan x", "\\cot x", false},
+    {189, "8n^2+4n+1", "8n^2 + 4n + 1", true},
+    {190, "x^8 + x^7 + x^6 + x^5 + x^4 + x^3 + x^2 + x + 1", "\\frac{x^9-1}{x-1}", true},
+    {191, "(a+5)(b+2)", "ab+2a+5b+10", true},
+    {192, "(a+5)(b+3)", "(a+5)(b+2)", false},
+    {193, "5r^5", "5 r^{5}", true},
+    {194, "-13x+3", "3-13x", true},
+    {195, "x^2 + 3x + 2", "(x+2)(x+1)", true},
+    {196, "\\frac{x}{2}", "x/2", true},
+    {197, "|x|", "|x|", true},
+    // text, multiple choice, units, degrees, bases
+    {200, "\\text{(C)}", "C", true},
+    {201, "(C)", "\\text{(C)}", true},
+    {202, "B", "\\text{(C)}", false},
+    {203, "Evelyn", "\\text{Evelyn}", true},
+    {204, "evelyn", "\\text{Evelyn}", true},
+    {205, "Navin", "\\text{Evelyn}", false},
+    {206, "\\text{even}", "\\text{even}", true},
+    {207, "odd", "\\text{even}", false},
+    {208, "ellipse", "\\text{ellipse}", true},
+    {209, "east", "\\text{east}", true},
+    {210, "106", "106^\\circ", true},
+    {211, "106^{\\circ}", "106^\\circ", true},
+    {212, "107", "106^\\circ", false},
+    {213, "15", "15\\mbox{ cm}^2", true},
+    {214, "15 \\text{ cm}^2", "15\\mbox{ cm}^2", true},
+    {215, "864", "864 \\mbox{ inches}^2", true},
+    {216, "5.4", "5.4 \\text{ cents}", true},
+    {217, "2516_8", "2516_8", true},
+    {218, "2516", "2516_8", true},
+    {219, "2517_8", "2516_8", false},
+    {220, "\\frac{270}{7}", "\\frac{270}7\\text{ degrees}", true},
+    {221, "x=5", "x=5", true},
+    {222, "5", "x=5", true},
+    {223, "6", "x=5", false},
+    {224, "\\text{(E)}", "E", true},
+    {225, "0", "0", true},
+    {226, "0", "-0", true},
+    // degenerate input
+    {240, "[invalid]", "5", false},
+    {241, "", "5", false},
+    {242, "5", "", false},
+    {243, "{", "}", false},
+    {244, "\\frac{1}{0}", "\\frac{1}{0}", true},
+    {245, "\\frac{1}{0}", "\\frac{2}{0}", false},
+    {246, "0^{-1}", "1", false},
+    {247, "((((((((((1))))))))))", "1", true},
+    {248, "\\sqrt{-4}", "2i", true},
+    {249, "\\infty", "\\infty", true},
+    {250, "-\\infty", "\\infty", false},
+};
+
+TEST(Equivalence, CaseTable) {
+    for (const auto& c : kEq)
+        EXPECT_EQ(grader_equivalent(c.predicted, c.gold), c.equal)
+            << "case " << c.id << ": " << c.predicted << "  vs gold  " << c.gold;
+}
+
+TEST(Equivalence, AnswerKeysGroupEquivalentAnswers) {
+    const char* same[][3] = {
+        {"0.5", "\\frac{1}{2}", "1/2"},
+        {"025", "25", "\\boxed{25}"},
+        {"1,000", "1000", "10^3"},
+        {"\\{1,2\\}", "2,1", "1, 2"},
+        {"(1,2)", "\\left(1, 2\\right)", "(1,2)"},
+        {"\\text{Evelyn}", "Evelyn", "evelyn"},
+        {"2\\sqrt{2}", "\\sqrt{8}", "2\\sqrt2"},
+    };
+    for (auto& g : same) {
+        EXPECT_EQ(grader_answer_key(g[0]), grader_answer_key(g[1])) << g[0] << " / " << g[1];
+        EXPECT_EQ(grader_answer_key(g[0]), grader_answer_key(g[2])) << g[0] << " / " << g[2];
+    }
+    EXPECT_NE(grader_answer_key("(1,2)"), grader_answer_key("(2,1)"));
+    EXPECT_NE(grader_answer_key("1/2004!"), grader_answer_key("1/2006!"));
+    EXPECT_NE(grader_answer_key("0.5"), grader_answer_key("0.6"));
+    EXPECT_NE(grader_answer_key("(2,\\infty)"), grader_answer_key("[2,\\infty)"));
+    EXPECT_EQ(grader_answer_key("[invalid]"), "[invalid]");
+}
+
+}  // namespace

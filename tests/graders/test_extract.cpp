@@ -1,0 +1,151 @@
+// graders: thinking and extraction case tables. Each row is numbered (SQLite do_execsql_test style)
+// so a failure names its case; a miss is "[invalid]", never an exception.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "graders/grader.h"
+
+using namespace adabench;
+
+namespace {
+
+struct ThinkCase {
+    int id;
+    const char* response;
+    const char* answer;
+    bool censored;
+};
+
+const ThinkCase kThink[] = {
+    {1, "<think>a</think>b", "b", false},
+    {2, "<think>a</think>b</think>c", "c", false},
+    {3, "<think>never closed", "", true},
+    {4, "no markers at all", "no markers at all", false},
+    {5, "reasoning without an opening tag</think>\n\nThe answer is 4", "\n\nThe answer is 4", false},
+    {6, "", "", false},
+    {7, "<think></think>", "", false},
+    {8, "<think>x</think>", "", false},
+    {9, "text <think>opened late \\boxed{3}", "", true},
+    {10, "<think>a</think>b<think>c", "b<think>c", false},
+};
+
+TEST(Thinking, CaseTable) {
+    GradeOptions opt;
+    for (const auto& c : kThink) {
+        bool censored = !c.censored;
+        EXPECT_EQ(grader_strip_thinking(c.response, opt, &censored), c.answer) << "case " << c.id;
+        EXPECT_EQ(censored, c.censored) << "case " << c.id;
+    }
+}
+
+TEST(Thinking, CustomMarkers) {
+    GradeOptions opt;
+    opt.think_begin = "<|begin_of_thought|>";
+    opt.think_end = "<|end_of_thought|>";
+    bool censored = true;
+    EXPECT_EQ(grader_strip_thinking("<|begin_of_thought|>x<|end_of_thought|>y", opt, &censored), "y");
+    EXPECT_FALSE(censored);
+    EXPECT_EQ(grader_strip_thinking("<|begin_of_thought|>x", opt, &censored), "");
+    EXPECT_TRUE(censored);
+    // The default markers mean nothing to this model family.
+    EXPECT_EQ(grader_strip_thinking("<think>x", opt, &censored), "<think>x");
+    EXPECT_FALSE(censored);
+}
+
+struct ExtractCase {
+    int id;
+    GraderDataset dataset;
+    const char* text;
+    const char* strict;
+    const char* flexible;
+};
+
+constexpr GraderDataset M = GRADER_DATASET_MATH, G = GRADER_DATASET_GSM8K, A = GRADER_DATASET_AIME,
+                        N = GRADER_DATASET_NUMERIC;
+
+const ExtractCase kExtract[] = {
+    // \boxed{} and \fbox{}: the last one, balanced braces, nested braces, the no-brace form
+    {1, M, "so \\boxed{5}", "5", "5"},
+    {2, M, "\\boxed{1} then \\boxed{2}", "2", "2"},
+    {3, M, "$\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}", "\\frac{1}{2}"},
+    {4, M, "\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+     "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"},
+    {5, M, "\\boxed{\\{1,2\\}}", "\\{1,2\\}", "\\{1,2\\}"},
+    {6, M, "\\fbox{7}", "7", "7"},
+    {7, M, "The answer is $\\boxed 5$.", "5", "5"},
+    {8, M, "\\boxed {12}", "12", "12"},
+    {9, M, "\\boxed{3} and an unclosed \\boxed{4", "3", "3"},
+    {10, M, "\\boxed{}", "[invalid]", "[invalid]"},
+    {11, M, "\\boxed{ 42 }", "42", "42"},
+    {12, M, "\\boxed{\\text{(C)}}", "\\text{(C)}", "\\text{(C)}"},
+    {13, M, "\\boxed{x^{2}+{y}^{3}}", "x^{2}+{y}^{3}", "x^{2}+{y}^{3}"},
+    {14, M, "**Final Answer:** \\boxed{9}", "9", "9"},
+    {15, M, "\\boxed{\\dfrac{3}{4}}.", "\\dfrac{3}{4}", "\\dfrac{3}{4}"},
+    // markers
+    {20, M, "The answer is 5.", "[invalid]", "5"},
+    {21, M, "Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "[invalid]", "\\frac{3}{4}"},
+    {22, M, "**Final Answer:**\n\n$12\\pi$", "[invalid]", "12\\pi"},
+    {23, M, "The final answer is 3.5.", "[invalid]", "3.5"},
+    {24, M, "Answer: (2,3)", "[invalid]", "(2,3)"},
+    {25, M, "the answer is 3. Wait, no: the answer is 4.", "[invalid]", "4"},
+    {26, M, "The answer is: $x = 7$", "[invalid]", "x = 7"},
+    {27, M, "the answer is **17**", "[invalid]", "17"},
+    {28, M, "Final answer: \\( \\sqrt{2} \\)", "[invalid]", "\\sqrt{2}"},
+    {29, M, "The answer is \\[ \\frac{1}{3} \\]", "[invalid]", "\\frac{1}{3}"},
+    {30, M, "FINAL ANSWER: 8", "[invalid]", "8"},
+    {31, M, "The answer is $$5$$", "[invalid]", "5"},
+    // ####, bold, last inline math, last number
+    {40, G, "She has 3 + 4 = 7 apples.\n#### 7", "7", "7"},
+    {41, G, "#### 1,234", "1,234", "1,234"},
+    {42, G, "The answer is 18.", "18", "18"},
+    {43, G, "She pays $18 in total.", "[invalid]", "18"},
+    {44, G, "So 5 * 3 = 15 and 15 - 2 = 13, leaving 13 apples.", "[invalid]", "13"},
+    {45, G, "It costs $1,250.50 today.", "[invalid]", "1,250.50"},
+    {46, G, "The temperature is -5 degrees.", "[invalid]", "-5"},
+    {47, G, "No digits here.", "[invalid]", "[invalid]"},
+    {48, G, "The result is **42** apples.", "[invalid]", "42"},
+    {49, G, "\\boxed{72}", "72", "72"},
+    {50, A, "Thus $m+n = 25$, and so 025 is the answer.", "[invalid]", "025"},
+    {51, A, "\\boxed{204}", "204", "204"},
+    {52, A, "Finally we get 33.", "[invalid]", "33"},
+    {53, M, "Therefore $x = \\frac{5}{2}$.", "[invalid]", "\\frac{5}{2}"},
+    {54, M, "We find $a+b=12$, and the area is $36$.", "[invalid]", "36"},
+    {55, M, "So the value is \\(2\\sqrt{3}\\).", "[invalid]", "2\\sqrt{3}"},
+    {56, M, "The result is **$\\frac{\\pi}{4}$**", "[invalid]", "\\frac{\\pi}{4}"},
+    {57, M, "The total is 0.5.", "[invalid]", "0.5"},
+    {58, N, "about 3.14 units", "[invalid]", "3.14"},
+    {59, M, "", "[invalid]", "[invalid]"},
+    {60, M, "**Final Answer:**", "[invalid]", "[invalid]"},
+    {61, G, "x = .5", "[invalid]", ".5"},
+    {62, G, "1, 2, and 3.", "[invalid]", "3"},
+    {63, M, "Price: \\$5 and a dollar sign $ alone", "[invalid]", "5"},
+    {64, M, "**Answer:** 12", "[invalid]", "12"},
+    {65, M, "The answer is $\\boxed{6}$, so the final answer is 7.", "6", "6"},
+};
+
+TEST(Extract, CaseTable) {
+    for (const auto& c : kExtract) {
+        EXPECT_EQ(grader_extract(c.text, c.dataset, GRADER_PIPELINE_STRICT), c.strict) << "case " << c.id;
+        EXPECT_EQ(grader_extract(c.text, c.dataset, GRADER_PIPELINE_FLEXIBLE), c.flexible) << "case " << c.id;
+    }
+}
+
+struct GoldCase {
+    int id;
+    const char* gold;
+    const char* answer;
+};
+const GoldCase kGold[] = {
+    {1, "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72", "72"},
+    {2, "The sum is $\\boxed{\\frac{1}{2}}$.", "\\frac{1}{2}"},
+    {3, "  25 ", "25"},
+    {4, "\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt{3}}{2}"},
+    {5, "#### 1,600", "1,600"},
+};
+
+TEST(Extract, GoldTable) {
+    for (const auto& c : kGold) EXPECT_EQ(grader_extract_gold(c.gold), c.answer) << "case " << c.id;
+}
+
+}  // namespace
