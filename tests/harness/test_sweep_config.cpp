@@ -2,6 +2,7 @@
 // products and explicit vectors, the canonical hash, and grid planning / shard slicing.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 
 #include "common/error.h"
@@ -208,4 +209,22 @@ TEST(SweepPlan, ForkUnitsAndShardsPartitionTheGrid) {
     EXPECT_THROW(sweep_parse_shard("-1/4"), UsageError);
     EXPECT_THROW(sweep_parse_shard("1/0"), UsageError);
     EXPECT_EQ(sweep_parse_shard("2/8").text(), "2/8");
+}
+
+TEST(SweepConfigFiles, ShippedConfigsParse) {
+    namespace fs = std::filesystem;
+    std::string root = ADABENCH_SOURCE_DIR;
+    std::vector<std::string> files = {root + "/configs/default.json"};
+    for (const auto& e : fs::directory_iterator(root + "/configs/examples"))
+        if (e.path().extension() == ".json") files.push_back(e.path().string());
+    EXPECT_GE(files.size(), 4u);
+    for (const auto& f : files) {
+        SCOPED_TRACE(f);
+        SweepConfig c = sweep_config_load(f);
+        EXPECT_NO_THROW(sweep_config_validate(c, f));
+    }
+    SweepConfig d = sweep_config_load(root + "/configs/default.json");
+    sweep_config_validate(d, "default.json");
+    EXPECT_EQ(d.coef_vectors.size(), 5u);
+    EXPECT_EQ(d.tasks.size(), 2u);
 }
