@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -237,4 +238,51 @@ TEST(SweepProcess, CliRunsExportMergeDb) {
     std::string clog = dir + "/changed.txt";
     EXPECT_EQ(wait_exit(spawn(changed, clog, 0)), 1);
     EXPECT_NE(slurp(clog).find("cannot resume run 1"), std::string::npos) << slurp(clog);
+}
+
+// End to end with the real engine: a tiny random Qwen2 (the engines' fixture) with the organism's
+// mini tokenizer and a LoRA adapter, through the real `adabench sweep`. Random weights make
+// nonsense text, which is the point: grading, storing and resuming must hold up on it, and the
+// samples must not depend on the batch size (the engine's batch invariance, seen from the harness).
+TEST(SweepProcess, EndToEndTinyModelRealEngine) {
+    namespace fs = std::filesystem;
+    std::string src = ADABENCH_SOURCE_DIR;
+    std::string dir = temp_dir("e2e");
+    fs::create_directories(dir + "/tiny");
+    for (const char* f : {"config.json", "model.safetensors"})
+        fs::copy_file(src + "/tests/fixtures/models/qwen2-tiny-random/" + f, dir + "/tiny/" + f);
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+        fs::copy_file(src + "/tests/fixtures/tokenizer/organism_mini/" + f, dir + "/tiny/" + f);
+    std::string task = fake_task_write(dir, "fake", 4);
+    auto cmd = [&](const std::string& db, int batch) {
+        return kAdabench + " sweep --model " + dir + "/tiny --task " + task +
+               " --prompt-template plain --think-budgets 4,8,16 --answer-budget 8 --max-tokens 40"
+               " --adapter " + src + "/tests/fixtures/models/qwen2-tiny-lora-a=0:1:0.5"
+               " --temperature 0.8 --n 2 --progress none --batch-size " + std::to_string(batch) + " --db " + db;
+    };
+    int rc = 0;
+    std::string out = run_capture(cmd(dir + "/b1.db", 1), &rc);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("run 1: finished, 72/72 samples stored (72 written now)"), std::string::npos) << out;
+    out = run_capture(cmd(dir + "/b16.db", 16), &rc);
+    ASSERT_EQ(rc, 0) << out;
+    out = run_capture(cmd(dir + "/b16.db", 16), &rc);  // resume: nothing left to do
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("(0 written now)"), std::string::npos) << out;
+    Store a(dir + "/b1.db", STORE_MODE_READ_ONLY), b(dir + "/b16.db", STORE_MODE_READ_ONLY);
+    EXPECT_EQ(dump_samples(a, 1), dump_samples(b, 1));
+    auto run = *a.get_run(1);
+    EXPECT_EQ(run.engine, "cpu");
+    EXPECT_EQ(run.model_hash.size(), 64u);
+    EXPECT_NE(run.adapters_json.find("\"sha256\""), std::string::npos);
+    SampleFilter f;
+    f.run_id = 1;
+    int forced = 0;
+    for (const auto& s : a.list_samples(f)) {
+        auto p = a.list_points(1).at(static_cast<size_t>(s.point_id));
+        EXPECT_LE(s.n_tokens_think, p.think_budget) << s.response_text;
+        forced += s.forced;
+        EXPECT_FALSE(s.finish_reason.empty());
+    }
+    EXPECT_GT(forced, 0);
 }
