@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "common/sha256.h"
 #include "engines/chat_template.h"
 #include "engines/tokenizer.h"
 #include "engines/unicode.h"
@@ -141,15 +142,19 @@ TEST(TokenizerReference, VocabMergesReproduces74Cases) {
 // The same 74 cases through a tokenizer.json (merges as ["a", "b"] pairs, the tokenizers >= 0.20
 // format) carrying the DeepSeek-R1-Distill added tokens, with the R1 tokenizer_config.json.
 TEST(TokenizerReference, TokenizerJsonReproduces74CasesWithR1Tokens) {
-    json vocab = io_read_json(fixture("qwen2/vocab.json"));
+    // The vocab object is vocab.json's text as it is; merges become ["a", "b"] pairs. The JSON is
+    // assembled as text because a 7 MB nlohmann DOM is slow under the sanitizers.
+    std::string vocab_text = io_read_file(fixture("qwen2/vocab.json"));
     std::string merges_txt = io_read_file(fixture("qwen2/merges.txt"));
-    json merges = json::array();
+    std::string merges = "[";
     std::istringstream ms(merges_txt);
     for (std::string line; std::getline(ms, line);) {
         if (line.empty() || line.rfind("#version", 0) == 0) continue;
         size_t sp = line.find(' ');
-        merges.push_back(json::array({line.substr(0, sp), line.substr(sp + 1)}));
+        if (merges.size() > 1) merges += ',';
+        merges += "[" + json(line.substr(0, sp)).dump() + "," + json(line.substr(sp + 1)).dump() + "]";
     }
+    merges += "]";
     json added = json::array();
     const std::vector<std::tuple<int, std::string, bool>> r1 = {{151643, "<｜end▁of▁sentence｜>", true},
                                                                 {151644, "<｜User｜>", false},
@@ -173,26 +178,27 @@ TEST(TokenizerReference, TokenizerJsonReproduces74CasesWithR1Tokens) {
                   {"invert", false}};
     json byte_level = {
         {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
-    json tj = {{"version", "1.0"},
-               {"added_tokens", added},
-               {"normalizer", {{"type", "NFC"}}},
-               {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {split, byte_level}}}},
-               {"decoder",
-                {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}},
-               {"model",
-                {{"type", "BPE"},
-                 {"dropout", nullptr},
-                 {"unk_token", nullptr},
-                 {"continuing_subword_prefix", ""},
-                 {"end_of_word_suffix", ""},
-                 {"fuse_unk", false},
-                 {"byte_fallback", false},
-                 {"ignore_merges", false},
-                 {"vocab", vocab},
-                 {"merges", merges}}}};
+    json head = {{"version", "1.0"},
+                 {"added_tokens", added},
+                 {"normalizer", {{"type", "NFC"}}},
+                 {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {split, byte_level}}}},
+                 {"decoder", byte_level}};
+    json model_head = {{"type", "BPE"},
+                       {"dropout", nullptr},
+                       {"unk_token", nullptr},
+                       {"continuing_subword_prefix", ""},
+                       {"end_of_word_suffix", ""},
+                       {"fuse_unk", false},
+                       {"byte_fallback", false},
+                       {"ignore_merges", false}};
+    std::string text = head.dump();
+    std::string model_text = model_head.dump();
+    model_text.pop_back();  // drop '}'
+    text.pop_back();
+    text += ",\"model\":" + model_text + ",\"vocab\":" + vocab_text + ",\"merges\":" + merges + "}}";
     fs::path dir = fs::temp_directory_path() / ("adabench-tok-r1-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    io_write_file_atomic((dir / "tokenizer.json").string(), tj.dump());
+    io_write_file_atomic((dir / "tokenizer.json").string(), text);
     fs::copy_file(fixture("chat_templates/deepseek-r1-distill-qwen-tokenizer_config.json"),
                   dir / "tokenizer_config.json", fs::copy_options::overwrite_existing);
     Tokenizer tok = Tokenizer::load(dir.string());
@@ -226,6 +232,11 @@ void check_golden(const Tokenizer& tok, const json& golden, const std::string& w
         std::vector<int32_t> want = c["ids"].get<std::vector<int32_t>>();
         EXPECT_EQ(tok.encode(text), want) << what << " text=" << json(text).dump();
         EXPECT_EQ(tok.decode(want), text) << what;
+        if (c.contains("tokens")) {
+            std::vector<std::string> tokens;
+            for (int32_t id : want) tokens.push_back(tok.id_to_token(id));
+            EXPECT_EQ(tokens, c["tokens"].get<std::vector<std::string>>()) << what << " text=" << json(text).dump();
+        }
     }
 }
 
@@ -248,9 +259,23 @@ TEST(TokenizerOrganism, ReproducesOrganismGolden) {
     if (!io_file_exists(root + "tokenizer_golden.json") || !io_file_exists(root + "base/tokenizer.json")) {
         GTEST_SKIP() << "models/organism/tokenizer_golden.json or base/tokenizer.json not there yet";
     }
+    json golden = io_read_json(root + "tokenizer_golden.json");
+    if (golden.contains("tokenizer_sha256")) {
+        ASSERT_EQ(sha256_file(root + "base/tokenizer.json"), golden["tokenizer_sha256"].get<std::string>())
+            << "tokenizer_golden.json was written for another tokenizer.json (rerun tools/train/golden.py)";
+    }
     Tokenizer tok = Tokenizer::load(root + "base");
     EXPECT_EQ(tok.pretokenizer(), PRETOKENIZER_ORGANISM);
-    check_golden(tok, io_read_json(root + "tokenizer_golden.json"), "models/organism/tokenizer_golden.json");
+    if (golden.contains("vocab_size")) {
+        EXPECT_EQ(tok.vocab_size(), golden["vocab_size"].get<int>());
+    }
+    if (golden.contains("special_tokens")) {
+        for (auto it = golden["special_tokens"].begin(); it != golden["special_tokens"].end(); ++it) {
+            EXPECT_EQ(tok.special_token_id(it.key()), it.value().get<int32_t>()) << it.key();
+        }
+    }
+    EXPECT_EQ(tok.eos_id(), tok.special_token_id("<|im_end|>"));
+    check_golden(tok, golden, "models/organism/tokenizer_golden.json");
     EXPECT_EQ(chat_template_from_model_dir(root + "base").name, "organism");
 }
 
