@@ -418,6 +418,12 @@ struct TokenizerImpl {
 
     void add_added_token(AddedToken t) {
         if (t.content.empty()) throw Error(source + ": added token " + std::to_string(t.id) + " has empty content");
+        if (t.id >= 0 && static_cast<size_t>(t.id) < id_flags.size() && (id_flags[t.id] & ID_ADDED) &&
+            id_bytes[t.id] != t.content) {
+            throw Error(source + ": added token id " + std::to_string(t.id) + " is both " +
+                            safe_quoted(id_bytes[t.id]) + " and " + safe_quoted(t.content),
+                        "do tokenizer.json and tokenizer_config.json come from the same model?");
+        }
         set_token(t.id, t.content, ID_ADDED, "added token", t.content);
         id_flags[t.id] = static_cast<uint8_t>((id_flags[t.id] & ~ID_SPECIAL) | (t.special ? ID_SPECIAL : 0));
         auto it = added_by_content.find(t.content);
@@ -784,7 +790,10 @@ Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path,
         }
     }
     t->finish();
-    if (!config_path.empty()) t->read_config(config_path, true);
+    if (!config_path.empty()) {
+        t->read_config(config_path, true);
+        t->finish();  // the config may add tokens
+    }
     return Tokenizer(std::move(t));
 }
 

@@ -268,6 +268,48 @@ TEST(TokenizerTiny, MalformedFilesGiveClearErrors) {
     expect_load_error((d.path / "empty").string(), "no tokenizer.json and no vocab.json + merges.txt");
 }
 
+// Mutated and truncated files load or throw adabench::Error: never another exception, a crash or
+// a hang (run under the sanitizers in CI).
+TEST(TokenizerTiny, MutatedFilesLoadOrThrowError) {
+    TempDir d;
+    std::string good = tiny_tokenizer_json().dump(1);
+    std::string config = R"({"tokenizer_class": "Qwen2Tokenizer", "eos_token": {"content": "<|end|>"},
+        "added_tokens_decoder": {"260": {"content": "<|end|>", "special": true}}, "add_bos_token": false})";
+    std::mt19937 rng(5);
+    const std::string noise = "{}[]\",:0123456789-.e truefalsenull\\u";
+    int n_ok = 0, n_error = 0;
+    for (int iter = 0; iter < 400; ++iter) {
+        std::string t = iter % 2 ? good : config;
+        int kind = static_cast<int>(rng() % 3);
+        if (kind == 0) {
+            t.resize(rng() % t.size());
+        } else {
+            for (int k = 1 + static_cast<int>(rng() % 4); k > 0; --k) {
+                size_t pos = rng() % t.size();
+                if (kind == 1) {
+                    t[pos] = noise[rng() % noise.size()];
+                } else {
+                    t.erase(pos, 1 + rng() % 8);
+                }
+                if (t.empty()) break;
+            }
+        }
+        d.write("tokenizer.json", iter % 2 ? t : good);
+        d.write("tokenizer_config.json", iter % 2 ? config : t);
+        try {
+            Tokenizer tok = Tokenizer::load(d.path.string());
+            EXPECT_EQ(tok.decode(tok.encode("the <|end|> aaa")), "the <|end|> aaa");
+            ++n_ok;
+        } catch (const Error&) {
+            ++n_error;
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "iteration " << iter << ": not an adabench::Error: " << e.what();
+        }
+    }
+    EXPECT_GT(n_error, 100);
+    EXPECT_GT(n_ok, 10);
+}
+
 TEST(TokenizerTiny, VocabMergesFilesAndConfig) {
     TempDir d;
     json j = tiny_tokenizer_json();
