@@ -249,22 +249,28 @@ namespace {
 // dst rows [o0, o1) += s * B[o, :] A: per 64-column block the running sums stay in registers while
 // the r rows of A stream past, so each FMA costs one load. Summation order per element is fixed
 // (k = 0 .. r-1), whatever the threading.
-ADABENCH_CLONES void lora_add_rows(float* dst, const float* b, const float* a, int r, int64_t n_in, int64_t o0,
-                                   int64_t o1, float s) {
+ADABENCH_CLONES void lora_add_rows(float* __restrict dst, const float* __restrict b, const float* __restrict a, int r,
+                                   int64_t n_in, int64_t o0, int64_t o1, float s) {
+    // Fixed-size inner loops: GCC's -O2 cost model vectorises only loops with a known trip count.
     constexpr int64_t k_block = 64;
     float acc[k_block];
     for (int64_t o = o0; o < o1; ++o) {
         float* row = dst + o * n_in;
         const float* bo = b + o * r;
-        for (int64_t j0 = 0; j0 < n_in; j0 += k_block) {
-            const int64_t nj = std::min(k_block, n_in - j0);
-            for (int64_t j = 0; j < nj; ++j) acc[j] = row[j0 + j];
+        int64_t j0 = 0;
+        for (; j0 + k_block <= n_in; j0 += k_block) {
+            for (int64_t j = 0; j < k_block; ++j) acc[j] = row[j0 + j];
             for (int k = 0; k < r; ++k) {
                 const float bk = s * bo[k];
                 const float* ak = a + (int64_t)k * n_in + j0;
-                for (int64_t j = 0; j < nj; ++j) acc[j] += bk * ak[j];
+                for (int64_t j = 0; j < k_block; ++j) acc[j] += bk * ak[j];
             }
-            for (int64_t j = 0; j < nj; ++j) row[j0 + j] = acc[j];
+            for (int64_t j = 0; j < k_block; ++j) row[j0 + j] = acc[j];
+        }
+        for (int64_t j = j0; j < n_in; ++j) {
+            float v = row[j];
+            for (int k = 0; k < r; ++k) v += (s * bo[k]) * a[(int64_t)k * n_in + j];
+            row[j] = v;
         }
     }
 }
