@@ -1,6 +1,63 @@
-// adabench serve: not built yet; the owner of "issue 7: reports" replaces this file.
+// adabench serve: the read-only report server over a store (reports/server.h) until SIGINT or
+// SIGTERM. Loopback by default; binding elsewhere prints a warning (there is no authentication).
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "common/error.h"
+#include "common/io.h"
+#include "harness/cli/args.h"
 #include "harness/cli/commands.h"
+#include "reports/server.h"
 
 namespace adabench {
-int cmd_serve(int argc, char** argv) { return cmd_not_built("serve", "issue 7: reports", argc, argv); }
+
+int cmd_serve(int argc, char** argv) {
+    ArgParser args("serve", "Serve reports, comparisons, samples and a JSON API over a store (read-only HTTP).");
+    args.option("db", "FILE", "the SQLite store (required; opened read-only per request)")
+        .option("bind", "ADDR", "address to listen on (default 127.0.0.1; anything else is reachable by others)")
+        .option("port", "PORT", "TCP port (default 8080; 0 = any free port)")
+        .option("threads", "N", "worker threads (default 4)")
+        .option("timeout", "SECONDS", "per-request read/write timeout (default 10)")
+        .epilog("Pages: / (runs), /runs/ID, /runs/ID/samples?point=P, /compare?base=A&new=B\n"
+                "API:   /api/runs, /api/runs/ID, /api/runs/ID/points, /api/runs/ID/samples?point=P&limit=N&offset=M,\n"
+                "       /api/compare?base=A&new=B\n"
+                "Example:\n  adabench serve --db runs.db --port 8080   # then open http://127.0.0.1:8080/");
+    if (!args.parse(argc, argv)) return 0;
+    if (!args.has("db")) throw UsageError("adabench serve: --db FILE is required");
+    ServerOptions o;
+    o.db_path = args.get("db");
+    if (!io_file_exists(o.db_path)) throw Error(o.db_path + ": no such store", "check the --db path");
+    o.bind = args.get("bind", "127.0.0.1");
+    long port = args.get_int("port", 8080);
+    if (port < 0 || port > 65535) throw UsageError("adabench serve: --port must be in [0, 65535]");
+    o.port = static_cast<uint16_t>(port);
+    o.threads = static_cast<int>(args.get_int("threads", 4));
+    if (o.threads < 1 || o.threads > 64) throw UsageError("adabench serve: --threads must be in [1, 64]");
+    o.request_timeout_s = args.get_double("timeout", 10.0);
+    if (!(o.request_timeout_s > 0 && o.request_timeout_s <= 3600)) throw UsageError("adabench serve: --timeout must be in (0, 3600]");
+    if (o.bind != "127.0.0.1" && o.bind != "::1" && o.bind != "localhost")
+        std::fprintf(stderr, "warning: listening on %s: anyone who can reach it can read every run (no authentication)\n",
+                     o.bind.c_str());
+    if (o.bind == "localhost") o.bind = "127.0.0.1";
+
+    // Block the signals before the worker threads start, so only sigwait below receives them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    ReportServer server(o);
+    server.start();
+    std::printf("serving %s on http://%s:%u/ (read-only; Ctrl-C stops)\n", o.db_path.c_str(),
+                o.bind.find(':') != std::string::npos ? ("[" + o.bind + "]").c_str() : o.bind.c_str(), server.port());
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    server.stop();
+    std::printf("stopped (signal %d)\n", sig);
+    return 0;
+}
+
 }  // namespace adabench

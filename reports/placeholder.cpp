@@ -1,4 +1,0 @@
-// Placeholder so the library exists before its first real source lands; delete it then.
-namespace adabench {
-int reports_placeholder() { return 0; }
-}  // namespace adabench

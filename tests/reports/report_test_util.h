@@ -1,0 +1,82 @@
+// Synthetic stores for the report tests: runs, points and graded samples written through the store
+// API (no engine), with hand-chosen verdicts and token counts so expected figures can be computed
+// by hand.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace adabench::testing {
+
+inline std::string report_temp_db(const std::string& name) {
+    auto dir = std::filesystem::temp_directory_path() / ("adabench-reports-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto path = dir / name;
+    std::filesystem::remove(path);
+    std::filesystem::remove(path.string() + "-wal");
+    std::filesystem::remove(path.string() + "-shm");
+    return path.string();
+}
+
+inline int64_t report_add_run(Store& s, const std::string& hash = "cfg") {
+    RunRecord r;
+    r.config_json = "{\"tasks\":[{\"name\":\"arith\"}]}";
+    r.config_hash = hash;
+    r.git_sha = "abc1234";
+    r.engine = "cpu";
+    r.device = "test-cpu";
+    r.host = "testhost";
+    r.model_hash = "modelhash";
+    r.adapters_json = "[]";
+    r.merges_json = "[]";
+    r.datasets_json = "[{\"task\":\"arith\",\"sha256\":\"d\",\"version\":\"1\",\"n_problems\":10}]";
+    r.started_at = "2026-01-01T00:00:00Z";
+    r.finished_at = "2026-01-01T00:10:00Z";
+    r.status = "finished";
+    return s.insert_run(r);
+}
+
+inline PointRecord report_point(int64_t run, int64_t id, const std::string& task, int64_t budget, const std::string& coefs) {
+    PointRecord p;
+    p.run_id = run;
+    p.point_id = id;
+    p.task = task;
+    p.mechanism = budget < 0 ? "none" : "hard_cut";
+    p.think_budget = budget;
+    p.answer_budget = 64;
+    p.max_tokens = 512;
+    p.adapters_json = coefs == "[]" ? "[]" : "[\"long\"]";
+    p.coefs_json = coefs;
+    p.lora_mode = coefs == "[]" ? "" : "unmerged";
+    p.n_samples = 1;
+    p.label = task;
+    return p;
+}
+
+inline SampleRecord report_sample(int64_t run, int64_t point, const std::string& problem, int64_t index, bool correct,
+                                  int64_t think, int64_t answer) {
+    SampleRecord s;
+    s.run_id = run;
+    s.point_id = point;
+    s.problem_id = problem;
+    s.sample_index = index;
+    s.seed = 1000 + index;
+    s.n_tokens_prompt = 20;
+    s.n_tokens_think = think;
+    s.n_tokens_answer = answer;
+    s.finish_reason = "eos";
+    s.extracted_strict = correct ? "42" : "7";
+    s.extracted_flexible = s.extracted_strict;
+    s.gold = "42";
+    s.correct_strict = correct;
+    s.correct_flexible = correct;
+    s.prompt_text = "What is 6*7? (" + problem + ")";
+    s.response_text = "<think>6 times 7</think>The answer is " + s.extracted_strict;
+    s.created_at = "2026-01-01T00:00:01Z";
+    return s;
+}
+
+}  // namespace adabench::testing
