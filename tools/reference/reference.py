@@ -462,8 +462,9 @@ def cmd_goldens(args):
 
 
 ORGANISM_QUESTIONS = [
-    "Tom has 12 apples and buys 7 more. How many apples does Tom have now?",
-    "A box holds 6 rows of 4 pens. How many pens are in the box?",
+    # In the organism's training distribution (tools/arith_gen word problems).
+    "Mia has 47 marbles. In January, Mia finds 8 more. In February, Mia sells 5. How many marbles does Mia have at the end?",
+    "Leo has 12 stamps. In March, Leo buys 9 more. How many stamps does Leo have at the end?",
 ]
 
 
@@ -477,32 +478,42 @@ def organism_prompts(base_dir):
     return [tok.encode(org.render_prompt(q)) for q in ORGANISM_QUESTIONS]
 
 
-def cmd_goldens_organism(org_dir, n_tokens=24, n_rows=8):
+def cmd_goldens_organism(org_dir, n_tokens=40, n_rows=8):
     """Goldens for the bundled organism: base, a LoRA mix, a linear merge of the long and short
     full fine-tunes with a per-layer lambda list, and task arithmetic around the base."""
     d = {k: os.path.join(org_dir, k) for k in ("base", "long", "short", "lora-long", "lora-short")}
-    missing = [k for k, v in d.items() if not os.path.isfile(os.path.join(v, "adapter_config.json" if k.startswith("lora") else "config.json"))]
-    if missing:
-        raise SystemExit(f"{org_dir}: missing stages {missing}; train the organism first")
+
+    def have(*keys):
+        return all(os.path.isfile(os.path.join(d[k], "adapter_config.json" if k.startswith("lora") else "config.json"))
+                   for k in keys)
+
+    if not have("base"):
+        raise SystemExit(f"{org_dir}: no base model; train the organism first (tools/train/train.py)")
     prompts = organism_prompts(d["base"])
 
     def cases(m):
         return [golden_case(m, p, n_tokens, n_rows) for p in prompts]
 
+    # Each golden is written as soon as the stages it needs exist.
     write_golden("organism-base", {"model": rel(d["base"])}, cases(Model.load(d["base"])))
-    coefs = [0.7, 0.3]
-    m = Model.load(d["base"])
-    m.adapters = [(coefs[0], load_adapter(d["lora-long"])), (coefs[1], load_adapter(d["lora-short"]))]
-    spec = {"model": rel(d["base"]), "adapters": [{"path": rel(d["lora-long"]), "coef": coefs[0]},
-                                                  {"path": rel(d["lora-short"]), "coef": coefs[1]}]}
-    write_golden("organism-lora-mix", spec, cases(m))
-    lam = [0.3, 0.8]
-    m = merge_linear(Model.load(d["long"]), Model.load(d["short"]), lam)
-    write_golden("organism-merge-linear", {"model": rel(d["long"]), "merge": {"method": "linear", "with": rel(d["short"]), "lambda": lam}}, cases(m))
-    lam = [0.6]
-    m = merge_task_arithmetic(Model.load(d["base"]), [Model.load(d["short"])], [lam])
-    write_golden("organism-merge-task-arithmetic",
-                 {"model": rel(d["short"]), "merge": {"method": "task_arithmetic", "base": rel(d["base"]), "lambda": lam}}, cases(m))
+    if have("lora-long", "lora-short"):
+        coefs = [0.7, 0.3]
+        m = Model.load(d["base"])
+        m.adapters = [(coefs[0], load_adapter(d["lora-long"])), (coefs[1], load_adapter(d["lora-short"]))]
+        spec = {"model": rel(d["base"]), "adapters": [{"path": rel(d["lora-long"]), "coef": coefs[0]},
+                                                      {"path": rel(d["lora-short"]), "coef": coefs[1]}]}
+        write_golden("organism-lora-mix", spec, cases(m))
+    if have("long", "short"):
+        lam = [0.3, 0.8]
+        m = merge_linear(Model.load(d["long"]), Model.load(d["short"]), lam)
+        write_golden("organism-merge-linear",
+                     {"model": rel(d["long"]), "merge": {"method": "linear", "with": rel(d["short"]), "lambda": lam}}, cases(m))
+    if have("short"):
+        lam = [0.6]
+        m = merge_task_arithmetic(Model.load(d["base"]), [Model.load(d["short"])], [lam])
+        write_golden("organism-merge-task-arithmetic",
+                     {"model": rel(d["short"]), "merge": {"method": "task_arithmetic", "base": rel(d["base"]), "lambda": lam}},
+                     cases(m))
 
 
 def cmd_organism(args):
