@@ -137,6 +137,10 @@ TEST(TokenizerReference, VocabMergesReproduces74Cases) {
     // Ids without a token (padded embedding rows, garbage) decode to nothing, never crash.
     EXPECT_EQ(tok.decode({9707, 151900, -1, 1 << 30, 1879}), "Hello world");
     EXPECT_EQ(tok.decode_token(151700), "");
+    // A partial UTF-8 sequence stays raw bytes: "ĠðŁ" is " " plus the first two bytes of an emoji.
+    EXPECT_EQ(tok.id_to_token(11162), "ĠðŁ");
+    EXPECT_EQ(tok.decode({11162}), " \xf0\x9f");
+    EXPECT_EQ(tok.decode_token(11162), " \xf0\x9f");
 }
 
 // The same 74 cases through a tokenizer.json (merges as ["a", "b"] pairs, the tokenizers >= 0.20
