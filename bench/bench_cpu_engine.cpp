@@ -97,7 +97,6 @@ __attribute__((target("avx512f"))) double fma_loop_avx512(int64_t n) {
     for (int64_t k = 0; k < n; ++k) {
 #pragma GCC unroll 12
         for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], x, y);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]));
     }
     __m512 s = a[0];
     for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, a[i]);
@@ -112,7 +111,6 @@ __attribute__((target("avx2,fma"))) double fma_loop_avx2(int64_t n) {
     for (int64_t k = 0; k < n; ++k) {
 #pragma GCC unroll 12
         for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_ps(a[i], x, y);
-        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]));
     }
     __m256 s = a[0];
     for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, a[i]);
@@ -127,7 +125,6 @@ __attribute__((target("avx512f,avx512bf16"))) double dot_loop_bf16(int64_t n) {
     for (int64_t k = 0; k < n; ++k) {
 #pragma GCC unroll 12
         for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbf16_ps(a[i], x, y);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]));
     }
     __m512 s = a[0];
     for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, a[i]);
@@ -206,9 +203,9 @@ const Ceilings& ceilings() {
 
 struct BenchModel {
     std::shared_ptr<ModelWeights> weights;
-    int64_t weight_bytes = 0;      // matrices read by one decode step
-    int64_t layer_params = 0;      // matmul parameters per token (layers only)
-    int64_t head_params = 0;       // lm_head parameters (once per sequence per step)
+    int64_t weight_bytes = 0;  // matrices read by one decode step
+    int64_t layer_params = 0;  // matmul parameters per token (layers only)
+    int64_t head_params = 0;   // lm_head parameters (once per sequence per step)
 };
 
 const BenchModel& bench_model(const std::string& name) {
@@ -245,15 +242,16 @@ std::vector<int32_t> prompt_of(int n, int vocab, int salt) {
 }
 
 // Wall-clock rates (kIsRate) and the same per owned core: work / (process CPU seconds / threads).
-void set_counters(benchmark::State& state, const BenchModel& m, double tokens, double seqs, double steps,
-                  bool decode, double cpu_seconds, CpuPrecision precision) {
+void set_counters(benchmark::State& state, const BenchModel& m, double tokens, double seqs, double steps, bool decode,
+                  double cpu_seconds, CpuPrecision precision) {
     const Ceilings& c = ceilings();
     double flops = 2.0 * (double(m.layer_params) * tokens + double(m.head_params) * seqs);
     double owned_s = cpu_seconds / double(bench_threads());
     state.counters["tok_s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
     state.counters["GFLOPs"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
     state.counters["tok_s_owned"] = tokens / owned_s;
-    double peak = precision == CPU_PRECISION_FAST && c.bf16_gflops_owned > 0 ? c.bf16_gflops_owned : c.fp32_gflops_owned;
+    double peak =
+        precision == CPU_PRECISION_FAST && c.bf16_gflops_owned > 0 ? c.bf16_gflops_owned : c.fp32_gflops_owned;
     state.counters["pct_peak_owned"] = 100.0 * flops / owned_s / 1e9 / peak;
     if (decode) {
         double bytes = double(m.weight_bytes) * steps;
@@ -317,11 +315,12 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     // Ceilings first, so they are in the log even when only some benchmarks run.
     const Ceilings& c = ceilings();
-    std::printf("machine: %d threads, %s\n"
-                "  measured now (wall clock, shared machine): read %.1f GB/s, fp32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s\n"
-                "  per owned core x %d (CPU-time based):      read %.1f GB/s, fp32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s\n",
-                bench_threads(), cpu_isa_name(cpu_isa_detect()), c.read_gbps, c.fp32_gflops, c.bf16_gflops,
-                bench_threads(), c.read_gbps_owned, c.fp32_gflops_owned, c.bf16_gflops_owned);
+    std::printf(
+        "machine: %d threads, %s\n"
+        "  measured now (wall clock, shared machine): read %.1f GB/s, fp32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s\n"
+        "  per owned core x %d (CPU-time based):      read %.1f GB/s, fp32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s\n",
+        bench_threads(), cpu_isa_name(cpu_isa_detect()), c.read_gbps, c.fp32_gflops, c.bf16_gflops, bench_threads(),
+        c.read_gbps_owned, c.fp32_gflops_owned, c.bf16_gflops_owned);
     std::fflush(stdout);
     for (const char* model : {"qwen0.5b", "organism"}) {
         for (CpuPrecision p : {CPU_PRECISION_EXACT, CPU_PRECISION_FAST}) {

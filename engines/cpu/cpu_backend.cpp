@@ -135,7 +135,7 @@ void CpuBackend::prepare_weights(std::shared_ptr<const ModelWeights> weights) {
     embed_ = matrix_of(w.embed_tokens);
     lm_head_ = matrix_of(head);
     final_norm_ = vector_of(w.final_norm);
-    max_seq_len_ = options_.max_seq_len > 0               ? options_.max_seq_len
+    max_seq_len_ = options_.max_seq_len > 0        ? options_.max_seq_len
                    : c.max_position_embeddings > 0 ? c.max_position_embeddings
                                                    : 32768;
     weights_ = std::move(weights);
@@ -143,8 +143,8 @@ void CpuBackend::prepare_weights(std::shared_ptr<const ModelWeights> weights) {
 }
 
 std::string CpuBackend::device() const {
-    return cpu_model_name() + " (" + std::to_string(pool_->size()) + " threads, " + cpu_isa_name(kernels_->isa) +
-           ", " + cpu_precision_name(options_.precision) + ")";
+    return cpu_model_name() + " (" + std::to_string(pool_->size()) + " threads, " + cpu_isa_name(kernels_->isa) + ", " +
+           cpu_precision_name(options_.precision) + ")";
 }
 
 // ---- KV-cache slots ----
@@ -233,8 +233,8 @@ void CpuBackend::check_capacity(const BackendBatch& batch) const {
         throw Error("CpuBackend::forward: " + std::to_string(batch.slots.size()) + " slots but " +
                     std::to_string(batch.tokens.size()) + " token lists");
     if (!batch.lora_coefs.empty() && batch.lora_coefs.size() != batch.slots.size())
-        throw Error("CpuBackend::forward: lora_coefs has " + std::to_string(batch.lora_coefs.size()) +
-                        " entries for " + std::to_string(batch.slots.size()) + " sequences",
+        throw Error("CpuBackend::forward: lora_coefs has " + std::to_string(batch.lora_coefs.size()) + " entries for " +
+                        std::to_string(batch.slots.size()) + " sequences",
                     "give one coefficient list per sequence, or none");
     int64_t new_tokens = 0;
     for (size_t i = 0; i < batch.slots.size(); ++i) {
@@ -257,8 +257,7 @@ void CpuBackend::check_capacity(const BackendBatch& batch) const {
                             std::to_string(s.len + batch.tokens[i].size()) + " positions, more than the maximum " +
                             std::to_string(max_seq_len_),
                         "shorten the prompt or max_tokens, or raise CpuBackendOptions::max_seq_len");
-        if (!batch.lora_coefs.empty() && !batch.lora_coefs[i].empty() &&
-            batch.lora_coefs[i].size() != adapters_.size())
+        if (!batch.lora_coefs.empty() && !batch.lora_coefs[i].empty() && batch.lora_coefs[i].size() != adapters_.size())
             throw Error("CpuBackend::forward: sequence " + std::to_string(i) + " has " +
                             std::to_string(batch.lora_coefs[i].size()) + " LoRA coefficients but " +
                             std::to_string(adapters_.size()) + " adapters are loaded",

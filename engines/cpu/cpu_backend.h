@@ -29,8 +29,8 @@ CpuPrecision cpu_precision_parse(const std::string& s);  // "exact" | "fast"; th
 struct CpuBackendOptions {
     int n_threads = 0;  // 0 = hardware concurrency (at most 2 on the CI machines anyway)
     int max_slots = 256;
-    int max_seq_len = 0;                            // 0 = config.max_position_embeddings (or 32768)
-    int64_t max_cache_bytes = int64_t(4) << 30;     // all slots together
+    int max_seq_len = 0;                         // 0 = config.max_position_embeddings (or 32768)
+    int64_t max_cache_bytes = int64_t(4) << 30;  // all slots together
     CpuPrecision precision = CPU_PRECISION_EXACT;
     int isa = -1;  // -1 = cpu_isa_detect(); else a CpuIsa value (tests force the fallbacks)
 };

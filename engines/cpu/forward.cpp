@@ -148,14 +148,14 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
     }
 
     // ---- activations ----
-    std::vector<float> x(size_t(T) * C);       // x is (T, C): the residual stream
-    std::vector<float> xn(size_t(T) * C);      // xn is (T, C): normalised x
-    std::vector<float> q(size_t(T) * q_dim);   // q is (T, H, D)
-    std::vector<float> k(size_t(T) * kv_dim);  // k is (T, Hkv, D)
-    std::vector<float> v(size_t(T) * kv_dim);  // v is (T, Hkv, D)
-    std::vector<float> att(size_t(T) * q_dim); // att is (T, H, D): attention output per head
-    std::vector<float> proj(size_t(T) * C);    // proj is (T, C): o_proj / down_proj output
-    std::vector<float> gate(size_t(T) * I);    // gate, up, act are (T, I)
+    std::vector<float> x(size_t(T) * C);        // x is (T, C): the residual stream
+    std::vector<float> xn(size_t(T) * C);       // xn is (T, C): normalised x
+    std::vector<float> q(size_t(T) * q_dim);    // q is (T, H, D)
+    std::vector<float> k(size_t(T) * kv_dim);   // k is (T, Hkv, D)
+    std::vector<float> v(size_t(T) * kv_dim);   // v is (T, Hkv, D)
+    std::vector<float> att(size_t(T) * q_dim);  // att is (T, H, D): attention output per head
+    std::vector<float> proj(size_t(T) * C);     // proj is (T, C): o_proj / down_proj output
+    std::vector<float> gate(size_t(T) * I);     // gate, up, act are (T, I)
     std::vector<float> up(size_t(T) * I);
     std::vector<float> act(size_t(T) * I);
 
@@ -179,7 +179,8 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
 
         // ---- attention block ----
         // xn = RMSNorm(x) * attn_norm                               xn is (T, C)
-        for_each_token(pool, T, 16, [&](int t) { K.rms_norm(&x[size_t(t) * C], L.attn_norm.data(), C, eps, &xn[size_t(t) * C]); });
+        for_each_token(pool, T, 16,
+                       [&](int t) { K.rms_norm(&x[size_t(t) * C], L.attn_norm.data(), C, eps, &xn[size_t(t) * C]); });
 
         // q = xn Wq^T + bq, k = xn Wk^T + bk, v = xn Wv^T + bv       q is (T, H*D); k, v are (T, Hkv*D)
         {
@@ -241,7 +242,8 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
 
         // ---- MLP block (SwiGLU) ----
         // xn = RMSNorm(x) * ffn_norm                                 xn is (T, C)
-        for_each_token(pool, T, 16, [&](int t) { K.rms_norm(&x[size_t(t) * C], L.ffn_norm.data(), C, eps, &xn[size_t(t) * C]); });
+        for_each_token(pool, T, 16,
+                       [&](int t) { K.rms_norm(&x[size_t(t) * C], L.ffn_norm.data(), C, eps, &xn[size_t(t) * C]); });
 
         // gate = xn Wg^T, up = xn Wu^T                               gate, up are (T, I)
         {
@@ -255,7 +257,8 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
         }
 
         // act = silu(gate) * up                                      act is (T, I)
-        for_each_token(pool, T, 8, [&](int t) { K.silu_mul(&gate[size_t(t) * I], &up[size_t(t) * I], I, &act[size_t(t) * I]); });
+        for_each_token(pool, T, 8,
+                       [&](int t) { K.silu_mul(&gate[size_t(t) * I], &up[size_t(t) * I], I, &act[size_t(t) * I]); });
 
         // x = x + act Wd^T                                           proj is (T, C)
         {

@@ -103,14 +103,14 @@ static inline void matmul_drive(const K& k, int n_tok, int64_t row_begin, int64_
 // Scalar (the twins themselves)
 // ---------------------------------------------------------------------------------------------
 
-static void matmul_rows_scalar(const float* x, const uint16_t* x_bf16, int n_tok, const CpuMatrix& w,
-                               int64_t row_begin, int64_t row_end, float* y, int64_t ldy, CpuMatmulMode mode) {
+static void matmul_rows_scalar(const float* x, const uint16_t* x_bf16, int n_tok, const CpuMatrix& w, int64_t row_begin,
+                               int64_t row_end, float* y, int64_t ldy, CpuMatmulMode mode) {
     bool round_x = mode == CPU_MATMUL_BF16_DOT && w.dtype == DTYPE_BF16;
     ref_matmul_rows(x, n_tok, w.n_in, w.dtype, w.data, row_begin, row_end, y, ldy, round_x);
 }
 
-static const CpuKernels kScalar = {CPU_ISA_SCALAR, matmul_rows_scalar, ref_rms_norm, ref_silu_mul, ref_add,
-                                   ref_attention_row};
+static const CpuKernels kScalar = {CPU_ISA_SCALAR, matmul_rows_scalar, ref_rms_norm, ref_silu_mul,
+                                   ref_add,        ref_attention_row};
 
 // ---------------------------------------------------------------------------------------------
 // AVX2 + FMA + F16C
@@ -300,8 +300,8 @@ void attention_row(const float* q, const float* k, const float* v, int64_t kv_st
 
 #pragma GCC pop_options
 
-static const CpuKernels kAvx2 = {CPU_ISA_AVX2,  avx2::matmul_rows, avx2::rms_norm, avx2::silu_mul, avx2::add,
-                                 avx2::attention_row};
+static const CpuKernels kAvx2 = {CPU_ISA_AVX2,   avx2::matmul_rows, avx2::rms_norm,
+                                 avx2::silu_mul, avx2::add,         avx2::attention_row};
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512 F/BW/VL/DQ
@@ -336,8 +336,21 @@ template <DType WT>
 inline __m512 load_w16_mask(const void* w, int64_t i, __mmask16 m) {
     if constexpr (WT == DTYPE_F32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i);
     if constexpr (WT == DTYPE_BF16) return bf16x16_mask(static_cast<const uint16_t*>(w) + i, m);
-    if constexpr (WT == DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i));
+    if constexpr (WT == DTYPE_F16)
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i));
     return _mm512_setzero_ps();
+}
+
+// Decode (one token) is a stream through the weights. Measured here (EPYC, bf16 lm_head from DRAM):
+// one row at a time streams ~1.7x faster than 8 interleaved rows, and prefetching the next tile's
+// columns adds a few percent. Hence NR_DECODE = 1 in the AVX-512 drivers.
+template <DType WT, int NR>
+inline void prefetch_next_tile(const void* w, int64_t r0, int64_t n_in, int64_t k) {
+    const char* base = static_cast<const char*>(w);
+    const int64_t es = WT == DTYPE_F32 ? 4 : 2;
+    if (((k * es) & 63) != 0 && es == 2) return;  // one prefetch per 64-byte line
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) _mm_prefetch(base + ((r0 + NR + r) * n_in + k) * es, _MM_HINT_T0);
 }
 
 template <DType WT, bool ROUND_X>
@@ -361,6 +374,7 @@ struct MatmulExact {
             __m512 wv[NR];
 #pragma GCC unroll 16
             for (int r = 0; r < NR; ++r) wv[r] = load_w16<WT>(w, (r0 + r) * n_in + k);
+            if constexpr (NT == 1) prefetch_next_tile<WT, NR>(w, r0, n_in, k);
 #pragma GCC unroll 16
             for (int t = 0; t < NT; ++t) {
                 __m512 xv = ROUND_X ? bf16x16(xb + (t0 + t) * n_in + k) : _mm512_loadu_ps(x + (t0 + t) * n_in + k);
@@ -392,7 +406,7 @@ template <DType WT, bool ROUND_X>
 void matmul_exact(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
                   int64_t ldy) {
     MatmulExact<WT, ROUND_X> k{x, xb, w.n_in, w.data, y, ldy};
-    matmul_drive<4, 4, 8>(k, n_tok, rb, re);
+    matmul_drive<4, 4, 1>(k, n_tok, rb, re);
 }
 
 void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
@@ -442,9 +456,9 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
         _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vi), _mm512_loadu_ps(w + i)));
     if (i < n) {
         __mmask16 m = tail16(n - i);
-        _mm512_mask_storeu_ps(y + i, m,
-                              _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi),
-                                            _mm512_maskz_loadu_ps(m, w + i)));
+        _mm512_mask_storeu_ps(
+            y + i, m,
+            _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi), _mm512_maskz_loadu_ps(m, w + i)));
     }
 }
 
@@ -462,7 +476,8 @@ void silu_mul(const float* g, const float* u, int64_t n, float* y) {
 void add(float* y, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : tail16(n - i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, x + i)));
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, x + i)));
     }
 }
 
@@ -516,8 +531,8 @@ void convert_bf16(const float* x, int64_t n, uint16_t* out) {
 
 #pragma GCC pop_options
 
-static const CpuKernels kAvx512 = {CPU_ISA_AVX512, avx512::matmul_rows, avx512::rms_norm, avx512::silu_mul,
-                                   avx512::add,    avx512::attention_row};
+static const CpuKernels kAvx512 = {CPU_ISA_AVX512,   avx512::matmul_rows, avx512::rms_norm,
+                                   avx512::silu_mul, avx512::add,         avx512::attention_row};
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512 BF16: vdpbf16ps multiplies bf16 pairs and accumulates in fp32, 32 products per
@@ -548,6 +563,7 @@ struct MatmulDot {
             __m512bh wv[NR];
 #pragma GCC unroll 16
             for (int r = 0; r < NR; ++r) wv[r] = (__m512bh)_mm512_loadu_si512(w + (r0 + r) * n_in + k);
+            if constexpr (NT == 1) avx512::prefetch_next_tile<DTYPE_BF16, NR>(w, r0, n_in, k);
 #pragma GCC unroll 16
             for (int t = 0; t < NT; ++t) {
                 __m512bh xv = (__m512bh)_mm512_loadu_si512(xb + (t0 + t) * n_in + k);
@@ -579,15 +595,15 @@ void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix&
     if (mode != CPU_MATMUL_BF16_DOT || w.dtype != DTYPE_BF16)
         return avx512::matmul_rows(x, xb, n_tok, w, rb, re, y, ldy, mode);
     MatmulDot k{xb, w.n_in, static_cast<const uint16_t*>(w.data), y, ldy};
-    matmul_drive<4, 4, 8>(k, n_tok, rb, re);
+    matmul_drive<4, 4, 1>(k, n_tok, rb, re);
 }
 
 }  // namespace avx512bf16
 
 #pragma GCC pop_options
 
-static const CpuKernels kAvx512Bf16 = {CPU_ISA_AVX512_BF16, avx512bf16::matmul_rows, avx512::rms_norm,
-                                       avx512::silu_mul,    avx512::add,             avx512::attention_row};
+static const CpuKernels kAvx512Bf16 = {CPU_ISA_AVX512_BF16, avx512bf16::matmul_rows, avx512::rms_norm, avx512::silu_mul,
+                                       avx512::add,         avx512::attention_row};
 
 // ---------------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ inline uint16_t ref_f32_to_bf16(float f) {
     uint32_t bits;
     std::memcpy(&bits, &f, 4);
     if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);  // quiet NaN
-    bits += 0x7fffu + ((bits >> 16) & 1u);                                          // round to nearest even
+    bits += 0x7fffu + ((bits >> 16) & 1u);                                         // round to nearest even
     return uint16_t(bits >> 16);
 }
 

@@ -15,7 +15,7 @@ namespace adabench {
 std::shared_ptr<ModelWeights> cpu_random_model(const ModelConfig& config, DType dtype, uint64_t seed);
 
 // Shapes used by tests and benchmarks.
-ModelConfig cpu_config_qwen2_0_5b();                  // Qwen2.5-0.5B: C 896, 24 layers, 14/2 heads, I 4864, V 151936
+ModelConfig cpu_config_qwen2_0_5b();                     // Qwen2.5-0.5B: C 896, 24 layers, 14/2 heads, I 4864, V 151936
 ModelConfig cpu_config_tiny(bool tied, int n_kv_heads);  // C 64, 2 layers, 4 heads, D 16, I 96, V 97
 ModelConfig cpu_config_organism();  // the bundled organism's shape (tools/train/train.py): C 256, 4 layers, V 539
 

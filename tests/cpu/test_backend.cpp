@@ -40,7 +40,8 @@ std::vector<float> naive_logits(const ModelWeights& w, const std::vector<int32_t
     std::vector<float> x(static_cast<size_t>(T) * C);
     for (int t = 0; t < T; ++t)
         for (int i = 0; i < C; ++i)
-            x[size_t(t * C + i)] = ref_load_f32(w.embed_tokens.dtype, w.embed_tokens.data, int64_t(tokens[size_t(t)]) * C + i);
+            x[size_t(t * C + i)] =
+                ref_load_f32(w.embed_tokens.dtype, w.embed_tokens.data, int64_t(tokens[size_t(t)]) * C + i);
     std::vector<float> xn(x.size());
     for (const LayerWeights& L : w.layers) {
         std::vector<float> g = f32(L.attn_norm);
@@ -69,7 +70,8 @@ std::vector<float> naive_logits(const ModelWeights& w, const std::vector<int32_t
                 double m = -1e300, sum = 0;
                 for (int j = 0; j <= t; ++j) {
                     double d = 0;
-                    for (int e = 0; e < D; ++e) d += double(q[size_t((t * H + h) * D + e)]) * k[size_t((j * Hkv + kvh) * D + e)];
+                    for (int e = 0; e < D; ++e)
+                        d += double(q[size_t((t * H + h) * D + e)]) * k[size_t((j * Hkv + kvh) * D + e)];
                     s[size_t(j)] = d / std::sqrt(double(D));
                     m = std::max(m, s[size_t(j)]);
                 }

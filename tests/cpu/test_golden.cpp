@@ -1,7 +1,8 @@
 // CpuBackend against the independent PyTorch reference (tests/golden, written by
 // tools/reference/reference.py): fp32 logits of the first generated positions within 1e-4 and the
 // greedy token sequence identical, for a random Qwen2 (bias, GQA, untied) and the real trained
-// stories260K Llama, and the unmerged LoRA mix (two adapters, one with rank/alpha patterns). Uses the fixtures in tests/fixtures/models via model_load.
+// stories260K Llama, and the unmerged LoRA mix (two adapters, one with rank/alpha patterns). Uses the fixtures in
+// tests/fixtures/models via model_load.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -61,7 +62,8 @@ void check_golden(const std::string& golden_name, CpuIsa isa) {
             if (i < want_logits.size()) {
                 std::vector<float> ref = want_logits[i].get<std::vector<float>>();
                 ASSERT_EQ(ref.size(), logits.size());
-                for (size_t v = 0; v < ref.size(); ++v) maxdiff = std::max(maxdiff, std::fabs(double(ref[v]) - logits[v]));
+                for (size_t v = 0; v < ref.size(); ++v)
+                    maxdiff = std::max(maxdiff, std::fabs(double(ref[v]) - logits[v]));
             }
             int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
             got.push_back(next);
@@ -71,8 +73,8 @@ void check_golden(const std::string& golden_name, CpuIsa isa) {
         EXPECT_LE(maxdiff, 1e-4) << golden_name << " " << cpu_isa_name(isa);
         EXPECT_EQ(got, want) << golden_name << " " << cpu_isa_name(isa);
         std::printf("%s %s: %s maxdiff=%.3g over %zu positions, %zu greedy tokens\n", golden_name.c_str(),
-                    cpu_isa_name(isa), maxdiff <= 1e-4 && got == want ? "OK" : "MISMATCH", maxdiff,
-                    want_logits.size(), want.size());
+                    cpu_isa_name(isa), maxdiff <= 1e-4 && got == want ? "OK" : "MISMATCH", maxdiff, want_logits.size(),
+                    want.size());
     }
 }
 
@@ -83,7 +85,8 @@ TEST(CpuGolden, Qwen2TinyRandom) {
 }
 
 TEST(CpuGolden, Qwen2TinyUnmergedLoraMix) {
-    for (int isa = CPU_ISA_SCALAR; isa <= cpu_isa_detect(); ++isa) check_golden("qwen2-tiny-lora-mix.json", CpuIsa(isa));
+    for (int isa = CPU_ISA_SCALAR; isa <= cpu_isa_detect(); ++isa)
+        check_golden("qwen2-tiny-lora-mix.json", CpuIsa(isa));
 }
 
 TEST(CpuGolden, Stories260K) {

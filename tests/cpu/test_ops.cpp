@@ -121,7 +121,8 @@ TEST(CpuOps, MatmulMatchesReference) {
                     for (int n_tok : n_toks) {
                         const int64_t n_out = 21;  // not a multiple of the 4/8-row tiles
                         StoredMatrix w = make_matrix(dt, n_out, n_in, uint32_t(n_in * 31 + n_tok));
-                        std::vector<float> x = random_vec(static_cast<size_t>(n_tok * n_in), uint32_t(n_in + 1000 * n_tok));
+                        std::vector<float> x =
+                            random_vec(static_cast<size_t>(n_tok * n_in), uint32_t(n_in + 1000 * n_tok));
                         std::vector<uint16_t> xb(x.size());
                         cpu_convert_bf16(x.data(), int64_t(x.size()), xb.data());
                         std::vector<float> y(static_cast<size_t>(n_tok * n_out), NAN), ref(y.size()), scale(y.size());
@@ -178,8 +179,7 @@ TEST(CpuOps, MatmulBatchedEqualsOneByOneBitwise) {
                 k.matmul_rows(x.data(), xb.data(), n_tok, w.m, 0, n_out, batched.data(), n_out, mode);
                 for (int t = 0; t < n_tok; ++t) {
                     std::vector<float> one(static_cast<size_t>(n_out));
-                    k.matmul_rows(x.data() + t * n_in, xb.data() + t * n_in, 1, w.m, 0, n_out, one.data(), n_out,
-                                  mode);
+                    k.matmul_rows(x.data() + t * n_in, xb.data() + t * n_in, 1, w.m, 0, n_out, one.data(), n_out, mode);
                     for (int64_t o = 0; o < n_out; ++o)
                         ASSERT_EQ(one[size_t(o)], batched[size_t(t * n_out + o)])
                             << cpu_isa_name(isa) << " t " << t << " o " << o;
@@ -198,7 +198,8 @@ TEST(CpuOps, ElementwiseMatchReference) {
             std::vector<float> y(static_cast<size_t>(n)), ref(static_cast<size_t>(n));
             k.rms_norm(x.data(), w.data(), n, 1e-6f, y.data());
             ref_rms_norm(x.data(), w.data(), n, 1e-6f, ref.data());
-            for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[size_t(i)], ref[size_t(i)], 1e-5 * (1 + std::fabs(ref[size_t(i)])));
+            for (int64_t i = 0; i < n; ++i)
+                EXPECT_NEAR(y[size_t(i)], ref[size_t(i)], 1e-5 * (1 + std::fabs(ref[size_t(i)])));
 
             std::vector<float> g = random_vec(static_cast<size_t>(n), uint32_t(n + 2), -30.0f, 30.0f);
             std::vector<float> u = random_vec(static_cast<size_t>(n), uint32_t(n + 3), -2.0f, 2.0f);
@@ -226,18 +227,21 @@ TEST(CpuOps, AttentionRowMatchesReference) {
                 std::vector<float> q = random_vec(static_cast<size_t>(hd), uint32_t(hd), -2.0f, 2.0f);
                 std::vector<float> kk = random_vec(static_cast<size_t>(n_ctx * stride), uint32_t(n_ctx), -2.0f, 2.0f);
                 std::vector<float> vv = random_vec(static_cast<size_t>(n_ctx * stride), uint32_t(n_ctx + 5));
-                std::vector<float> out(static_cast<size_t>(hd)), ref(static_cast<size_t>(hd)), s1(static_cast<size_t>(n_ctx)), s2(static_cast<size_t>(n_ctx));
+                std::vector<float> out(static_cast<size_t>(hd)), ref(static_cast<size_t>(hd)),
+                    s1(static_cast<size_t>(n_ctx)), s2(static_cast<size_t>(n_ctx));
                 float scale = 1.0f / std::sqrt(float(hd));
                 k.attention_row(q.data(), kk.data(), vv.data(), stride, n_ctx, hd, scale, out.data(), s1.data());
                 ref_attention_row(q.data(), kk.data(), vv.data(), stride, n_ctx, hd, scale, ref.data(), s2.data());
                 for (int d = 0; d < hd; ++d)
-                    EXPECT_NEAR(out[size_t(d)], ref[size_t(d)], 1e-5) << cpu_isa_name(isa) << " hd " << hd << " ctx " << n_ctx;
+                    EXPECT_NEAR(out[size_t(d)], ref[size_t(d)], 1e-5)
+                        << cpu_isa_name(isa) << " hd " << hd << " ctx " << n_ctx;
             }
         }
     }
     // Large scores do not overflow the softmax (the max is subtracted first).
     const int hd = 16;
-    std::vector<float> q(hd, 30.0f), kk(static_cast<size_t>(3 * hd), 30.0f), vv(static_cast<size_t>(3 * hd), 1.0f), out(hd), s(3);
+    std::vector<float> q(hd, 30.0f), kk(static_cast<size_t>(3 * hd), 30.0f), vv(static_cast<size_t>(3 * hd), 1.0f),
+        out(hd), s(3);
     cpu_kernels(cpu_isa_detect()).attention_row(q.data(), kk.data(), vv.data(), hd, 3, hd, 1.0f, out.data(), s.data());
     for (float o : out) EXPECT_NEAR(o, 1.0f, 1e-6);
 }
