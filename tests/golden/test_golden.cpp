@@ -247,6 +247,24 @@ TEST(Golden, Organism) {
     for (const char* name :
          {"organism-base", "organism-lora-mix", "organism-merge-linear", "organism-merge-task-arithmetic"}) {
         if (!std::ifstream(src(std::string("tests/golden/") + name + ".json"))) continue;
+        // The organism's stages land one by one; a golden whose inputs are not in this checkout waits.
+        json g = read_golden(name);
+        std::vector<std::string> needs = {g.at("model").get<std::string>() + "/config.json"};
+        if (g.contains("adapters")) {
+            for (const auto& a : g.at("adapters"))
+                needs.push_back(a.at("path").get<std::string>() + "/adapter_config.json");
+        }
+        if (g.contains("merge")) {
+            for (const char* k : {"with", "base"}) {
+                if (g.at("merge").contains(k)) needs.push_back(g.at("merge").at(k).get<std::string>() + "/config.json");
+            }
+        }
+        bool present = true;
+        for (const auto& p : needs) present = present && std::ifstream(src(p)).good();
+        if (!present) {
+            std::printf("%s: skipped, its models are not in this checkout\n", name);
+            continue;
+        }
         check_golden(name);
         if (std::string(name) == "organism-lora-mix") check_golden(name, true);
         ++n;
