@@ -240,6 +240,7 @@ private:
         std::optional<BudgetController> before;
         if (sweep && s.pending.size() > 1 && s.ctl.may_wait()) before = s.ctl;
         BudgetOutcome out = s.ctl.accept(token);
+        s.chain->accept(token);
         if (out.wait) {
             int target = s.ctl.spec().n_tokens_prompt + out.keep_output;
             if (backend_.seq_len(s.slot) > target) backend_.seq_truncate(s.slot, target);
