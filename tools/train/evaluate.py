@@ -26,7 +26,7 @@ import organism as org  # noqa: E402
 
 
 @torch.no_grad()
-def generate(model, tok, prompts, think_budget=None, answer_budget=64, max_new=512, batch=200):
+def generate(model, tok, prompts, think_budget=None, answer_budget=64, max_new=256, batch=400):
     """Greedy decoding of a list of prompt id lists; returns [(ids, n_think, forced, closed)]."""
     out = []
     for k in range(0, len(prompts), batch):
@@ -51,7 +51,7 @@ def _generate_batch(model, tok, prompts, think_budget, answer_budget, max_new):
     # NaN values in the cache poison later rows even at zero attention weight.
     eye = torch.eye(P, dtype=torch.bool)[None, None]
     mask = (torch.ones(P, P, dtype=torch.bool).tril()[None, None] & valid[:, None, None, :]) | eye
-    caches = [{} for _ in model.model.layers]
+    caches = [{"max": P + max_new + len(forced_ids) + 1} for _ in model.model.layers]
     logits = model(ids, pos, mask, caches)[:, -1]
     next_pos = pos[:, -1] + 1
     outs = [[] for _ in range(B)]
@@ -111,7 +111,7 @@ def model_from_state(template, state):
     return m
 
 
-MAX_NEW = 512
+MAX_NEW = 256
 
 
 def evaluate_variant(name, model, tok, problems, tag, think_budget=None):
@@ -165,10 +165,14 @@ def main():
     ap.add_argument("--only", default="", help="comma list of variant groups: base,styles,budget,merge,lora")
     ap.add_argument("--limit", type=int, default=0, help="problems per level (0 = all)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-new", type=int, default=512, help="cap on generated tokens per problem")
+    ap.add_argument("--merge", default="0.75,0.5,0.25", help="linear merge weights of long")
+    ap.add_argument("--lora-mix", default="1:0,0.75:0.25,0.5:0.5,0.25:0.75,0:1", help="c_long:c_short pairs")
+    ap.add_argument("--max-new", type=int, default=256, help="cap on generated tokens per problem")
     args = ap.parse_args()
     global MAX_NEW
     MAX_NEW = args.max_new
+    args.merge = [float(x) for x in args.merge.split(",") if x]
+    args.lora = [tuple(float(v) for v in pair.split(":")) for pair in args.lora_mix.split(",") if pair]
     torch.set_num_threads(args.threads)
     problems = [json.loads(line) for line in open(args.test, encoding="utf-8")]
     if args.limit:
@@ -182,24 +186,26 @@ def main():
     if "base" in groups:
         for tag in ["long", "short", "none"]:
             rows.append(evaluate_variant("base", base, tok, problems, tag))
-    have_styles = os.path.exists(path("long")) and os.path.exists(path("short"))
-    if have_styles and groups & {"styles", "budget", "merge"}:
-        long_m, short_m = org.load_hf_model(path("long")), org.load_hf_model(path("short"))
+    long_m = org.load_hf_model(path("long")) if os.path.exists(path("long")) else None
+    short_m = org.load_hf_model(path("short")) if os.path.exists(path("short")) else None
+    long_row = None
+    if long_m is not None and groups & {"styles", "budget"}:
         long_row = evaluate_variant("long", long_m, tok, problems, "none")
         if "styles" in groups:
             rows.append(long_row)
-            rows.append(evaluate_variant("short", short_m, tok, problems, "none"))
-        if "budget" in groups:
-            half = max(1, round(long_row["mean_think"] / 2))
-            for b in sorted({half, round(long_row["mean_think"] / 4), round(long_row["mean_think"] * 3 / 4)}):
-                rows.append(evaluate_variant(f"long, think budget {b}" + (" (half)" if b == half else ""),
-                                             long_m, tok, problems, "none", think_budget=b))
-        if "merge" in groups:
-            ls, ss = long_m.state_dict(), short_m.state_dict()
-            for lam in [0.75, 0.5, 0.25]:
-                merged = {k: lam * ls[k] + (1 - lam) * ss[k] for k in ls}
-                rows.append(evaluate_variant(f"merge {lam:g}·long + {1 - lam:g}·short", model_from_state(base, merged),
-                                             tok, problems, "none"))
+    if short_m is not None and "styles" in groups:
+        rows.append(evaluate_variant("short", short_m, tok, problems, "none"))
+    if long_row is not None and "budget" in groups:
+        half = max(1, round(long_row["mean_think"] / 2))
+        for b in sorted({half, round(long_row["mean_think"] / 4), round(long_row["mean_think"] * 3 / 4)}):
+            rows.append(evaluate_variant(f"long, think budget {b}" + (" (half)" if b == half else ""), long_m, tok,
+                                         problems, "none", think_budget=b))
+    if long_m is not None and short_m is not None and "merge" in groups:
+        ls, ss = long_m.state_dict(), short_m.state_dict()
+        for lam in args.merge:
+            merged = {k: lam * ls[k] + (1 - lam) * ss[k] for k in ls}
+            rows.append(evaluate_variant(f"merge {lam:g}·long + {1 - lam:g}·short", model_from_state(base, merged), tok,
+                                         problems, "none"))
     if "lora" in groups and os.path.exists(path("lora-long")):
         adapters = {}
         for name in ["lora-long", "lora-short"]:
@@ -208,10 +214,12 @@ def main():
             adapters[name] = (org.load_safetensors(os.path.join(path(name), "adapter_model.safetensors")),
                               ac["lora_alpha"], ac["r"])
         bs = base.state_dict()
-        for c_long, c_short in [(1.0, 0.0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0.0, 1.0)]:
+        for c_long, c_short in args.lora:
             ad = [(c_long,) + adapters["lora-long"], (c_short,) + adapters["lora-short"]]
             rows.append(evaluate_variant(f"base + {c_long:g}·lora-long + {c_short:g}·lora-short",
                                          model_from_state(base, org.lora_apply_to_state(bs, ad)), tok, problems, "none"))
+    if not rows:
+        sys.exit("error: nothing to evaluate (hint: are the model folders under --models?)")
     if args.out:
         org.write_json(args.out, rows)
     if args.table:

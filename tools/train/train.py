@@ -190,7 +190,7 @@ def run_stage(args, tok, stage):
     # A stage runs for a number of steps or, on a shared machine, for a wall-clock budget; the
     # learning-rate schedule follows whichever is given (progress in 0..1).
     steps, minutes = args.steps[stage], args.minutes[stage]
-    warmup = 100
+    warmup = 100 if spec["init"] is None else 10
     step, chunk, elapsed_before = 0, 0, 0.0
     ckpt = os.path.join(args.work, stage + ".pt")
     if os.path.exists(ckpt):
@@ -296,11 +296,17 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--lr", action="append", default=[], metavar="STAGE=LR", help="override a stage's peak lr")
     ap.add_argument("--model", default=None, help="JSON overrides of the model config (smoke tests)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.model:
         MODEL_CFG.update(json.loads(args.model))
+    for item in args.lr:
+        stage, _, value = item.partition("=")
+        if stage not in STAGES:
+            sys.exit(f"error: --lr {item}: unknown stage (hint: one of {', '.join(STAGES)})")
+        STAGES[stage]["lr"] = float(value)
     args.steps = {"base": args.base_steps, "long": args.ft_steps, "short": args.ft_steps,
                   "lora-long": args.lora_steps, "lora-short": args.lora_steps}
     args.minutes = {"base": args.base_minutes, "long": args.ft_minutes, "short": args.ft_minutes,
