@@ -45,6 +45,7 @@ struct Value {
     char lb = 0, rb = 0;
     std::shared_ptr<const Expr> expr, rhs;  // EXPR: expr; EQUATION: expr = lhs, rhs
     unsigned pm_mask = 0;
+    bool lhs_var = false;  // EQUATION whose left side is one variable ("y = 2x + 3")
     std::string text;
 };
 
@@ -224,12 +225,20 @@ Value parse_value(const std::string& s_in, int depth) {
     std::string s = trim(s_in);
     if (s.empty() || s.size() > GRADER_MAX_PARSE || depth > MAX_VALUE_DEPTH) return make_text(s);
     // Matrices: \begin{pmatrix} a & b \\ c & d \end{pmatrix}
+    if ((s.front() == '[' || s.front() == '(') && s.size() > 2 && s.compare(1, 7, "\\begin{") == 0 &&
+        (s.back() == ']' || s.back() == ')'))
+        return parse_value(s.substr(1, s.size() - 2), depth + 1);  // \left[\begin{array}...\end{array}\right]
     if (s.rfind("\\begin{", 0) == 0) {
         size_t ne = s.find('}');
         std::string env = s.substr(7, ne - 7);
         std::string end = "\\end{" + env + "}";
         if (s.size() > end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0) {
             std::string inner = s.substr(ne + 1, s.size() - end.size() - ne - 1);
+            if (env == "array" && !inner.empty() && inner[0] == '{') {  // column spec {cc}
+                size_t ce = inner.find('}');
+                if (ce == std::string::npos) return make_text(s);
+                inner = inner.substr(ce + 1);
+            }
             Value m;
             m.kind = VALUE_MATRIX;
             m.text = s;
@@ -290,6 +299,12 @@ Value parse_value(const std::string& s_in, int depth) {
     auto sides = split_top(s, "=");
     if (sides.size() == 2) {
         std::string l = trim(sides[0]), r = trim(sides[1]);
+        if (is_var_like(l)) {
+            // "x = 5", "y = 2x + 3": an equation that also stands for its right-hand side; when
+            // that side is not an expression ("x = (1, 2)") it is the value itself.
+            Value rv = parse_value(r, depth + 1);
+            if (rv.kind != VALUE_EXPR) return rv;
+        }
         auto le = expr_parse(l), re = expr_parse(r);
         if (!le || !re || le->n_pm || re->n_pm) return make_text(s);
         Value eq;
@@ -297,6 +312,7 @@ Value parse_value(const std::string& s_in, int depth) {
         eq.expr = std::make_shared<const Expr>(std::move(*le));
         eq.rhs = std::make_shared<const Expr>(std::move(*re));
         eq.text = s;
+        eq.lhs_var = is_var_like(l);
         return eq;
     }
     if (sides.size() > 2) return make_text(s);
@@ -333,7 +349,17 @@ bool expr_equal(const Expr& a, unsigned ma, const Expr& b, unsigned mb) {
         std::complex<double> xa, xb;
         std::map<std::string, double> none;
         if (!expr_numeric(a, ma, none, &xa) || !expr_numeric(b, mb, none, &xb)) return structural();
-        return close(xa, xb, tol);
+        if (close(xa, xb, tol)) return true;
+        // A decimal written to k >= 4 places matches the value it correctly rounds ("0.3333" is 1/3,
+        // "2.6667" is 8/3); fewer places ("0.33") are not accepted for an exact value.
+        for (const Expr* d : {&a, &b}) {
+            const Node& r = d->nodes[d->root];
+            bool literal = r.kind == NODE_NUM || (r.kind == NODE_NEG && d->nodes[r.a].kind == NODE_NUM);
+            if (literal && d->decimal_places >= 4 && d->decimal_places <= 15 &&
+                std::abs(xa - xb) <= 0.5 * std::pow(10.0, -d->decimal_places) * (1 + 1e-9))
+                return true;
+        }
+        return false;
     }
     std::map<std::string, double> vars;
     int valid = 0;
@@ -414,6 +440,11 @@ bool value_equal(const Value& pred, const Value& gold, int depth) {
     }
     if (p == VALUE_EXPR && g == VALUE_EXPR) return expr_equal(*pred.expr, pred.pm_mask, *gold.expr, gold.pm_mask);
     if (p == VALUE_EQUATION && g == VALUE_EQUATION) return equation_equal(pred, gold);
+    // "k = 1" and "1"; "y = 2x + 3" and "2x + 3".
+    if (p == VALUE_EQUATION && g == VALUE_EXPR && pred.lhs_var)
+        return expr_equal(*pred.rhs, 0, *gold.expr, gold.pm_mask);
+    if (g == VALUE_EQUATION && p == VALUE_EXPR && gold.lhs_var)
+        return expr_equal(*pred.expr, pred.pm_mask, *gold.rhs, 0);
     if (p == VALUE_TUPLE && g == VALUE_TUPLE)
         return pred.lb == gold.lb && pred.rb == gold.rb && ordered_equal(pred.items, gold.items, depth);
     if (g == VALUE_TUPLE && p == VALUE_LIST && gold.lb == '(' && gold.rb == ')')
@@ -477,6 +508,16 @@ std::string value_key(const Value& v, int depth) {
             return k + "}";
         }
         case VALUE_EQUATION:
+            if (v.lhs_var) {
+                std::set<std::string> vars;
+                expr_collect_vars(*v.rhs, &vars);
+                if (vars.empty()) {
+                    Value r;
+                    r.kind = VALUE_EXPR;
+                    r.expr = v.rhs;
+                    return value_key(r, depth + 1);
+                }
+            }
             return "eq:" + expr_print(*v.expr, 0) + "=" + expr_print(*v.rhs, 0);
         case VALUE_TEXT:
             break;

@@ -574,6 +574,7 @@ private:
         std::string fp = dot == std::string::npos ? "" : lit.substr(dot + 1);
         n.num_decimal = dot != std::string::npos;
         if (n.num_decimal) e_.has_decimal = true;
+        if (n.num_decimal) e_.decimal_places = std::max(e_.decimal_places, static_cast<int>(lit.size() - dot - 1));
         while (!fp.empty() && fp.back() == '0') fp.pop_back();
         size_t z = 0;
         while (z + 1 < ip.size() && ip[z] == '0') ++z;

@@ -62,6 +62,7 @@ struct Expr {
     int root = -1;
     int n_pm = 0;
     bool has_decimal = false;
+    int decimal_places = 0;  // most digits after a decimal point in any literal
 };
 
 // Parses one expression (no top-level commas, relations or set braces). nullopt when the text is

@@ -52,6 +52,11 @@ std::string segment_after(std::string_view text, size_t pos) {
             break;
         }
     // Markdown bold around or inside a short answer is presentation.
+    // "Final Answer: The volume of $ABCD$ is 120." -> what follows the last " is ".
+    if (size_t is = line.rfind(" is "); is != std::string_view::npos && line.find('$') != 0) {
+        std::string_view after = line.substr(is + 4);
+        if (after.find_first_of("0123456789$\\") != std::string_view::npos) line = after;
+    }
     std::string out;
     for (size_t i = 0; i < line.size(); ++i) {
         if (line[i] == '*' && i + 1 < line.size() && line[i + 1] == '*') {
@@ -92,10 +97,20 @@ std::optional<std::string> extract_hashes(std::string_view text) {
 }
 
 // The last number in text (sign, thousands commas, decimals), scanned from the end.
-std::optional<std::string> extract_last_number(std::string_view text) {
+std::optional<std::string> extract_last_number(std::string_view text, size_t* pos = nullptr) {
     size_t i = text.size();
-    while (i > 0 && !is_digit(text[i - 1])) --i;
-    if (i == 0) return std::nullopt;
+    while (true) {
+        while (i > 0 && !is_digit(text[i - 1])) --i;
+        if (i == 0) return std::nullopt;
+        // A digit glued to a word ("AZYUK2A", "x2") is not a number: skip the whole run.
+        size_t b = i;
+        while (b > 0 && (is_digit(text[b - 1]) || text[b - 1] == '.' || text[b - 1] == ',')) --b;
+        if (b > 0 && is_alpha(text[b - 1])) {
+            i = b;
+            continue;
+        }
+        break;
+    }
     size_t end = i;
     size_t b = i;
     while (b > 0 && end - b < MAX_SEGMENT) {
@@ -109,7 +124,14 @@ std::optional<std::string> extract_last_number(std::string_view text) {
         }
     }
     if (b > 0 && text[b - 1] == '.') --b;  // ".5"
+    // "2/3": a fraction of two plain numbers.
+    if (b >= 2 && text[b - 1] == '/' && is_digit(text[b - 2])) {
+        size_t a = b - 1;
+        while (a > 0 && is_digit(text[a - 1])) --a;
+        if (a == 0 || !is_alpha(text[a - 1])) b = a;
+    }
     if (b > 0 && text[b - 1] == '-') --b;
+    if (pos) *pos = b;
     std::string num(text.substr(b, end - b));
     // A comma directly after the number is punctuation, not part of it.
     while (!num.empty() && (num.back() == ',' || num.back() == '.')) num.pop_back();
@@ -118,7 +140,8 @@ std::optional<std::string> extract_last_number(std::string_view text) {
 }
 
 // The last $...$, \(...\) or \[...\] group; when it is an equation, the part after the last '='.
-std::optional<std::string> extract_last_math(std::string_view text) {
+// pos (when given) receives where the math group ends.
+std::optional<std::string> extract_last_math(std::string_view text, size_t* pos = nullptr) {
     size_t best_start = std::string::npos, best_end = 0;
     std::string_view best;
     // $...$ pairs: scan left to right pairing dollars (a $$ counts as one delimiter).
@@ -151,6 +174,7 @@ std::optional<std::string> extract_last_math(std::string_view text) {
         }
     }
     if (best_start == std::string::npos) return std::nullopt;
+    if (pos) *pos = best_end;
     if (best.size() > MAX_SEGMENT) best = best.substr(best.size() - MAX_SEGMENT);
     // Take the right-hand side of a top-level '=' (outside braces).
     int depth = 0;
@@ -302,7 +326,13 @@ std::string grader_extract(const std::string& text, GraderDataset dataset, Grade
     if (auto h = extract_hashes(text)) return *h;
     if (auto b = extract_bold(text)) return *b;
     if (dataset == GRADER_DATASET_MATH) {
-        if (auto m = extract_last_math(text)) return *m;
+        // Whichever comes last: the last inline math or a bare number after it.
+        size_t pm = 0, pn = 0;
+        auto m = extract_last_math(text, &pm);
+        auto n = extract_last_number(text, &pn);
+        if (m && (!n || pn < pm)) return *m;  // pm: where the math ends
+        if (n) return *n;
+        return grader_invalid();
     }
     if (auto n = extract_last_number(text)) return *n;
     return grader_invalid();

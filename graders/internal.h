@@ -20,4 +20,6 @@ constexpr size_t GRADER_MAX_ANSWER = 65536;
 namespace adabench {
 // Strips a leading "x =" or "x \in" (x a single variable, possibly with a subscript) from s.
 std::string grader_strip_lhs(const std::string& s);
+// Collapses a chain of equalities to its ends and drops an approximation after an exact value.
+std::string grader_collapse_relations(const std::string& s);
 }  // namespace adabench

@@ -148,6 +148,10 @@ const CmdRule* find_cmd(std::string_view name) {
         {"varepsilon", CMD_RENAME, "epsilon"},
         {"vartheta", CMD_RENAME, "theta"},
         {"land", CMD_RENAME, "wedge"},
+        {"lt", CMD_RENAME, "<"},
+        {"gt", CMD_RENAME, ">"},
+        {"leftarrow", CMD_RENAME, "leftarrow"},
+        {"rightarrow", CMD_RENAME, "rightarrow"},
     };
     for (const auto& r : rules)
         if (name == r.name) return &r;
@@ -187,7 +191,9 @@ std::string pass_commands(const std::string& s) {
             } else if (r->action == CMD_SPACE) {
                 out += ' ';
             } else if (r->action == CMD_RENAME) {
-                if (std::strcmp(r->to, "{") == 0 || std::strcmp(r->to, "}") == 0) {
+                if (std::strcmp(r->to, "<") == 0 || std::strcmp(r->to, ">") == 0) {
+                    out += r->to;
+                } else if (std::strcmp(r->to, "{") == 0 || std::strcmp(r->to, "}") == 0) {
                     out += '\\';
                     out += r->to;
                 } else if (std::strcmp(r->to, "|") == 0) {
@@ -452,6 +458,33 @@ bool is_var_name(std::string_view v) {
 }  // namespace
 
 // Strips "x =" / "x \in" from the front of one answer (not of each element of a list).
+// "x = 5+5+1 = 11" -> "x=11"; "x \\approx 11" -> "x=11"; "x = 1/3 \\approx 0.33" -> "x=1/3": a chain of
+// equalities keeps its first and last member, an approximation after an exact value is dropped.
+std::string grader_collapse_relations(const std::string& s) {
+    size_t ap = s.find("\\approx");
+    std::string t = s;
+    if (ap != std::string::npos) {
+        std::string before = trim(std::string_view(s).substr(0, ap));
+        if (before.find('=') != std::string::npos) {
+            t = before;
+        } else {
+            t = before + "=" + trim(std::string_view(s).substr(ap + 7));
+        }
+    }
+    std::vector<size_t> eqs;
+    int depth = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+        char c = t[i];
+        if (c == '{' || c == '(' || c == '[') ++depth;
+        if (c == '}' || c == ')' || c == ']') --depth;
+        if (c == '=' && depth == 0 && !(i > 0 && (t[i - 1] == '<' || t[i - 1] == '>' || t[i - 1] == '!')))
+            eqs.push_back(i);
+    }
+    if (eqs.size() < 2) return t;
+    if (t.find(',') != std::string::npos) return t;  // "x=1, y=2" is a list, not a chain
+    return trim(std::string_view(t).substr(0, eqs.front())) + "=" + trim(std::string_view(t).substr(eqs.back() + 1));
+}
+
 std::string grader_strip_lhs(const std::string& s) {
     int depth = 0;
     size_t eq = std::string::npos;
@@ -478,6 +511,35 @@ std::string grader_strip_lhs(const std::string& s) {
 std::string grader_normalize(const std::string& answer) {
     std::string s = trim(answer);
     if (s == grader_invalid()) return s;
+    {
+        // A decimal comma, only in a bare number: "0,111", "2,74" (two digits after it; three
+        // digits are a thousands separator, and "2, 5" or "12 and 13" are lists).
+        size_t b = (!s.empty() && s[0] == '-') ? 1 : 0, k = b;
+        while (k < s.size() && is_digit(s[k])) ++k;
+        if (k > b && k < s.size() && s[k] == ',') {
+            size_t f = k + 1;
+            while (f < s.size() && is_digit(s[f])) ++f;
+            if (f == s.size() && f > k + 1 && ((k == b + 1 && s[b] == '0') || f - k - 1 == 2)) s[k] = '.';
+        }
+    }
+    {
+        // "1 000 000": groups of three separated by single spaces.
+        size_t k = (!s.empty() && s[0] == '-') ? 1 : 0, g = 0;
+        while (k + g < s.size() && is_digit(s[k + g])) ++g;
+        bool ok = g >= 1 && g <= 3 && k + g < s.size();
+        size_t i = k + g;
+        while (ok && i < s.size()) {
+            ok = s[i] == ' ' && i + 4 <= s.size() && is_digit(s[i + 1]) && is_digit(s[i + 2]) && is_digit(s[i + 3]) &&
+                 (i + 4 == s.size() || s[i + 4] == ' ');
+            i += 4;
+        }
+        if (ok) {
+            std::string d;
+            for (char c : s)
+                if (c != ' ') d += c;
+            s = d;
+        }
+    }
     replace_symbols(s);
     s = pass_commands(s);
     if (s.size() <= GRADER_MAX_PARSE) s = pass_brace_args(s);
@@ -486,23 +548,36 @@ std::string grader_normalize(const std::string& answer) {
     replace_all(s, " and ", ",");
     s = trim(s);
     while (!s.empty() && (s.back() == '.' || s.back() == ';')) s = trim(std::string_view(s).substr(0, s.size() - 1));
-    s = strip_units(grader_strip_lhs(s));
+    {
+        // Units after "x = 5 cm" too: strip them from the right-hand side only.
+        std::string rhs = grader_strip_lhs(s);
+        std::string head = s.substr(0, s.size() - std::min(s.size(), rhs.size()));
+        if (s.size() >= rhs.size() && s.compare(s.size() - rhs.size(), rhs.size(), rhs) == 0)
+            s = head + strip_units(rhs);
+    }
     s = pass_spaces(s);
+    replace_all(s, "{,}", "\x01");  // "14 {, }916" once its spaces are gone
     s = pass_thousands(s);
     while (!s.empty() && (s.back() == '.' || s.back() == '\\')) s.pop_back();
-    s = grader_strip_lhs(s);
+    s = grader_collapse_relations(s);
+    // "x \\in [-2,7]" is the interval; "x = 5" stays an equation (compare.cpp reads it).
+    if (s.find("\\in") != std::string::npos) s = grader_strip_lhs(s);
     // Integers with a base subscript: 204_5, 4210_{5} -> the digits (the base is in the question).
     {
-        size_t u = s.find('_');
+        // (on the right-hand side of "x = 52_8" too)
+        std::string rhs = grader_strip_lhs(s);
+        std::string head = s.substr(0, s.size() - std::min(s.size(), rhs.size()));
+        std::string& t = rhs;
+        size_t u = t.find('_');
         if (u != std::string::npos && u > 0) {
             bool digits = true;
             for (size_t i = 0; i < u; ++i)
-                digits = digits && (is_digit(s[i]) || (is_alpha(s[i]) && s[i] <= 'F' && s[i] >= 'A'));
-            std::string_view base = std::string_view(s).substr(u + 1);
+                digits = digits && (is_digit(t[i]) || (is_alpha(t[i]) && t[i] <= 'F' && t[i] >= 'A'));
+            std::string_view base = std::string_view(t).substr(u + 1);
             if (base.size() >= 2 && base.front() == '{' && base.back() == '}') base = base.substr(1, base.size() - 2);
             bool base_ok = !base.empty() && base.size() <= 2;
             for (char c : base) base_ok = base_ok && is_digit(c);
-            if (digits && base_ok) s = s.substr(0, u);
+            if (digits && base_ok) s = head + t.substr(0, u);
         }
     }
     // Multiple choice: "(B)", "B)", "(b)" -> "B".

@@ -114,7 +114,7 @@ int cmd_grade(int argc, char** argv) {
         GradeOptions opt = base;
         if (j.contains("dataset")) opt.dataset = grader_dataset_from_name(j["dataset"].get<std::string>());
         GradeResult r = grader_grade(j["response"].get<std::string>(), j["gold"].get<std::string>(), opt);
-        nlohmann::json o = nlohmann::json::object();
+        nlohmann::ordered_json o;  // keys in the contract's order
         o["id"] = j["id"];
         o["extracted"] = r.extracted;
         o["correct"] = r.correct;

@@ -122,6 +122,12 @@ const ExtractCase kExtract[] = {
     {63, M, "Price: \\$5 and a dollar sign $ alone", "[invalid]", "5"},
     {64, M, "**Answer:** 12", "[invalid]", "12"},
     {65, M, "The answer is $\\boxed{6}$, so the final answer is 7.", "6", "6"},
+    {66, M, "so P(A) = 2/3. <|im_start|>user", "[invalid]", "2/3"},
+    {67, M, "with $d = \\frac{90}{n}$ each. So there are 12 sequences.", "[invalid]", "12"},
+    {68, M, "Final Answer: The volume of $ABCD$ is 120. I hope it is correct.", "[invalid]", "120"},
+    {69, G, "the code AZYUK2A", "[invalid]", "[invalid]"},
+    {70, G, "x2 and then 7", "[invalid]", "7"},
+    {71, M, "Soucis : 2,74 $ a..", "[invalid]", "2,74"},
 };
 
 TEST(Extract, CaseTable) {
