@@ -240,6 +240,74 @@ TEST(SweepProcess, CliRunsExportMergeDb) {
     EXPECT_NE(slurp(clog).find("cannot resume run 1"), std::string::npos) << slurp(clog);
 }
 
+// The same SIGKILL test on the real adabench binary and the real CPU engine (tiny random Qwen2):
+// kill delays are drawn across the measured length of an uninterrupted run.
+TEST(SweepProcess, SigkillRealBinaryRealEngine) {
+    namespace fs = std::filesystem;
+    std::string src = ADABENCH_SOURCE_DIR;
+    std::string dir = temp_dir("kill-real");
+    fs::create_directories(dir + "/tiny");
+    for (const char* f : {"config.json", "model.safetensors"})
+        fs::copy_file(src + "/tests/fixtures/models/qwen2-tiny-random/" + f, dir + "/tiny/" + f);
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+        fs::copy_file(src + "/tests/fixtures/tokenizer/organism_mini/" + f, dir + "/tiny/" + f);
+    std::string task = fake_task_write(dir, "fake", 24);
+    auto args = [&](const std::string& db) {
+        return std::vector<std::string>{kAdabench,
+                                        "sweep",
+                                        "--model",
+                                        dir + "/tiny",
+                                        "--task",
+                                        task,
+                                        "--prompt-template",
+                                        "plain",
+                                        "--think-budgets",
+                                        "4,8,16",
+                                        "--answer-budget",
+                                        "8",
+                                        "--max-tokens",
+                                        "40",
+                                        "--temperature",
+                                        "0.8",
+                                        "--n",
+                                        "2",
+                                        "--batch-size",
+                                        "4",
+                                        "--threads",
+                                        "1",
+                                        "--progress",
+                                        "none",
+                                        "--db",
+                                        db};
+    };
+    std::string log = dir + "/log.txt";
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(wait_exit(spawn(args(dir + "/ref.db"), log, 0)), 0) << slurp(log);
+    int ref_ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    Store ref(dir + "/ref.db", STORE_MODE_READ_ONLY);
+    auto expected = dump_samples(ref, 1);
+    ASSERT_EQ(expected.size(), 24u * 2 * 3);
+
+    std::random_device rd;
+    unsigned seed = rd();
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> delay_ms(0, ref_ms + ref_ms / 5);
+    std::string db = dir + "/killed.db";
+    for (int round = 0; round < 6; ++round) {
+        pid_t pid = spawn(args(db), log, 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+        kill(pid, SIGKILL);
+        int rc = wait_exit(pid);
+        ASSERT_TRUE(rc == 0 || rc == 128 + SIGKILL) << "seed " << seed << "\n" << slurp(log);
+    }
+    ASSERT_EQ(wait_exit(spawn(args(db), log, 0)), 0) << slurp(log);
+    Store got(db, STORE_MODE_READ_ONLY);
+    ASSERT_EQ(got.list_runs().size(), 1u) << "seed " << seed;
+    EXPECT_EQ(got.get_run(1)->status, "finished");
+    EXPECT_EQ(dump_samples(got, 1), expected) << "seed " << seed << ", reference run " << ref_ms << " ms";
+}
+
 // End to end with the real engine: a tiny random Qwen2 (the engines' fixture) with the organism's
 // mini tokenizer and a LoRA adapter, through the real `adabench sweep`. Random weights make
 // nonsense text, which is the point: grading, storing and resuming must hold up on it, and the
@@ -257,8 +325,11 @@ TEST(SweepProcess, EndToEndTinyModelRealEngine) {
     auto cmd = [&](const std::string& db, int batch) {
         return kAdabench + " sweep --model " + dir + "/tiny --task " + task +
                " --prompt-template plain --think-budgets 4,8,16 --answer-budget 8 --max-tokens 40"
-               " --adapter " + src + "/tests/fixtures/models/qwen2-tiny-lora-a=0:1:0.5"
-               " --temperature 0.8 --n 2 --progress none --batch-size " + std::to_string(batch) + " --db " + db;
+               " --adapter " +
+               src +
+               "/tests/fixtures/models/qwen2-tiny-lora-a=0:1:0.5"
+               " --temperature 0.8 --n 2 --progress none --batch-size " +
+               std::to_string(batch) + " --db " + db;
     };
     int rc = 0;
     std::string out = run_capture(cmd(dir + "/b1.db", 1), &rc);
