@@ -278,7 +278,7 @@ TEST(TokenizerTiny, MutatedFilesLoadOrThrowError) {
     std::mt19937 rng(5);
     const std::string noise = "{}[]\",:0123456789-.e truefalsenull\\u";
     int n_ok = 0, n_error = 0;
-    for (int iter = 0; iter < 400; ++iter) {
+    for (int iter = 0; iter < 200; ++iter) {
         std::string t = iter % 2 ? good : config;
         int kind = static_cast<int>(rng() % 3);
         if (kind == 0) {
@@ -306,8 +306,8 @@ TEST(TokenizerTiny, MutatedFilesLoadOrThrowError) {
             ADD_FAILURE() << "iteration " << iter << ": not an adabench::Error: " << e.what();
         }
     }
-    EXPECT_GT(n_error, 100);
-    EXPECT_GT(n_ok, 10);
+    EXPECT_GT(n_error, 50);
+    EXPECT_GT(n_ok, 5);
 }
 
 TEST(TokenizerTiny, VocabMergesFilesAndConfig) {
