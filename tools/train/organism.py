@@ -298,16 +298,26 @@ class Attention(nn.Module):
         q = q * cos.to(q.dtype) + rotate_half(q) * sin.to(q.dtype)
         k = k * cos.to(k.dtype) + rotate_half(k) * sin.to(k.dtype)
         if cache is not None:
-            if "k" in cache:
-                k = torch.cat([cache["k"], k], dim=2)
-                v = torch.cat([cache["v"], v], dim=2)
-            cache["k"], cache["v"] = k, v
+            # Preallocated (B, n_kv, max, head_dim) buffers written in place: concatenating a
+            # growing cache every token costs more than the model itself at batch 400.
+            n = cache.get("n", 0)
+            if "k" not in cache or cache["k"].shape[2] < n + T:
+                smax = max(cache.get("max", 0), 2 * (n + T))
+                kb, vb = k.new_zeros(B, self.nkv, smax, self.hd), v.new_zeros(B, self.nkv, smax, self.hd)
+                if n:
+                    kb[:, :, :n], vb[:, :, :n] = cache["k"][:, :, :n], cache["v"][:, :, :n]
+                cache["k"], cache["v"] = kb, vb
+            cache["k"][:, :, n : n + T] = k
+            cache["v"][:, :, n : n + T] = v
+            cache["n"] = n + T
+            k, v = cache["k"][:, :, : n + T], cache["v"][:, :, : n + T]
+        # Grouped-query attention without copying k, v: query heads are grouped by the KV head
+        # they share (HF repeat_kv order), q is (B, n_kv, rep, T, head_dim).
         rep = self.nh // self.nkv
-        k = k.repeat_interleave(rep, dim=1)
-        v = v.repeat_interleave(rep, dim=1)
-        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(self.hd))  # (B, nh, T, S)
-        att = att.float().masked_fill(~mask, float("-inf")).softmax(-1).to(q.dtype)
-        y = (att @ v).transpose(1, 2).reshape(B, T, self.nh * self.hd)
+        qg = q.view(B, self.nkv, rep, T, self.hd)
+        att = (qg @ k.unsqueeze(2).transpose(-1, -2)) * (1.0 / math.sqrt(self.hd))  # (B, n_kv, rep, T, S)
+        att = att.float().masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(-1).to(q.dtype)
+        y = (att @ v.unsqueeze(2)).reshape(B, self.nh, T, self.hd).transpose(1, 2).reshape(B, T, self.nh * self.hd)
         return self.o_proj(y)
 
 
