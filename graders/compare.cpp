@@ -255,6 +255,8 @@ Value parse_value(const std::string& s_in, int depth) {
         }
         return make_text(s);
     }
+    if (s.front() == '{' && s.back() == '}' && wraps_whole(s, 1, 1))
+        return parse_value(s.substr(1, s.size() - 2), depth + 1);
     auto pieces = split_top(s, "\\cup");
     if (pieces.size() > 1) {
         Value u;

@@ -300,8 +300,24 @@ std::optional<std::string> grader_find_last_boxed(std::string_view text) {
         if (text[i] == '{') {
             if (cands[k].close == std::string::npos) continue;
             std::string inner = trim(text.substr(i + 1, cands[k].close - i - 1));
-            if (!inner.empty()) return inner;
-            continue;
+            if (inner.empty()) continue;
+            // "\\boxed{1}\\boxed{2}" or "\\boxed{1}, \\boxed{2}": adjacent boxes are one answer.
+            for (size_t j = k; j-- > 0 && text[cands[j].arg] == '{' && cands[j].close != std::string::npos;) {
+                size_t gap_b = cands[j].close + 1, gap_e = cands[j + 1].arg;
+                if (gap_e < gap_b) break;
+                std::string_view gap = text.substr(gap_b, gap_e - gap_b);
+                // the gap holds the next command name itself: strip it
+                size_t cmd = gap.rfind('\\');
+                if (cmd == std::string_view::npos) break;
+                gap = gap.substr(0, cmd);
+                if (gap.find_first_not_of(" ,$\n") != std::string_view::npos && trim(gap) != "and" &&
+                    trim(gap) != ", and")
+                    break;
+                std::string prev = trim(text.substr(cands[j].arg + 1, cands[j].close - cands[j].arg - 1));
+                if (prev.empty() || k - j > 16) break;
+                inner = prev + ", " + inner;
+            }
+            return inner;
         }
         // "\boxed 5": one token up to whitespace or '$'.
         size_t e = i;

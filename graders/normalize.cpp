@@ -401,8 +401,17 @@ std::string pass_thousands(const std::string& s) {
             out += s[i];
             continue;
         }
-        bool between = !out.empty() && is_digit(out.back()) && i + 1 < s.size() && is_digit(s[i + 1]);
-        if (!between) out += ',';
+        size_t j = i + 1;
+        while (j < s.size() && s[j] == ' ') ++j;  // "11,\\! 111"
+        size_t o = out.size();
+        while (o > 0 && out[o - 1] == ' ') --o;  // "14 {, }916"
+        bool between = o > 0 && is_digit(out[o - 1]) && j < s.size() && is_digit(s[j]);
+        if (between) {
+            out.resize(o);
+            i = j - 1;
+        } else {
+            out += ',';
+        }
     }
     size_t b = (!out.empty() && (out[0] == '-' || out[0] == '+')) ? 1 : 0;
     size_t i = b, first_group = 0;
@@ -555,9 +564,10 @@ std::string grader_normalize(const std::string& answer) {
         if (s.size() >= rhs.size() && s.compare(s.size() - rhs.size(), rhs.size(), rhs) == 0)
             s = head + strip_units(rhs);
     }
-    s = pass_spaces(s);
-    replace_all(s, "{,}", "\x01");  // "14 {, }916" once its spaces are gone
+    // Thousands before spaces go: "32, 349" is a list, "32,349" a number.
+    replace_all(s, "{, }", "\x01");
     s = pass_thousands(s);
+    s = pass_spaces(s);
     while (!s.empty() && (s.back() == '.' || s.back() == '\\')) s.pop_back();
     s = grader_collapse_relations(s);
     // "x \\in [-2,7]" is the interval; "x = 5" stays an equation (compare.cpp reads it).

@@ -223,6 +223,13 @@ const EqCase kEq[] = {
     {324, "\\sqrt 2+\\sqrt 5", "\\sqrt{2}+\\sqrt{5}", true},
     {325, "[-1, -\\tfrac12) \\cup (-\\tfrac12, 0) \\cup (0, 1) \\cup (1, \\infty)",
      "[-1, -\\frac{1}{2}) \\cup (-\\frac{1}{2}, 0) \\cup (0, 1) \\cup (1, \\infty)", true},
+    {327, "{1,3}", "(1,3)", true},
+    {328, "{1,3}", "(3,1)", false},
+    {329, "32, 349", "32349", false},
+    {330, "32,\\! 349", "32349", true},
+    {331, "14 {, }916", "14916", true},
+    {332, "1112122_3", "1112112_3", false},
+    {333, "\\text{C}", "\\text{(C)}", true},
     {326, "\\{-1\\} \\cup [0,7)", "x \\in \\{-1\\} \\cup [0,7)", true},
     // text, multiple choice, units, degrees, bases
     {400, "\\text{(C)}", "C", true},

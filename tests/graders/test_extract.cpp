@@ -128,6 +128,9 @@ const ExtractCase kExtract[] = {
     {69, G, "the code AZYUK2A", "[invalid]", "[invalid]"},
     {70, G, "x2 and then 7", "[invalid]", "7"},
     {71, M, "Soucis : 2,74 $ a..", "[invalid]", "2,74"},
+    {72, M, "$\\boxed{1}\\boxed{2}$", "1, 2", "1, 2"},
+    {73, M, "the roots are \\boxed{1}, \\boxed{-2}.", "1, -2", "1, -2"},
+    {74, M, "\\boxed{3} and \\boxed{4}", "3, 4", "3, 4"},
 };
 
 TEST(Extract, CaseTable) {
