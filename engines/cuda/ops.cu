@@ -1,0 +1,258 @@
+// Kernels and launchers declared in ops.cuh: straightforward, correct-first versions (one thread
+// per element, one block per row or per (sequence, head)). Each mirrors its twin in
+// engines/cpu/ops_ref.h; the comments say where the order of fp32 operations differs.
+// Not here: tuned variants (vectorised loads, bf16 KV cache, split-K attention), cuBLAS calls.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/ops.cuh"
+
+namespace adabench {
+
+namespace {
+
+constexpr int kBlock = 256;      // threads per block of the elementwise kernels
+constexpr int kNormBlock = 256;  // threads per row of rms_norm
+constexpr int kAttnBlock = 128;  // threads per (sequence, head) of attention
+constexpr int kAttnChunk = 128;  // context positions scored per step of the online softmax
+constexpr int kAttnDimsPerThread = (kCudaAttentionMaxHeadDim + kAttnBlock - 1) / kAttnBlock;
+
+void check_launch(const char* op) {
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess)
+        throw Error(std::string("CUDA kernel launch failed in ") + op + ": " + cudaGetErrorString(err));
+}
+
+void check_size(const char* op, const char* what, int64_t v) {
+    if (v < 0) throw Error(std::string(op) + ": " + what + " is negative (" + std::to_string(v) + ")");
+}
+
+unsigned grid_for(int64_t n, int block) { return unsigned((n + block - 1) / block); }
+
+__device__ __forceinline__ float bf16_bits_to_f32(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+}  // namespace
+
+// ---- embedding lookup ----
+
+__global__ void get_rows_bf16_f32(const uint16_t* table, const int32_t* ids, int C, int n_vocab, float* out) {
+    const int t = blockIdx.y;
+    const int32_t id = ids[t];
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < C; i += gridDim.x * blockDim.x) {
+        out[int64_t(t) * C + i] =
+            (id < 0 || id >= n_vocab) ? __int_as_float(0x7fc00000) : bf16_bits_to_f32(table[int64_t(id) * C + i]);
+    }
+}
+
+void get_rows_bf16_f32_cuda(const uint16_t* table, const int32_t* ids, int n_tok, int C, int n_vocab, float* out,
+                            cudaStream_t stream) {
+    check_size("get_rows_bf16_f32", "n_tok", n_tok);
+    check_size("get_rows_bf16_f32", "C", C);
+    if (n_tok == 0 || C == 0) return;
+    if (n_tok > 65535) throw Error("get_rows_bf16_f32: n_tok " + std::to_string(n_tok) + " exceeds 65535 per launch");
+    const dim3 grid{grid_for(C, kBlock), unsigned(n_tok), 1u};
+    get_rows_bf16_f32<<<grid, kBlock, 0, stream>>>(table, ids, C, n_vocab, out);
+    check_launch("get_rows_bf16_f32");
+}
+
+// ---- RMSNorm: one block per row; the sum of squares is a tree reduction (the twin sums in index
+// order, so results differ by rounding only) ----
+
+__global__ void rms_norm_f32(const float* x, const float* w, float* y, int n, float eps) {
+    __shared__ float partial[kNormBlock / 32];
+    const int64_t row = blockIdx.x;
+    const float* xr = x + row * n;
+    float* yr = y + row * n;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < int(blockDim.x >> 5); ++i) total += partial[i];
+    const float inv = 1.0f / sqrtf(total / float(n) + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
+}
+
+void rms_norm_f32_cuda(const float* x, const float* w, float* y, int n_rows, int n, float eps, cudaStream_t stream) {
+    check_size("rms_norm_f32", "n_rows", n_rows);
+    check_size("rms_norm_f32", "n", n);
+    if (n_rows == 0 || n == 0) return;
+    rms_norm_f32<<<unsigned(n_rows), kNormBlock, 0, stream>>>(x, w, y, n, eps);
+    check_launch("rms_norm_f32");
+}
+
+// ---- RoPE (rotate_half): one thread per (token, head, i < head_dim/2) ----
+
+__global__ void rope_f32(float* x, const int32_t* pos, int n_tok, int n_heads, int head_dim, float theta) {
+    const int half = head_dim / 2;
+    const int64_t total = int64_t(n_tok) * n_heads * half;
+    for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+         idx += int64_t(gridDim.x) * blockDim.x) {
+        const int i = int(idx % half);
+        const int64_t th = idx / half;  // token * n_heads + head
+        const int t = int(th / n_heads);
+        // Same arithmetic as ref_rope_table: inv_freq in double rounded to fp32, angle in fp32.
+        const float inv_freq = float(1.0 / pow(double(theta), double(2 * i) / double(head_dim)));
+        const float angle = float(pos[t]) * inv_freq;
+        const float c = float(cos(double(angle)));
+        const float s = float(sin(double(angle)));
+        float* v = x + th * head_dim;
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * c - x2 * s;
+        v[i + half] = x2 * c + x1 * s;
+    }
+}
+
+void rope_f32_cuda(float* x, const int32_t* pos, int n_tok, int n_heads, int head_dim, float theta,
+                   cudaStream_t stream) {
+    check_size("rope_f32", "n_tok", n_tok);
+    check_size("rope_f32", "n_heads", n_heads);
+    check_size("rope_f32", "head_dim", head_dim);
+    if (head_dim % 2 != 0) throw Error("rope_f32: head_dim " + std::to_string(head_dim) + " is odd");
+    const int64_t total = int64_t(n_tok) * n_heads * (head_dim / 2);
+    if (total == 0) return;
+    const unsigned grid = unsigned(std::min<int64_t>(grid_for(total, kBlock), 65535));
+    rope_f32<<<grid, kBlock, 0, stream>>>(x, pos, n_tok, n_heads, head_dim, theta);
+    check_launch("rope_f32");
+}
+
+// ---- elementwise ----
+
+__global__ void silu_mul_f32(const float* g, const float* u, float* y, int64_t n) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        const float gv = g[i];
+        y[i] = gv / (1.0f + expf(-gv)) * u[i];
+    }
+}
+
+void silu_mul_f32_cuda(const float* g, const float* u, float* y, int64_t n, cudaStream_t stream) {
+    check_size("silu_mul_f32", "n", n);
+    if (n == 0) return;
+    const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
+    silu_mul_f32<<<grid, kBlock, 0, stream>>>(g, u, y, n);
+    check_launch("silu_mul_f32");
+}
+
+__global__ void add_f32(float* y, const float* x, int64_t n) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        y[i] += x[i];
+}
+
+void add_f32_cuda(float* y, const float* x, int64_t n, cudaStream_t stream) {
+    check_size("add_f32", "n", n);
+    if (n == 0) return;
+    const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
+    add_f32<<<grid, kBlock, 0, stream>>>(y, x, n);
+    check_launch("add_f32");
+}
+
+__global__ void add_bias_f32(float* y, const float* bias, int64_t n, int n_cols) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        y[i] += bias[i % n_cols];
+}
+
+void add_bias_f32_cuda(float* y, const float* bias, int n_rows, int n_cols, cudaStream_t stream) {
+    check_size("add_bias_f32", "n_rows", n_rows);
+    check_size("add_bias_f32", "n_cols", n_cols);
+    const int64_t n = int64_t(n_rows) * n_cols;
+    if (n == 0) return;
+    const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
+    add_bias_f32<<<grid, kBlock, 0, stream>>>(y, bias, n, n_cols);
+    check_launch("add_bias_f32");
+}
+
+// ---- decode attention: one block per (head, sequence). The context is scored a chunk at a time
+// (one warp per position, lanes split head_dim), then an online softmax folds the chunk into the
+// running max, sum and output (thread d owns output dims d, d + 128). The twin normalises each
+// probability before the V sum; here the sum divides once at the end. ----
+
+__global__ void attention_decode_f32(const float* q, const float* k, const float* v, int64_t seq_stride,
+                                     const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
+                                     float* out) {
+    __shared__ float q_s[kCudaAttentionMaxHeadDim];
+    __shared__ float p_s[kAttnChunk];
+    const int h = blockIdx.x, s = blockIdx.y;
+    const int kvh = h / (n_heads / n_kv_heads);
+    const int64_t kv_stride = int64_t(n_kv_heads) * head_dim;
+    const float* qh = q + (int64_t(s) * n_heads + h) * head_dim;
+    const float* kb = k + int64_t(s) * seq_stride + int64_t(kvh) * head_dim;
+    const float* vb = v + int64_t(s) * seq_stride + int64_t(kvh) * head_dim;
+    float* oh = out + (int64_t(s) * n_heads + h) * head_dim;
+    const int n = n_ctx[s];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) q_s[d] = qh[d];
+    __syncthreads();
+
+    float m = -INFINITY, l = 0.0f;
+    float acc[kAttnDimsPerThread];
+#pragma unroll
+    for (int r = 0; r < kAttnDimsPerThread; ++r) acc[r] = 0.0f;
+
+    for (int c0 = 0; c0 < n; c0 += kAttnChunk) {
+        const int cn = min(kAttnChunk, n - c0);
+        for (int jj = warp; jj < cn; jj += n_warps) {
+            const float* kr = kb + int64_t(c0 + jj) * kv_stride;
+            float dot = 0.0f;
+            for (int d = lane; d < head_dim; d += 32) dot += q_s[d] * kr[d];
+            dot = warp_sum(dot);
+            if (lane == 0) p_s[jj] = dot * scale;
+        }
+        __syncthreads();
+        float cm = -INFINITY;
+        for (int jj = 0; jj < cn; ++jj) cm = fmaxf(cm, p_s[jj]);
+        const float new_m = fmaxf(m, cm);
+        const float corr = expf(m - new_m);  // 0 on the first chunk (m = -inf)
+        __syncthreads();                     // every thread has read the raw scores
+        for (int jj = threadIdx.x; jj < cn; jj += blockDim.x) p_s[jj] = expf(p_s[jj] - new_m);
+        __syncthreads();
+        float chunk_sum = 0.0f;
+        for (int jj = 0; jj < cn; ++jj) chunk_sum += p_s[jj];
+        l = l * corr + chunk_sum;
+#pragma unroll
+        for (int r = 0; r < kAttnDimsPerThread; ++r) {
+            const int d = threadIdx.x + r * kAttnBlock;
+            if (d >= head_dim) break;
+            float a = acc[r] * corr;
+            for (int jj = 0; jj < cn; ++jj) a += p_s[jj] * vb[int64_t(c0 + jj) * kv_stride + d];
+            acc[r] = a;
+        }
+        m = new_m;
+        __syncthreads();  // p_s is rewritten by the next chunk
+    }
+#pragma unroll
+    for (int r = 0; r < kAttnDimsPerThread; ++r) {
+        const int d = threadIdx.x + r * kAttnBlock;
+        if (d >= head_dim) break;
+        oh[d] = n > 0 ? acc[r] / l : 0.0f;
+    }
+}
+
+void attention_decode_f32_cuda(const float* q, const float* k, const float* v, int64_t seq_stride, const int32_t* n_ctx,
+                               int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
+                               cudaStream_t stream) {
+    check_size("attention_decode_f32", "n_seq", n_seq);
+    if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
+        throw Error("attention_decode_f32: n_heads " + std::to_string(n_heads) + " is not a positive multiple of " +
+                    "n_kv_heads " + std::to_string(n_kv_heads));
+    if (head_dim <= 0 || head_dim > kCudaAttentionMaxHeadDim)
+        throw Error("attention_decode_f32: head_dim " + std::to_string(head_dim) + " outside [1, " +
+                    std::to_string(kCudaAttentionMaxHeadDim) + "]");
+    if (n_seq == 0) return;
+    if (n_seq > 65535) throw Error("attention_decode_f32: n_seq " + std::to_string(n_seq) + " exceeds 65535");
+    const dim3 grid{unsigned(n_heads), unsigned(n_seq), 1u};
+    attention_decode_f32<<<grid, kAttnBlock, 0, stream>>>(q, k, v, seq_stride, n_ctx, n_heads, n_kv_heads, head_dim,
+                                                          scale, out);
+    check_launch("attention_decode_f32");
+}
+
+}  // namespace adabench

@@ -1,0 +1,55 @@
+// CUDA kernels of the decoder forward pass, one launcher each (llama.cpp naming: kernel
+// `rms_norm_f32`, launcher `rms_norm_f32_cuda(..., stream)`). Every op computes the same function
+// as its scalar CPU twin in engines/cpu/ops_ref.h (tests/cuda/test_cuda_ops.cpp checks them):
+// fp32 activations, bf16 only in the embedding table. All pointers are device pointers; launchers
+// only enqueue work on `stream` (no allocation, no synchronisation) and throw adabench::Error for
+// arguments they can check on the host (negative sizes, unsupported head_dim).
+//
+// Not here: matrix products (cuBLAS in the backend), KV-cache slot bookkeeping, LoRA, sampling.
+// The plain header types keep it includable from host-only .cpp files (tests).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace adabench {
+
+// out[t*C + i] = bf16_to_f32(table[ids[t]*C + i]) for t in [0, n_tok). An id outside
+// [0, n_vocab) gives a row of NaN (the backend checks ids on the host before launching).
+void get_rows_bf16_f32_cuda(const uint16_t* table, const int32_t* ids, int n_tok, int C, int n_vocab, float* out,
+                            cudaStream_t stream);
+
+// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for each of n_rows rows of n (twin: ref_rms_norm).
+void rms_norm_f32_cuda(const float* x, const float* w, float* y, int n_rows, int n, float eps, cudaStream_t stream);
+
+// In-place RoPE, Hugging Face rotate_half, on x (n_tok, n_heads, head_dim): token t is at absolute
+// position pos[t]; angles as ref_rope_table computes them (inv_freq in double rounded to fp32,
+// angle in fp32, cos/sin in double). head_dim must be even.
+void rope_f32_cuda(float* x, const int32_t* pos, int n_tok, int n_heads, int head_dim, float theta,
+                   cudaStream_t stream);
+
+// y[i] = silu(g[i]) * u[i] (SwiGLU; twin: ref_silu_mul). y may alias g or u.
+void silu_mul_f32_cuda(const float* g, const float* u, float* y, int64_t n, cudaStream_t stream);
+
+// y[i] += x[i] (residual add; twin: ref_add).
+void add_f32_cuda(float* y, const float* x, int64_t n, cudaStream_t stream);
+
+// y[r*n_cols + c] += bias[c] for n_rows rows (q/k/v bias; twin: ref_add per row).
+void add_bias_f32_cuda(float* y, const float* bias, int n_rows, int n_cols, cudaStream_t stream);
+
+// Largest head_dim attention_decode_f32_cuda accepts.
+constexpr int kCudaAttentionMaxHeadDim = 256;
+
+// Decode attention, one query row per sequence over a contiguous fp32 KV cache, GQA:
+//   q     (n_seq, n_heads, head_dim)
+//   k, v  sequence s's position j, kv head g at k[s*seq_stride + j*n_kv_heads*head_dim + g*head_dim]
+//   n_ctx device array (n_seq): positions to attend to (the new token's K/V already appended); >= 1
+//   out   (n_seq, n_heads, head_dim) = softmax(q . K^T * scale) V, query head h reads kv head
+//         h / (n_heads / n_kv_heads). fp32 scores and softmax (online, chunked). n_ctx[s] == 0
+//         gives a zero row.
+// Twin: ref_attention_row. n_heads must be a multiple of n_kv_heads; head_dim <= 256.
+void attention_decode_f32_cuda(const float* q, const float* k, const float* v, int64_t seq_stride, const int32_t* n_ctx,
+                               int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
+                               cudaStream_t stream);
+
+}  // namespace adabench

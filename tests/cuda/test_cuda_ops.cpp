@@ -1,0 +1,234 @@
+// cuda ops: every kernel of engines/cuda/ops.cuh against its scalar CPU twin (engines/cpu/ops_ref.h)
+// on random inputs, llama.cpp test-backend-ops style: |x - ref| <= tol + |ref| * eps element-wise,
+// and no NaN where the twin has none. CUDA is touched only inside test bodies, so the binary lists
+// its tests on machines without a GPU; there the tests that need a device skip (CudaDevice.IsVisible
+// is the one that fails). The argument checks of the launchers run everywhere.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "engines/cpu/ops_ref.h"
+#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device.h"
+#include "engines/cuda/ops.cuh"
+
+namespace adabench {
+namespace {
+
+#define REQUIRE_CUDA_DEVICE() \
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
+
+// A device array of T that frees itself; upload/download copy whole vectors.
+template <class T>
+class DeviceArray {
+public:
+    explicit DeviceArray(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, (n ? n : 1) * sizeof(T))); }
+    explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
+    ~DeviceArray() { cudaFree(p_); }
+    DeviceArray(const DeviceArray&) = delete;
+    DeviceArray& operator=(const DeviceArray&) = delete;
+    T* get() { return static_cast<T*>(p_); }
+    void upload(const std::vector<T>& host) {
+        CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    }
+    std::vector<T> download() {
+        std::vector<T> host(n_);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+        return host;
+    }
+
+private:
+    void* p_ = nullptr;
+    size_t n_ = 0;
+};
+
+std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+// Element-wise |got - ref| <= tol + |ref| * eps; NaN in got where ref has none fails.
+void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref, float tol,
+                  float eps) {
+    ASSERT_EQ(got.size(), ref.size()) << what;
+    size_t bad = 0, first_bad = 0;
+    double max_err = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const bool nan_got = std::isnan(got[i]), nan_ref = std::isnan(ref[i]);
+        bool ok;
+        if (nan_ref) {
+            ok = nan_got;
+        } else if (nan_got) {
+            ok = false;
+        } else {
+            const double err = std::fabs(double(got[i]) - double(ref[i]));
+            max_err = std::max(max_err, err);
+            ok = err <= double(tol) + std::fabs(double(ref[i])) * double(eps);
+        }
+        if (!ok && bad++ == 0) first_bad = i;
+    }
+    EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size() << " elements out of tolerance (tol " << tol
+                       << ", eps " << eps << "); first at " << first_bad << ": got " << got[first_bad] << ", ref "
+                       << ref[first_bad] << "; max abs error " << max_err;
+}
+
+// ---- argument checks (no device needed: the launchers throw before any CUDA call) ----
+
+TEST(CudaOpsArgs, LaunchersRejectBadShapes) {
+    EXPECT_THROW(rope_f32_cuda(nullptr, nullptr, 1, 1, 63, 10000.0f, nullptr), Error);
+    EXPECT_THROW(rms_norm_f32_cuda(nullptr, nullptr, nullptr, -1, 8, 1e-6f, nullptr), Error);
+    EXPECT_THROW(attention_decode_f32_cuda(nullptr, nullptr, nullptr, 0, nullptr, 1, 14, 3, 64, 1.0f, nullptr, nullptr),
+                 Error);
+    EXPECT_THROW(attention_decode_f32_cuda(nullptr, nullptr, nullptr, 0, nullptr, 1, 4, 2, kCudaAttentionMaxHeadDim + 2,
+                                           1.0f, nullptr, nullptr),
+                 Error);
+    // Empty work is a no-op, not an error.
+    EXPECT_NO_THROW(silu_mul_f32_cuda(nullptr, nullptr, nullptr, 0, nullptr));
+    EXPECT_NO_THROW(add_f32_cuda(nullptr, nullptr, 0, nullptr));
+}
+
+// ---- ops against their twins ----
+
+// Twin: ref_bf16_to_f32 of the table row (what cpu_convert_f32 does for the CPU embedding lookup).
+TEST(CudaOps, GetRowsBf16MatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int V = 97, C = 300;
+    std::vector<float> table_f = random_floats(size_t(V) * C, -2.0f, 2.0f, 1);
+    std::vector<uint16_t> table(table_f.size());
+    for (size_t i = 0; i < table.size(); ++i) table[i] = ref_f32_to_bf16(table_f[i]);
+    const std::vector<int32_t> ids = {0, 96, 5, 5, 42, 97, -1};  // the last two are out of range
+    std::vector<float> ref(ids.size() * C);
+    for (size_t t = 0; t < ids.size(); ++t)
+        for (int i = 0; i < C; ++i)
+            ref[t * C + size_t(i)] = (ids[t] < 0 || ids[t] >= V) ? NAN : ref_bf16_to_f32(table[size_t(ids[t]) * C + i]);
+
+    DeviceArray<uint16_t> d_table(table);
+    DeviceArray<int32_t> d_ids(ids);
+    DeviceArray<float> d_out(ref.size());
+    get_rows_bf16_f32_cuda(d_table.get(), d_ids.get(), int(ids.size()), C, V, d_out.get(), nullptr);
+    expect_close("get_rows_bf16_f32", d_out.download(), ref, 0.0f, 0.0f);
+}
+
+TEST(CudaOps, RmsNormMatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    for (int n : {64, 896, 1000, 1536}) {
+        const int rows = 5;
+        const float eps = 1e-6f;
+        std::vector<float> x = random_floats(size_t(rows) * n, -3.0f, 3.0f, uint32_t(n));
+        std::vector<float> w = random_floats(size_t(n), 0.5f, 1.5f, uint32_t(n) + 1);
+        std::vector<float> ref(x.size());
+        for (int r = 0; r < rows; ++r) ref_rms_norm(&x[size_t(r) * n], w.data(), n, eps, &ref[size_t(r) * n]);
+
+        DeviceArray<float> d_x(x), d_w(w), d_y(x.size());
+        rms_norm_f32_cuda(d_x.get(), d_w.get(), d_y.get(), rows, n, eps, nullptr);
+        expect_close("rms_norm_f32 n=" + std::to_string(n), d_y.download(), ref, 1e-6f, 1e-5f);
+    }
+}
+
+TEST(CudaOps, RopeMatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const std::vector<int32_t> pos = {0, 1, 7, 100, 4095, 32000};
+    struct Case {
+        int n_heads, head_dim;
+        float theta;
+    };
+    for (const Case& c : {Case{3, 64, 10000.0f}, Case{2, 128, 1000000.0f}, Case{14, 16, 10000.0f}}) {
+        const int T = int(pos.size());
+        std::vector<float> x = random_floats(size_t(T) * c.n_heads * c.head_dim, -2.0f, 2.0f, uint32_t(c.head_dim));
+        std::vector<float> ref = x;
+        std::vector<float> cs(size_t(c.head_dim / 2)), sn(size_t(c.head_dim / 2));
+        for (int t = 0; t < T; ++t) {
+            ref_rope_table(pos[size_t(t)], c.head_dim, c.theta, cs.data(), sn.data());
+            ref_rope(&ref[size_t(t) * c.n_heads * c.head_dim], c.n_heads, c.head_dim, cs.data(), sn.data());
+        }
+        DeviceArray<float> d_x(x);
+        DeviceArray<int32_t> d_pos(pos);
+        rope_f32_cuda(d_x.get(), d_pos.get(), T, c.n_heads, c.head_dim, c.theta, nullptr);
+        expect_close("rope_f32 head_dim=" + std::to_string(c.head_dim), d_x.download(), ref, 1e-5f, 1e-5f);
+    }
+}
+
+TEST(CudaOps, SiluMulMatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int64_t n = 10007;
+    std::vector<float> g = random_floats(size_t(n), -12.0f, 12.0f, 3);
+    std::vector<float> u = random_floats(size_t(n), -3.0f, 3.0f, 4);
+    std::vector<float> ref(static_cast<size_t>(n));
+    ref_silu_mul(g.data(), u.data(), n, ref.data());
+
+    DeviceArray<float> d_g(g), d_u(u), d_y(static_cast<size_t>(n));
+    silu_mul_f32_cuda(d_g.get(), d_u.get(), d_y.get(), n, nullptr);
+    expect_close("silu_mul_f32", d_y.download(), ref, 1e-6f, 1e-5f);
+    silu_mul_f32_cuda(d_g.get(), d_u.get(), d_g.get(), n, nullptr);  // in place (y aliases g)
+    expect_close("silu_mul_f32 in place", d_g.download(), ref, 1e-6f, 1e-5f);
+}
+
+TEST(CudaOps, AddAndBiasMatchTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int rows = 9, cols = 1000;
+    std::vector<float> y = random_floats(size_t(rows) * cols, -4.0f, 4.0f, 5);
+    std::vector<float> x = random_floats(y.size(), -4.0f, 4.0f, 6);
+    std::vector<float> bias = random_floats(size_t(cols), -1.0f, 1.0f, 7);
+
+    std::vector<float> ref_sum = y;
+    ref_add(ref_sum.data(), x.data(), int64_t(y.size()));
+    DeviceArray<float> d_y(y), d_x(x), d_b(bias);
+    add_f32_cuda(d_y.get(), d_x.get(), int64_t(y.size()), nullptr);
+    expect_close("add_f32", d_y.download(), ref_sum, 0.0f, 0.0f);
+
+    std::vector<float> ref_bias = ref_sum;
+    for (int r = 0; r < rows; ++r) ref_add(&ref_bias[size_t(r) * cols], bias.data(), cols);
+    add_bias_f32_cuda(d_y.get(), d_b.get(), rows, cols, nullptr);
+    expect_close("add_bias_f32", d_y.download(), ref_bias, 0.0f, 0.0f);
+}
+
+// Decode attention over a contiguous cache with per-sequence lengths that cross the kernel's chunk
+// size (128), GQA groups of 7, 1 and 2, and head dims that are not multiples of 32.
+TEST(CudaOps, AttentionDecodeMatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    struct Case {
+        int n_heads, n_kv_heads, head_dim;
+        float q_scale;  // large values stress the softmax's max subtraction
+    };
+    const std::vector<int32_t> n_ctx = {1, 127, 129, 300, 0};
+    const int max_ctx = 300, S = int(n_ctx.size());
+    for (const Case& c : {Case{14, 2, 64, 1.0f}, Case{4, 4, 128, 8.0f}, Case{4, 2, 80, 1.0f}, Case{2, 1, 256, 3.0f}}) {
+        const int kv_dim = c.n_kv_heads * c.head_dim;
+        const int64_t seq_stride = int64_t(max_ctx) * kv_dim;
+        const float scale = 1.0f / std::sqrt(float(c.head_dim));
+        std::vector<float> q = random_floats(size_t(S) * c.n_heads * c.head_dim, -c.q_scale, c.q_scale, 8);
+        std::vector<float> k = random_floats(size_t(S * seq_stride), -1.0f, 1.0f, 9);
+        std::vector<float> v = random_floats(size_t(S * seq_stride), -1.0f, 1.0f, 10);
+        std::vector<float> ref(q.size(), 0.0f), scores(static_cast<size_t>(max_ctx));
+        const int group = c.n_heads / c.n_kv_heads;
+        for (int s = 0; s < S; ++s) {
+            if (n_ctx[size_t(s)] == 0) continue;  // the kernel defines an empty context as a zero row
+            for (int h = 0; h < c.n_heads; ++h) {
+                const int64_t kv_off = s * seq_stride + int64_t(h / group) * c.head_dim;
+                ref_attention_row(&q[(size_t(s) * c.n_heads + size_t(h)) * c.head_dim], &k[size_t(kv_off)],
+                                  &v[size_t(kv_off)], kv_dim, n_ctx[size_t(s)], c.head_dim, scale,
+                                  &ref[(size_t(s) * c.n_heads + size_t(h)) * c.head_dim], scores.data());
+            }
+        }
+        DeviceArray<float> d_q(q), d_k(k), d_v(v), d_out(q.size());
+        DeviceArray<int32_t> d_n(n_ctx);
+        attention_decode_f32_cuda(d_q.get(), d_k.get(), d_v.get(), seq_stride, d_n.get(), S, c.n_heads, c.n_kv_heads,
+                                  c.head_dim, scale, d_out.get(), nullptr);
+        expect_close("attention_decode_f32 H=" + std::to_string(c.n_heads) + " Hkv=" + std::to_string(c.n_kv_heads) +
+                         " D=" + std::to_string(c.head_dim),
+                     d_out.download(), ref, 1e-5f, 1e-4f);
+    }
+}
+
+}  // namespace
+}  // namespace adabench
