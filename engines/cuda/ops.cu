@@ -175,17 +175,18 @@ void add_bias_f32_cuda(float* y, const float* bias, int n_rows, int n_cols, cuda
 // running max, sum and output (thread d owns output dims d, d + 128). The twin normalises each
 // probability before the V sum; here the sum divides once at the end. ----
 
-__global__ void attention_decode_f32(const float* q, const float* k, const float* v, int64_t seq_stride,
-                                     const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                                     float* out) {
+__global__ void attention_f32(const float* q, const float* k, const float* v, int64_t seq_stride,
+                              const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
+                              float scale, float* out) {
     __shared__ float q_s[kCudaAttentionMaxHeadDim];
     __shared__ float p_s[kAttnChunk];
-    const int h = blockIdx.x, s = blockIdx.y;
+    const int h = blockIdx.x, s = blockIdx.y;  // s: query row
+    const int64_t slot = row_slot ? row_slot[s] : s;
     const int kvh = h / (n_heads / n_kv_heads);
     const int64_t kv_stride = int64_t(n_kv_heads) * head_dim;
     const float* qh = q + (int64_t(s) * n_heads + h) * head_dim;
-    const float* kb = k + int64_t(s) * seq_stride + int64_t(kvh) * head_dim;
-    const float* vb = v + int64_t(s) * seq_stride + int64_t(kvh) * head_dim;
+    const float* kb = k + slot * seq_stride + int64_t(kvh) * head_dim;
+    const float* vb = v + slot * seq_stride + int64_t(kvh) * head_dim;
     float* oh = out + (int64_t(s) * n_heads + h) * head_dim;
     const int n = n_ctx[s];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
@@ -237,22 +238,59 @@ __global__ void attention_decode_f32(const float* q, const float* k, const float
     }
 }
 
+static void attention_launch(const char* op, const float* q, const float* k, const float* v, int64_t seq_stride,
+                             const int32_t* row_slot, const int32_t* n_ctx, int n_rows, int n_heads, int n_kv_heads,
+                             int head_dim, float scale, float* out, cudaStream_t stream) {
+    check_size(op, "n_rows", n_rows);
+    if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
+        throw Error(std::string(op) + ": n_heads " + std::to_string(n_heads) + " is not a positive multiple of " +
+                    "n_kv_heads " + std::to_string(n_kv_heads));
+    if (head_dim <= 0 || head_dim > kCudaAttentionMaxHeadDim)
+        throw Error(std::string(op) + ": head_dim " + std::to_string(head_dim) + " outside [1, " +
+                    std::to_string(kCudaAttentionMaxHeadDim) + "]");
+    if (n_rows == 0) return;
+    if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
+    const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
+    attention_f32<<<grid, kAttnBlock, 0, stream>>>(q, k, v, seq_stride, row_slot, n_ctx, n_heads, n_kv_heads, head_dim,
+                                                   scale, out);
+    check_launch(op);
+}
+
 void attention_decode_f32_cuda(const float* q, const float* k, const float* v, int64_t seq_stride, const int32_t* n_ctx,
                                int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
                                cudaStream_t stream) {
-    check_size("attention_decode_f32", "n_seq", n_seq);
-    if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
-        throw Error("attention_decode_f32: n_heads " + std::to_string(n_heads) + " is not a positive multiple of " +
-                    "n_kv_heads " + std::to_string(n_kv_heads));
-    if (head_dim <= 0 || head_dim > kCudaAttentionMaxHeadDim)
-        throw Error("attention_decode_f32: head_dim " + std::to_string(head_dim) + " outside [1, " +
-                    std::to_string(kCudaAttentionMaxHeadDim) + "]");
-    if (n_seq == 0) return;
-    if (n_seq > 65535) throw Error("attention_decode_f32: n_seq " + std::to_string(n_seq) + " exceeds 65535");
-    const dim3 grid{unsigned(n_heads), unsigned(n_seq), 1u};
-    attention_decode_f32<<<grid, kAttnBlock, 0, stream>>>(q, k, v, seq_stride, n_ctx, n_heads, n_kv_heads, head_dim,
-                                                          scale, out);
-    check_launch("attention_decode_f32");
+    attention_launch("attention_decode_f32", q, k, v, seq_stride, nullptr, n_ctx, n_seq, n_heads, n_kv_heads, head_dim,
+                     scale, out, stream);
+}
+
+void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t slot_stride, const int32_t* row_slot,
+                        const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale,
+                        float* out, cudaStream_t stream) {
+    attention_launch("attention_f32", q, k, v, slot_stride, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim,
+                     scale, out, stream);
+}
+
+// ---- KV cache append: row t of k_new / v_new goes to (slot[t], pos[t]) ----
+
+__global__ void kv_append_f32(const float* k_new, const float* v_new, const int32_t* slot, const int32_t* pos,
+                              int kv_dim, int64_t slot_stride, float* k_cache, float* v_cache) {
+    const int t = blockIdx.y;
+    const int64_t dst = int64_t(slot[t]) * slot_stride + int64_t(pos[t]) * kv_dim;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < kv_dim; i += gridDim.x * blockDim.x) {
+        k_cache[dst + i] = k_new[int64_t(t) * kv_dim + i];
+        v_cache[dst + i] = v_new[int64_t(t) * kv_dim + i];
+    }
+}
+
+void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* slot, const int32_t* pos, int n_tok,
+                        int kv_dim, int64_t slot_stride, float* k_cache, float* v_cache, cudaStream_t stream) {
+    check_size("kv_append_f32", "n_tok", n_tok);
+    check_size("kv_append_f32", "kv_dim", kv_dim);
+    if (n_tok == 0 || kv_dim == 0) return;
+    if (n_tok > 65535) throw Error("kv_append_f32: n_tok " + std::to_string(n_tok) + " exceeds 65535 per launch");
+    const dim3 grid{grid_for(kv_dim, kBlock), unsigned(n_tok), 1u};
+    kv_append_f32<<<grid, kBlock, 0, stream>>>(k_new, v_new, slot, pos, kv_dim, slot_stride, k_cache, v_cache);
+    check_launch("kv_append_f32");
 }
 
 }  // namespace adabench

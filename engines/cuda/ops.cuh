@@ -52,4 +52,17 @@ void attention_decode_f32_cuda(const float* q, const float* k, const float* v, i
                                int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
                                cudaStream_t stream);
 
+// The general form (prefill and decode, any slot): query row r reads the cache of slot row_slot[r]
+// (base k + row_slot[r]*slot_stride, same per-position layout as above) over its first
+// row_n_ctx[r] positions. For causal prefill, row_n_ctx[r] = pos[r] + 1 after kv_append_f32_cuda
+// has stored the step's K/V. q, out are (n_rows, n_heads, head_dim). Twin: ref_attention_row.
+void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t slot_stride, const int32_t* row_slot,
+                        const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale,
+                        float* out, cudaStream_t stream);
+
+// KV cache append: k_new, v_new (n_tok, kv_dim) rows go to position pos[t] of slot slot[t]:
+// k_cache[slot[t]*slot_stride + pos[t]*kv_dim + i]. Slots and positions are checked by the caller.
+void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* slot, const int32_t* pos, int n_tok,
+                        int kv_dim, int64_t slot_stride, float* k_cache, float* v_cache, cudaStream_t stream);
+
 }  // namespace adabench

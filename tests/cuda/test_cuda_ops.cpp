@@ -230,5 +230,60 @@ TEST(CudaOps, AttentionDecodeMatchesTwin) {
     }
 }
 
+// Causal prefill mixed with continuation, through the general kernel and the KV append: sequence A
+// (slot 3) has 100 cached positions and appends 5 tokens, sequence B (slot 1) prefills 150 tokens
+// from empty. Every query row attends to its own slot's positions 0..pos.
+TEST(CudaOps, KvAppendAndPrefillAttentionMatchTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int H = 12, Hkv = 2, D = 128, kv_dim = Hkv * D, n_slots = 4, max_len = 200;
+    const int64_t slot_stride = int64_t(max_len) * kv_dim;
+    const float scale = 1.0f / std::sqrt(float(D));
+    std::vector<int32_t> row_slot, row_pos;
+    for (int i = 0; i < 5; ++i) {
+        row_slot.push_back(3);
+        row_pos.push_back(100 + i);
+    }
+    for (int i = 0; i < 150; ++i) {
+        row_slot.push_back(1);
+        row_pos.push_back(i);
+    }
+    const int T = int(row_slot.size());
+    std::vector<float> k_cache = random_floats(size_t(n_slots * slot_stride), -1.0f, 1.0f, 11);
+    std::vector<float> v_cache = random_floats(size_t(n_slots * slot_stride), -1.0f, 1.0f, 12);
+    std::vector<float> k_new = random_floats(size_t(T) * kv_dim, -1.0f, 1.0f, 13);
+    std::vector<float> v_new = random_floats(size_t(T) * kv_dim, -1.0f, 1.0f, 14);
+    std::vector<float> q = random_floats(size_t(T) * H * D, -2.0f, 2.0f, 15);
+
+    DeviceArray<float> d_kc(k_cache), d_vc(v_cache), d_kn(k_new), d_vn(v_new), d_q(q), d_out(q.size());
+    DeviceArray<int32_t> d_slot(row_slot), d_pos(row_pos);
+    std::vector<int32_t> n_ctx(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) n_ctx[size_t(t)] = row_pos[size_t(t)] + 1;
+    DeviceArray<int32_t> d_n(n_ctx);
+
+    // Reference cache after the append.
+    for (int t = 0; t < T; ++t) {
+        const int64_t dst = row_slot[size_t(t)] * slot_stride + int64_t(row_pos[size_t(t)]) * kv_dim;
+        for (int i = 0; i < kv_dim; ++i) {
+            k_cache[size_t(dst + i)] = k_new[size_t(t) * kv_dim + size_t(i)];
+            v_cache[size_t(dst + i)] = v_new[size_t(t) * kv_dim + size_t(i)];
+        }
+    }
+    kv_append_f32_cuda(d_kn.get(), d_vn.get(), d_slot.get(), d_pos.get(), T, kv_dim, slot_stride, d_kc.get(),
+                       d_vc.get(), nullptr);
+    expect_close("kv_append_f32 k", d_kc.download(), k_cache, 0.0f, 0.0f);
+    expect_close("kv_append_f32 v", d_vc.download(), v_cache, 0.0f, 0.0f);
+
+    std::vector<float> ref(q.size()), scores(static_cast<size_t>(max_len));
+    for (int t = 0; t < T; ++t)
+        for (int h = 0; h < H; ++h) {
+            const int64_t off = row_slot[size_t(t)] * slot_stride + int64_t(h / (H / Hkv)) * D;
+            ref_attention_row(&q[(size_t(t) * H + size_t(h)) * D], &k_cache[size_t(off)], &v_cache[size_t(off)], kv_dim,
+                              n_ctx[size_t(t)], D, scale, &ref[(size_t(t) * H + size_t(h)) * D], scores.data());
+        }
+    attention_f32_cuda(d_q.get(), d_kc.get(), d_vc.get(), slot_stride, d_slot.get(), d_n.get(), T, H, Hkv, D, scale,
+                       d_out.get(), nullptr);
+    expect_close("attention_f32 prefill", d_out.download(), ref, 1e-5f, 1e-4f);
+}
+
 }  // namespace
 }  // namespace adabench
