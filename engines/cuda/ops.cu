@@ -293,4 +293,41 @@ void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* s
     check_launch("kv_append_f32");
 }
 
+// ---- bf16 conversion and the cuBLAS projection ----
+
+__global__ void convert_f32_bf16(const float* x, int64_t n, uint16_t* out) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        uint32_t bits = __float_as_uint(x[i]);
+        if ((bits & 0x7fffffffu) > 0x7f800000u) {
+            out[i] = uint16_t((bits >> 16) | 0x40);  // quiet NaN, as ref_f32_to_bf16
+        } else {
+            bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
+            out[i] = uint16_t(bits >> 16);
+        }
+    }
+}
+
+void convert_f32_bf16_cuda(const float* x, int64_t n, uint16_t* out, cudaStream_t stream) {
+    check_size("convert_f32_bf16", "n", n);
+    if (n == 0) return;
+    const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
+    convert_f32_bf16<<<grid, kBlock, 0, stream>>>(x, n, out);
+    check_launch("convert_f32_bf16");
+}
+
+void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out,
+                          float* y, int ldy, float beta) {
+    check_size("matmul_bf16_f32", "n_tok", n_tok);
+    check_size("matmul_bf16_f32", "n_in", n_in);
+    check_size("matmul_bf16_f32", "n_out", n_out);
+    if (ldy < n_out)
+        throw Error("matmul_bf16_f32: ldy " + std::to_string(ldy) + " is smaller than n_out " + std::to_string(n_out));
+    if (n_tok == 0 || n_out == 0) return;
+    // Column-major view: W is (n_in, n_out) with lda n_in, x is (n_in, n_tok), y is (n_out, n_tok)
+    // with ldc ldy, so y = op_T(W) x.
+    const float alpha = 1.0f;
+    CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &alpha, w, CUDA_R_16BF, n_in, x,
+                              CUDA_R_16BF, n_in, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace adabench

@@ -8,6 +8,7 @@
 // Not here: matrix products (cuBLAS in the backend), KV-cache slot bookkeeping, LoRA, sampling.
 // The plain header types keep it includable from host-only .cpp files (tests).
 #pragma once
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -64,5 +65,15 @@ void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t 
 // k_cache[slot[t]*slot_stride + pos[t]*kv_dim + i]. Slots and positions are checked by the caller.
 void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* slot, const int32_t* pos, int n_tok,
                         int kv_dim, int64_t slot_stride, float* k_cache, float* v_cache, cudaStream_t stream);
+
+// out[i] = bf16(x[i]), round to nearest even (twin: ref_f32_to_bf16), as raw bf16 bits.
+void convert_f32_bf16_cuda(const float* x, int64_t n, uint16_t* out, cudaStream_t stream);
+
+// y[t*ldy + o] = beta * y[t*ldy + o] + sum_k x[t*n_in + k] * W[o*n_in + k] for t < n_tok, o < n_out:
+// the projection over all tokens of a step. W (n_out, n_in) row-major bf16, x (n_tok, n_in) bf16
+// (convert_f32_bf16_cuda), y fp32; cublasGemmEx with CUBLAS_COMPUTE_32F on `handle`'s stream.
+// beta = 1 accumulates (LoRA's B product). Twin: ref_matmul_rows with round_x_bf16.
+void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out,
+                          float* y, int ldy, float beta);
 
 }  // namespace adabench

@@ -285,5 +285,51 @@ TEST(CudaOps, KvAppendAndPrefillAttentionMatchTwin) {
     expect_close("attention_f32 prefill", d_out.download(), ref, 1e-5f, 1e-4f);
 }
 
+TEST(CudaOps, ConvertBf16MatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    std::vector<float> x = random_floats(5000, -100.0f, 100.0f, 16);
+    x[0] = NAN, x[1] = INFINITY, x[2] = -0.0f, x[3] = 1e-40f;  // NaN, inf, signed zero, subnormal
+    std::vector<uint16_t> ref(x.size());
+    for (size_t i = 0; i < x.size(); ++i) ref[i] = ref_f32_to_bf16(x[i]);
+    DeviceArray<float> d_x(x);
+    DeviceArray<uint16_t> d_out(x.size());
+    convert_f32_bf16_cuda(d_x.get(), int64_t(x.size()), d_out.get(), nullptr);
+    std::vector<uint16_t> got = d_out.download();
+    size_t bad = 0;
+    for (size_t i = 0; i < x.size(); ++i) bad += got[i] != ref[i];
+    EXPECT_EQ(bad, 0u) << "convert_f32_bf16: bits differ from ref_f32_to_bf16";
+}
+
+// The projection through cuBLAS against ref_matmul_rows with bf16-rounded activations, including a
+// strided output (ldy > n_out, as when q/k/v share one buffer) and beta = 1 accumulation.
+TEST(CudaOps, MatmulBf16MatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    cublasHandle_t handle = nullptr;
+    CUBLAS_CHECK(cublasCreate(&handle));
+    for (int n_tok : {1, 7, 64}) {
+        const int n_in = 896, n_out = 320, ldy = 400;
+        std::vector<float> wf = random_floats(size_t(n_out) * n_in, -0.05f, 0.05f, 17);
+        std::vector<uint16_t> w(wf.size());
+        for (size_t i = 0; i < w.size(); ++i) w[i] = ref_f32_to_bf16(wf[i]);
+        std::vector<float> x = random_floats(size_t(n_tok) * n_in, -2.0f, 2.0f, 18);
+        std::vector<float> y0 = random_floats(size_t(n_tok) * ldy, -1.0f, 1.0f, 19);
+        std::vector<float> ref = y0;
+        ref_matmul_rows(x.data(), n_tok, n_in, DTYPE_BF16, w.data(), 0, n_out, ref.data(), ldy, true);
+        std::vector<float> ref_acc = y0;
+        for (size_t i = 0; i < ref_acc.size(); ++i)
+            if (int(i % size_t(ldy)) < n_out) ref_acc[i] = y0[i] + ref[i];
+
+        DeviceArray<uint16_t> d_w(w), d_xb(x.size());
+        DeviceArray<float> d_x(x), d_y(y0);
+        convert_f32_bf16_cuda(d_x.get(), int64_t(x.size()), d_xb.get(), nullptr);
+        matmul_bf16_f32_cuda(handle, d_w.get(), d_xb.get(), n_tok, n_in, n_out, d_y.get(), ldy, 0.0f);
+        expect_close("matmul_bf16_f32 n_tok=" + std::to_string(n_tok), d_y.download(), ref, 1e-4f, 1e-3f);
+        d_y.upload(y0);
+        matmul_bf16_f32_cuda(handle, d_w.get(), d_xb.get(), n_tok, n_in, n_out, d_y.get(), ldy, 1.0f);
+        expect_close("matmul_bf16_f32 beta=1 n_tok=" + std::to_string(n_tok), d_y.download(), ref_acc, 1e-4f, 1e-3f);
+    }
+    cublasDestroy(handle);
+}
+
 }  // namespace
 }  // namespace adabench
