@@ -330,4 +330,39 @@ void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16
                               CUDA_R_16BF, n_in, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+// ---- row gather and row scaling ----
+
+__global__ void gather_rows_f32(const float* x, const int32_t* rows, int n_cols, float* out) {
+    const int r = blockIdx.y;
+    const int64_t src = int64_t(rows[r]) * n_cols;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < n_cols; c += gridDim.x * blockDim.x)
+        out[int64_t(r) * n_cols + c] = x[src + c];
+}
+
+void gather_rows_f32_cuda(const float* x, const int32_t* rows, int n_rows, int n_cols, float* out,
+                          cudaStream_t stream) {
+    check_size("gather_rows_f32", "n_rows", n_rows);
+    check_size("gather_rows_f32", "n_cols", n_cols);
+    if (n_rows == 0 || n_cols == 0) return;
+    if (n_rows > 65535) throw Error("gather_rows_f32: n_rows " + std::to_string(n_rows) + " exceeds 65535");
+    const dim3 grid{grid_for(n_cols, kBlock), unsigned(n_rows), 1u};
+    gather_rows_f32<<<grid, kBlock, 0, stream>>>(x, rows, n_cols, out);
+    check_launch("gather_rows_f32");
+}
+
+__global__ void scale_rows_f32(float* x, const float* scale, int64_t n, int n_cols) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        x[i] *= scale[i / n_cols];
+}
+
+void scale_rows_f32_cuda(float* x, const float* scale, int n_rows, int n_cols, cudaStream_t stream) {
+    check_size("scale_rows_f32", "n_rows", n_rows);
+    check_size("scale_rows_f32", "n_cols", n_cols);
+    const int64_t n = int64_t(n_rows) * n_cols;
+    if (n == 0) return;
+    const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
+    scale_rows_f32<<<grid, kBlock, 0, stream>>>(x, scale, n, n_cols);
+    check_launch("scale_rows_f32");
+}
+
 }  // namespace adabench

@@ -331,5 +331,27 @@ TEST(CudaOps, MatmulBf16MatchesTwin) {
     cublasDestroy(handle);
 }
 
+// No CPU twin exists for these two (forward.cpp does them inline); the reference loops are here.
+TEST(CudaOps, GatherAndScaleRowsMatchReference) {
+    REQUIRE_CUDA_DEVICE();
+    const int n_src = 40, n_cols = 700;
+    std::vector<float> x = random_floats(size_t(n_src) * n_cols, -3.0f, 3.0f, 20);
+    const std::vector<int32_t> rows = {39, 0, 17, 17};
+    const std::vector<float> scale = {0.5f, -2.0f, 0.0f, 1.25f};
+    std::vector<float> ref(rows.size() * n_cols);
+    for (size_t r = 0; r < rows.size(); ++r)
+        for (int c = 0; c < n_cols; ++c) ref[r * n_cols + size_t(c)] = x[size_t(rows[r]) * n_cols + size_t(c)];
+
+    DeviceArray<float> d_x(x), d_out(ref.size()), d_scale(scale);
+    DeviceArray<int32_t> d_rows(rows);
+    gather_rows_f32_cuda(d_x.get(), d_rows.get(), int(rows.size()), n_cols, d_out.get(), nullptr);
+    expect_close("gather_rows_f32", d_out.download(), ref, 0.0f, 0.0f);
+
+    for (size_t r = 0; r < rows.size(); ++r)
+        for (int c = 0; c < n_cols; ++c) ref[r * n_cols + size_t(c)] *= scale[r];
+    scale_rows_f32_cuda(d_out.get(), d_scale.get(), int(rows.size()), n_cols, nullptr);
+    expect_close("scale_rows_f32", d_out.download(), ref, 0.0f, 0.0f);
+}
+
 }  // namespace
 }  // namespace adabench
