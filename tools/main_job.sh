@@ -32,4 +32,4 @@ mkdir -p "$(dirname "$DB")" "$(dirname "$REPORT")"
 "$ADABENCH" sweep --config "$CONFIG" --db "$DB"
 "$ADABENCH" runs --db "$DB"
 "$ADABENCH" report --db "$DB" --run latest --output "$REPORT"
-echo "report: $ROOT/$REPORT"
+case "$REPORT" in /*) echo "report: $REPORT" ;; *) echo "report: $ROOT/$REPORT" ;; esac
