@@ -26,12 +26,8 @@ std::string fmt(double v, int digits = 3) {
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json token_means_json(const TokenMeans& t) {
-    return json{{"all", num(t.all)},
-                {"correct", num(t.correct)},
-                {"incorrect", num(t.incorrect)},
-                {"n_all", t.n_all},
-                {"n_correct", t.n_correct},
-                {"n_incorrect", t.n_incorrect}};
+    return json{{"all", num(t.all)}, {"correct", num(t.correct)}, {"incorrect", num(t.incorrect)},
+                {"n_all", t.n_all},  {"n_correct", t.n_correct},  {"n_incorrect", t.n_incorrect}};
 }
 
 json parse_or_text(const std::string& s) {
@@ -127,11 +123,14 @@ void analysis_split_response(const std::string& response, bool censored, std::st
 
 AnalysisRun analysis_run(const Store& store, int64_t run_id, const AnalysisOptions& options) {
     std::optional<RunRecord> rec = store.get_run(run_id);
-    if (!rec) throw Error(store.path() + ": no run " + std::to_string(run_id) + " (hint: adabench runs --db " + store.path() + ")");
+    if (!rec)
+        throw Error(store.path() + ": no run " + std::to_string(run_id) + " (hint: adabench runs --db " + store.path() +
+                    ")");
     AnalysisRun r;
     r.run = *rec;
     std::vector<PointRecord> points = store.list_points(run_id);
-    std::sort(points.begin(), points.end(), [](const PointRecord& a, const PointRecord& b) { return a.point_id < b.point_id; });
+    std::sort(points.begin(), points.end(),
+              [](const PointRecord& a, const PointRecord& b) { return a.point_id < b.point_id; });
     SampleFilter f;
     f.run_id = run_id;
     f.with_text = false;
@@ -148,7 +147,8 @@ AnalysisRun analysis_run(const Store& store, int64_t run_id, const AnalysisOptio
         if (it != by_point.end()) {
             std::vector<const SampleRecord*> ss = it->second;
             std::stable_sort(ss.begin(), ss.end(), [](const SampleRecord* a, const SampleRecord* b) {
-                return a->problem_id != b->problem_id ? a->problem_id < b->problem_id : a->sample_index < b->sample_index;
+                return a->problem_id != b->problem_id ? a->problem_id < b->problem_id
+                                                      : a->sample_index < b->sample_index;
             });
             std::vector<MetricsSample> ms;
             std::vector<double> think, answer, total, budgets;
@@ -159,7 +159,8 @@ AnalysisRun analysis_run(const Store& store, int64_t run_id, const AnalysisOptio
                 m.correct = options.verdict == REPORT_VERDICT_STRICT ? s->correct_strict : s->correct_flexible;
                 m.censored = s->censored;
                 m.n_tokens = static_cast<double>(s->n_tokens_think + s->n_tokens_answer);
-                const std::string& key = options.verdict == REPORT_VERDICT_STRICT ? s->extracted_strict : s->extracted_flexible;
+                const std::string& key =
+                    options.verdict == REPORT_VERDICT_STRICT ? s->extracted_strict : s->extracted_flexible;
                 m.answer_key = (s->censored || key == "[invalid]") ? "" : key;
                 ms.push_back(m);
                 think.push_back(static_cast<double>(s->n_tokens_think));
@@ -295,13 +296,14 @@ void CsvReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out
             const MetricsSummary& s = a.summary;
             auto v = [&](double x) { return a.empty() || std::isnan(x) ? std::string() : fmt(x, 6); };
             auto it = s.pass_at_k.find(1);
-            out << r.run.id << ',' << p.point_id << ',' << csv_field(p.task) << ',' << csv_field(analysis_point_label(p))
-                << ',' << csv_field(p.mechanism) << ',' << p.think_budget << ',' << csv_field(analysis_point_coefs(p)) << ','
-                << s.n_problems << ',' << s.n_samples << ',' << v(s.accuracy.estimate) << ',' << v(s.accuracy.lo) << ','
-                << v(s.accuracy.hi) << ',' << (it == s.pass_at_k.end() ? "" : v(it->second)) << ','
-                << v(s.censored_rate) << ',' << v(a.tokens.think.all) << ',' << v(a.tokens.answer.all) << ','
-                << v(a.tokens.total.all) << ',' << v(a.tokens.total.correct) << ',' << v(a.tokens.total.incorrect)
-                << ',' << (a.compliance ? v(a.compliance->share_within) : "") << ','
+            out << r.run.id << ',' << p.point_id << ',' << csv_field(p.task) << ','
+                << csv_field(analysis_point_label(p)) << ',' << csv_field(p.mechanism) << ',' << p.think_budget << ','
+                << csv_field(analysis_point_coefs(p)) << ',' << s.n_problems << ',' << s.n_samples << ','
+                << v(s.accuracy.estimate) << ',' << v(s.accuracy.lo) << ',' << v(s.accuracy.hi) << ','
+                << (it == s.pass_at_k.end() ? "" : v(it->second)) << ',' << v(s.censored_rate) << ','
+                << v(a.tokens.think.all) << ',' << v(a.tokens.answer.all) << ',' << v(a.tokens.total.all) << ','
+                << v(a.tokens.total.correct) << ',' << v(a.tokens.total.incorrect) << ','
+                << (a.compliance ? v(a.compliance->share_within) : "") << ','
                 << (a.compliance ? v(a.compliance->mean_relative_deviation) : "") << ',' << (a.on_frontier ? 1 : 0)
                 << "\n";
         }
@@ -319,7 +321,8 @@ void ConsoleReporter::report(const std::vector<AnalysisRun>& runs, std::ostream&
                 << ")\n";
             out << std::left << std::setw(30) << "  point" << std::right << std::setw(8) << "n" << std::setw(8) << "acc"
                 << std::setw(17) << "95% CI" << std::setw(9) << "think" << std::setw(8) << "answer" << std::setw(9)
-                << "total" << std::setw(8) << "cens" << std::setw(8) << "within" << "  F\n";
+                << "total" << std::setw(8) << "cens" << std::setw(8) << "within"
+                << "  F\n";
             for (size_t i : t.points) {
                 const AnalysisPoint& a = r.points[i];
                 std::string name = "  " + std::to_string(a.point.point_id) + " " + analysis_point_label(a.point);
@@ -332,9 +335,9 @@ void ConsoleReporter::report(const std::vector<AnalysisRun>& runs, std::ostream&
                 std::string ci = "[" + fmt(a.summary.accuracy.lo) + "," + fmt(a.summary.accuracy.hi) + "]";
                 out << std::setw(8) << fmt(a.summary.accuracy.estimate) << std::setw(17) << ci << std::setw(9)
                     << fmt(a.tokens.think.all, 1) << std::setw(8) << fmt(a.tokens.answer.all, 1) << std::setw(9)
-                    << fmt(a.tokens.total.all, 1) << std::setw(8) << fmt(a.summary.censored_rate)
-                    << std::setw(8) << (a.compliance ? fmt(a.compliance->share_within) : "-") << "  "
-                    << (a.on_frontier ? "*" : "") << "\n";
+                    << fmt(a.tokens.total.all, 1) << std::setw(8) << fmt(a.summary.censored_rate) << std::setw(8)
+                    << (a.compliance ? fmt(a.compliance->share_within) : "-") << "  " << (a.on_frontier ? "*" : "")
+                    << "\n";
             }
         }
     }

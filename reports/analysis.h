@@ -40,8 +40,8 @@ struct TokenStats {
 // One grid point's figures.
 struct AnalysisPoint {
     PointRecord point;
-    MetricsSummary summary;  // accuracy (avg@n + CI), pass@k, maj@k, censored rate, total tokens
-    TokenStats tokens;       // thinking / answer / total means over all, correct, incorrect samples
+    MetricsSummary summary;                      // accuracy (avg@n + CI), pass@k, maj@k, censored rate, total tokens
+    TokenStats tokens;                           // thinking / answer / total means over all, correct, incorrect samples
     std::optional<BudgetCompliance> compliance;  // thinking tokens vs the thinking budget
     bool on_frontier = false;
     bool empty() const { return summary.n_samples == 0; }

@@ -59,7 +59,8 @@ CompareResult compare_runs(const Store& store, int64_t base_run, int64_t new_run
     c.new_run = std::move(runs[1]);
 
     std::map<std::string, size_t> new_by_key;
-    for (size_t i = 0; i < c.new_run.points.size(); ++i) new_by_key.emplace(compare_point_key(c.new_run.points[i].point), i);
+    for (size_t i = 0; i < c.new_run.points.size(); ++i)
+        new_by_key.emplace(compare_point_key(c.new_run.points[i].point), i);
     std::map<int64_t, SampleMap> so_base = outcomes_by_point(store, base_run, options.analysis.verdict);
     std::map<int64_t, SampleMap> so_new = outcomes_by_point(store, new_run, options.analysis.verdict);
 
@@ -121,7 +122,8 @@ CompareResult compare_runs(const Store& store, int64_t base_run, int64_t new_run
     }
     for (size_t i = 0; i < c.new_run.points.size(); ++i)
         if (!matched_new[i])
-            c.only_new.push_back(c.new_run.points[i].point.task + ": " + analysis_point_label(c.new_run.points[i].point));
+            c.only_new.push_back(c.new_run.points[i].point.task + ": " +
+                                 analysis_point_label(c.new_run.points[i].point));
 
     std::map<std::string, size_t> task_pos;
     auto task_entry = [&](const std::string& name) -> CompareTask& {
@@ -156,11 +158,11 @@ std::string compare_summary_text(const CompareResult& c) {
     for (const PointDelta& d : c.deltas) {
         if (!d.significant) continue;
         (d.delta_acc < 0 ? down : up)++;
-        o << (d.delta_acc < 0 ? "WORSE  " : "BETTER ") << d.task << " " << d.label << ": accuracy " << fmt(d.acc_base, 3)
-          << " -> " << fmt(d.acc_new, 3) << " (" << (d.delta_acc >= 0 ? "+" : "") << fmt(d.delta_acc, 3)
-          << ", p=" << fmt(d.p_value, 4) << ", pairs=" << d.n_pairs << "), tokens " << fmt(d.tokens_base, 1) << " -> "
-          << fmt(d.tokens_new, 1) << " (" << (d.delta_tokens_rel >= 0 ? "+" : "") << fmt(100 * d.delta_tokens_rel, 1)
-          << "%)\n";
+        o << (d.delta_acc < 0 ? "WORSE  " : "BETTER ") << d.task << " " << d.label << ": accuracy "
+          << fmt(d.acc_base, 3) << " -> " << fmt(d.acc_new, 3) << " (" << (d.delta_acc >= 0 ? "+" : "")
+          << fmt(d.delta_acc, 3) << ", p=" << fmt(d.p_value, 4) << ", pairs=" << d.n_pairs << "), tokens "
+          << fmt(d.tokens_base, 1) << " -> " << fmt(d.tokens_new, 1) << " (" << (d.delta_tokens_rel >= 0 ? "+" : "")
+          << fmt(100 * d.delta_tokens_rel, 1) << "%)\n";
     }
     o << "significant changes (p < " << fmt(c.alpha, 3) << "): " << up << " better, " << down << " worse\n";
     return o.str();
@@ -182,19 +184,30 @@ json compare_json(const CompareResult& c) {
                {"tokens_base", num(d.tokens_base)},
                {"tokens_new", num(d.tokens_new)},
                {"delta_tokens_rel", num(d.delta_tokens_rel)},
-               {"mcnemar", {{"new_only", d.mcnemar.n_a_only}, {"base_only", d.mcnemar.n_b_only}, {"p_value", d.mcnemar.p_value}}},
+               {"mcnemar",
+                {{"new_only", d.mcnemar.n_a_only}, {"base_only", d.mcnemar.n_b_only}, {"p_value", d.mcnemar.p_value}}},
                {"p_value", d.p_value},
                {"significant", d.significant}};
         if (d.bootstrap)
-            j["paired_bootstrap"] = {{"diff", d.bootstrap->diff}, {"lo", d.bootstrap->lo}, {"hi", d.bootstrap->hi},
+            j["paired_bootstrap"] = {{"diff", d.bootstrap->diff},
+                                     {"lo", d.bootstrap->lo},
+                                     {"hi", d.bootstrap->hi},
                                      {"p_value", d.bootstrap->p_value}};
         deltas.push_back(j);
     }
     json tasks = json::array();
     for (const CompareTask& t : c.tasks)
-        tasks.push_back({{"task", t.task}, {"area_base", t.area_base}, {"area_new", t.area_new}, {"reference_tokens", t.reference_tokens}});
-    return json{{"base_run", c.base.run.id}, {"new_run", c.new_run.run.id}, {"alpha", c.alpha}, {"deltas", deltas},
-                {"tasks", tasks}, {"only_base", c.only_base}, {"only_new", c.only_new}};
+        tasks.push_back({{"task", t.task},
+                         {"area_base", t.area_base},
+                         {"area_new", t.area_new},
+                         {"reference_tokens", t.reference_tokens}});
+    return json{{"base_run", c.base.run.id},
+                {"new_run", c.new_run.run.id},
+                {"alpha", c.alpha},
+                {"deltas", deltas},
+                {"tasks", tasks},
+                {"only_base", c.only_base},
+                {"only_new", c.only_new}};
 }
 
 }  // namespace adabench

@@ -28,13 +28,13 @@ struct PointDelta {
     size_t n_pairs = 0;                    // samples present in both (same problem and sample index)
     size_t n_same_seed = 0;                // of those, with equal engine seeds
     size_t n_problems_paired = 0;
-    double acc_base = 0, acc_new = 0, delta_acc = 0;      // avg@n of each run on its own samples
-    double tokens_base = 0, tokens_new = 0;               // mean total tokens
-    double delta_tokens_rel = 0;                          // (new - base) / base; 0 when base is 0
-    McNemarResult mcnemar;                                // over the paired samples
-    std::optional<PairedBootstrap> bootstrap;             // new - base over the paired problems
-    double p_value = 1;                                   // the smaller of the two tests' p-values
-    bool significant = false;                             // p_value < alpha
+    double acc_base = 0, acc_new = 0, delta_acc = 0;  // avg@n of each run on its own samples
+    double tokens_base = 0, tokens_new = 0;           // mean total tokens
+    double delta_tokens_rel = 0;                      // (new - base) / base; 0 when base is 0
+    McNemarResult mcnemar;                            // over the paired samples
+    std::optional<PairedBootstrap> bootstrap;         // new - base over the paired problems
+    double p_value = 1;                               // the smaller of the two tests' p-values
+    bool significant = false;                         // p_value < alpha
 };
 
 struct CompareTask {
@@ -45,7 +45,7 @@ struct CompareTask {
 
 struct CompareResult {
     AnalysisRun base, new_run;
-    std::vector<PointDelta> deltas;           // matched points, in base order
+    std::vector<PointDelta> deltas;                // matched points, in base order
     std::vector<std::string> only_base, only_new;  // labels of unmatched points ("task: label")
     std::vector<CompareTask> tasks;
     double alpha = 0.05;

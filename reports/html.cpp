@@ -116,12 +116,31 @@ std::string marker_svg(size_t marker, double x, double y, const std::string& fil
     char b[512];
     double r = 5.5;
     switch (marker % kMarkers) {
-        case 0: std::snprintf(b, sizeof b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>", x, y, r, fill.c_str()); break;
-        case 1: std::snprintf(b, sizeof b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>", x - r, y - r, 2 * r, 2 * r, fill.c_str()); break;
-        case 2: std::snprintf(b, sizeof b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>", x, y - r * 1.2, x - r * 1.1, y + r * 0.8, x + r * 1.1, y + r * 0.8, fill.c_str()); break;
-        case 3: std::snprintf(b, sizeof b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>", x, y - r * 1.3, x + r, y, x, y + r * 1.3, x - r, y, fill.c_str()); break;
-        case 4: std::snprintf(b, sizeof b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>", x, y + r * 1.2, x - r * 1.1, y - r * 0.8, x + r * 1.1, y - r * 0.8, fill.c_str()); break;
-        default: std::snprintf(b, sizeof b, "<path d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\" stroke=\"%s\" stroke-width=\"3\"/>", x - r, y - r, x + r, y + r, x - r, y + r, x + r, y - r, fill.c_str()); break;
+        case 0:
+            std::snprintf(b, sizeof b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>", x, y, r,
+                          fill.c_str());
+            break;
+        case 1:
+            std::snprintf(b, sizeof b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>",
+                          x - r, y - r, 2 * r, 2 * r, fill.c_str());
+            break;
+        case 2:
+            std::snprintf(b, sizeof b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>", x,
+                          y - r * 1.2, x - r * 1.1, y + r * 0.8, x + r * 1.1, y + r * 0.8, fill.c_str());
+            break;
+        case 3:
+            std::snprintf(b, sizeof b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>", x,
+                          y - r * 1.3, x + r, y, x, y + r * 1.3, x - r, y, fill.c_str());
+            break;
+        case 4:
+            std::snprintf(b, sizeof b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>", x,
+                          y + r * 1.2, x - r * 1.1, y - r * 0.8, x + r * 1.1, y - r * 0.8, fill.c_str());
+            break;
+        default:
+            std::snprintf(b, sizeof b,
+                          "<path d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\" stroke=\"%s\" stroke-width=\"3\"/>",
+                          x - r, y - r, x + r, y + r, x - r, y + r, x + r, y - r, fill.c_str());
+            break;
     }
     return b;
 }
@@ -145,20 +164,32 @@ std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string&
     // Grid and axes.
     for (int i = 0; i <= 4; ++i) {
         double y = i * 0.25;
-        std::snprintf(b, sizeof b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.2f</text>",
+        std::snprintf(b, sizeof b,
+                      "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" "
+                      "y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.2f</text>",
                       L, W - R, sy(y), sy(y), L - 6, sy(y) + 4, y);
         o << b;
     }
     for (double x = 0; x <= x_hi + 1e-9; x += step) {
-        std::snprintf(b, sizeof b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%g</text>",
+        std::snprintf(b, sizeof b,
+                      "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" "
+                      "y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%g</text>",
                       sx(x), sx(x), T, H - B, sx(x), H - B + 16, x);
         o << b;
     }
-    std::snprintf(b, sizeof b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#999\"/>", L, T, W - L - R, H - T - B);
+    std::snprintf(b, sizeof b,
+                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#999\"/>", L, T,
+                  W - L - R, H - T - B);
     o << b;
-    std::snprintf(b, sizeof b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">mean generated tokens per sample (thinking + answer)</text>", (L + W - R) / 2, H - 12);
+    std::snprintf(b, sizeof b,
+                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">mean generated tokens per "
+                  "sample (thinking + answer)</text>",
+                  (L + W - R) / 2, H - 12);
     o << b;
-    std::snprintf(b, sizeof b, "<text transform=\"translate(16 %.1f) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">accuracy (avg@n, 95%% CI)</text>", (T + H - B) / 2);
+    std::snprintf(b, sizeof b,
+                  "<text transform=\"translate(16 %.1f) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">accuracy "
+                  "(avg@n, 95%% CI)</text>",
+                  (T + H - B) / 2);
     o << b;
     // Frontier lines first, so points sit on top.
     for (const auto& s : series) {
@@ -180,8 +211,10 @@ std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string&
             if (p.point_id >= 0) o << " data-run=\"" << p.run_id << "\" data-point=\"" << p.point_id << "\"";
             o << "><title>" << html_escape(p.tooltip) << "</title>";
             if (std::isfinite(p.lo) && std::isfinite(p.hi)) {
-                std::snprintf(b, sizeof b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" stroke-width=\"1.2\"/>",
-                              x, sy(p.lo), sy(p.hi), x - 3, sy(p.lo), x + 3, x - 3, sy(p.hi), x + 3, p.colour.c_str());
+                std::snprintf(
+                    b, sizeof b,
+                    "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" stroke-width=\"1.2\"/>", x,
+                    sy(p.lo), sy(p.hi), x - 3, sy(p.lo), x + 3, x - 3, sy(p.hi), x + 3, p.colour.c_str());
                 o << b;
             }
             o << marker_svg(p.marker, x, sy(p.y), p.colour) << "</g>";
@@ -194,10 +227,14 @@ std::string point_tooltip(const AnalysisRun& r, const AnalysisPoint& a) {
     const PointRecord& p = a.point;
     std::ostringstream t;
     t << "run " << r.run.id << " · point " << p.point_id << " · " << p.task << "\n";
-    t << "budget: " << (p.think_budget < 0 ? std::string("none") : std::to_string(p.think_budget)) << " (" << p.mechanism << ")\n";
-    t << "coefficients: " << analysis_point_coefs(p) << (p.adapters_json.empty() || p.adapters_json == "[]" ? "" : " " + p.adapters_json) << "\n";
-    t << "accuracy: " << fmt(a.summary.accuracy.estimate) << " [" << fmt(a.summary.accuracy.lo) << ", " << fmt(a.summary.accuracy.hi) << "]\n";
-    t << "tokens: " << fmt(a.tokens.total.all, 1) << " (thinking " << fmt(a.tokens.think.all, 1) << ", answer " << fmt(a.tokens.answer.all, 1) << ")\n";
+    t << "budget: " << (p.think_budget < 0 ? std::string("none") : std::to_string(p.think_budget)) << " ("
+      << p.mechanism << ")\n";
+    t << "coefficients: " << analysis_point_coefs(p)
+      << (p.adapters_json.empty() || p.adapters_json == "[]" ? "" : " " + p.adapters_json) << "\n";
+    t << "accuracy: " << fmt(a.summary.accuracy.estimate) << " [" << fmt(a.summary.accuracy.lo) << ", "
+      << fmt(a.summary.accuracy.hi) << "]\n";
+    t << "tokens: " << fmt(a.tokens.total.all, 1) << " (thinking " << fmt(a.tokens.think.all, 1) << ", answer "
+      << fmt(a.tokens.answer.all, 1) << ")\n";
     t << "n: " << a.summary.n_problems << " problems, " << a.summary.n_samples << " samples";
     if (a.on_frontier) t << "\non the frontier";
     return t.str();
@@ -249,12 +286,23 @@ std::string html_escape(const std::string& s) {
     out.reserve(s.size() + s.size() / 8);
     for (char c : s) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out += c;
         }
     }
     return out;
@@ -266,10 +314,14 @@ std::string html_script_json(const json& j) {
     out.reserve(s.size() + 64);
     // '<', '>' and '&' only occur inside JSON strings, where the \u form is equivalent.
     for (char c : s) {
-        if (c == '<') out += "\\u003c";
-        else if (c == '>') out += "\\u003e";
-        else if (c == '&') out += "\\u0026";
-        else out += c;
+        if (c == '<')
+            out += "\\u003c";
+        else if (c == '>')
+            out += "\\u003e";
+        else if (c == '&')
+            out += "\\u0026";
+        else
+            out += c;
     }
     return out;
 }
@@ -278,7 +330,9 @@ json html_samples_json(const Store& store, const AnalysisRun& run, const HtmlOpt
     json samples = json::array(), points = json::object(), ids = json::array();
     size_t non_empty = 0;
     for (const auto& a : run.points) non_empty += !a.empty();
-    int64_t per_point = non_empty == 0 ? 0 : std::max<int64_t>(options.max_samples > 0 ? 1 : 0, options.max_samples / static_cast<int64_t>(non_empty));
+    int64_t per_point = non_empty == 0 ? 0
+                                       : std::max<int64_t>(options.max_samples > 0 ? 1 : 0,
+                                                           options.max_samples / static_cast<int64_t>(non_empty));
     auto cut = [&](const std::string& s, bool* was_cut) {
         if (s.size() <= options.max_text_chars) return s;
         *was_cut = true;
@@ -302,10 +356,20 @@ json html_samples_json(const Store& store, const AnalysisRun& run, const HtmlOpt
             std::string th, an;
             analysis_split_response(s.response_text, s.censored, &th, &an);
             bool was_cut = false;
-            json j{{"p", s.point_id}, {"q", s.problem_id}, {"i", s.sample_index}, {"s", s.seed},
-                   {"ok", s.correct_strict}, {"c", s.censored}, {"f", s.finish_reason}, {"fo", s.forced},
-                   {"tp", s.n_tokens_prompt}, {"tt", s.n_tokens_think}, {"ta", s.n_tokens_answer},
-                   {"x", s.extracted_strict}, {"xf", s.extracted_flexible}, {"g", s.gold}};
+            json j{{"p", s.point_id},
+                   {"q", s.problem_id},
+                   {"i", s.sample_index},
+                   {"s", s.seed},
+                   {"ok", s.correct_strict},
+                   {"c", s.censored},
+                   {"f", s.finish_reason},
+                   {"fo", s.forced},
+                   {"tp", s.n_tokens_prompt},
+                   {"tt", s.n_tokens_think},
+                   {"ta", s.n_tokens_answer},
+                   {"x", s.extracted_strict},
+                   {"xf", s.extracted_flexible},
+                   {"g", s.gold}};
             j["pr"] = cut(s.prompt_text, &was_cut);
             j["th"] = cut(th, &was_cut);
             j["an"] = cut(an, &was_cut);
@@ -327,17 +391,21 @@ void write_drilldown(std::ostringstream& o, const Store& store, const AnalysisRu
     o << "<h3 id=\"drill-" << r.run.id << "\">Samples</h3>";
     o << "<p class=\"note\">" << embedded << " of " << total << " samples embedded";
     if (static_cast<int64_t>(embedded) < total)
-        o << " (at most " << options.max_samples << " per run, spread evenly over the grid points, first problems by id;"
+        o << " (at most " << options.max_samples
+          << " per run, spread evenly over the grid points, first problems by id;"
           << " use <code>--max-samples</code>, <code>adabench export</code> or <code>adabench serve</code> for all)";
-    o << ". Texts longer than " << options.max_text_chars << " bytes are cut. Click a row for the prompt, thinking and answer.</p>";
+    o << ". Texts longer than " << options.max_text_chars
+      << " bytes are cut. Click a row for the prompt, thinking and answer.</p>";
     o << "<div class=\"drill\" data-src=\"" << id << "\" data-run=\"" << r.run.id << "\"><div class=\"filters\">"
       << "point <select class=\"f-point\"><option value=\"all\">all points</option></select>"
-      << "verdict <select class=\"f-verdict\"><option value=\"all\">all</option><option value=\"correct\">correct</option>"
+      << "verdict <select class=\"f-verdict\"><option value=\"all\">all</option><option "
+         "value=\"correct\">correct</option>"
       << "<option value=\"wrong\">wrong</option><option value=\"censored\">censored</option></select>"
       << "search <input class=\"f-text\" type=\"search\" placeholder=\"problem, answer, text\">"
       << "<button class=\"prev\" type=\"button\">&larr;</button><button class=\"next\" type=\"button\">&rarr;</button> "
       << "<span class=\"pageinfo note\"></span></div>"
-      << "<table><thead><tr><th class=\"l\">point</th><th class=\"l\">problem</th><th>sample</th><th class=\"l\">verdict</th>"
+      << "<table><thead><tr><th class=\"l\">point</th><th class=\"l\">problem</th><th>sample</th><th "
+         "class=\"l\">verdict</th>"
       << "<th class=\"l\">extracted</th><th class=\"l\">gold</th><th>thinking tok</th><th>answer tok</th></tr></thead>"
       << "<tbody></tbody></table></div>";
     o << "<script type=\"application/json\" id=\"" << id << "\">" << html_script_json(data) << "</script>";
@@ -371,14 +439,16 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
         p.point_id = a.point.point_id;
         s.points.push_back(p);
     }
-    for (size_t i : t.frontier) s.frontier.push_back({r.points[i].tokens.total.all, r.points[i].summary.accuracy.estimate});
+    for (size_t i : t.frontier)
+        s.frontier.push_back({r.points[i].tokens.total.all, r.points[i].summary.accuracy.estimate});
     o << "<h3>Task " << html_escape(t.task) << "</h3>";
     o << "<p>Frontier: " << t.frontier.size() << " of " << t.points.size() << " points; dominated area "
       << fmt(t.dominated_area, 2) << " (reference: accuracy 0, " << fmt(t.reference.tokens, 1) << " tokens).</p>";
     o << svg_scatter({s}, "accuracy vs tokens, task " + t.task + ", run " + std::to_string(r.run.id));
     o << "<div class=\"keys\"><b>colour = coefficients:</b> ";
     for (size_t k = 0; k < colours.size(); ++k)
-        o << "<span><i class=\"sw\" style=\"background:" << kPalette[k % kPaletteSize] << "\"></i>" << html_escape(colours[k]) << "</span>";
+        o << "<span><i class=\"sw\" style=\"background:" << kPalette[k % kPaletteSize] << "\"></i>"
+          << html_escape(colours[k]) << "</span>";
     o << "<br><b>marker = thinking budget:</b> ";
     for (size_t k = 0; k < markers.size(); ++k)
         o << "<span>" << kMarkerNames[k % kMarkers] << ": " << html_escape(markers[k]) << "</span>";
@@ -389,10 +459,11 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
     for (size_t i : t.frontier) {
         const AnalysisPoint& a = r.points[i];
         o << "<tr><td>" << a.point.point_id << "</td><td class=\"l\">"
-          << (a.point.think_budget < 0 ? std::string("none") : std::to_string(a.point.think_budget)) << "</td><td class=\"l\">"
-          << html_escape(analysis_point_coefs(a.point)) << "</td><td>" << fmt(a.summary.accuracy.estimate) << "</td><td>["
-          << fmt(a.summary.accuracy.lo) << ", " << fmt(a.summary.accuracy.hi) << "]</td><td>" << fmt(a.tokens.total.all, 1)
-          << "</td><td>" << a.summary.n_samples << "</td></tr>";
+          << (a.point.think_budget < 0 ? std::string("none") : std::to_string(a.point.think_budget))
+          << "</td><td class=\"l\">" << html_escape(analysis_point_coefs(a.point)) << "</td><td>"
+          << fmt(a.summary.accuracy.estimate) << "</td><td>[" << fmt(a.summary.accuracy.lo) << ", "
+          << fmt(a.summary.accuracy.hi) << "]</td><td>" << fmt(a.tokens.total.all, 1) << "</td><td>"
+          << a.summary.n_samples << "</td></tr>";
     }
     o << "</table>";
 
@@ -405,13 +476,14 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
          "<th>accuracy</th><th>95% CI</th>";
     for (size_t k : pk) o << "<th>pass@" << k << "</th>";
     for (size_t k : mk) o << "<th>maj@" << (k == 0 ? std::string("all") : std::to_string(k)) << "</th>";
-    o << "<th>thinking tok</th><th>answer tok</th><th>total tok</th><th>total tok (correct)</th><th>total tok (wrong)</th>"
+    o << "<th>thinking tok</th><th>answer tok</th><th>total tok</th><th>total tok (correct)</th><th>total tok "
+         "(wrong)</th>"
          "<th>censored</th><th>within budget</th><th>rel. dev.</th><th>frontier</th></tr>";
     for (size_t i : t.points) {
         const AnalysisPoint& a = r.points[i];
-        o << "<tr" << (a.on_frontier ? " class=\"front\"" : "") << "><td>" << a.point.point_id << "</td><td class=\"l\">"
-          << html_escape(analysis_point_label(a.point)) << "</td><td>" << a.summary.n_problems << "</td><td>"
-          << a.summary.n_samples << "</td>";
+        o << "<tr" << (a.on_frontier ? " class=\"front\"" : "") << "><td>" << a.point.point_id
+          << "</td><td class=\"l\">" << html_escape(analysis_point_label(a.point)) << "</td><td>"
+          << a.summary.n_problems << "</td><td>" << a.summary.n_samples << "</td>";
         if (a.empty()) {
             o << "<td colspan=\"" << 11 + pk.size() + mk.size() << "\" class=\"l note\">no samples yet</td></tr>";
             continue;
@@ -430,8 +502,8 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
           << fmt(a.tokens.total.all, 1) << "</td><td>" << fmt(a.tokens.total.correct, 1) << "</td><td>"
           << fmt(a.tokens.total.incorrect, 1) << "</td><td>" << fmt(a.summary.censored_rate) << "</td><td>"
           << (a.compliance ? fmt(a.compliance->share_within) : "-") << "</td><td>"
-          << (a.compliance ? fmt(a.compliance->mean_relative_deviation) : "-") << "</td><td>" << (a.on_frontier ? "yes" : "")
-          << "</td></tr>";
+          << (a.compliance ? fmt(a.compliance->mean_relative_deviation) : "-") << "</td><td>"
+          << (a.on_frontier ? "yes" : "") << "</td></tr>";
     }
     o << "</table>";
 }
@@ -443,8 +515,9 @@ std::string page_head(const std::string& title) {
 }
 
 std::string page_tail() {
-    return std::string("<p class=\"note\">generated by adabench ") + html_escape(version_string() + " (git " + version_git_sha() + ")") +
-           "</p><script>" + kScript + "</script></body></html>\n";
+    return std::string("<p class=\"note\">generated by adabench ") +
+           html_escape(version_string() + " (git " + version_git_sha() + ")") + "</p><script>" + kScript +
+           "</script></body></html>\n";
 }
 
 }  // namespace
@@ -454,7 +527,8 @@ std::string html_report(const Store& store, const std::vector<AnalysisRun>& runs
     std::string ids;
     for (const auto& r : runs) ids += (ids.empty() ? "" : ", ") + std::to_string(r.run.id);
     o << page_head("adabench report: run " + ids);
-    if (!options.link_prefix.empty()) o << "<p><a href=\"" << html_escape(options.link_prefix) << "/\">&larr; all runs</a></p>";
+    if (!options.link_prefix.empty())
+        o << "<p><a href=\"" << html_escape(options.link_prefix) << "/\">&larr; all runs</a></p>";
     o << "<h1>adabench report</h1><p class=\"note\">database <code>" << html_escape(store.path()) << "</code>, run(s) "
       << ids << "</p>" << kLegend;
     for (const auto& r : runs) {
@@ -469,26 +543,35 @@ std::string html_report(const Store& store, const std::vector<AnalysisRun>& runs
     return o.str();
 }
 
-void HtmlReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out) { out << html_report(store_, runs, options_); }
+void HtmlReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out) {
+    out << html_report(store_, runs, options_);
+}
 
 std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, const HtmlOptions& options) {
     std::ostringstream o;
-    std::string title = "adabench compare: run " + std::to_string(c.base.run.id) + " vs run " + std::to_string(c.new_run.run.id);
+    std::string title =
+        "adabench compare: run " + std::to_string(c.base.run.id) + " vs run " + std::to_string(c.new_run.run.id);
     o << page_head(title);
-    if (!options.link_prefix.empty()) o << "<p><a href=\"" << html_escape(options.link_prefix) << "/\">&larr; all runs</a></p>";
+    if (!options.link_prefix.empty())
+        o << "<p><a href=\"" << html_escape(options.link_prefix) << "/\">&larr; all runs</a></p>";
     o << "<h1>" << html_escape(title) << "</h1>";
     if (gate) {
-        o << "<p class=\"verdict " << (gate->regression ? "bad\">REGRESSION" : "good\">no significant regression") << "</p>";
+        o << "<p class=\"verdict " << (gate->regression ? "bad\">REGRESSION" : "good\">no significant regression")
+          << "</p>";
         if (!gate->failures.empty()) {
             o << "<ul>";
             for (const auto& f : gate->failures) o << "<li class=\"bad\">" << html_escape(f) << "</li>";
             o << "</ul>";
         }
     }
-    o << "<details class=\"legend\" open><summary><b>How to read this</b></summary><p>Grid points of the two runs are matched "
-         "by task, budget, mechanism and coefficients (or merge λ). Base points are grey with a dashed frontier; new points "
-         "are coloured with a solid frontier. Per matched point, samples are paired by problem and sample index (the seeds "
-         "derive from them); <b>p</b> is the smaller of the exact two-sided McNemar test over paired samples and a paired "
+    o << "<details class=\"legend\" open><summary><b>How to read this</b></summary><p>Grid points of the two runs are "
+         "matched "
+         "by task, budget, mechanism and coefficients (or merge λ). Base points are grey with a dashed frontier; new "
+         "points "
+         "are coloured with a solid frontier. Per matched point, samples are paired by problem and sample index (the "
+         "seeds "
+         "derive from them); <b>p</b> is the smaller of the exact two-sided McNemar test over paired samples and a "
+         "paired "
          "bootstrap over per-problem accuracy. Rows with p &lt; "
       << fmt(c.alpha, 3) << " are marked significant.</p></details>";
     o << "<h2>Summary</h2><pre>" << html_escape(compare_summary_text(c)) << "</pre>";
@@ -519,7 +602,8 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
                     p.tooltip = s.name + "\n" + point_tooltip(r, a);
                     s.points.push_back(p);
                 }
-                for (size_t i : t.frontier) s.frontier.push_back({r.points[i].tokens.total.all, r.points[i].summary.accuracy.estimate});
+                for (size_t i : t.frontier)
+                    s.frontier.push_back({r.points[i].tokens.total.all, r.points[i].summary.accuracy.estimate});
             }
         }
         o << "<h2>Task " << html_escape(ct.task) << "</h2><p>Dominated area: base " << fmt(ct.area_base, 2) << ", new "
@@ -528,15 +612,20 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
         o << "<div class=\"keys\"><span><i class=\"sw\" style=\"background:#888\"></i>base run " << c.base.run.id
           << " (circles, dashed frontier)</span><span><i class=\"sw\" style=\"background:#D55E00\"></i>new run "
           << c.new_run.run.id << " (squares, solid frontier)</span></div>";
-        o << "<table><tr><th class=\"l\">point</th><th>acc base</th><th>acc new</th><th>Δ acc</th><th>paired CI of Δ</th>"
-             "<th>pairs</th><th>same seed</th><th>McNemar (new/base only)</th><th>p</th><th>tokens base</th><th>tokens new</th><th>Δ tokens</th></tr>";
+        o << "<table><tr><th class=\"l\">point</th><th>acc base</th><th>acc new</th><th>Δ acc</th><th>paired CI of "
+             "Δ</th>"
+             "<th>pairs</th><th>same seed</th><th>McNemar (new/base only)</th><th>p</th><th>tokens base</th><th>tokens "
+             "new</th><th>Δ tokens</th></tr>";
         for (const PointDelta& d : c.deltas) {
             if (d.task != ct.task) continue;
             std::string cls = d.significant ? (d.delta_acc < 0 ? " class=\"bad sig\"" : " class=\"good sig\"") : "";
-            o << "<tr" << cls << "><td class=\"l\">" << html_escape(d.label) << "</td><td>" << fmt(d.acc_base) << "</td><td>"
-              << fmt(d.acc_new) << "</td><td>" << (d.delta_acc >= 0 ? "+" : "") << fmt(d.delta_acc) << "</td><td>";
-            if (d.bootstrap) o << "[" << fmt(d.bootstrap->lo) << ", " << fmt(d.bootstrap->hi) << "]";
-            else o << "-";
+            o << "<tr" << cls << "><td class=\"l\">" << html_escape(d.label) << "</td><td>" << fmt(d.acc_base)
+              << "</td><td>" << fmt(d.acc_new) << "</td><td>" << (d.delta_acc >= 0 ? "+" : "") << fmt(d.delta_acc)
+              << "</td><td>";
+            if (d.bootstrap)
+                o << "[" << fmt(d.bootstrap->lo) << ", " << fmt(d.bootstrap->hi) << "]";
+            else
+                o << "-";
             o << "</td><td>" << d.n_pairs << "</td><td>" << d.n_same_seed << "</td><td>" << d.mcnemar.n_a_only << " / "
               << d.mcnemar.n_b_only << "</td><td>" << fmt(d.p_value, 4) << (d.significant ? " *" : "") << "</td><td>"
               << fmt(d.tokens_base, 1) << "</td><td>" << fmt(d.tokens_new, 1) << "</td><td>"

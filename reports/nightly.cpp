@@ -27,7 +27,8 @@ double read_share(const json& j, const std::string& key, const std::string& sour
     if (!j.is_number()) throw Error(source + ": nightly." + key + " must be a number");
     double v = j.get<double>();
     if (!(v >= lo && v <= hi))
-        throw Error(source + ": nightly." + key + " = " + fmt(v, 4) + " is outside [" + fmt(lo, 2) + ", " + fmt(hi, 2) + "]");
+        throw Error(source + ": nightly." + key + " = " + fmt(v, 4) + " is outside [" + fmt(lo, 2) + ", " + fmt(hi, 2) +
+                    "]");
     return v;
 }
 
@@ -35,15 +36,27 @@ std::string xml_escape(const std::string& s) {
     std::string out;
     for (unsigned char c : s) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&apos;"; break;
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&apos;";
+                break;
             default:
                 // XML 1.0 forbids most control characters even as references.
-                if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') out += '?';
-                else out += static_cast<char>(c);
+                if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                    out += '?';
+                else
+                    out += static_cast<char>(c);
         }
     }
     return out;
@@ -57,9 +70,12 @@ NightlyThresholds nightly_parse_thresholds(const json& n, const std::string& sou
     if (!n.is_object()) throw Error(source + ": \"nightly\" must be an object (hint: {\"max_tokens_increase\": 0.1})");
     for (auto it = n.begin(); it != n.end(); ++it) {
         const std::string& k = it.key();
-        if (k == "alpha") t.alpha = read_share(*it, k, source, 1e-9, 0.5);
-        else if (k == "max_accuracy_drop") t.max_accuracy_drop = read_share(*it, k, source, 0, 1);
-        else if (k == "max_tokens_increase") t.max_tokens_increase = read_share(*it, k, source, 0, 1e6);
+        if (k == "alpha")
+            t.alpha = read_share(*it, k, source, 1e-9, 0.5);
+        else if (k == "max_accuracy_drop")
+            t.max_accuracy_drop = read_share(*it, k, source, 0, 1);
+        else if (k == "max_tokens_increase")
+            t.max_tokens_increase = read_share(*it, k, source, 0, 1e6);
         else if (k == "fail_on_missing_points") {
             if (!it->is_boolean()) throw Error(source + ": nightly.fail_on_missing_points must be true or false");
             t.fail_on_missing_points = it->get<bool>();
@@ -133,7 +149,8 @@ std::string nightly_summary_markdown(const CompareResult& c, const NightlyVerdic
     std::ostringstream o;
     o << "# adabench nightly: " << (v.regression ? "REGRESSION" : "OK") << "\n\n";
     o << "New run " << c.new_run.run.id << " (git " << c.new_run.run.git_sha << ", " << c.new_run.run.engine << " on "
-      << c.new_run.run.device << ") against baseline run " << c.base.run.id << " (git " << c.base.run.git_sha << ").\n\n";
+      << c.new_run.run.device << ") against baseline run " << c.base.run.id << " (git " << c.base.run.git_sha
+      << ").\n\n";
     o << "Thresholds: accuracy drop > " << fmt(t.max_accuracy_drop, 3) << " with paired p < " << fmt(t.alpha, 3)
       << "; mean tokens up by more than " << fmt(100 * t.max_tokens_increase, 1) << "%.\n\n";
     if (!v.failures.empty()) {
@@ -142,16 +159,18 @@ std::string nightly_summary_markdown(const CompareResult& c, const NightlyVerdic
         o << "\n";
     }
     o << "## Frontiers\n\n| task | dominated area (base) | dominated area (new) |\n|---|---:|---:|\n";
-    for (const auto& k : c.tasks) o << "| " << k.task << " | " << fmt(k.area_base, 2) << " | " << fmt(k.area_new, 2) << " |\n";
+    for (const auto& k : c.tasks)
+        o << "| " << k.task << " | " << fmt(k.area_base, 2) << " | " << fmt(k.area_new, 2) << " |\n";
     o << "\n## Points\n\n| task | point | acc base | acc new | Δ | p | tokens base | tokens new | Δ tokens |\n"
          "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const PointDelta& d : c.deltas)
         o << "| " << d.task << " | " << d.label << " | " << fmt(d.acc_base, 3) << " | " << fmt(d.acc_new, 3) << " | "
           << fmt(d.delta_acc, 3) << " | " << fmt(d.p_value, 4) << (d.significant ? " *" : "") << " | "
-          << fmt(d.tokens_base, 1) << " | " << fmt(d.tokens_new, 1) << " | " << signed_pct(d.delta_tokens_rel) << " |\n";
+          << fmt(d.tokens_base, 1) << " | " << fmt(d.tokens_new, 1) << " | " << signed_pct(d.delta_tokens_rel)
+          << " |\n";
     if (!c.only_base.empty() || !c.only_new.empty())
-        o << "\n" << c.only_base.size() << " point(s) only in the baseline, " << c.only_new.size()
-          << " only in the new run.\n";
+        o << "\n"
+          << c.only_base.size() << " point(s) only in the baseline, " << c.only_new.size() << " only in the new run.\n";
     return o.str();
 }
 

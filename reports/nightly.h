@@ -14,9 +14,9 @@
 namespace adabench {
 
 struct NightlyThresholds {
-    double alpha = 0.05;            // "alpha": significance level of the paired test
-    double max_accuracy_drop = 0;   // "max_accuracy_drop": a significant drop larger than this fails
-    double max_tokens_increase = 0.10;  // "max_tokens_increase": relative growth of mean total tokens that fails
+    double alpha = 0.05;                  // "alpha": significance level of the paired test
+    double max_accuracy_drop = 0;         // "max_accuracy_drop": a significant drop larger than this fails
+    double max_tokens_increase = 0.10;    // "max_tokens_increase": relative growth of mean total tokens that fails
     bool fail_on_missing_points = false;  // "fail_on_missing_points": base points absent from the new run fail
 };
 
@@ -28,7 +28,7 @@ struct NightlyCase {
     std::string name;       // "task B=64 c=[0.5]"
     std::string classname;  // "adabench.nightly.<task>"
     bool failed = false;
-    std::string message;    // why it failed, or the figures when it passed
+    std::string message;  // why it failed, or the figures when it passed
 };
 
 struct NightlyVerdict {

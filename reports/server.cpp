@@ -60,24 +60,30 @@ struct BadRequest {
 int64_t parse_id(const std::string& s, const std::string& what) {
     if (s.empty() || s.size() > 15) throw BadRequest{what + " must be a positive integer"};
     for (char c : s)
-        if (!std::isdigit(static_cast<unsigned char>(c))) throw BadRequest{what + " must be a positive integer, got '" + s + "'"};
+        if (!std::isdigit(static_cast<unsigned char>(c)))
+            throw BadRequest{what + " must be a positive integer, got '" + s + "'"};
     return std::stoll(s);
 }
 
-int64_t query_int(const std::map<std::string, std::string>& q, const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
+int64_t query_int(const std::map<std::string, std::string>& q, const std::string& key, int64_t fallback, int64_t lo,
+                  int64_t hi) {
     auto it = q.find(key);
     if (it == q.end()) return fallback;
     int64_t v = parse_id(it->second, key);
-    if (v < lo || v > hi) throw BadRequest{key + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"};
+    if (v < lo || v > hi)
+        throw BadRequest{key + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"};
     return v;
 }
 
 std::string page(const std::string& title, const std::string& body) {
     return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
            "</title><style>body{font:14px/1.45 system-ui,sans-serif;max-width:1200px;margin:0 auto;padding:0 16px 40px}"
-           "table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}"
-           "th{background:#f4f4f4}pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;border:1px solid #e4e4e4;"
-           "padding:6px;max-height:300px;overflow:auto;margin:2px 0}.ok{color:#08711a}.bad{color:#b00020}</style></head><body>" +
+           "table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px "
+           "7px;text-align:left;vertical-align:top}"
+           "th{background:#f4f4f4}pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;border:1px solid "
+           "#e4e4e4;"
+           "padding:6px;max-height:300px;overflow:auto;margin:2px "
+           "0}.ok{color:#08711a}.bad{color:#b00020}</style></head><body>" +
            body + "</body></html>\n";
 }
 
@@ -89,20 +95,25 @@ ServerResponse route_index(const Store& store) {
          "<th>device</th><th>git</th><th>config</th><th>links</th></tr>";
     for (const auto& r : runs) {
         std::string id = std::to_string(r.id);
-        o << "<tr><td><a href=\"/runs/" << id << "\">run " << id << "</a></td><td>" << html_escape(r.status) << "</td><td>"
-          << store.count_samples(r.id) << " / " << r.n_samples_planned << "</td><td>" << html_escape(r.started_at)
-          << "</td><td>" << html_escape(r.finished_at) << "</td><td>" << html_escape(r.engine) << "</td><td>"
-          << html_escape(r.device) << "</td><td><code>" << html_escape(r.git_sha) << "</code></td><td><code>"
-          << html_escape(r.config_hash.substr(0, 12)) << "</code></td><td><a href=\"/runs/" << id
-          << "/samples\">samples</a> · <a href=\"/api/runs/" << id << "\">json</a></td></tr>";
+        o << "<tr><td><a href=\"/runs/" << id << "\">run " << id << "</a></td><td>" << html_escape(r.status)
+          << "</td><td>" << store.count_samples(r.id) << " / " << r.n_samples_planned << "</td><td>"
+          << html_escape(r.started_at) << "</td><td>" << html_escape(r.finished_at) << "</td><td>"
+          << html_escape(r.engine) << "</td><td>" << html_escape(r.device) << "</td><td><code>"
+          << html_escape(r.git_sha) << "</code></td><td><code>" << html_escape(r.config_hash.substr(0, 12))
+          << "</code></td><td><a href=\"/runs/" << id << "/samples\">samples</a> · <a href=\"/api/runs/" << id
+          << "\">json</a></td></tr>";
     }
     o << "</table>";
     if (runs.empty()) o << "<p>No runs yet.</p>";
     if (runs.size() >= 2) {
         o << "<h2>Compare two runs</h2><form method=\"get\" action=\"/compare\">base <select name=\"base\">";
-        for (const auto& r : runs) o << "<option value=\"" << r.id << "\"" << (&r == &runs[runs.size() - 2] ? " selected" : "") << ">run " << r.id << "</option>";
+        for (const auto& r : runs)
+            o << "<option value=\"" << r.id << "\"" << (&r == &runs[runs.size() - 2] ? " selected" : "") << ">run "
+              << r.id << "</option>";
         o << "</select> new <select name=\"new\">";
-        for (const auto& r : runs) o << "<option value=\"" << r.id << "\"" << (&r == &runs.back() ? " selected" : "") << ">run " << r.id << "</option>";
+        for (const auto& r : runs)
+            o << "<option value=\"" << r.id << "\"" << (&r == &runs.back() ? " selected" : "") << ">run " << r.id
+              << "</option>";
         o << "</select> <button type=\"submit\">compare</button></form>";
     }
     o << "<p>JSON API: <a href=\"/api/runs\">/api/runs</a>, /api/runs/ID, /api/runs/ID/points, "
@@ -121,20 +132,35 @@ std::vector<SampleRecord> select_samples(const Store& store, int64_t run, const 
     std::vector<SampleRecord> all = store.list_samples(f);
     *total = static_cast<int64_t>(all.size());
     std::vector<SampleRecord> out;
-    for (int64_t i = *offset; i < *total && i < *offset + *limit; ++i) out.push_back(std::move(all[static_cast<size_t>(i)]));
+    for (int64_t i = *offset; i < *total && i < *offset + *limit; ++i)
+        out.push_back(std::move(all[static_cast<size_t>(i)]));
     return out;
 }
 
 json sample_json(const SampleRecord& s) {
     std::string th, an;
     analysis_split_response(s.response_text, s.censored, &th, &an);
-    return json{{"point_id", s.point_id},       {"problem_id", s.problem_id}, {"sample_index", s.sample_index},
-                {"seed", s.seed},               {"n_tokens_prompt", s.n_tokens_prompt},
-                {"n_tokens_think", s.n_tokens_think}, {"n_tokens_answer", s.n_tokens_answer},
-                {"finish_reason", s.finish_reason}, {"forced", s.forced}, {"n_wait", s.n_wait}, {"censored", s.censored},
-                {"extracted_strict", s.extracted_strict}, {"extracted_flexible", s.extracted_flexible}, {"gold", s.gold},
-                {"correct_strict", s.correct_strict}, {"correct_flexible", s.correct_flexible}, {"latency_s", s.latency_s},
-                {"prompt", s.prompt_text}, {"thinking", th}, {"answer", an}, {"response", s.response_text}};
+    return json{{"point_id", s.point_id},
+                {"problem_id", s.problem_id},
+                {"sample_index", s.sample_index},
+                {"seed", s.seed},
+                {"n_tokens_prompt", s.n_tokens_prompt},
+                {"n_tokens_think", s.n_tokens_think},
+                {"n_tokens_answer", s.n_tokens_answer},
+                {"finish_reason", s.finish_reason},
+                {"forced", s.forced},
+                {"n_wait", s.n_wait},
+                {"censored", s.censored},
+                {"extracted_strict", s.extracted_strict},
+                {"extracted_flexible", s.extracted_flexible},
+                {"gold", s.gold},
+                {"correct_strict", s.correct_strict},
+                {"correct_flexible", s.correct_flexible},
+                {"latency_s", s.latency_s},
+                {"prompt", s.prompt_text},
+                {"thinking", th},
+                {"answer", an},
+                {"response", s.response_text}};
 }
 
 ServerResponse route_samples_page(const Store& store, const RunRecord& run, const std::map<std::string, std::string>& q,
@@ -146,13 +172,15 @@ ServerResponse route_samples_page(const Store& store, const RunRecord& run, cons
     std::ostringstream o;
     std::string id = std::to_string(run.id);
     o << "<p><a href=\"/\">&larr; all runs</a> · <a href=\"/runs/" << id << "\">report of run " << id << "</a></p>";
-    o << "<h1>Samples of run " << id << "</h1><form method=\"get\">point <select name=\"point\"><option value=\"\">all</option>";
+    o << "<h1>Samples of run " << id
+      << "</h1><form method=\"get\">point <select name=\"point\"><option value=\"\">all</option>";
     std::string point = q.count("point") ? q.at("point") : "";
     for (auto& [pid, label] : labels)
-        o << "<option value=\"" << pid << "\"" << (std::to_string(pid) == point ? " selected" : "") << ">" << pid << ": "
-          << html_escape(label) << "</option>";
-    o << "</select> limit <input name=\"limit\" value=\"" << limit << "\" size=\"5\"> offset <input name=\"offset\" value=\""
-      << offset << "\" size=\"6\"> <button type=\"submit\">show</button></form>";
+        o << "<option value=\"" << pid << "\"" << (std::to_string(pid) == point ? " selected" : "") << ">" << pid
+          << ": " << html_escape(label) << "</option>";
+    o << "</select> limit <input name=\"limit\" value=\"" << limit
+      << "\" size=\"5\"> offset <input name=\"offset\" value=\"" << offset
+      << "\" size=\"6\"> <button type=\"submit\">show</button></form>";
     o << "<p>" << samples.size() << " of " << total << " matching samples (offset " << offset << ").</p>";
     o << "<table><tr><th>point</th><th>problem</th><th>sample</th><th>verdict</th><th>extracted</th><th>gold</th>"
          "<th>tokens (think / answer)</th><th>text</th></tr>";
@@ -160,15 +188,20 @@ ServerResponse route_samples_page(const Store& store, const RunRecord& run, cons
         std::string th, an;
         analysis_split_response(s.response_text, s.censored, &th, &an);
         o << "<tr><td>" << html_escape(labels[s.point_id]) << "</td><td>" << html_escape(s.problem_id) << "</td><td>"
-          << s.sample_index << "</td><td class=\"" << (s.correct_strict ? "ok\">correct" : s.censored ? "bad\">censored" : "bad\">wrong")
+          << s.sample_index << "</td><td class=\""
+          << (s.correct_strict ? "ok\">correct"
+              : s.censored     ? "bad\">censored"
+                               : "bad\">wrong")
           << "</td><td>" << html_escape(s.extracted_strict) << "</td><td>" << html_escape(s.gold) << "</td><td>"
-          << s.n_tokens_think << " / " << s.n_tokens_answer << "</td><td><details><summary>prompt, thinking, answer</summary>"
+          << s.n_tokens_think << " / " << s.n_tokens_answer
+          << "</td><td><details><summary>prompt, thinking, answer</summary>"
           << "<b>prompt</b><pre>" << html_escape(s.prompt_text) << "</pre><b>thinking</b><pre>" << html_escape(th)
           << "</pre><b>answer</b><pre>" << html_escape(an) << "</pre></details></td></tr>";
     }
     o << "</table>";
     if (offset + limit < total) {
-        std::string next = "/runs/" + id + "/samples?offset=" + std::to_string(offset + limit) + "&limit=" + std::to_string(limit);
+        std::string next =
+            "/runs/" + id + "/samples?offset=" + std::to_string(offset + limit) + "&limit=" + std::to_string(limit);
         if (!point.empty()) next += "&point=" + std::to_string(parse_id(point, "point"));
         o << "<p><a href=\"" << html_escape(next) << "\">next page &rarr;</a></p>";
     }
@@ -215,7 +248,8 @@ bool server_url_decode(const std::string& in, std::string* out, bool plus_is_spa
     return true;
 }
 
-ServerResponse server_handle_request(const ServerOptions& options, const std::string& method, const std::string& target) {
+ServerResponse server_handle_request(const ServerOptions& options, const std::string& method,
+                                     const std::string& target) {
     ServerResponse r;
     try {
         if (method != "GET" && method != "HEAD") {
@@ -227,7 +261,8 @@ ServerResponse server_handle_request(const ServerOptions& options, const std::st
         if (target.size() > 4096) return text_response(414, "414 URI too long");
         size_t qpos = target.find('?');
         std::string raw_path = target.substr(0, qpos), path;
-        if (!server_url_decode(raw_path, &path, false)) return text_response(400, "400 bad request: malformed percent-escape");
+        if (!server_url_decode(raw_path, &path, false))
+            return text_response(400, "400 bad request: malformed percent-escape");
         if (path.find("..") != std::string::npos || path.find('\\') != std::string::npos ||
             path.find('\0') != std::string::npos)
             return text_response(400, "400 bad request: path traversal is refused");
@@ -248,7 +283,9 @@ ServerResponse server_handle_request(const ServerOptions& options, const std::st
         if (seg.size() == 1 && seg[0] == "favicon.ico") return text_response(404, "404 not found");
 
         Store store(options.db_path, STORE_MODE_READ_ONLY);
-        auto need_run = [&](const std::string& s) -> std::optional<RunRecord> { return store.get_run(parse_id(s, "run id")); };
+        auto need_run = [&](const std::string& s) -> std::optional<RunRecord> {
+            return store.get_run(parse_id(s, "run id"));
+        };
         bool api = !seg.empty() && seg[0] == "api";
         std::vector<std::string> s(seg.begin() + (api ? 1 : 0), seg.end());
         HtmlOptions ho;
@@ -282,7 +319,8 @@ ServerResponse server_handle_request(const ServerOptions& options, const std::st
                 auto samples = select_samples(store, run->id, q, options.max_samples_per_page, &total, &limit, &offset);
                 json arr = json::array();
                 for (const auto& x : samples) arr.push_back(sample_json(x));
-                return json_response(json{{"run_id", run->id}, {"total", total}, {"offset", offset}, {"limit", limit}, {"samples", arr}});
+                return json_response(json{
+                    {"run_id", run->id}, {"total", total}, {"offset", offset}, {"limit", limit}, {"samples", arr}});
             }
             if (what == "points" && api) {
                 AnalysisRun a = analysis_run(store, run->id);
@@ -299,8 +337,8 @@ ServerResponse server_handle_request(const ServerOptions& options, const std::st
                 // Link back to the index from the stand-alone report page.
                 size_t at = html.find("<h1>adabench report</h1>");
                 if (at != std::string::npos)
-                    html.insert(at, "<p><a href=\"/\">&larr; all runs</a> · <a href=\"/runs/" + std::to_string(run->id) +
-                                        "/samples\">all samples</a></p>");
+                    html.insert(at, "<p><a href=\"/\">&larr; all runs</a> · <a href=\"/runs/" +
+                                        std::to_string(run->id) + "/samples\">all samples</a></p>");
                 return html_response(html);
             }
         }
@@ -328,7 +366,9 @@ public:
         ++*active_;
     }
     ~Session() { --*active_; }
-    void start() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this())); }
+    void start() {
+        asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+    }
 
 private:
     beast::tcp_stream stream_;
@@ -360,7 +400,8 @@ private:
             std::string msg = "400 bad request: " + ec.message();
             if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
                 status = 431;
-                msg = "431 request header fields too large (limit " + std::to_string(options_.max_header_bytes) + " bytes)";
+                msg = "431 request header fields too large (limit " + std::to_string(options_.max_header_bytes) +
+                      " bytes)";
             } else if (ec == http::error::body_limit) {
                 status = 413;
                 msg = "413 payload too large (limit " + std::to_string(options_.max_body_bytes) + " bytes)";
@@ -432,7 +473,9 @@ struct ReportServer::Impl {
     }
 };
 
-ReportServer::ReportServer(ServerOptions options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
+ReportServer::ReportServer(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+    impl_->options = std::move(options);
+}
 
 ReportServer::~ReportServer() { stop(); }
 

@@ -38,7 +38,8 @@ struct ServerResponse {
 };
 
 // Routes one request without any network (the server calls this; tests may too).
-ServerResponse server_handle_request(const ServerOptions& options, const std::string& method, const std::string& target);
+ServerResponse server_handle_request(const ServerOptions& options, const std::string& method,
+                                     const std::string& target);
 
 // Percent-decodes a URL component; false on a malformed escape.
 bool server_url_decode(const std::string& in, std::string* out, bool plus_is_space);

@@ -28,13 +28,16 @@ int cmd_compare(int argc, char** argv) {
     std::vector<char*> av = report_cli_argv(argc, argv, storage);
     if (!args.parse(argc, av.data())) return 0;
     if (!args.has("db")) throw UsageError("adabench compare: --db FILE is required");
-    if (!args.has("base") || !args.has("new")) throw UsageError("adabench compare: --base RUN and --new RUN are required");
+    if (!args.has("base") || !args.has("new"))
+        throw UsageError("adabench compare: --base RUN and --new RUN are required");
     CompareOptions co;
     co.alpha = args.get_double("alpha", 0.05);
     if (!(co.alpha > 0 && co.alpha < 1)) throw UsageError("adabench compare: --alpha must be in (0, 1)");
     std::string verdict = args.get("verdict", "strict");
-    if (verdict == "flexible") co.analysis.verdict = REPORT_VERDICT_FLEXIBLE;
-    else if (verdict != "strict") throw UsageError("adabench compare: --verdict expects strict or flexible, got '" + verdict + "'");
+    if (verdict == "flexible")
+        co.analysis.verdict = REPORT_VERDICT_FLEXIBLE;
+    else if (verdict != "strict")
+        throw UsageError("adabench compare: --verdict expects strict or flexible, got '" + verdict + "'");
     std::unique_ptr<Store> store = report_open_store(args.get("db"));
     int64_t base = report_resolve_run(*store, args.get("base"), "base");
     int64_t neu = report_resolve_run(*store, args.get("new"), "new");

@@ -46,22 +46,25 @@ int64_t pick_baseline(const Store& store, const std::string& which, const std::s
 }
 
 int nightly_main(int argc, char** argv, const NightlyProviderFactory& factory) {
-    ArgParser args("nightly", "Run a sweep, compare it with a baseline run, and gate on regressions (exit 0 ok, 1 "
-                              "regression, 2 error).");
+    ArgParser args("nightly",
+                   "Run a sweep, compare it with a baseline run, and gate on regressions (exit 0 ok, 1 "
+                   "regression, 2 error).");
     args.positional("config", "sweep config (JSON) with an optional \"nightly\": {...} block of thresholds")
         .option("db", "FILE", "the store (required): holds the baseline and receives the new run")
         .option("baseline", "RUN", "baseline run id or 'latest' (default: newest finished run with the same config)")
         .option("out-dir", "DIR", "where report.html, run.html, junit.xml and summary.md go (default .)")
         .option("run", "ID", "gate this existing run instead of running the sweep")
-        .epilog("Thresholds (config key \"nightly\"): alpha (0.05), max_accuracy_drop (0: any significant drop),\n"
-                "max_tokens_increase (0.10 = +10% mean tokens), fail_on_missing_points (false).\n"
-                "Example:\n  adabench nightly configs/nightly.json --db nightly.db --out-dir out/ || echo regression");
+        .epilog(
+            "Thresholds (config key \"nightly\"): alpha (0.05), max_accuracy_drop (0: any significant drop),\n"
+            "max_tokens_increase (0.10 = +10% mean tokens), fail_on_missing_points (false).\n"
+            "Example:\n  adabench nightly configs/nightly.json --db nightly.db --out-dir out/ || echo regression");
     if (!args.parse(argc, argv)) return 0;
     if (!args.has("db")) throw UsageError("adabench nightly: --db FILE is required");
     std::string source = *args.positional_value("config");
     nlohmann::json doc = io_read_json(source);
     if (!doc.is_object()) throw Error(source + ": the config must be a JSON object");
-    NightlyThresholds thresholds = nightly_parse_thresholds(doc.contains("nightly") ? doc["nightly"] : nlohmann::json(), source);
+    NightlyThresholds thresholds =
+        nightly_parse_thresholds(doc.contains("nightly") ? doc["nightly"] : nlohmann::json(), source);
     doc.erase("nightly");
     SweepConfig config = sweep_config_parse(doc, source);
     sweep_config_validate(config, source);
@@ -85,7 +88,8 @@ int nightly_main(int argc, char** argv, const NightlyProviderFactory& factory) {
         opt.config_source = source;
         opt.progress = PROGRESS_MODE_NONE;
         SweepSummary s = sweep_run(config, tasks, *provider, store, opt);
-        if (s.status != "finished") throw Error("nightly: the sweep ended " + s.status + " (run " + std::to_string(s.run_id) + ")");
+        if (s.status != "finished")
+            throw Error("nightly: the sweep ended " + s.status + " (run " + std::to_string(s.run_id) + ")");
         new_id = s.run_id;
         std::printf("run %lld: %lld samples\n", static_cast<long long>(new_id), static_cast<long long>(s.n_written));
     }

@@ -23,13 +23,15 @@ int cmd_report(int argc, char** argv) {
     args.option("db", "FILE", "the SQLite store (required; opened read-only)")
         .option("run", "ID", "run id or 'latest' (repeatable; default: latest)", true)
         .option("output", "FILE", "write here (alias -o); '-' = stdout. Default format from the extension")
-        .option("format", "FMT", "html, console, json or csv (default: html for *.html, json for *.json, csv for "
-                                 "*.csv, else console)")
+        .option("format", "FMT",
+                "html, console, json or csv (default: html for *.html, json for *.json, csv for "
+                "*.csv, else console)")
         .option("verdict", "KIND", "strict (default) or flexible: which grader verdict counts as correct")
         .option("max-samples", "N", "samples embedded per run in HTML for the drill-down (default 2000; 0 = none)")
         .option("reference-tokens", "T", "reference tokens of the dominated area (default: 1.05 x the largest mean)")
-        .epilog("Examples:\n  adabench report --db runs.db -o report.html\n  adabench report --db runs.db --run 3 --run 4\n"
-                "  adabench report --db runs.db --format csv -o points.csv");
+        .epilog(
+            "Examples:\n  adabench report --db runs.db -o report.html\n  adabench report --db runs.db --run 3 --run 4\n"
+            "  adabench report --db runs.db --format csv -o points.csv");
     std::vector<std::string> storage;
     std::vector<char*> av = report_cli_argv(argc, argv, storage);
     if (!args.parse(argc, av.data())) return 0;
@@ -39,13 +41,16 @@ int cmd_report(int argc, char** argv) {
     auto ends = [&](const std::string& ext) {
         return out_path.size() >= ext.size() && out_path.compare(out_path.size() - ext.size(), ext.size(), ext) == 0;
     };
-    if (format.empty()) format = ends(".html") || ends(".htm") ? "html" : ends(".json") ? "json" : ends(".csv") ? "csv" : "console";
+    if (format.empty())
+        format = ends(".html") || ends(".htm") ? "html" : ends(".json") ? "json" : ends(".csv") ? "csv" : "console";
     if (format != "html" && format != "console" && format != "json" && format != "csv")
         throw UsageError("adabench report: --format expects html, console, json or csv, got '" + format + "'");
     AnalysisOptions ao;
     std::string verdict = args.get("verdict", "strict");
-    if (verdict == "flexible") ao.verdict = REPORT_VERDICT_FLEXIBLE;
-    else if (verdict != "strict") throw UsageError("adabench report: --verdict expects strict or flexible, got '" + verdict + "'");
+    if (verdict == "flexible")
+        ao.verdict = REPORT_VERDICT_FLEXIBLE;
+    else if (verdict != "strict")
+        throw UsageError("adabench report: --verdict expects strict or flexible, got '" + verdict + "'");
     ao.reference_tokens = args.get_double("reference-tokens", 0);
     HtmlOptions ho;
     ho.max_samples = args.get_int("max-samples", 2000);
@@ -59,10 +64,14 @@ int cmd_report(int argc, char** argv) {
     analysis_align_references(runs, ao);
 
     std::unique_ptr<AnalysisReporter> reporter;
-    if (format == "html") reporter = std::make_unique<HtmlReporter>(*store, ho);
-    else if (format == "json") reporter = std::make_unique<JsonReporter>();
-    else if (format == "csv") reporter = std::make_unique<CsvReporter>();
-    else reporter = std::make_unique<ConsoleReporter>();
+    if (format == "html")
+        reporter = std::make_unique<HtmlReporter>(*store, ho);
+    else if (format == "json")
+        reporter = std::make_unique<JsonReporter>();
+    else if (format == "csv")
+        reporter = std::make_unique<CsvReporter>();
+    else
+        reporter = std::make_unique<ConsoleReporter>();
     std::ostringstream text;
     reporter->report(runs, text);
     if (out_path == "-") {
@@ -75,8 +84,8 @@ int cmd_report(int argc, char** argv) {
         n_points += r.points.size();
         for (const auto& t : r.tasks) n_frontier += t.frontier.size();
     }
-    std::printf("wrote %s (%s): %zu run(s), %zu points, %zu on frontiers, %zu bytes\n", out_path.c_str(), format.c_str(),
-                runs.size(), n_points, n_frontier, text.str().size());
+    std::printf("wrote %s (%s): %zu run(s), %zu points, %zu on frontiers, %zu bytes\n", out_path.c_str(),
+                format.c_str(), runs.size(), n_points, n_frontier, text.str().size());
     return 0;
 }
 

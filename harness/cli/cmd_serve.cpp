@@ -20,10 +20,11 @@ int cmd_serve(int argc, char** argv) {
         .option("port", "PORT", "TCP port (default 8080; 0 = any free port)")
         .option("threads", "N", "worker threads (default 4)")
         .option("timeout", "SECONDS", "per-request read/write timeout (default 10)")
-        .epilog("Pages: / (runs), /runs/ID, /runs/ID/samples?point=P, /compare?base=A&new=B\n"
-                "API:   /api/runs, /api/runs/ID, /api/runs/ID/points, /api/runs/ID/samples?point=P&limit=N&offset=M,\n"
-                "       /api/compare?base=A&new=B\n"
-                "Example:\n  adabench serve --db runs.db --port 8080   # then open http://127.0.0.1:8080/");
+        .epilog(
+            "Pages: / (runs), /runs/ID, /runs/ID/samples?point=P, /compare?base=A&new=B\n"
+            "API:   /api/runs, /api/runs/ID, /api/runs/ID/points, /api/runs/ID/samples?point=P&limit=N&offset=M,\n"
+            "       /api/compare?base=A&new=B\n"
+            "Example:\n  adabench serve --db runs.db --port 8080   # then open http://127.0.0.1:8080/");
     if (!args.parse(argc, argv)) return 0;
     if (!args.has("db")) throw UsageError("adabench serve: --db FILE is required");
     ServerOptions o;
@@ -36,9 +37,11 @@ int cmd_serve(int argc, char** argv) {
     o.threads = static_cast<int>(args.get_int("threads", 4));
     if (o.threads < 1 || o.threads > 64) throw UsageError("adabench serve: --threads must be in [1, 64]");
     o.request_timeout_s = args.get_double("timeout", 10.0);
-    if (!(o.request_timeout_s > 0 && o.request_timeout_s <= 3600)) throw UsageError("adabench serve: --timeout must be in (0, 3600]");
+    if (!(o.request_timeout_s > 0 && o.request_timeout_s <= 3600))
+        throw UsageError("adabench serve: --timeout must be in (0, 3600]");
     if (o.bind != "127.0.0.1" && o.bind != "::1" && o.bind != "localhost")
-        std::fprintf(stderr, "warning: listening on %s: anyone who can reach it can read every run (no authentication)\n",
+        std::fprintf(stderr,
+                     "warning: listening on %s: anyone who can reach it can read every run (no authentication)\n",
                      o.bind.c_str());
     if (o.bind == "localhost") o.bind = "127.0.0.1";
 

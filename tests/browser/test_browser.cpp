@@ -70,8 +70,8 @@ TEST(Browser, ReportRendersWithoutConsoleErrors) {
     std::string log = (dir / "chromium.log").string();
     std::string cmd = "timeout 60 " + chromium +
                       " --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run"
-                      " --disable-extensions --enable-logging=stderr --v=0 --user-data-dir=" + profile +
-                      " --dump-dom file://" + html_path + " 2>" + log;
+                      " --disable-extensions --enable-logging=stderr --v=0 --user-data-dir=" +
+                      profile + " --dump-dom file://" + html_path + " 2>" + log;
     std::string dom = run_capture(cmd);
     std::string errors = slurp(log);
     ASSERT_FALSE(dom.empty()) << "chromium printed no DOM; its log:\n" << errors;

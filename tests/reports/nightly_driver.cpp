@@ -14,8 +14,9 @@ int cmd_nightly_with(int argc, char** argv, const NightlyProviderFactory& factor
 
 int main(int argc, char** argv) {
     try {
-        return adabench::cmd_nightly_with(
-            argc, argv, [](const adabench::SweepConfig&) { return std::make_unique<adabench::testing::FakeProvider>(); });
+        return adabench::cmd_nightly_with(argc, argv, [](const adabench::SweepConfig&) {
+            return std::make_unique<adabench::testing::FakeProvider>();
+        });
     } catch (const std::exception& e) {  // usage errors: the CLI's exit code 2
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;

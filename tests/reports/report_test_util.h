@@ -2,17 +2,30 @@
 // API (no engine), with hand-chosen verdicts and token counts so expected figures can be computed
 // by hand.
 #pragma once
+#include <unistd.h>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "store/store.h"
 
 namespace adabench::testing {
 
+// One directory per test process, removed when the process exits.
+struct ReportTempDir {
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("adabench-reports-" + std::to_string(::getpid()));
+    ~ReportTempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+};
+
 inline std::string report_temp_db(const std::string& name) {
-    auto dir = std::filesystem::temp_directory_path() / ("adabench-reports-" + std::to_string(::getpid()));
+    static ReportTempDir temp;
+    const auto& dir = temp.dir;
     std::filesystem::create_directories(dir);
     auto path = dir / name;
     std::filesystem::remove(path);
@@ -39,7 +52,8 @@ inline int64_t report_add_run(Store& s, const std::string& hash = "cfg") {
     return s.insert_run(r);
 }
 
-inline PointRecord report_point(int64_t run, int64_t id, const std::string& task, int64_t budget, const std::string& coefs) {
+inline PointRecord report_point(int64_t run, int64_t id, const std::string& task, int64_t budget,
+                                const std::string& coefs) {
     PointRecord p;
     p.run_id = run;
     p.point_id = id;

@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "report_test_util.h"
 #include "reports/analysis.h"
 #include "reports/html.h"
-#include "report_test_util.h"
 
 namespace adabench {
 namespace {
@@ -24,8 +24,9 @@ int64_t build_run(Store& s) {
     int64_t run = report_add_run(s);
     s.insert_points({report_point(run, 0, "arith", 30, "[0.5]"), report_point(run, 1, "arith", 8, "[1]"),
                      report_point(run, 2, "arith", 64, "[0]"), report_point(run, 3, "arith", 128, "[0]")});
-    std::vector<SampleRecord> v = {report_sample(run, 0, "p1", 0, true, 10, 1), report_sample(run, 0, "p1", 1, true, 20, 2),
-                                   report_sample(run, 0, "p2", 0, true, 30, 3), report_sample(run, 0, "p2", 1, false, 40, 4)};
+    std::vector<SampleRecord> v = {
+        report_sample(run, 0, "p1", 0, true, 10, 1), report_sample(run, 0, "p1", 1, true, 20, 2),
+        report_sample(run, 0, "p2", 0, true, 30, 3), report_sample(run, 0, "p2", 1, false, 40, 4)};
     for (int i = 0; i < 10; ++i) {
         v.push_back(report_sample(run, 1, "q" + std::to_string(i), 0, i < 5, 9, 1));
         v.push_back(report_sample(run, 2, "q" + std::to_string(i), 0, i < 4, 25, 5));
@@ -54,7 +55,7 @@ TEST(Analysis, HandComputedPoint) {
     EXPECT_DOUBLE_EQ(a.tokens.total.correct, 22.0);  // (11 + 22 + 33) / 3
     EXPECT_DOUBLE_EQ(a.tokens.total.incorrect, 44.0);
     ASSERT_TRUE(a.compliance.has_value());
-    EXPECT_DOUBLE_EQ(a.compliance->share_within, 0.75);                   // 10, 20, 30 <= 30
+    EXPECT_DOUBLE_EQ(a.compliance->share_within, 0.75);                      // 10, 20, 30 <= 30
     EXPECT_NEAR(a.compliance->mean_relative_deviation, 4.0 / 3 / 4, 1e-12);  // (20+10+0+10)/30/4
     EXPECT_DOUBLE_EQ(a.summary.censored_rate, 0.0);
     EXPECT_TRUE(r.points[3].empty());  // no samples: listed, not on the frontier
@@ -122,7 +123,8 @@ TEST(Reporters, ConsoleJsonCsvByPattern) {
     std::getline(lines, header);
     std::getline(lines, row0);
     EXPECT_EQ(header.rfind("run_id,point_id,task,", 0), 0u);
-    EXPECT_TRUE(std::regex_search(row0, std::regex(R"(^1,0,arith,B=30 c=\[0\.5\],hard_cut,30,\[0\.5\],2,4,0\.750000,)")))
+    EXPECT_TRUE(
+        std::regex_search(row0, std::regex(R"(^1,0,arith,B=30 c=\[0\.5\],hard_cut,30,\[0\.5\],2,4,0\.750000,)")))
         << row0;
 }
 

@@ -5,10 +5,10 @@
 #include <regex>
 
 #include "common/error.h"
+#include "report_test_util.h"
 #include "reports/compare.h"
 #include "reports/html.h"
 #include "reports/nightly.h"
-#include "report_test_util.h"
 
 namespace adabench {
 namespace {
@@ -67,7 +67,10 @@ TEST(Compare, MatchedPointsAndExactMcNemar) {
     EXPECT_DOUBLE_EQ(same.p_value, 1.0);
     EXPECT_FALSE(same.significant);
     std::string text = compare_summary_text(c);
-    EXPECT_TRUE(std::regex_search(text, std::regex(R"(WORSE  arith B=32 c=\[0\.5\]: accuracy 1\.000 -> 0\.200 \(-0\.800, p=0\.00[0-9]+, pairs=10\), tokens 100\.0 -> 150\.0 \(\+50\.0%\))")))
+    EXPECT_TRUE(std::regex_search(
+        text,
+        std::regex(
+            R"(WORSE  arith B=32 c=\[0\.5\]: accuracy 1\.000 -> 0\.200 \(-0\.800, p=0\.00[0-9]+, pairs=10\), tokens 100\.0 -> 150\.0 \(\+50\.0%\))")))
         << text;
     EXPECT_NE(text.find("significant changes (p < 0.050): 0 better, 1 worse"), std::string::npos) << text;
     std::string html = html_compare(c);

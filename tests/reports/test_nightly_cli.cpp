@@ -48,9 +48,10 @@ TEST(NightlyCli, ExitCodesAndFiles) {
     std::filesystem::create_directories(dir);
     std::string task = testing::fake_task_write(dir.string(), "adds", 12);
     std::string cfg = (dir / "nightly.json").string();
-    std::ofstream(cfg) << "{\"model\": \"fake-model\", \"tasks\": [{\"name\": \"" << task
-                       << "\"}], \"budgets\": {\"think_budgets\": [8, 32]}, \"sampling\": {\"n\": 2, \"temperature\": 0.5},"
-                          " \"prompt_template\": \"plain\", \"nightly\": {\"max_tokens_increase\": 0.2}}";
+    std::ofstream(cfg)
+        << "{\"model\": \"fake-model\", \"tasks\": [{\"name\": \"" << task
+        << "\"}], \"budgets\": {\"think_budgets\": [8, 32]}, \"sampling\": {\"n\": 2, \"temperature\": 0.5},"
+           " \"prompt_template\": \"plain\", \"nightly\": {\"max_tokens_increase\": 0.2}}";
     std::string out1 = (dir / "out1").string(), out2 = (dir / "out2").string(), out3 = (dir / "out3").string();
 
     CmdResult first = run_driver(cfg + " --db " + db + " --out-dir " + out1);

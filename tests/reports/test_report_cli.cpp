@@ -2,13 +2,13 @@
 // output checked by pattern (exit codes, the files written, what they contain).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
-#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -70,7 +70,8 @@ TEST(ReportCli, HtmlFile) {
     std::string out = std::filesystem::path(db).parent_path() / "report.html";
     CmdResult r = run_cli("report --db " + db + " --run 1 --run 2 -o " + out);
     ASSERT_EQ(r.rc, 0) << r.out;
-    EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(wrote .*report\.html \(html\): 2 run\(s\), 4 points, [0-9]+ on frontiers)")))
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(R"(wrote .*report\.html \(html\): 2 run\(s\), 4 points, [0-9]+ on frontiers)")))
         << r.out;
     std::string html = slurp(out);
     EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
@@ -78,7 +79,8 @@ TEST(ReportCli, HtmlFile) {
     EXPECT_NE(html.find("How to read this"), std::string::npos);
     EXPECT_NE(html.find("abc1234"), std::string::npos);  // git sha in the metadata
     EXPECT_EQ(html.find("<script>alert"), std::string::npos);
-    EXPECT_EQ(html.find("http://") == std::string::npos || html.find("http://www.w3.org/2000/svg") != std::string::npos, true);
+    EXPECT_EQ(html.find("http://") == std::string::npos || html.find("http://www.w3.org/2000/svg") != std::string::npos,
+              true);
     EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // nothing fetched from the network
 }
 
@@ -93,7 +95,8 @@ TEST(ReportCli, ConsoleJsonCsv) {
     EXPECT_DOUBLE_EQ(j["runs"][0]["points"][0]["accuracy"]["estimate"].get<double>(), 0.5);
     CmdResult csv = run_cli("report --db " + db + " --run 1 --format csv");
     ASSERT_EQ(csv.rc, 0);
-    EXPECT_TRUE(std::regex_search(csv.out, std::regex(R"(\n1,1,arith,B=64 c=\[1\],hard_cut,64,\[1\],12,12,1\.000000,)")))
+    EXPECT_TRUE(
+        std::regex_search(csv.out, std::regex(R"(\n1,1,arith,B=64 c=\[1\],hard_cut,64,\[1\],12,12,1\.000000,)")))
         << csv.out;
 }
 
@@ -123,7 +126,9 @@ TEST(CompareCli, SummaryAndHtml) {
     CmdResult r = run_cli("compare --db " + db + " --base 1 --new 2 -o " + out);
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(compare base run 1 -> new run 2: 2 matched points)"))) << r.out;
-    EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(WORSE  arith B=64 c=\[1\]: accuracy 1\.000 -> 0\.083 \(-0\.917, p=0\.0[0-9]+, pairs=12\))")))
+    EXPECT_TRUE(std::regex_search(
+        r.out,
+        std::regex(R"(WORSE  arith B=64 c=\[1\]: accuracy 1\.000 -> 0\.083 \(-0\.917, p=0\.0[0-9]+, pairs=12\))")))
         << r.out;
     EXPECT_NE(r.out.find("significant changes (p < 0.050): 0 better, 1 worse"), std::string::npos) << r.out;
     std::string html = slurp(out);

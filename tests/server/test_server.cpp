@@ -8,8 +8,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 
@@ -152,13 +152,17 @@ TEST_F(ServerTest, RejectsBadRequests) {
     EXPECT_EQ(get(port_, "/runs/%2e%2e/%2e%2e/etc/passwd").status, 400);
     EXPECT_EQ(get(port_, "/runs/1%5c..").status, 400);
     EXPECT_EQ(get(port_, "/compare?base=1").status, 400);
-    Reply post = http_raw(port_, "POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    Reply post =
+        http_raw(port_, "POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
     EXPECT_EQ(post.status, 405);
     EXPECT_NE(post.head.find("Allow: GET, HEAD"), std::string::npos);
     EXPECT_EQ(http_raw(port_, "DELETE /runs/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status, 405);
     std::string big(20000, 'a');
-    EXPECT_EQ(http_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n").status, 431);
-    EXPECT_EQ(http_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n").status, 413);
+    EXPECT_EQ(http_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n").status,
+              431);
+    EXPECT_EQ(
+        http_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n").status,
+        413);
     EXPECT_EQ(http_raw(port_, "GARBAGE\r\n\r\n").status, 400);
     EXPECT_EQ(http_raw(port_, "GET /\x01 HTTP/1.1\r\n\r\n").status, 400);
     // Still serving after all of that.
