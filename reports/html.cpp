@@ -35,7 +35,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;
 h1{font-size:24px;margin:20px 0 6px}h2{font-size:20px;border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:32px}
 h3{font-size:16px;margin:22px 0 8px}table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;vertical-align:top}th{background:#f4f4f4}
-td.l,th.l{text-align:left}tr.front td{background:#f3f8ff}.meta td{text-align:left}.meta th{text-align:left;width:140px}
+td.l,th.l{text-align:left}tr.front td{background:#f3f8ff}.meta td{text-align:left;word-break:break-all}.meta code{white-space:pre-wrap}.meta th{text-align:left;width:140px}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}pre{white-space:pre-wrap;word-break:break-word;
 background:#f8f8f8;border:1px solid #e4e4e4;padding:6px;margin:2px 0 8px;max-height:320px;overflow:auto}
 .legend{background:#fafafa;border:1px solid #e4e4e4;padding:8px 12px;margin:10px 0}.keys span{display:inline-block;margin-right:14px}
