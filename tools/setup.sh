@@ -4,6 +4,8 @@
 #   bash tools/setup.sh run    install, build, run the main job (sweep on the bundled model + report)
 #   bash tools/setup.sh test   install, build, run the tests (then once more under ASan+UBSan)
 #   bash tools/setup.sh deps   install only            bash tools/setup.sh build   install + build only
+#   bash tools/setup.sh tools  also install PyTorch (training / reference tools)
+#   bash tools/setup.sh browser  also install Chromium and run the browser-labelled tests
 #
 # Idempotent and quick when everything is present. Needs root (or sudo) only when something is
 # missing; otherwise it says exactly what to install.
@@ -84,5 +86,10 @@ case "$MODE" in
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             run_tests "$BUILD_ASAN" "gpu|slow|browser|no_asan"
         say "all tests passed" ;;
-    *) die "unknown mode '$MODE' (use run, test, build, deps or tools)" ;;
+    browser)
+        install_packages "${DEB_PACKAGES[@]}" chromium
+        configure_build "$BUILD"
+        say "ctest in $BUILD (label browser)"
+        (cd "$BUILD" && ctest -L browser --output-on-failure --timeout 600) ;;
+    *) die "unknown mode '$MODE' (use run, test, build, deps, tools or browser)" ;;
 esac
