@@ -117,8 +117,11 @@ TEST(SweepProcess, SigkillAtRandomMomentsLosesAndDuplicatesNothing) {
     std::uniform_int_distribution<int> delay_ms(0, 250);
     std::string db = dir + "/killed.db";
     int kills = 0;
+    // 40 ms per engine call and 20 calls make a whole run last at least 800 ms, longer than any
+    // drawn delay, so the first round is always killed mid-run even on a fast, idle machine
+    // (later rounds resume and may finish; that is part of what is tested).
     for (int round = 0; round < 8; ++round) {
-        pid_t pid = spawn(sweep_args(task, db), log, 8);
+        pid_t pid = spawn(sweep_args(task, db), log, 40);
         int d = delay_ms(rng);
         std::this_thread::sleep_for(std::chrono::milliseconds(d));
         kill(pid, SIGKILL);
