@@ -146,7 +146,17 @@ TEST(SweepProcess, SigintFinishesTheBatchAndExitsCleanly) {
     std::string log = dir + "/log.txt";
     std::string db = dir + "/r.db";
     pid_t pid = spawn(sweep_args(task, db), log, 60);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // Interrupt once the first batch is committed (polled, at most 20 s), so a slow start (ASan,
+    // a loaded machine) cannot make the test interrupt a sweep that has stored nothing yet.
+    for (int i = 0; i < 1000; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        try {
+            Store probe(db, STORE_MODE_READ_ONLY);
+            if (probe.count_samples(1) > 0) break;
+        } catch (const std::exception&) {
+            // not created yet
+        }
+    }
     kill(pid, SIGINT);
     EXPECT_EQ(wait_exit(pid), 130) << slurp(log);
     {
