@@ -14,14 +14,14 @@ namespace adabench {
 
 using json = nlohmann::json;
 
-namespace {
-
-std::string fmt(double v, int digits = 3) {
+std::string report_fmt(double v, int digits) {
     if (std::isnan(v)) return "-";
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
     return buf;
 }
+
+namespace {
 
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
@@ -294,7 +294,7 @@ void CsvReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out
         for (const auto& a : r.points) {
             const PointRecord& p = a.point;
             const MetricsSummary& s = a.summary;
-            auto v = [&](double x) { return a.empty() || std::isnan(x) ? std::string() : fmt(x, 6); };
+            auto v = [&](double x) { return a.empty() || std::isnan(x) ? std::string() : report_fmt(x, 6); };
             auto it = s.pass_at_k.find(1);
             out << r.run.id << ',' << p.point_id << ',' << csv_field(p.task) << ','
                 << csv_field(analysis_point_label(p)) << ',' << csv_field(p.mechanism) << ',' << p.think_budget << ','
@@ -317,8 +317,8 @@ void ConsoleReporter::report(const std::vector<AnalysisRun>& runs, std::ostream&
             << " git=" << r.run.git_sha << "  samples=" << r.n_samples << "\n";
         for (const AnalysisTask& t : r.tasks) {
             out << "task " << t.task << "  frontier points=" << t.frontier.size()
-                << "  dominated area=" << fmt(t.dominated_area, 2) << " (ref tokens " << fmt(t.reference.tokens, 1)
-                << ")\n";
+                << "  dominated area=" << report_fmt(t.dominated_area, 2) << " (ref tokens "
+                << report_fmt(t.reference.tokens, 1) << ")\n";
             out << std::left << std::setw(30) << "  point" << std::right << std::setw(8) << "n" << std::setw(8) << "acc"
                 << std::setw(17) << "95% CI" << std::setw(9) << "think" << std::setw(8) << "answer" << std::setw(9)
                 << "total" << std::setw(8) << "cens" << std::setw(8) << "within"
@@ -332,12 +332,14 @@ void ConsoleReporter::report(const std::vector<AnalysisRun>& runs, std::ostream&
                     out << "  (no samples)\n";
                     continue;
                 }
-                std::string ci = "[" + fmt(a.summary.accuracy.lo) + "," + fmt(a.summary.accuracy.hi) + "]";
-                out << std::setw(8) << fmt(a.summary.accuracy.estimate) << std::setw(17) << ci << std::setw(9)
-                    << fmt(a.tokens.think.all, 1) << std::setw(8) << fmt(a.tokens.answer.all, 1) << std::setw(9)
-                    << fmt(a.tokens.total.all, 1) << std::setw(8) << fmt(a.summary.censored_rate) << std::setw(8)
-                    << (a.compliance ? fmt(a.compliance->share_within) : "-") << "  " << (a.on_frontier ? "*" : "")
-                    << "\n";
+                std::string ci =
+                    "[" + report_fmt(a.summary.accuracy.lo) + "," + report_fmt(a.summary.accuracy.hi) + "]";
+                out << std::setw(8) << report_fmt(a.summary.accuracy.estimate) << std::setw(17) << ci << std::setw(9)
+                    << report_fmt(a.tokens.think.all, 1) << std::setw(8) << report_fmt(a.tokens.answer.all, 1)
+                    << std::setw(9) << report_fmt(a.tokens.total.all, 1) << std::setw(8)
+                    << report_fmt(a.summary.censored_rate) << std::setw(8)
+                    << (a.compliance ? report_fmt(a.compliance->share_within) : "-") << "  "
+                    << (a.on_frontier ? "*" : "") << "\n";
             }
         }
     }

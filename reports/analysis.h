@@ -106,4 +106,7 @@ nlohmann::json analysis_point_json(const AnalysisPoint& p);
 // Run metadata as JSON (parsed adapters/datasets where they are valid JSON).
 nlohmann::json analysis_run_meta_json(const RunRecord& run);
 
+// A figure for tables and pages: fixed `digits` decimals, "-" for NaN (an empty group).
+std::string report_fmt(double v, int digits = 3);
+
 }  // namespace adabench

@@ -15,13 +15,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string fmt(double v, int digits) {
-    if (std::isnan(v)) return "-";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 struct Outcome {
@@ -152,19 +145,19 @@ std::string compare_summary_text(const CompareResult& c) {
         o << " (" << c.only_base.size() << " only in base, " << c.only_new.size() << " only in new)";
     o << "\n";
     for (const CompareTask& t : c.tasks)
-        o << "task " << t.task << ": dominated area " << fmt(t.area_base, 2) << " -> " << fmt(t.area_new, 2)
-          << " (ref tokens " << fmt(t.reference_tokens, 1) << ")\n";
+        o << "task " << t.task << ": dominated area " << report_fmt(t.area_base, 2) << " -> "
+          << report_fmt(t.area_new, 2) << " (ref tokens " << report_fmt(t.reference_tokens, 1) << ")\n";
     size_t up = 0, down = 0;
     for (const PointDelta& d : c.deltas) {
         if (!d.significant) continue;
         (d.delta_acc < 0 ? down : up)++;
         o << (d.delta_acc < 0 ? "WORSE  " : "BETTER ") << d.task << " " << d.label << ": accuracy "
-          << fmt(d.acc_base, 3) << " -> " << fmt(d.acc_new, 3) << " (" << (d.delta_acc >= 0 ? "+" : "")
-          << fmt(d.delta_acc, 3) << ", p=" << fmt(d.p_value, 4) << ", pairs=" << d.n_pairs << "), tokens "
-          << fmt(d.tokens_base, 1) << " -> " << fmt(d.tokens_new, 1) << " (" << (d.delta_tokens_rel >= 0 ? "+" : "")
-          << fmt(100 * d.delta_tokens_rel, 1) << "%)\n";
+          << report_fmt(d.acc_base, 3) << " -> " << report_fmt(d.acc_new, 3) << " (" << (d.delta_acc >= 0 ? "+" : "")
+          << report_fmt(d.delta_acc, 3) << ", p=" << report_fmt(d.p_value, 4) << ", pairs=" << d.n_pairs << "), tokens "
+          << report_fmt(d.tokens_base, 1) << " -> " << report_fmt(d.tokens_new, 1) << " ("
+          << (d.delta_tokens_rel >= 0 ? "+" : "") << report_fmt(100 * d.delta_tokens_rel, 1) << "%)\n";
     }
-    o << "significant changes (p < " << fmt(c.alpha, 3) << "): " << up << " better, " << down << " worse\n";
+    o << "significant changes (p < " << report_fmt(c.alpha, 3) << "): " << up << " better, " << down << " worse\n";
     return o.str();
 }
 

@@ -18,13 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string fmt(double v, int digits = 3) {
-    if (std::isnan(v)) return "-";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
 const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8B6D00", "#000000"};
 const size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 const char* kMarkerNames[] = {"circle", "square", "triangle", "diamond", "inverted triangle", "cross"};
@@ -231,10 +224,10 @@ std::string point_tooltip(const AnalysisRun& r, const AnalysisPoint& a) {
       << p.mechanism << ")\n";
     t << "coefficients: " << analysis_point_coefs(p)
       << (p.adapters_json.empty() || p.adapters_json == "[]" ? "" : " " + p.adapters_json) << "\n";
-    t << "accuracy: " << fmt(a.summary.accuracy.estimate) << " [" << fmt(a.summary.accuracy.lo) << ", "
-      << fmt(a.summary.accuracy.hi) << "]\n";
-    t << "tokens: " << fmt(a.tokens.total.all, 1) << " (thinking " << fmt(a.tokens.think.all, 1) << ", answer "
-      << fmt(a.tokens.answer.all, 1) << ")\n";
+    t << "accuracy: " << report_fmt(a.summary.accuracy.estimate) << " [" << report_fmt(a.summary.accuracy.lo) << ", "
+      << report_fmt(a.summary.accuracy.hi) << "]\n";
+    t << "tokens: " << report_fmt(a.tokens.total.all, 1) << " (thinking " << report_fmt(a.tokens.think.all, 1)
+      << ", answer " << report_fmt(a.tokens.answer.all, 1) << ")\n";
     t << "n: " << a.summary.n_problems << " problems, " << a.summary.n_samples << " samples";
     if (a.on_frontier) t << "\non the frontier";
     return t.str();
@@ -443,7 +436,8 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
         s.frontier.push_back({r.points[i].tokens.total.all, r.points[i].summary.accuracy.estimate});
     o << "<h3>Task " << html_escape(t.task) << "</h3>";
     o << "<p>Frontier: " << t.frontier.size() << " of " << t.points.size() << " points; dominated area "
-      << fmt(t.dominated_area, 2) << " (reference: accuracy 0, " << fmt(t.reference.tokens, 1) << " tokens).</p>";
+      << report_fmt(t.dominated_area, 2) << " (reference: accuracy 0, " << report_fmt(t.reference.tokens, 1)
+      << " tokens).</p>";
     o << svg_scatter({s}, "accuracy vs tokens, task " + t.task + ", run " + std::to_string(r.run.id));
     o << "<div class=\"keys\"><b>colour = coefficients:</b> ";
     for (size_t k = 0; k < colours.size(); ++k)
@@ -461,8 +455,8 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
         o << "<tr><td>" << a.point.point_id << "</td><td class=\"l\">"
           << (a.point.think_budget < 0 ? std::string("none") : std::to_string(a.point.think_budget))
           << "</td><td class=\"l\">" << html_escape(analysis_point_coefs(a.point)) << "</td><td>"
-          << fmt(a.summary.accuracy.estimate) << "</td><td>[" << fmt(a.summary.accuracy.lo) << ", "
-          << fmt(a.summary.accuracy.hi) << "]</td><td>" << fmt(a.tokens.total.all, 1) << "</td><td>"
+          << report_fmt(a.summary.accuracy.estimate) << "</td><td>[" << report_fmt(a.summary.accuracy.lo) << ", "
+          << report_fmt(a.summary.accuracy.hi) << "]</td><td>" << report_fmt(a.tokens.total.all, 1) << "</td><td>"
           << a.summary.n_samples << "</td></tr>";
     }
     o << "</table>";
@@ -488,21 +482,22 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
             o << "<td colspan=\"" << 11 + pk.size() + mk.size() << "\" class=\"l note\">no samples yet</td></tr>";
             continue;
         }
-        o << "<td>" << fmt(a.summary.accuracy.estimate) << "</td><td>[" << fmt(a.summary.accuracy.lo) << ", "
-          << fmt(a.summary.accuracy.hi) << "]</td>";
+        o << "<td>" << report_fmt(a.summary.accuracy.estimate) << "</td><td>[" << report_fmt(a.summary.accuracy.lo)
+          << ", " << report_fmt(a.summary.accuracy.hi) << "]</td>";
         for (size_t k : pk) {
             auto it = a.summary.pass_at_k.find(k);
-            o << "<td>" << (it == a.summary.pass_at_k.end() ? "-" : fmt(it->second)) << "</td>";
+            o << "<td>" << (it == a.summary.pass_at_k.end() ? "-" : report_fmt(it->second)) << "</td>";
         }
         for (size_t k : mk) {
             auto it = a.summary.maj_at_k.find(k);
-            o << "<td>" << (it == a.summary.maj_at_k.end() ? "-" : fmt(it->second)) << "</td>";
+            o << "<td>" << (it == a.summary.maj_at_k.end() ? "-" : report_fmt(it->second)) << "</td>";
         }
-        o << "<td>" << fmt(a.tokens.think.all, 1) << "</td><td>" << fmt(a.tokens.answer.all, 1) << "</td><td>"
-          << fmt(a.tokens.total.all, 1) << "</td><td>" << fmt(a.tokens.total.correct, 1) << "</td><td>"
-          << fmt(a.tokens.total.incorrect, 1) << "</td><td>" << fmt(a.summary.censored_rate) << "</td><td>"
-          << (a.compliance ? fmt(a.compliance->share_within) : "-") << "</td><td>"
-          << (a.compliance ? fmt(a.compliance->mean_relative_deviation) : "-") << "</td><td>"
+        o << "<td>" << report_fmt(a.tokens.think.all, 1) << "</td><td>" << report_fmt(a.tokens.answer.all, 1)
+          << "</td><td>" << report_fmt(a.tokens.total.all, 1) << "</td><td>" << report_fmt(a.tokens.total.correct, 1)
+          << "</td><td>" << report_fmt(a.tokens.total.incorrect, 1) << "</td><td>"
+          << report_fmt(a.summary.censored_rate) << "</td><td>"
+          << (a.compliance ? report_fmt(a.compliance->share_within) : "-") << "</td><td>"
+          << (a.compliance ? report_fmt(a.compliance->mean_relative_deviation) : "-") << "</td><td>"
           << (a.on_frontier ? "yes" : "") << "</td></tr>";
     }
     o << "</table>";
@@ -573,7 +568,7 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
          "derive from them); <b>p</b> is the smaller of the exact two-sided McNemar test over paired samples and a "
          "paired "
          "bootstrap over per-problem accuracy. Rows with p &lt; "
-      << fmt(c.alpha, 3) << " are marked significant.</p></details>";
+      << report_fmt(c.alpha, 3) << " are marked significant.</p></details>";
     o << "<h2>Summary</h2><pre>" << html_escape(compare_summary_text(c)) << "</pre>";
     std::set<std::string> task_names;
     for (const auto& t : c.tasks) task_names.insert(t.task);
@@ -606,8 +601,9 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
                     s.frontier.push_back({r.points[i].tokens.total.all, r.points[i].summary.accuracy.estimate});
             }
         }
-        o << "<h2>Task " << html_escape(ct.task) << "</h2><p>Dominated area: base " << fmt(ct.area_base, 2) << ", new "
-          << fmt(ct.area_new, 2) << " (reference tokens " << fmt(ct.reference_tokens, 1) << ").</p>";
+        o << "<h2>Task " << html_escape(ct.task) << "</h2><p>Dominated area: base " << report_fmt(ct.area_base, 2)
+          << ", new " << report_fmt(ct.area_new, 2) << " (reference tokens " << report_fmt(ct.reference_tokens, 1)
+          << ").</p>";
         o << svg_scatter(series, "frontiers, task " + ct.task);
         o << "<div class=\"keys\"><span><i class=\"sw\" style=\"background:#888\"></i>base run " << c.base.run.id
           << " (circles, dashed frontier)</span><span><i class=\"sw\" style=\"background:#D55E00\"></i>new run "
@@ -619,17 +615,18 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
         for (const PointDelta& d : c.deltas) {
             if (d.task != ct.task) continue;
             std::string cls = d.significant ? (d.delta_acc < 0 ? " class=\"bad sig\"" : " class=\"good sig\"") : "";
-            o << "<tr" << cls << "><td class=\"l\">" << html_escape(d.label) << "</td><td>" << fmt(d.acc_base)
-              << "</td><td>" << fmt(d.acc_new) << "</td><td>" << (d.delta_acc >= 0 ? "+" : "") << fmt(d.delta_acc)
-              << "</td><td>";
+            o << "<tr" << cls << "><td class=\"l\">" << html_escape(d.label) << "</td><td>" << report_fmt(d.acc_base)
+              << "</td><td>" << report_fmt(d.acc_new) << "</td><td>" << (d.delta_acc >= 0 ? "+" : "")
+              << report_fmt(d.delta_acc) << "</td><td>";
             if (d.bootstrap)
-                o << "[" << fmt(d.bootstrap->lo) << ", " << fmt(d.bootstrap->hi) << "]";
+                o << "[" << report_fmt(d.bootstrap->lo) << ", " << report_fmt(d.bootstrap->hi) << "]";
             else
                 o << "-";
             o << "</td><td>" << d.n_pairs << "</td><td>" << d.n_same_seed << "</td><td>" << d.mcnemar.n_a_only << " / "
-              << d.mcnemar.n_b_only << "</td><td>" << fmt(d.p_value, 4) << (d.significant ? " *" : "") << "</td><td>"
-              << fmt(d.tokens_base, 1) << "</td><td>" << fmt(d.tokens_new, 1) << "</td><td>"
-              << (d.delta_tokens_rel >= 0 ? "+" : "") << fmt(100 * d.delta_tokens_rel, 1) << "%</td></tr>";
+              << d.mcnemar.n_b_only << "</td><td>" << report_fmt(d.p_value, 4) << (d.significant ? " *" : "")
+              << "</td><td>" << report_fmt(d.tokens_base, 1) << "</td><td>" << report_fmt(d.tokens_new, 1)
+              << "</td><td>" << (d.delta_tokens_rel >= 0 ? "+" : "") << report_fmt(100 * d.delta_tokens_rel, 1)
+              << "%</td></tr>";
         }
         o << "</table>";
     }

@@ -14,21 +14,14 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string fmt(double v, int digits) {
-    if (std::isnan(v)) return "-";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
-std::string signed_pct(double rel) { return std::string(rel >= 0 ? "+" : "") + fmt(100 * rel, 1) + "%"; }
+std::string signed_pct(double rel) { return std::string(rel >= 0 ? "+" : "") + report_fmt(100 * rel, 1) + "%"; }
 
 double read_share(const json& j, const std::string& key, const std::string& source, double lo, double hi) {
     if (!j.is_number()) throw Error(source + ": nightly." + key + " must be a number");
     double v = j.get<double>();
     if (!(v >= lo && v <= hi))
-        throw Error(source + ": nightly." + key + " = " + fmt(v, 4) + " is outside [" + fmt(lo, 2) + ", " + fmt(hi, 2) +
-                    "]");
+        throw Error(source + ": nightly." + key + " = " + report_fmt(v, 4) + " is outside [" + report_fmt(lo, 2) +
+                    ", " + report_fmt(hi, 2) + "]");
     return v;
 }
 
@@ -97,18 +90,19 @@ NightlyVerdict nightly_evaluate(const CompareResult& c, const NightlyThresholds&
         if (base_has && !new_has) why.push_back("no samples in the new run");
         bool acc_fail = d.n_pairs > 0 && d.delta_acc < -t.max_accuracy_drop && d.p_value < t.alpha;
         if (acc_fail)
-            why.push_back("accuracy " + fmt(d.acc_base, 3) + " -> " + fmt(d.acc_new, 3) + " (" + fmt(d.delta_acc, 3) +
-                          ", paired p=" + fmt(d.p_value, 4) + " < " + fmt(t.alpha, 3) + ")");
+            why.push_back("accuracy " + report_fmt(d.acc_base, 3) + " -> " + report_fmt(d.acc_new, 3) + " (" +
+                          report_fmt(d.delta_acc, 3) + ", paired p=" + report_fmt(d.p_value, 4) + " < " +
+                          report_fmt(t.alpha, 3) + ")");
         if (base_has && new_has && d.delta_tokens_rel > t.max_tokens_increase)
-            why.push_back("mean tokens " + fmt(d.tokens_base, 1) + " -> " + fmt(d.tokens_new, 1) + " (" +
+            why.push_back("mean tokens " + report_fmt(d.tokens_base, 1) + " -> " + report_fmt(d.tokens_new, 1) + " (" +
                           signed_pct(d.delta_tokens_rel) + " > " + signed_pct(t.max_tokens_increase) + ")");
         k.failed = !why.empty();
         if (k.failed) {
             for (size_t i = 0; i < why.size(); ++i) k.message += (i ? "; " : "") + why[i];
             v.failures.push_back(k.name + ": " + k.message);
         } else {
-            k.message = "accuracy " + fmt(d.acc_base, 3) + " -> " + fmt(d.acc_new, 3) + " (p=" + fmt(d.p_value, 4) +
-                        "), tokens " + signed_pct(d.delta_tokens_rel);
+            k.message = "accuracy " + report_fmt(d.acc_base, 3) + " -> " + report_fmt(d.acc_new, 3) +
+                        " (p=" + report_fmt(d.p_value, 4) + "), tokens " + signed_pct(d.delta_tokens_rel);
         }
         v.cases.push_back(k);
     }
@@ -151,8 +145,9 @@ std::string nightly_summary_markdown(const CompareResult& c, const NightlyVerdic
     o << "New run " << c.new_run.run.id << " (git " << c.new_run.run.git_sha << ", " << c.new_run.run.engine << " on "
       << c.new_run.run.device << ") against baseline run " << c.base.run.id << " (git " << c.base.run.git_sha
       << ").\n\n";
-    o << "Thresholds: accuracy drop > " << fmt(t.max_accuracy_drop, 3) << " with paired p < " << fmt(t.alpha, 3)
-      << "; mean tokens up by more than " << fmt(100 * t.max_tokens_increase, 1) << "%.\n\n";
+    o << "Thresholds: accuracy drop > " << report_fmt(t.max_accuracy_drop, 3) << " with paired p < "
+      << report_fmt(t.alpha, 3) << "; mean tokens up by more than " << report_fmt(100 * t.max_tokens_increase, 1)
+      << "%.\n\n";
     if (!v.failures.empty()) {
         o << "## Failures\n\n";
         for (const auto& f : v.failures) o << "- " << f << "\n";
@@ -160,14 +155,14 @@ std::string nightly_summary_markdown(const CompareResult& c, const NightlyVerdic
     }
     o << "## Frontiers\n\n| task | dominated area (base) | dominated area (new) |\n|---|---:|---:|\n";
     for (const auto& k : c.tasks)
-        o << "| " << k.task << " | " << fmt(k.area_base, 2) << " | " << fmt(k.area_new, 2) << " |\n";
+        o << "| " << k.task << " | " << report_fmt(k.area_base, 2) << " | " << report_fmt(k.area_new, 2) << " |\n";
     o << "\n## Points\n\n| task | point | acc base | acc new | Δ | p | tokens base | tokens new | Δ tokens |\n"
          "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const PointDelta& d : c.deltas)
-        o << "| " << d.task << " | " << d.label << " | " << fmt(d.acc_base, 3) << " | " << fmt(d.acc_new, 3) << " | "
-          << fmt(d.delta_acc, 3) << " | " << fmt(d.p_value, 4) << (d.significant ? " *" : "") << " | "
-          << fmt(d.tokens_base, 1) << " | " << fmt(d.tokens_new, 1) << " | " << signed_pct(d.delta_tokens_rel)
-          << " |\n";
+        o << "| " << d.task << " | " << d.label << " | " << report_fmt(d.acc_base, 3) << " | "
+          << report_fmt(d.acc_new, 3) << " | " << report_fmt(d.delta_acc, 3) << " | " << report_fmt(d.p_value, 4)
+          << (d.significant ? " *" : "") << " | " << report_fmt(d.tokens_base, 1) << " | "
+          << report_fmt(d.tokens_new, 1) << " | " << signed_pct(d.delta_tokens_rel) << " |\n";
     if (!c.only_base.empty() || !c.only_new.empty())
         o << "\n"
           << c.only_base.size() << " point(s) only in the baseline, " << c.only_new.size() << " only in the new run.\n";

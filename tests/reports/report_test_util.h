@@ -2,9 +2,15 @@
 // API (no engine), with hand-chosen verdicts and token counts so expected figures can be computed
 // by hand.
 #pragma once
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -91,6 +97,32 @@ inline SampleRecord report_sample(int64_t run, int64_t point, const std::string&
     s.response_text = "<think>6 times 7</think>The answer is " + s.extracted_strict;
     s.created_at = "2026-01-01T00:00:01Z";
     return s;
+}
+
+// The exit code and combined stdout+stderr of a shell command line.
+struct CmdResult {
+    int rc = -1;
+    std::string out;
+};
+
+inline CmdResult report_run_command(const std::string& command_line) {
+    std::string cmd = command_line + " 2>&1";
+    CmdResult r;
+    FILE* f = popen(cmd.c_str(), "r");
+    if (!f) return r;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) r.out.append(buf.data(), n);
+    int st = pclose(f);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+inline std::string report_slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream o;
+    o << in.rdbuf();
+    return o.str();
 }
 
 }  // namespace adabench::testing

@@ -16,30 +16,14 @@
 namespace adabench {
 namespace {
 
-struct CmdResult {
-    int rc = -1;
-    std::string out;
-};
+using testing::CmdResult;
 
 CmdResult run_driver(const std::string& args) {
-    std::string cmd = std::string(ADABENCH_BINARY_DIR) + "/tests/reports/nightly-driver nightly " + args + " 2>&1";
-    CmdResult r;
-    FILE* f = popen(cmd.c_str(), "r");
-    if (!f) return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) r.out.append(buf.data(), n);
-    int st = pclose(f);
-    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return testing::report_run_command(std::string(ADABENCH_BINARY_DIR) + "/tests/reports/nightly-driver nightly " +
+                                       args);
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream o;
-    o << in.rdbuf();
-    return o.str();
-}
+std::string slurp(const std::string& path) { return testing::report_slurp(path); }
 
 TEST(NightlyCli, ExitCodesAndFiles) {
     std::string db = testing::report_temp_db("nightly-cli.db");

@@ -22,30 +22,13 @@ using testing::report_point;
 using testing::report_sample;
 using testing::report_temp_db;
 
-struct CmdResult {
-    int rc = -1;
-    std::string out;
-};
+using testing::CmdResult;
 
 CmdResult run_cli(const std::string& args) {
-    std::string cmd = std::string(ADABENCH_BINARY_DIR) + "/harness/cli/adabench " + args + " 2>&1";
-    CmdResult r;
-    FILE* f = popen(cmd.c_str(), "r");
-    if (!f) return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) r.out.append(buf.data(), n);
-    int st = pclose(f);
-    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return testing::report_run_command(std::string(ADABENCH_BINARY_DIR) + "/harness/cli/adabench " + args);
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream o;
-    o << in.rdbuf();
-    return o.str();
-}
+std::string slurp(const std::string& path) { return testing::report_slurp(path); }
 
 std::string make_db() {
     std::string path = report_temp_db("cli.db");
