@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "common/error.h"
 #include "engines/cpu/cpu_backend.h"
@@ -27,7 +29,38 @@ bool parse_float(const std::string& s, float* out) {
     return true;
 }
 
+struct BackendRegistry {
+    std::mutex mu;
+    std::map<std::string, BackendFactory> factories;
+    BackendRegistry() {
+        factories["cpu"] = [](std::shared_ptr<const ModelWeights> w, const EngineFactoryOptions& o) {
+            CpuBackendOptions bo;
+            bo.n_threads = o.n_threads;
+            bo.precision = cpu_precision_parse(o.precision);
+            bo.max_seq_len = o.max_seq_len;
+            return std::shared_ptr<Backend>(std::make_shared<CpuBackend>(std::move(w), bo));
+        };
+    }
+};
+
+BackendRegistry& registry() {
+    static BackendRegistry r;
+    return r;
+}
+
 }  // namespace
+
+void engine_register_backend(const std::string& name, BackendFactory factory) {
+    std::lock_guard<std::mutex> lock(registry().mu);
+    registry().factories[name] = std::move(factory);
+}
+
+std::vector<std::string> engine_backend_names() {
+    std::lock_guard<std::mutex> lock(registry().mu);
+    std::vector<std::string> names;
+    for (const auto& [name, f] : registry().factories) names.push_back(name);
+    return names;
+}
 
 std::pair<std::string, float> engine_parse_adapter_arg(const std::string& arg) {
     auto eq = arg.rfind('=');
@@ -97,18 +130,25 @@ std::vector<int32_t> engine_eos_ids(const ModelConfig& config, const Tokenizer& 
 }
 
 std::unique_ptr<Generator> engine_make(const EngineFactoryOptions& o) {
-    if (o.backend != "cpu") {
-        throw Error("engine: unknown backend '" + o.backend + "'", "this build knows: cpu");
+    BackendFactory make_backend;
+    {
+        std::lock_guard<std::mutex> lock(registry().mu);
+        auto it = registry().factories.find(o.backend);
+        if (it != registry().factories.end()) make_backend = it->second;
+    }
+    if (!make_backend) {
+        std::string known;
+        for (const auto& n : engine_backend_names()) known += (known.empty() ? "" : ", ") + n;
+        throw Error("engine: unknown backend '" + o.backend + "'",
+                    o.backend == "cuda" ? "this build has no CUDA engine (it was built without the CUDA toolkit); "
+                                          "it knows: " +
+                                              known
+                                        : "this build knows: " + known);
     }
     if (o.max_batch <= 0) throw Error("engine: max_batch must be positive");
     auto weights = engine_compose_weights(o);
     auto tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(o.model_dir));
-
-    CpuBackendOptions bo;
-    bo.n_threads = o.n_threads;
-    bo.precision = cpu_precision_parse(o.precision);
-    bo.max_seq_len = o.max_seq_len;
-    auto backend = std::make_shared<CpuBackend>(weights, bo);
+    std::shared_ptr<Backend> backend = make_backend(weights, o);
 
     GeneratorOptions go;
     go.max_batch = o.max_batch;

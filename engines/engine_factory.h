@@ -4,8 +4,10 @@
 // Composition order: load --model; if a merge is asked, merge it with --merge-with (linear, or task
 // arithmetic around --merge-base); then LoRA adapters on top (merged into the weights, or unmerged
 // in the backend with per-sequence coefficients). The tokenizer and chat template always come from
-// --model. Only the "cpu" backend is built here; the CUDA backend registers itself in its own issue.
+// --model. Backends come from a registry by name: "cpu" is built in; "cuda" is added by
+// cuda_backend_register() (engines/cuda/cuda_backend.h), which the CLI calls in CUDA builds.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,6 +38,14 @@ struct EngineFactoryOptions {
     int max_batch = 16;
     int max_seq_len = 0;  // 0 = the model's max_position_embeddings
 };
+
+// Builds a backend over composed weights for engine_make.
+using BackendFactory =
+    std::function<std::shared_ptr<Backend>(std::shared_ptr<const ModelWeights>, const EngineFactoryOptions&)>;
+// Adds or replaces a backend by name.
+void engine_register_backend(const std::string& name, BackendFactory factory);
+// The names engine_make accepts, sorted ("cpu", and "cuda" in CUDA builds once registered).
+std::vector<std::string> engine_backend_names();
 
 // "DIR=COEF" -> (DIR, COEF); a bare "DIR" means coefficient 1. Throws adabench::UsageError.
 std::pair<std::string, float> engine_parse_adapter_arg(const std::string& arg);

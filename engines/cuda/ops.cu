@@ -330,6 +330,19 @@ void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16
                               CUDA_R_16BF, n_in, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+void matmul_f32_cuda(cublasHandle_t handle, const float* w, const float* x, int n_tok, int n_in, int n_out, float* y,
+                     int ldy, float alpha, float beta) {
+    check_size("matmul_f32", "n_tok", n_tok);
+    check_size("matmul_f32", "n_in", n_in);
+    check_size("matmul_f32", "n_out", n_out);
+    if (ldy < n_out)
+        throw Error("matmul_f32: ldy " + std::to_string(ldy) + " is smaller than n_out " + std::to_string(n_out));
+    if (n_tok == 0 || n_out == 0) return;
+    // Same column-major view as matmul_bf16_f32_cuda.
+    CUBLAS_CHECK(
+        cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &alpha, w, n_in, x, n_in, &beta, y, ldy));
+}
+
 // ---- row gather and row scaling ----
 
 __global__ void gather_rows_f32(const float* x, const int32_t* rows, int n_cols, float* out) {

@@ -76,6 +76,12 @@ void convert_f32_bf16_cuda(const float* x, int64_t n, uint16_t* out, cudaStream_
 void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out,
                           float* y, int ldy, float beta);
 
+// y[t*ldy + o] = beta * y[t*ldy + o] + alpha * sum_k x[t*n_in + k] * W[o*n_in + k], everything fp32
+// (cublasSgemm, no TF32): the unmerged LoRA products, which the CPU backend also does in fp32.
+// Twin: ref_matmul_rows without bf16 rounding.
+void matmul_f32_cuda(cublasHandle_t handle, const float* w, const float* x, int n_tok, int n_in, int n_out, float* y,
+                     int ldy, float alpha, float beta);
+
 // out[r*n_cols + c] = x[rows[r]*n_cols + c] for r < n_rows: gathers the last position of each
 // sequence before the final norm and lm_head. Row indices are checked by the caller.
 void gather_rows_f32_cuda(const float* x, const int32_t* rows, int n_rows, int n_cols, float* out, cudaStream_t stream);

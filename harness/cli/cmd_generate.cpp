@@ -92,6 +92,7 @@ int cmd_generate(int argc, char** argv) {
         .option("seed", "S", "random seed; sampling is a pure function of (seed, sequence, position)")
         .flag("json", "print one JSON object per result (prompt_ids, output_ids, text, counts, finish_reason, forced)")
         .option("dump-logits", "FILE", "write float32 logits of every sampled position: [n, vocab] row-major, LE")
+        .option("engine", "NAME", "backend: cpu (default) or cuda (CUDA builds, NVIDIA GPU)")
         .option("threads", "N", "CPU threads (default: all cores)")
         .option("precision", "P", "cpu matmul precision: exact (fp32, default) | fast (bf16 activations)")
         .epilog(
@@ -124,6 +125,7 @@ int cmd_generate(int argc, char** argv) {
     if (fo.merge_with.empty() && (args.has("lambda") || args.has("merge-base"))) {
         throw UsageError("adabench generate: --lambda and --merge-base need --merge-with");
     }
+    fo.backend = args.get("engine", "cpu");
     fo.n_threads = to_int(args, "threads", 0, 0);
     fo.precision = args.get("precision", "exact");
     if (fo.precision != "exact" && fo.precision != "fast") {

@@ -7,6 +7,9 @@
 
 #include "common/error.h"
 #include "harness/cli/commands.h"
+#ifdef ADABENCH_WITH_CUDA
+#include "engines/cuda/cuda_backend.h"
+#endif
 
 namespace {
 
@@ -44,6 +47,9 @@ void print_usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef ADABENCH_WITH_CUDA
+    adabench::cuda_backend_register();  // --engine cuda / "engine": "cuda" in sweep configs
+#endif
     if (argc < 2) {
         print_usage(stderr);
         return 2;

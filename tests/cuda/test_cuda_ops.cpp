@@ -331,6 +331,28 @@ TEST(CudaOps, MatmulBf16MatchesTwin) {
     cublasDestroy(handle);
 }
 
+// The fp32 product of the unmerged LoRA path (cublasSgemm, no TF32) against ref_matmul_rows
+// without rounding, with alpha and accumulation (beta = 1) as the backend uses them.
+TEST(CudaOps, MatmulF32MatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    cublasHandle_t handle = nullptr;
+    CUBLAS_CHECK(cublasCreate(&handle));
+    for (int n_tok : {1, 5, 33}) {
+        const int n_in = 256, n_out = 8, ldy = 8;  // a rank-8 A (r, n_in)
+        std::vector<float> w = random_floats(size_t(n_out) * n_in, -0.1f, 0.1f, 21);
+        std::vector<float> x = random_floats(size_t(n_tok) * n_in, -2.0f, 2.0f, 22);
+        std::vector<float> y0 = random_floats(size_t(n_tok) * ldy, -1.0f, 1.0f, 23);
+        std::vector<float> prod(y0.size(), 0.0f);
+        ref_matmul_rows(x.data(), n_tok, n_in, DTYPE_F32, w.data(), 0, n_out, prod.data(), ldy, false);
+        std::vector<float> ref(y0.size());
+        for (size_t i = 0; i < ref.size(); ++i) ref[i] = y0[i] + 0.75f * prod[i];
+        DeviceArray<float> d_w(w), d_x(x), d_y(y0);
+        matmul_f32_cuda(handle, d_w.get(), d_x.get(), n_tok, n_in, n_out, d_y.get(), ldy, 0.75f, 1.0f);
+        expect_close("matmul_f32 n_tok=" + std::to_string(n_tok), d_y.download(), ref, 1e-5f, 1e-5f);
+    }
+    cublasDestroy(handle);
+}
+
 // No CPU twin exists for these two (forward.cpp does them inline); the reference loops are here.
 TEST(CudaOps, GatherAndScaleRowsMatchReference) {
     REQUIRE_CUDA_DEVICE();

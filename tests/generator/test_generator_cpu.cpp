@@ -175,6 +175,36 @@ TEST(GeneratorCpu, EngineFactoryBuildsWithAdaptersAndMerges) {
     EXPECT_THROW(engine_make(bad), Error);
 }
 
+TEST(GeneratorCpu, BackendRegistry) {
+    // This test binary does not link the CUDA library, so "cuda" is not registered here.
+    EXPECT_EQ(engine_backend_names(), (std::vector<std::string>{"cpu"}));
+    EngineFactoryOptions o;
+    o.model_dir = tiny_model_dir();
+    auto message = [&](const std::string& backend) {
+        o.backend = backend;
+        try {
+            engine_make(o);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    EXPECT_NE(message("tpu").find("unknown backend 'tpu' (hint: this build knows: cpu)"), std::string::npos);
+    EXPECT_NE(message("cuda").find("no CUDA engine"), std::string::npos);
+    // A registered backend is what engine_make builds.
+    int calls = 0;
+    engine_register_backend("counting-cpu", [&](std::shared_ptr<const ModelWeights> w, const EngineFactoryOptions&) {
+        ++calls;
+        CpuBackendOptions bo;
+        bo.n_threads = 1;
+        return std::shared_ptr<Backend>(std::make_shared<CpuBackend>(std::move(w), bo));
+    });
+    o.backend = "counting-cpu";
+    auto engine = engine_make(o);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(engine->info().backend, "counting-cpu");
+}
+
 TEST(GeneratorCpu, ArgumentParsers) {
     EXPECT_EQ(engine_parse_adapter_arg("a/b=0.5"), (std::pair<std::string, float>{"a/b", 0.5f}));
     EXPECT_EQ(engine_parse_adapter_arg("dir"), (std::pair<std::string, float>{"dir", 1.0f}));

@@ -1,0 +1,786 @@
+// CudaBackend (see cuda_backend.h): weight upload, KV-cache slots in device memory, unmerged LoRA,
+// and the forward pass — the same steps, in the same order, as engines/cpu/forward.cpp, with each
+// step one launcher of ops.cuh or one cuBLAS call on the backend's stream.
+//
+// Shapes: T = tokens in the step, C = hidden size, H = query heads, Hkv = key/value heads,
+// D = head_dim, I = intermediate size, V = vocab, S = sequences in the step.
+#include "engines/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+#include "common/error.h"
+#include "engines/cpu/ops.h"
+#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device.h"
+#include "engines/cuda/ops.cuh"
+#include "engines/engine_factory.h"
+#include "engines/lora.h"
+
+namespace adabench {
+
+namespace {
+
+std::string mib(int64_t bytes) {
+    std::ostringstream os;
+    os.precision(1);
+    os << std::fixed << double(bytes) / (1024.0 * 1024.0) << " MiB";
+    return os.str();
+}
+
+std::string memory_state(int device) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();
+        return "device " + std::to_string(device) + ": free memory unknown";
+    }
+    return "device " + std::to_string(device) + " has " + mib(int64_t(free_b)) + " free of " + mib(int64_t(total_b));
+}
+
+// A device allocation that says what it was for when it cannot be had.
+void* device_alloc(int64_t bytes, const std::string& what, int device) {
+    if (bytes <= 0) return nullptr;
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, size_t(bytes));
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        throw Error("CUDA out of memory allocating " + mib(bytes) + " for " + what + " (" + memory_state(device) + ")",
+                    "use a smaller model, fewer KV slots (max_slots) or a shorter max_seq_len");
+    }
+    return p;
+}
+
+// Owning device buffer of T (grows on demand, contents not kept when it grows).
+template <class T>
+struct DeviceBuffer {
+    T* ptr = nullptr;
+    int64_t n = 0;
+    DeviceBuffer() = default;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { release(); }
+    void release() {
+        if (ptr) cudaFree(ptr);
+        ptr = nullptr;
+        n = 0;
+    }
+    void reserve(int64_t count, const std::string& what, int device) {
+        if (count <= n) return;
+        release();
+        ptr = static_cast<T*>(device_alloc(count * int64_t(sizeof(T)), what, device));
+        n = count;
+    }
+};
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+    std::ostringstream os;
+    os << "[";
+    for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+    os << "]";
+    return os.str();
+}
+
+void check_shape(const ModelWeights& w, const Tensor& t, const std::string& role, std::vector<int64_t> want) {
+    std::string where = "model " + (w.source.empty() ? std::string("(in memory)") : w.source) + ": " + role;
+    if (t.empty()) throw Error(where + " is missing", "is the checkpoint complete?");
+    if (t.shape != want)
+        throw Error(where + " (" + (t.name.empty() ? role : t.name) + ") has shape " + shape_str(t.shape) +
+                        ", expected " + shape_str(want),
+                    "does config.json match the weights?");
+}
+
+// Host conversion of a tensor to bf16 bits (exact copy when it already is bf16).
+std::vector<uint16_t> to_bf16(const Tensor& t) {
+    std::vector<uint16_t> out(size_t(t.numel()));
+    if (t.dtype == DTYPE_BF16) {
+        std::memcpy(out.data(), t.data, out.size() * sizeof(uint16_t));
+        return out;
+    }
+    std::vector<float> f(out.size());
+    cpu_convert_f32(t.dtype, t.data, t.numel(), f.data());
+    cpu_convert_bf16(f.data(), t.numel(), out.data());
+    return out;
+}
+
+std::vector<float> to_f32(const Tensor& t) {
+    std::vector<float> v(size_t(t.numel()));
+    cpu_convert_f32(t.dtype, t.data, t.numel(), v.data());
+    return v;
+}
+
+struct DeviceMatrix {
+    uint16_t* w = nullptr;  // (n_out, n_in) bf16, row-major
+    int n_out = 0, n_in = 0;
+};
+
+struct DeviceLayer {
+    DeviceMatrix q, k, v, o, gate, up, down;
+    float *attn_norm = nullptr, *ffn_norm = nullptr, *q_bias = nullptr, *k_bias = nullptr, *v_bias = nullptr;
+};
+
+struct DeviceLoraPair {
+    float *a = nullptr, *b = nullptr;  // A (r, n_in), B (n_out, r), fp32
+    int r = 0;
+    float base_scale = 0.0f;
+};
+
+struct KvSlot {
+    bool used = false;
+    int len = 0;
+};
+
+// The stream and cuBLAS handle, released last (members are destroyed in reverse order).
+struct CudaHandles {
+    cudaStream_t stream = nullptr;
+    cublasHandle_t cublas = nullptr;
+    CudaHandles() = default;
+    CudaHandles(const CudaHandles&) = delete;
+    CudaHandles& operator=(const CudaHandles&) = delete;
+    ~CudaHandles() {
+        if (stream) cudaStreamSynchronize(stream);
+        if (cublas) cublasDestroy(cublas);
+        if (stream) cudaStreamDestroy(stream);
+    }
+};
+
+}  // namespace
+
+class CudaBackend : public Backend {
+public:
+    CudaBackend(std::shared_ptr<const ModelWeights> weights, const CudaBackendOptions& options);
+    ~CudaBackend() override;
+
+    const ModelConfig& config() const override { return weights_->config; }
+    std::string device() const override { return device_name_; }
+
+    int seq_alloc() override;
+    void seq_free(int slot) override;
+    int seq_fork(int slot) override;
+    int seq_len(int slot) const override;
+    void seq_truncate(int slot, int n) override;
+
+    void forward(const BackendBatch& batch, float* logits) override;
+
+    void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) override;
+    void set_weights(std::shared_ptr<const ModelWeights> weights) override;
+
+    int64_t cache_bytes() const { return cache_bytes_; }
+    int n_slots() const { return int(slots_.size()); }
+    int max_seq_len() const { return max_seq_len_; }
+    void synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+private:
+    void check_weights(const ModelWeights& w) const;
+    void upload_weights(const ModelWeights& w);
+    void free_weights();
+    void free_adapters();
+    void allocate_cache();
+    const KvSlot& slot_ref(int slot, const char* what) const;
+    void check_batch(const BackendBatch& batch) const;
+    void ensure_scratch(int T, int S);
+    void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
+                 LoraTarget target);
+
+    CudaBackendOptions options_;
+    std::shared_ptr<const ModelWeights> weights_;
+    std::string device_name_;
+    CudaHandles handles_;  // first member: destroyed after every buffer
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+
+    // Weights: one allocation for every bf16 matrix, one for every fp32 vector.
+    DeviceBuffer<uint16_t> mat_store_;
+    DeviceBuffer<float> vec_store_;
+    std::vector<DeviceLayer> layers_;
+    DeviceMatrix embed_, lm_head_;
+    float* final_norm_ = nullptr;
+    int64_t weight_bytes_ = 0;
+
+    // KV cache: per layer, K and V of n_slots * max_seq_len * kv_dim floats.
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> k_store_, v_store_;
+    std::vector<float*> k_cache_, v_cache_;
+    std::vector<KvSlot> slots_;
+    int max_seq_len_ = 0;
+    int64_t cache_bytes_ = 0;
+
+    // Unmerged LoRA: adapters_[a] with pairs lora_[a][layer][target] on the device.
+    std::vector<std::shared_ptr<const LoraAdapter>> adapters_;
+    std::vector<std::vector<std::array<DeviceLoraPair, LORA_TARGET_COUNT>>> lora_;
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> lora_store_;
+    std::vector<bool> lora_active_;   // this step
+    float* lora_coef_dev_ = nullptr;  // (n_adapters, T) coefficients of this step, in scratch
+
+    // Per-step scratch (grown, never shrunk).
+    int scratch_T_ = 0, scratch_S_ = 0;
+    DeviceBuffer<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, hs_, logits_, lora_u_;
+    DeviceBuffer<uint16_t> xb_;
+    DeviceBuffer<int32_t> ints_;  // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
+    DeviceBuffer<float> coefs_;
+    std::vector<int32_t> h_ints_;
+    std::vector<float> h_coefs_;
+};
+
+// ---- construction, weights ----
+
+CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const CudaBackendOptions& options)
+    : options_(options) {
+    if (!weights) throw Error("CudaBackend: no weights given");
+    int n_dev = cuda_device_count();
+    if (n_dev == 0)
+        throw Error("engine cuda: no CUDA device is visible to this process",
+                    "run on a machine with an NVIDIA GPU and driver, or use --engine cpu");
+    if (options_.device < 0 || options_.device >= n_dev)
+        throw Error("engine cuda: device " + std::to_string(options_.device) + " does not exist (" +
+                    std::to_string(n_dev) + " visible)");
+    if (options_.max_slots < 1) throw Error("CudaBackend: max_slots must be >= 1");
+    if (!(options_.cache_memory_fraction > 0.0 && options_.cache_memory_fraction <= 1.0))
+        throw Error("CudaBackend: cache_memory_fraction must be in (0, 1]");
+    CUDA_CHECK(cudaSetDevice(options_.device));
+    device_name_ = cuda_device_name(options_.device);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&handles_.stream, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&handles_.cublas));
+    stream_ = handles_.stream;
+    cublas_ = handles_.cublas;
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));  // no TF32 in the fp32 LoRA products
+    // On an exception below, the members already built free their device memory themselves.
+    check_weights(*weights);
+    upload_weights(*weights);
+    weights_ = std::move(weights);
+    allocate_cache();
+}
+
+CudaBackend::~CudaBackend() {
+    if (stream_) cudaStreamSynchronize(stream_);
+}
+
+void CudaBackend::check_weights(const ModelWeights& w) const {
+    const ModelConfig& c = w.config;
+    if (c.hidden_size <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 ||
+        c.vocab_size <= 0 || c.intermediate_size <= 0)
+        throw Error("model " + w.source + ": config has a zero or negative dimension",
+                    "check hidden_size, num_hidden_layers, num_attention_heads, vocab_size in config.json");
+    if (c.n_heads % c.n_kv_heads != 0)
+        throw Error("model " + w.source + ": num_attention_heads (" + std::to_string(c.n_heads) +
+                    ") is not a multiple of num_key_value_heads (" + std::to_string(c.n_kv_heads) + ")");
+    if (c.head_dim % 2 != 0) throw Error("model " + w.source + ": head_dim must be even for RoPE");
+    if (c.head_dim > kCudaAttentionMaxHeadDim)
+        throw Error("model " + w.source + ": head_dim " + std::to_string(c.head_dim) +
+                    " is larger than the CUDA attention kernel supports (" + std::to_string(kCudaAttentionMaxHeadDim) +
+                    ")");
+    if (int64_t(w.layers.size()) != c.n_layers)
+        throw Error("model " + w.source + ": " + std::to_string(w.layers.size()) + " layers loaded, config says " +
+                    std::to_string(c.n_layers));
+    const int64_t C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+    const int64_t q_dim = int64_t(c.n_heads) * c.head_dim, kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
+    check_shape(w, w.embed_tokens, "embed_tokens", {V, C});
+    check_shape(w, w.final_norm, "norm", {C});
+    const Tensor& head = w.lm_head.empty() && c.tie_word_embeddings ? w.embed_tokens : w.lm_head;
+    check_shape(w, head, "lm_head", {V, C});
+    for (int l = 0; l < c.n_layers; ++l) {
+        const LayerWeights& lw = w.layers[size_t(l)];
+        std::string p = "layers." + std::to_string(l) + ".";
+        check_shape(w, lw.attn_norm, p + "input_layernorm", {C});
+        check_shape(w, lw.q_proj, p + "q_proj", {q_dim, C});
+        check_shape(w, lw.k_proj, p + "k_proj", {kv_dim, C});
+        check_shape(w, lw.v_proj, p + "v_proj", {kv_dim, C});
+        check_shape(w, lw.o_proj, p + "o_proj", {C, q_dim});
+        check_shape(w, lw.ffn_norm, p + "post_attention_layernorm", {C});
+        check_shape(w, lw.gate_proj, p + "gate_proj", {I, C});
+        check_shape(w, lw.up_proj, p + "up_proj", {I, C});
+        check_shape(w, lw.down_proj, p + "down_proj", {C, I});
+        if (c.attention_bias || !lw.q_bias.empty()) {
+            check_shape(w, lw.q_bias, p + "q_proj.bias", {q_dim});
+            check_shape(w, lw.k_bias, p + "k_proj.bias", {kv_dim});
+            check_shape(w, lw.v_bias, p + "v_proj.bias", {kv_dim});
+        }
+    }
+}
+
+void CudaBackend::upload_weights(const ModelWeights& w) {
+    const ModelConfig& c = w.config;
+    const bool tied = w.lm_head.empty() && c.tie_word_embeddings;
+    // Plan: every matrix in one bf16 store, every vector in one fp32 store.
+    struct MatJob {
+        const Tensor* t;
+        DeviceMatrix* dst;
+    };
+    struct VecJob {
+        const Tensor* t;
+        float** dst;
+    };
+    std::vector<DeviceLayer> layers(size_t(c.n_layers));
+    DeviceMatrix embed, head;
+    float* final_norm = nullptr;
+    std::vector<MatJob> mats;
+    std::vector<VecJob> vecs;
+    mats.push_back({&w.embed_tokens, &embed});
+    if (!tied) mats.push_back({&w.lm_head, &head});
+    vecs.push_back({&w.final_norm, &final_norm});
+    for (int l = 0; l < c.n_layers; ++l) {
+        const LayerWeights& lw = w.layers[size_t(l)];
+        DeviceLayer& L = layers[size_t(l)];
+        mats.insert(mats.end(), {{&lw.q_proj, &L.q},
+                                 {&lw.k_proj, &L.k},
+                                 {&lw.v_proj, &L.v},
+                                 {&lw.o_proj, &L.o},
+                                 {&lw.gate_proj, &L.gate},
+                                 {&lw.up_proj, &L.up},
+                                 {&lw.down_proj, &L.down}});
+        vecs.push_back({&lw.attn_norm, &L.attn_norm});
+        vecs.push_back({&lw.ffn_norm, &L.ffn_norm});
+        if (!lw.q_bias.empty()) {
+            vecs.push_back({&lw.q_bias, &L.q_bias});
+            vecs.push_back({&lw.k_bias, &L.k_bias});
+            vecs.push_back({&lw.v_bias, &L.v_bias});
+        }
+    }
+    auto align = [](int64_t n) { return (n + 127) / 128 * 128; };  // 256-byte aligned sub-buffers
+    int64_t mat_elems = 0, vec_elems = 0;
+    for (const auto& m : mats) mat_elems += align(m.t->numel());
+    for (const auto& v : vecs) vec_elems += align(v.t->numel());
+    const bool fresh = mat_store_.n < mat_elems || vec_store_.n < vec_elems;
+    if (fresh) {
+        mat_store_.release();
+        vec_store_.release();
+        mat_store_.reserve(mat_elems, "the model's weight matrices (bf16)", options_.device);
+        vec_store_.reserve(vec_elems, "the model's norms and biases (fp32)", options_.device);
+    }
+    int64_t off = 0;
+    for (const auto& m : mats) {
+        std::vector<uint16_t> h = to_bf16(*m.t);
+        CUDA_CHECK(cudaMemcpy(mat_store_.ptr + off, h.data(), h.size() * sizeof(uint16_t), cudaMemcpyHostToDevice));
+        m.dst->w = mat_store_.ptr + off;
+        m.dst->n_out = int(m.t->shape[0]);
+        m.dst->n_in = int(m.t->shape[1]);
+        off += align(m.t->numel());
+    }
+    off = 0;
+    for (const auto& v : vecs) {
+        std::vector<float> h = to_f32(*v.t);
+        CUDA_CHECK(cudaMemcpy(vec_store_.ptr + off, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
+        *v.dst = vec_store_.ptr + off;
+        off += align(v.t->numel());
+    }
+    if (tied) head = embed;
+    layers_ = std::move(layers);
+    embed_ = embed;
+    lm_head_ = head;
+    final_norm_ = final_norm;
+    weight_bytes_ = mat_elems * 2 + vec_elems * 4;
+}
+
+void CudaBackend::allocate_cache() {
+    const ModelConfig& c = weights_->config;
+    const int64_t kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
+    max_seq_len_ = options_.max_seq_len > 0        ? options_.max_seq_len
+                   : c.max_position_embeddings > 0 ? std::min(c.max_position_embeddings, 4096)
+                                                   : 4096;
+    const int64_t slot_bytes = 2 * int64_t(c.n_layers) * max_seq_len_ * kv_dim * int64_t(sizeof(float));
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    // Reserve for activations of a large step (prefill of 8k tokens) and cuBLAS workspaces.
+    const int64_t reserve = int64_t(512) << 20;
+    int64_t budget = int64_t(double(int64_t(free_b) - reserve) * options_.cache_memory_fraction);
+    if (options_.max_cache_bytes > 0) budget = std::min(budget, options_.max_cache_bytes);
+    int64_t n = budget > 0 ? budget / slot_bytes : 0;
+    n = std::min<int64_t>(n, options_.max_slots);
+    if (n < 1)
+        throw Error("CUDA KV cache: one slot of " + std::to_string(max_seq_len_) + " positions needs " +
+                        mib(slot_bytes) + ", but only " + mib(std::max<int64_t>(budget, 0)) +
+                        " are available for the cache after the weights (" + mib(weight_bytes_) + "; " +
+                        mib(int64_t(free_b)) + " free of " + mib(int64_t(total_b)) + ")",
+                    "lower max_seq_len or use a smaller model");
+    const int64_t per_layer = n * max_seq_len_ * kv_dim;
+    const std::string what = "the KV cache (" + std::to_string(n) + " slots of " + std::to_string(max_seq_len_) +
+                             " positions, " + mib(n * slot_bytes) + " in all)";
+    for (int l = 0; l < c.n_layers; ++l) {
+        for (auto* store : {&k_store_, &v_store_}) {
+            store->push_back(std::make_unique<DeviceBuffer<float>>());
+            store->back()->reserve(per_layer, what, options_.device);
+        }
+        k_cache_.push_back(k_store_.back()->ptr);
+        v_cache_.push_back(v_store_.back()->ptr);
+    }
+    slots_.assign(size_t(n), KvSlot{});
+    cache_bytes_ = n * slot_bytes;
+}
+
+void CudaBackend::free_adapters() {
+    lora_store_.clear();
+    lora_.clear();
+    adapters_.clear();
+}
+
+void CudaBackend::set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) {
+    const ModelConfig& c = weights_->config;
+    for (size_t a = 0; a < adapters.size(); ++a) {
+        if (!adapters[a]) throw Error("CudaBackend::set_lora_adapters: adapter " + std::to_string(a) + " is null");
+        const LoraAdapter& ad = *adapters[a];
+        if (int(ad.layers.size()) != c.n_layers)
+            throw Error("adapter " + ad.path + ": " + std::to_string(ad.layers.size()) + " layers, model has " +
+                            std::to_string(c.n_layers),
+                        "is this adapter for a different base model?");
+        for (int l = 0; l < c.n_layers; ++l) {
+            const DeviceLayer& L = layers_[size_t(l)];
+            const DeviceMatrix* mats[LORA_TARGET_COUNT] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+            for (int t = 0; t < LORA_TARGET_COUNT; ++t) {
+                const LoraPair& p = ad.layers[size_t(l)][size_t(t)];
+                if (p.empty()) continue;
+                const DeviceMatrix& m = *mats[t];
+                if (p.n_in != m.n_in || p.n_out != m.n_out || int64_t(p.a.size()) != int64_t(p.r) * p.n_in ||
+                    int64_t(p.b.size()) != p.n_out * int64_t(p.r))
+                    throw Error("adapter " + ad.path + ": layers." + std::to_string(l) + "." +
+                                    lora_target_name(LoraTarget(t)) + " has A " + std::to_string(p.r) + "x" +
+                                    std::to_string(p.n_in) + ", B " + std::to_string(p.n_out) + "x" +
+                                    std::to_string(p.r) + " for a weight of " + std::to_string(m.n_out) + "x" +
+                                    std::to_string(m.n_in),
+                                "is this adapter for a different base model?");
+            }
+        }
+    }
+    synchronize();
+    free_adapters();
+    for (const auto& ad : adapters) {
+        int64_t elems = 0;
+        for (const auto& layer : ad->layers)
+            for (const LoraPair& p : layer) elems += int64_t(p.a.size() + p.b.size());
+        lora_store_.push_back(std::make_unique<DeviceBuffer<float>>());
+        DeviceBuffer<float>* store = lora_store_.back().get();
+        store->reserve(elems, "LoRA adapter " + ad->path, options_.device);
+        std::vector<std::array<DeviceLoraPair, LORA_TARGET_COUNT>> pairs(ad->layers.size());
+        int64_t off = 0;
+        for (size_t l = 0; l < ad->layers.size(); ++l) {
+            for (int t = 0; t < LORA_TARGET_COUNT; ++t) {
+                const LoraPair& p = ad->layers[l][size_t(t)];
+                if (p.empty()) continue;
+                DeviceLoraPair& d = pairs[l][size_t(t)];
+                d.r = p.r;
+                d.base_scale = p.base_scale;
+                d.a = store->ptr + off;
+                CUDA_CHECK(cudaMemcpy(d.a, p.a.data(), p.a.size() * sizeof(float), cudaMemcpyHostToDevice));
+                off += int64_t(p.a.size());
+                d.b = store->ptr + off;
+                CUDA_CHECK(cudaMemcpy(d.b, p.b.data(), p.b.size() * sizeof(float), cudaMemcpyHostToDevice));
+                off += int64_t(p.b.size());
+            }
+        }
+        lora_.push_back(std::move(pairs));
+    }
+    adapters_ = std::move(adapters);
+    scratch_T_ = 0;  // the LoRA scratch depends on the adapters' ranks: re-check it at the next step
+}
+
+void CudaBackend::set_weights(std::shared_ptr<const ModelWeights> weights) {
+    if (!weights) throw Error("CudaBackend::set_weights: no weights given");
+    const ModelConfig& a = weights_->config;
+    const ModelConfig& b = weights->config;
+    if (a.hidden_size != b.hidden_size || a.n_layers != b.n_layers || a.vocab_size != b.vocab_size ||
+        a.n_heads != b.n_heads || a.n_kv_heads != b.n_kv_heads || a.head_dim != b.head_dim ||
+        a.intermediate_size != b.intermediate_size || a.tie_word_embeddings != b.tie_word_embeddings)
+        throw Error("CudaBackend::set_weights: the new weights have another architecture than " + weights_->source,
+                    "merged weights must keep the base model's shapes; create a new backend for another model");
+    check_weights(*weights);
+    synchronize();
+    upload_weights(*weights);  // same shapes: the stores are reused in place
+    weights_ = std::move(weights);
+    for (auto& s : slots_) s = KvSlot{};
+}
+
+// ---- KV-cache slots ----
+
+const KvSlot& CudaBackend::slot_ref(int slot, const char* what) const {
+    if (slot < 0 || slot >= int(slots_.size()) || !slots_[size_t(slot)].used)
+        throw Error(std::string("CudaBackend::") + what + ": slot " + std::to_string(slot) + " is not allocated",
+                    "use an id returned by seq_alloc or seq_fork that was not freed (set_weights frees all slots)");
+    return slots_[size_t(slot)];
+}
+
+int CudaBackend::seq_alloc() {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i].used) {
+            slots_[i] = KvSlot{true, 0};
+            return int(i);
+        }
+    }
+    throw Error("KV cache full: all " + std::to_string(slots_.size()) + " CUDA sequence slots (" +
+                    std::to_string(max_seq_len_) + " positions each, " + mib(cache_bytes_) + ") are in use",
+                "lower the batch size, or max_seq_len to fit more slots");
+}
+
+void CudaBackend::seq_free(int slot) {
+    slot_ref(slot, "seq_free");
+    slots_[size_t(slot)] = KvSlot{};
+}
+
+int CudaBackend::seq_fork(int slot) {
+    const int len = slot_ref(slot, "seq_fork").len;
+    const int dst = seq_alloc();
+    const ModelConfig& c = weights_->config;
+    const int64_t kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
+    const int64_t stride = int64_t(max_seq_len_) * kv_dim;
+    const size_t bytes = size_t(len) * size_t(kv_dim) * sizeof(float);
+    if (bytes > 0) {
+        for (int l = 0; l < c.n_layers; ++l) {
+            CUDA_CHECK(cudaMemcpyAsync(k_cache_[size_t(l)] + dst * stride, k_cache_[size_t(l)] + slot * stride, bytes,
+                                       cudaMemcpyDeviceToDevice, stream_));
+            CUDA_CHECK(cudaMemcpyAsync(v_cache_[size_t(l)] + dst * stride, v_cache_[size_t(l)] + slot * stride, bytes,
+                                       cudaMemcpyDeviceToDevice, stream_));
+        }
+    }
+    slots_[size_t(dst)].len = len;
+    return dst;
+}
+
+int CudaBackend::seq_len(int slot) const { return slot_ref(slot, "seq_len").len; }
+
+void CudaBackend::seq_truncate(int slot, int n) {
+    const KvSlot& s = slot_ref(slot, "seq_truncate");
+    if (n < 0 || n > s.len)
+        throw Error("CudaBackend::seq_truncate: slot " + std::to_string(slot) + " has " + std::to_string(s.len) +
+                        " positions, cannot truncate to " + std::to_string(n),
+                    "n must be between 0 and seq_len(slot)");
+    slots_[size_t(slot)].len = n;  // positions >= n are overwritten by the next append
+}
+
+// ---- forward ----
+
+void CudaBackend::check_batch(const BackendBatch& batch) const {
+    const ModelConfig& c = weights_->config;
+    if (batch.tokens.size() != batch.slots.size())
+        throw Error("CudaBackend::forward: " + std::to_string(batch.slots.size()) + " slots but " +
+                    std::to_string(batch.tokens.size()) + " token lists");
+    if (!batch.lora_coefs.empty() && batch.lora_coefs.size() != batch.slots.size())
+        throw Error("CudaBackend::forward: lora_coefs has " + std::to_string(batch.lora_coefs.size()) +
+                        " entries for " + std::to_string(batch.slots.size()) + " sequences",
+                    "give one coefficient list per sequence, or none");
+    int64_t total = 0;
+    std::vector<bool> seen(slots_.size(), false);
+    for (size_t i = 0; i < batch.slots.size(); ++i) {
+        const int slot = batch.slots[i];
+        const KvSlot& s = slot_ref(slot, "forward");
+        if (seen[size_t(slot)])
+            throw Error("CudaBackend::forward: slot " + std::to_string(slot) + " appears twice in one batch",
+                        "append all of a sequence's tokens in one entry");
+        seen[size_t(slot)] = true;
+        if (batch.tokens[i].empty())
+            throw Error("CudaBackend::forward: no tokens for slot " + std::to_string(slot),
+                        "every sequence in a batch needs at least one token");
+        for (int32_t tok : batch.tokens[i])
+            if (tok < 0 || tok >= c.vocab_size)
+                throw Error("CudaBackend::forward: token id " + std::to_string(tok) + " is outside the vocabulary (" +
+                                std::to_string(c.vocab_size) + ")",
+                            "was the prompt tokenized for another model?");
+        if (int64_t(s.len) + int64_t(batch.tokens[i].size()) > max_seq_len_)
+            throw Error("CudaBackend::forward: slot " + std::to_string(slot) + " would hold " +
+                            std::to_string(s.len + batch.tokens[i].size()) + " positions, more than the maximum " +
+                            std::to_string(max_seq_len_),
+                        "shorten the prompt or max_tokens, or raise CudaBackendOptions::max_seq_len");
+        if (!batch.lora_coefs.empty() && !batch.lora_coefs[i].empty() && batch.lora_coefs[i].size() != adapters_.size())
+            throw Error("CudaBackend::forward: sequence " + std::to_string(i) + " has " +
+                            std::to_string(batch.lora_coefs[i].size()) + " LoRA coefficients but " +
+                            std::to_string(adapters_.size()) + " adapters are loaded",
+                        "give one coefficient per adapter passed to set_lora_adapters");
+        total += int64_t(batch.tokens[i].size());
+    }
+    if (total > 65535)
+        throw Error("CudaBackend::forward: " + std::to_string(total) + " tokens in one step (limit 65535)",
+                    "split the prefill into smaller batches");
+}
+
+void CudaBackend::ensure_scratch(int T, int S) {
+    const ModelConfig& c = weights_->config;
+    const int64_t C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+    const int64_t q_dim = int64_t(c.n_heads) * c.head_dim, kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
+    if (T > scratch_T_) {
+        const std::string what = "activations of a " + std::to_string(T) + "-token step";
+        const int d = options_.device;
+        x_.reserve(T * C, what, d);
+        xn_.reserve(T * C, what, d);
+        q_.reserve(T * q_dim, what, d);
+        k_.reserve(T * kv_dim, what, d);
+        v_.reserve(T * kv_dim, what, d);
+        att_.reserve(T * q_dim, what, d);
+        proj_.reserve(T * C, what, d);
+        gate_.reserve(T * I, what, d);
+        up_.reserve(T * I, what, d);
+        xb_.reserve(T * std::max({C, I, q_dim}), what, d);
+        int max_r = 0;
+        for (const auto& ad : adapters_)
+            for (const auto& layer : ad->layers)
+                for (const LoraPair& p : layer) max_r = std::max(max_r, p.r);
+        lora_u_.reserve(std::max<int64_t>(1, int64_t(T) * max_r), what, d);
+        scratch_T_ = T;
+    }
+    if (S > scratch_S_) {
+        hs_.reserve(S * C, "the final hidden states", options_.device);
+        logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
+        scratch_S_ = S;
+    }
+    ints_.reserve(4 * int64_t(T) + S, "step indices", options_.device);
+    coefs_.reserve(std::max<int64_t>(1, int64_t(adapters_.size()) * T), "LoRA coefficients", options_.device);
+}
+
+// y (T, m.n_out) = x m^T (bf16 inputs xb, fp32 accumulation), plus the unmerged LoRA terms
+// sum_a base_scale_a * diag(coef_a) (x A_a^T) B_a^T computed from the fp32 input x.
+void CudaBackend::project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
+                          LoraTarget target) {
+    matmul_bf16_f32_cuda(cublas_, m.w, xb, T, m.n_in, m.n_out, y, m.n_out, 0.0f);
+    for (size_t a = 0; a < adapters_.size(); ++a) {
+        if (!lora_active_[a]) continue;
+        const DeviceLoraPair& p = lora_[a][size_t(layer)][size_t(target)];
+        if (p.r == 0) continue;
+        matmul_f32_cuda(cublas_, p.a, x, T, m.n_in, p.r, lora_u_.ptr, p.r, 1.0f, 0.0f);
+        scale_rows_f32_cuda(lora_u_.ptr, lora_coef_dev_ + int64_t(a) * T, T, p.r, stream_);
+        matmul_f32_cuda(cublas_, p.b, lora_u_.ptr, T, p.r, m.n_out, y, m.n_out, p.base_scale, 1.0f);
+    }
+}
+
+void CudaBackend::forward(const BackendBatch& batch, float* logits) {
+    check_batch(batch);  // everything that can fail on the host is checked before the cache changes
+    const ModelConfig& cfg = weights_->config;
+    const int C = cfg.hidden_size, H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
+    const int I = cfg.intermediate_size, V = cfg.vocab_size;
+    const int q_dim = H * D, kv_dim = Hkv * D;
+    const int S = int(batch.slots.size());
+    const float eps = cfg.rms_norm_eps, attn_scale = 1.0f / std::sqrt(float(D));
+    const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
+    if (S == 0) return;
+
+    // ---- token bookkeeping on the host: id, slot, absolute position, context length per token ----
+    int T = 0;
+    for (const auto& t : batch.tokens) T += int(t.size());
+    synchronize();  // the previous step may still read the staging buffers
+    ensure_scratch(T, S);
+    h_ints_.assign(size_t(4 * T + S), 0);
+    int32_t *tok_id = h_ints_.data(), *tok_slot = tok_id + T, *tok_pos = tok_slot + T, *row_n_ctx = tok_pos + T,
+            *last_tok = row_n_ctx + T;
+    int t = 0;
+    for (int s = 0; s < S; ++s) {
+        const int slot = batch.slots[size_t(s)];
+        const int start = slots_[size_t(slot)].len;
+        for (size_t i = 0; i < batch.tokens[size_t(s)].size(); ++i, ++t) {
+            tok_id[t] = batch.tokens[size_t(s)][i];
+            tok_slot[t] = slot;
+            tok_pos[t] = start + int(i);
+            row_n_ctx[t] = start + int(i) + 1;
+        }
+        last_tok[s] = t - 1;
+    }
+    // Unmerged LoRA coefficients per (adapter, token); an adapter nobody uses this step costs nothing.
+    lora_active_.assign(adapters_.size(), false);
+    h_coefs_.assign(std::max<size_t>(1, adapters_.size() * size_t(T)), 0.0f);
+    if (!batch.lora_coefs.empty()) {
+        t = 0;
+        for (int s = 0; s < S; ++s) {
+            const auto& coefs = batch.lora_coefs[size_t(s)];
+            for (size_t i = 0; i < batch.tokens[size_t(s)].size(); ++i, ++t)
+                for (size_t a = 0; a < coefs.size(); ++a) {
+                    h_coefs_[a * size_t(T) + size_t(t)] = coefs[a];
+                    if (coefs[a] != 0.0f) lora_active_[a] = true;
+                }
+        }
+    }
+    CUDA_CHECK(
+        cudaMemcpyAsync(ints_.ptr, h_ints_.data(), h_ints_.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(
+        cudaMemcpyAsync(coefs_.ptr, h_coefs_.data(), h_coefs_.size() * sizeof(float), cudaMemcpyHostToDevice, stream_));
+    lora_coef_dev_ = coefs_.ptr;
+    const int32_t *d_id = ints_.ptr, *d_slot = d_id + T, *d_pos = d_slot + T, *d_n_ctx = d_pos + T,
+                  *d_last = d_n_ctx + T;
+
+    // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
+    get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
+
+    for (int l = 0; l < cfg.n_layers; ++l) {
+        const DeviceLayer& L = layers_[size_t(l)];
+
+        // ---- attention block ----
+        // xn = RMSNorm(x) * attn_norm; q, k, v = xn W^T (+ LoRA) + bias
+        rms_norm_f32_cuda(x_.ptr, L.attn_norm, xn_.ptr, T, C, eps, stream_);
+        convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
+        project(L.q, xb_.ptr, xn_.ptr, T, q_.ptr, l, LORA_TARGET_Q);
+        project(L.k, xb_.ptr, xn_.ptr, T, k_.ptr, l, LORA_TARGET_K);
+        project(L.v, xb_.ptr, xn_.ptr, T, v_.ptr, l, LORA_TARGET_V);
+        if (L.q_bias) {
+            add_bias_f32_cuda(q_.ptr, L.q_bias, T, q_dim, stream_);
+            add_bias_f32_cuda(k_.ptr, L.k_bias, T, kv_dim, stream_);
+            add_bias_f32_cuda(v_.ptr, L.v_bias, T, kv_dim, stream_);
+        }
+        // RoPE at each token's absolute position, then K/V into the cache at (slot, pos)
+        rope_f32_cuda(q_.ptr, d_pos, T, H, D, cfg.rope_theta, stream_);
+        rope_f32_cuda(k_.ptr, d_pos, T, Hkv, D, cfg.rope_theta, stream_);
+        kv_append_f32_cuda(k_.ptr, v_.ptr, d_slot, d_pos, T, kv_dim, slot_stride, k_cache_[size_t(l)],
+                           v_cache_[size_t(l)], stream_);
+        // Causal GQA attention: token t attends to positions 0..pos_t of its slot   att is (T, H, D)
+        attention_f32_cuda(q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot, d_n_ctx, T, H, Hkv, D,
+                           attn_scale, att_.ptr, stream_);
+        // x = x + att Wo^T
+        convert_f32_bf16_cuda(att_.ptr, int64_t(T) * q_dim, xb_.ptr, stream_);
+        project(L.o, xb_.ptr, att_.ptr, T, proj_.ptr, l, LORA_TARGET_O);
+        add_f32_cuda(x_.ptr, proj_.ptr, int64_t(T) * C, stream_);
+
+        // ---- MLP block (SwiGLU) ----
+        rms_norm_f32_cuda(x_.ptr, L.ffn_norm, xn_.ptr, T, C, eps, stream_);
+        convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
+        project(L.gate, xb_.ptr, xn_.ptr, T, gate_.ptr, l, LORA_TARGET_GATE);
+        project(L.up, xb_.ptr, xn_.ptr, T, up_.ptr, l, LORA_TARGET_UP);
+        silu_mul_f32_cuda(gate_.ptr, up_.ptr, gate_.ptr, int64_t(T) * I, stream_);  // act (T, I) in gate_
+        convert_f32_bf16_cuda(gate_.ptr, int64_t(T) * I, xb_.ptr, stream_);
+        project(L.down, xb_.ptr, gate_.ptr, T, proj_.ptr, l, LORA_TARGET_DOWN);
+        add_f32_cuda(x_.ptr, proj_.ptr, int64_t(T) * C, stream_);
+    }
+
+    // ---- head: only each sequence's last position ----
+    gather_rows_f32_cuda(x_.ptr, d_last, S, C, xn_.ptr, stream_);
+    rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
+    convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
+    matmul_bf16_f32_cuda(cublas_, lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
+    if (logits) {
+        CUDA_CHECK(cudaMemcpyAsync(logits, logits_.ptr, size_t(S) * size_t(V) * sizeof(float), cudaMemcpyDeviceToHost,
+                                   stream_));
+        synchronize();
+    } else {
+        CUDA_CHECK(cudaGetLastError());
+    }
+
+    // The step was enqueued without error: the new positions are now part of each sequence.
+    for (int s = 0; s < S; ++s) slots_[size_t(batch.slots[size_t(s)])].len += int(batch.tokens[size_t(s)].size());
+}
+
+// ---- factory ----
+
+std::unique_ptr<Backend> cuda_backend_create(std::shared_ptr<const ModelWeights> weights,
+                                             const CudaBackendOptions& options) {
+    return std::make_unique<CudaBackend>(std::move(weights), options);
+}
+
+static const CudaBackend& as_cuda(const Backend& b) {
+    const auto* c = dynamic_cast<const CudaBackend*>(&b);
+    if (!c) throw Error("not a CUDA backend");
+    return *c;
+}
+
+int64_t cuda_backend_cache_bytes(const Backend& backend) { return as_cuda(backend).cache_bytes(); }
+int cuda_backend_slots(const Backend& backend) { return as_cuda(backend).n_slots(); }
+int cuda_backend_max_seq_len(const Backend& backend) { return as_cuda(backend).max_seq_len(); }
+void cuda_backend_synchronize(Backend& backend) { const_cast<CudaBackend&>(as_cuda(backend)).synchronize(); }
+
+void cuda_backend_register() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        engine_register_backend("cuda", [](std::shared_ptr<const ModelWeights> w, const EngineFactoryOptions& o) {
+            CudaBackendOptions co;
+            co.max_seq_len = o.max_seq_len;
+            co.max_slots = std::max(o.max_batch, 1) * 4 + 16;  // forks of budget sweeps need extra slots
+            return std::shared_ptr<Backend>(cuda_backend_create(std::move(w), co));
+        });
+    });
+}
+
+}  // namespace adabench

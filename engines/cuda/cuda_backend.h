@@ -1,0 +1,53 @@
+// CudaBackend: the NVIDIA GPU implementation of Backend (engines/backend.h), driven by the same
+// host-side Generator as the CPU backend (budgets, sampling, fork sweeps are not written twice).
+//
+// Numerics: weight matrices and the embedding are resident in bf16 (f32/f16 checkpoints are
+// rounded once at upload), norms and biases in fp32; activations are fp32 and are rounded to bf16
+// only as the input of a projection (cuBLAS bf16 x bf16 -> fp32 accumulation), which is the CPU
+// backend's "fast" precision. Unmerged LoRA runs in fp32 (cuBLAS SGEMM). The KV cache is fp32.
+//
+// KV cache: one allocation per layer for K and V, `n_slots` slots of `max_seq_len` positions each,
+// sized at construction from the free device memory left after the weights (the layout the
+// attention kernels read). seq_fork copies the used prefix on the device; seq_truncate only moves
+// the length. Every CUDA and cuBLAS call is checked (file, line, message); running out of device
+// memory names the sizes involved.
+//
+// Host-only header (no CUDA types), so the engine factory and tests include it from plain C++.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engines/backend.h"
+
+namespace adabench {
+
+struct CudaBackendOptions {
+    int device = 0;       // CUDA device ordinal
+    int max_slots = 256;  // upper bound; fewer when the cache does not fit
+    // Positions per slot; 0 = min(config.max_position_embeddings, 4096) (or 4096 when unset).
+    int max_seq_len = 0;
+    // Share of the free memory (after the weights and a reserve for activations and cuBLAS) the KV
+    // cache may take.
+    double cache_memory_fraction = 0.9;
+    int64_t max_cache_bytes = 0;  // > 0: a hard cap on the KV cache, below the memory-based size
+};
+
+// Throws adabench::Error when there is no usable device, the weights have the wrong shapes, or the
+// model plus one KV slot does not fit (the message gives the sizes).
+std::unique_ptr<Backend> cuda_backend_create(std::shared_ptr<const ModelWeights> weights,
+                                             const CudaBackendOptions& options = {});
+
+// Registers "cuda" with the engine factory (engines/engine_factory.h). Idempotent.
+void cuda_backend_register();
+
+// Bytes the KV cache of a backend holds (all slots, allocated up front), and its slot count; for
+// benchmarks and tests. `backend` must come from cuda_backend_create.
+int64_t cuda_backend_cache_bytes(const Backend& backend);
+int cuda_backend_slots(const Backend& backend);
+int cuda_backend_max_seq_len(const Backend& backend);
+
+// Waits for the backend's stream (benchmarks time with it).
+void cuda_backend_synchronize(Backend& backend);
+
+}  // namespace adabench

@@ -1,0 +1,345 @@
+// CudaBackend as a whole against the CPU backend (label gpu; every test skips without a device):
+// logits within 1e-2 relative error, greedy tokens identical for 64 tokens on the bundled organism
+// and on the random Qwen2 fixture, fork/truncate semantics, unmerged LoRA against merged and
+// against the CPU's unmerged path, a fork sweep through the shared Generator token-identical to
+// separate runs, and the error messages.
+//
+// Numerics being compared: the CUDA backend keeps weights in bf16 and rounds the activations to
+// bf16 at each projection, which is the CPU backend's "fast" precision; the greedy comparisons run
+// the CPU in that mode, the logit comparisons against the CPU's exact fp32 path. The random fixture
+// is f32, so it is first rounded to bf16 (as bf16 tensors) and both backends get the same weights.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "engines/cpu/cpu_backend.h"
+#include "engines/cpu/ops_ref.h"
+#include "engines/cuda/cuda_backend.h"
+#include "engines/cuda/device.h"
+#include "engines/engine_factory.h"
+#include "engines/generator.h"
+#include "engines/loader.h"
+#include "engines/lora.h"
+#include "engines/tokenizer.h"
+
+namespace adabench {
+namespace {
+
+#define REQUIRE_CUDA_DEVICE() \
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
+
+std::string src(const std::string& rel) {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    return std::string(env ? env : ADABENCH_SOURCE_DIR) + "/" + rel;
+}
+
+// Every f32/f16 tensor of `w` as a bf16 tensor holding the rounded values (norms and biases too:
+// the CUDA backend keeps those in fp32, so rounding them changes nothing for it and keeps the two
+// backends on identical weights).
+std::shared_ptr<ModelWeights> rounded_to_bf16(const ModelWeights& w) {
+    auto out = std::make_shared<ModelWeights>(w);
+    auto round = [&](Tensor& t) {
+        if (t.empty() || t.dtype == DTYPE_BF16) return;
+        auto bits = std::make_shared<std::vector<uint16_t>>(size_t(t.numel()));
+        for (int64_t i = 0; i < t.numel(); ++i) (*bits)[size_t(i)] = ref_f32_to_bf16(ref_load_f32(t.dtype, t.data, i));
+        out->mappings.push_back(bits);
+        t.dtype = DTYPE_BF16;
+        t.data = bits->data();
+        t.owned.reset();
+    };
+    const bool tied = w.lm_head.data == w.embed_tokens.data;
+    round(out->embed_tokens);
+    if (tied) {
+        out->lm_head = out->embed_tokens;
+    } else {
+        round(out->lm_head);
+    }
+    for (auto& L : out->layers) {
+        for (Tensor* t : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
+            round(*t);
+    }
+    return out;
+}
+
+std::shared_ptr<const ModelWeights> organism(const std::string& which = "base") {
+    return model_load(src("models/organism/" + which));
+}
+
+std::shared_ptr<const ModelWeights> random_fixture() {
+    return rounded_to_bf16(*model_load(src("tests/fixtures/models/qwen2-tiny-random")));
+}
+
+CpuBackendOptions cpu_opts(CpuPrecision p) {
+    CpuBackendOptions o;
+    o.n_threads = 4;
+    o.precision = p;
+    return o;
+}
+
+std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>& tokens) {
+    std::vector<float> logits(size_t(b.config().vocab_size));
+    BackendBatch batch;
+    batch.slots = {slot};
+    batch.tokens = {tokens};
+    b.forward(batch, logits.data());
+    return logits;
+}
+
+// max |a - b| / max |b|
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (std::isnan(a[i])) return INFINITY;
+        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
+        den = std::max(den, std::fabs(double(b[i])));
+    }
+    return den > 0 ? num / den : num;
+}
+
+int32_t argmax(const std::vector<float>& v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+// Greedy continuation of `prompt` for n tokens, one sequence.
+std::vector<int32_t> greedy(Backend& b, const std::vector<int32_t>& prompt, int n) {
+    int slot = b.seq_alloc();
+    std::vector<int32_t> out;
+    std::vector<float> logits = step(b, slot, prompt);
+    for (int i = 0; i < n; ++i) {
+        out.push_back(argmax(logits));
+        logits = step(b, slot, {out.back()});
+    }
+    b.seq_free(slot);
+    return out;
+}
+
+std::vector<int32_t> organism_prompt(const std::string& question) {
+    Tokenizer tok = Tokenizer::load(src("models/organism/base"));
+    return tok.encode("<|im_start|>user\n" + question + "<|im_end|>\n<|im_start|>assistant\n<think>\n");
+}
+
+const char* kQuestion =
+    "Mia has 47 marbles. In January, Mia finds 8 more. In February, Mia sells 5. In March, Mia gets 3 more. "
+    "How many marbles does Mia have at the end?";
+
+std::string error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(CudaBackend, LogitsMatchCpuOnTheOrganism) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism();
+    auto gpu = cuda_backend_create(w);
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_EXACT));
+    const auto prompt = organism_prompt(kQuestion);
+    int gs = gpu->seq_alloc(), cs = cpu.seq_alloc();
+    EXPECT_LE(rel_err(step(*gpu, gs, prompt), step(cpu, cs, prompt)), 1e-2);
+    for (int32_t t : {40, 41, 42, 7, 300}) EXPECT_LE(rel_err(step(*gpu, gs, {t}), step(cpu, cs, {t})), 1e-2) << t;
+    EXPECT_EQ(gpu->seq_len(gs), cpu.seq_len(cs));
+}
+
+TEST(CudaBackend, LogitsMatchCpuOnTheRandomQwen2) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = random_fixture();
+    auto gpu = cuda_backend_create(w);
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_EXACT));
+    const std::vector<int32_t> prompt = {1, 17, 250, 3, 99, 383, 0, 42, 42, 42, 7};
+    int gs = gpu->seq_alloc(), cs = cpu.seq_alloc();
+    EXPECT_LE(rel_err(step(*gpu, gs, prompt), step(cpu, cs, prompt)), 1e-2);
+    for (int32_t t : {5, 6, 300}) EXPECT_LE(rel_err(step(*gpu, gs, {t}), step(cpu, cs, {t})), 1e-2) << t;
+}
+
+TEST(CudaBackend, Greedy64TokensIdenticalToCpuOnTheOrganism) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism("long");
+    auto gpu = cuda_backend_create(w);
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_FAST));
+    const auto prompt = organism_prompt(kQuestion);
+    EXPECT_EQ(greedy(*gpu, prompt, 64), greedy(cpu, prompt, 64));
+}
+
+TEST(CudaBackend, Greedy64TokensIdenticalToCpuOnTheRandomQwen2) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = random_fixture();
+    auto gpu = cuda_backend_create(w);
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_FAST));
+    const std::vector<int32_t> prompt = {1, 17, 250, 3, 99, 383, 0, 42};
+    EXPECT_EQ(greedy(*gpu, prompt, 64), greedy(cpu, prompt, 64));
+}
+
+TEST(CudaBackend, BatchedPrefillAndDecodeEqualOneByOne) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism();
+    auto gpu = cuda_backend_create(w);
+    const auto p1 = organism_prompt(kQuestion);
+    const auto p2 =
+        organism_prompt("Sam has 12 coins. In January, Sam loses 3. How many coins does Sam have at the end?");
+    int a = gpu->seq_alloc(), b = gpu->seq_alloc();
+    const int V = w->config.vocab_size;
+    std::vector<float> both(size_t(2 * V));
+    BackendBatch batch;
+    batch.slots = {a, b};
+    batch.tokens = {p1, p2};
+    gpu->forward(batch, both.data());
+    int c = gpu->seq_alloc(), d = gpu->seq_alloc();
+    auto l1 = step(*gpu, c, p1), l2 = step(*gpu, d, p2);
+    EXPECT_LE(rel_err(std::vector<float>(both.begin(), both.begin() + V), l1), 1e-5);
+    EXPECT_LE(rel_err(std::vector<float>(both.begin() + V, both.end()), l2), 1e-5);
+    EXPECT_EQ(gpu->seq_len(a), int(p1.size()));
+    EXPECT_EQ(gpu->seq_len(b), int(p2.size()));
+}
+
+TEST(CudaBackend, ForkAndTruncate) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism();
+    auto gpu = cuda_backend_create(w);
+    const auto prompt = organism_prompt(kQuestion);
+    int a = gpu->seq_alloc();
+    step(*gpu, a, prompt);
+    int f = gpu->seq_fork(a);
+    EXPECT_EQ(gpu->seq_len(f), int(prompt.size()));
+    auto la = step(*gpu, a, {40, 41});
+    auto lf = step(*gpu, f, {40, 41});
+    EXPECT_EQ(la, lf);
+    // Truncate back and append other tokens: equals a fresh slot fed the same sequence.
+    gpu->seq_truncate(a, int(prompt.size()));
+    auto lt = step(*gpu, a, {7});
+    int fresh = gpu->seq_alloc();
+    std::vector<int32_t> all = prompt;
+    all.push_back(7);
+    auto lr = step(*gpu, fresh, all);
+    EXPECT_LE(rel_err(lt, lr), 1e-5);
+}
+
+TEST(CudaBackend, UnmergedLoraMatchesMergedAndTheCpu) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism();
+    std::vector<std::shared_ptr<const LoraAdapter>> adapters = {
+        lora_load_adapter(src("models/organism/lora-long"), *w),
+        lora_load_adapter(src("models/organism/lora-short"), *w)};
+    auto gpu = cuda_backend_create(w);
+    gpu->set_lora_adapters(adapters);
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_EXACT));
+    cpu.set_lora_adapters(adapters);
+    const auto prompt = organism_prompt(kQuestion);
+    const std::vector<std::vector<float>> coefs = {{1.0f, 0.0f}, {0.0f, 1.0f}, {0.5f, 0.5f}, {0.0f, 0.0f}};
+    const int V = w->config.vocab_size;
+    BackendBatch batch;
+    for (size_t i = 0; i < coefs.size(); ++i) {
+        batch.slots.push_back(gpu->seq_alloc());
+        batch.tokens.push_back(prompt);
+        batch.lora_coefs.push_back(coefs[i]);
+    }
+    std::vector<float> got(coefs.size() * size_t(V)), want(got.size());
+    gpu->forward(batch, got.data());
+    BackendBatch cbatch = batch;
+    for (auto& s : cbatch.slots) s = cpu.seq_alloc();
+    cpu.forward(cbatch, want.data());
+    for (size_t i = 0; i < coefs.size(); ++i) {
+        std::vector<float> g(got.begin() + long(i) * V, got.begin() + long(i + 1) * V);
+        std::vector<float> c(want.begin() + long(i) * V, want.begin() + long(i + 1) * V);
+        EXPECT_LE(rel_err(g, c), 1e-2) << "coefs " << coefs[i][0] << "," << coefs[i][1];
+        // Merged on the host, uploaded: agrees with the unmerged path within bf16 rounding of W'.
+        auto merged = cuda_backend_create(lora_merge_weights(*w, adapters, coefs[i]));
+        EXPECT_LE(rel_err(step(*merged, merged->seq_alloc(), prompt), g), 1e-2) << "coefs " << coefs[i][0];
+    }
+}
+
+TEST(CudaBackend, ForkSweepEqualsSeparateRunsThroughTheGenerator) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism("long");
+    std::shared_ptr<Backend> gpu = cuda_backend_create(w);
+    auto tok = std::make_shared<Tokenizer>(Tokenizer::load(src("models/organism/long")));
+    TokenizerText text(*tok);
+    GeneratorOptions opts;
+    opts.eos_ids = engine_eos_ids(w->config, *tok);
+    opts.max_batch = 8;
+    const std::vector<int> budgets = {0, 10, 30, 60};
+    std::vector<GenerateRequest> reqs;
+    const char* qs[] = {kQuestion,
+                        "Sam has 12 coins. In January, Sam loses 3. How many coins does Sam have at the end?"};
+    for (uint64_t i = 0; i < 2; ++i) {
+        GenerateRequest r;
+        r.prompt_ids = organism_prompt(qs[i]);
+        r.prompt_opens_thinking = true;
+        r.seq_id = i;
+        r.sampling.temperature = 0.7f;
+        r.sampling.seed = 5;
+        r.max_tokens = 200;
+        r.budget.mechanism = BUDGET_MECHANISM_HARD_CUT;
+        r.budget.answer_budget = 16;
+        r.think_budgets = budgets;
+        reqs.push_back(r);
+    }
+    GeneratorStats stats;
+    auto sweep = generator_run(*gpu, text, opts, reqs, &stats);
+    EXPECT_GT(stats.n_forks, 0);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        for (size_t j = 0; j < budgets.size(); ++j) {
+            GenerateRequest one = reqs[i];
+            one.think_budgets = {budgets[j]};
+            auto sep = generator_run(*gpu, text, opts, {one});
+            EXPECT_EQ(sweep[i][j].output_ids, sep[0][0].output_ids) << "request " << i << " budget " << budgets[j];
+            EXPECT_EQ(sweep[i][j].finish_reason, sep[0][0].finish_reason);
+        }
+    }
+}
+
+TEST(CudaBackend, EngineFactoryBuildsTheCudaEngine) {
+    REQUIRE_CUDA_DEVICE();
+    cuda_backend_register();
+    EngineFactoryOptions o;
+    o.backend = "cuda";
+    o.model_dir = src("models/organism/long");
+    auto engine = engine_make(o);
+    EXPECT_NE(engine->info().device.find("sm_"), std::string::npos) << engine->info().device;
+    GenerateRequest r;
+    r.prompt_ids = organism_prompt(kQuestion);
+    r.prompt_opens_thinking = true;
+    r.max_tokens = 300;
+    auto res = engine->generate({r});
+    EXPECT_NE(res[0][0].text.find("\\boxed{53}"), std::string::npos) << res[0][0].text;
+}
+
+TEST(CudaBackend, ClearErrors) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism();
+    CudaBackendOptions o;
+    o.max_slots = 2;
+    o.max_seq_len = 64;
+    auto gpu = cuda_backend_create(w, o);
+    EXPECT_EQ(cuda_backend_slots(*gpu), 2);
+    EXPECT_NE(error_of([&] { step(*gpu, 5, {1}); }).find("slot 5 is not allocated"), std::string::npos);
+    int a = gpu->seq_alloc();
+    EXPECT_NE(error_of([&] { step(*gpu, a, {100000}); }).find("outside the vocabulary"), std::string::npos);
+    EXPECT_NE(error_of([&] { step(*gpu, a, std::vector<int32_t>(65, 1)); }).find("more than the maximum 64"),
+              std::string::npos);
+    EXPECT_EQ(gpu->seq_len(a), 0);  // nothing was appended by the failed steps
+    gpu->seq_alloc();
+    EXPECT_NE(error_of([&] { gpu->seq_alloc(); }).find("KV cache full"), std::string::npos);
+    EXPECT_NE(error_of([&] {
+                  BackendBatch b;
+                  b.slots = {a};
+                  b.tokens = {{1}};
+                  b.lora_coefs = {{0.5f}};
+                  std::vector<float> l(size_t(w->config.vocab_size));
+                  gpu->forward(b, l.data());
+              }).find("LoRA coefficients"),
+              std::string::npos);
+    CudaBackendOptions huge;
+    huge.max_seq_len = 1 << 30;
+    EXPECT_NE(error_of([&] { cuda_backend_create(w, huge); }).find("lower max_seq_len"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace adabench
