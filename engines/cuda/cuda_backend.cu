@@ -367,6 +367,9 @@ void CudaBackend::upload_weights(const ModelWeights& w) {
         *v.dst = vec_store_.ptr + off;
         off += align(v.t->numel());
     }
+    // cudaMemcpy from pageable memory may return before the DMA lands; kernels on our non-blocking
+    // stream must not start before it has.
+    CUDA_CHECK(cudaDeviceSynchronize());
     if (tied) head = embed;
     layers_ = std::move(layers);
     embed_ = embed;
@@ -472,6 +475,7 @@ void CudaBackend::set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapte
         }
         lora_.push_back(std::move(pairs));
     }
+    CUDA_CHECK(cudaDeviceSynchronize());  // as in upload_weights
     adapters_ = std::move(adapters);
     scratch_T_ = 0;  // the LoRA scratch depends on the adapters' ranks: re-check it at the next step
 }
