@@ -3,7 +3,9 @@
 // is forward.cpp. Errors name the tensor or slot and say what to change.
 #include "engines/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <thread>
 
@@ -131,15 +133,62 @@ void CpuBackend::prepare_weights(std::shared_ptr<const ModelWeights> weights) {
     }
 
     // Only now, with everything checked, replace the current state.
+    CpuMatrix lm_head = matrix_of(head);
+    pack_panels(layers, lm_head);
     layers_ = std::move(layers);
     embed_ = matrix_of(w.embed_tokens);
-    lm_head_ = matrix_of(head);
+    lm_head_ = lm_head;
     final_norm_ = vector_of(w.final_norm);
     max_seq_len_ = options_.max_seq_len > 0        ? options_.max_seq_len
                    : c.max_position_embeddings > 0 ? c.max_position_embeddings
                                                    : 32768;
     weights_ = std::move(weights);
     slots_.clear();
+}
+
+void CpuBackend::AlignedFree::operator()(uint16_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
+
+// Copies every BF16 matrix into the panel layout the AVX-512 kernels stream (ops.h), once per
+// weight set; the pool packs blocks of panels in parallel. Other kernels and dtypes read the views.
+void CpuBackend::pack_panels(std::vector<Layer>& layers, CpuMatrix& lm_head) {
+    // Free the old copies first (peak memory stays one copy); the current matrices fall back to
+    // their views, so the backend stays usable with the old weights if allocation fails below.
+    for (Layer& L : layers_)
+        for (CpuMatrix* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) m->panels = nullptr;
+    lm_head_.panels = nullptr;
+    panels_.reset();
+    panel_bytes_ = 0;
+    if (!kernels_->uses_panels) return;
+    std::vector<CpuMatrix*> mats;
+    for (Layer& L : layers)
+        for (CpuMatrix* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) mats.push_back(m);
+    mats.push_back(&lm_head);
+    std::vector<int64_t> offset;
+    int64_t total = 0;
+    for (CpuMatrix* m : mats) {
+        offset.push_back(total);
+        if (m->dtype == DTYPE_BF16) total += cpu_panels_size(m->n_out, m->n_in);
+    }
+    if (total == 0) return;
+    panels_.reset(new (std::align_val_t(64)) uint16_t[size_t(total)]);
+    panel_bytes_ = total * int64_t(sizeof(uint16_t));
+    // work items: (matrix, block of kBlock panels)
+    constexpr int64_t kBlock = 64;
+    std::vector<std::pair<int, int64_t>> items;
+    for (size_t i = 0; i < mats.size(); ++i) {
+        if (mats[i]->dtype != DTYPE_BF16) continue;
+        int64_t n_panels = (mats[i]->n_out + kCpuPanelRows - 1) / kCpuPanelRows;
+        for (int64_t p = 0; p < n_panels; p += kBlock) items.emplace_back(int(i), p);
+    }
+    uint16_t* base = panels_.get();
+    pool_->run(int(items.size()), [&](int it) {
+        const CpuMatrix& m = *mats[size_t(items[size_t(it)].first)];
+        int64_t p0 = items[size_t(it)].second;
+        int64_t n_panels = (m.n_out + kCpuPanelRows - 1) / kCpuPanelRows;
+        cpu_pack_panels(m, p0, std::min(p0 + kBlock, n_panels), base + offset[size_t(items[size_t(it)].first)]);
+    });
+    for (size_t i = 0; i < mats.size(); ++i)
+        if (mats[i]->dtype == DTYPE_BF16) mats[i]->panels = base + offset[i];
 }
 
 std::string CpuBackend::device() const {

@@ -1,5 +1,6 @@
 // CpuBackend: the CPU implementation of Backend (engines/backend.h). It keeps the weights in their
-// stored dtype (f32/bf16/f16 views, never copied), a KV cache of fp32 slots that grow on demand
+// stored dtype (f32/bf16/f16 views of the loaded tensors; with AVX-512 kernels, BF16 matrices also
+// get a panel-layout copy made once per weight set, see ops.h), a KV cache of fp32 slots that grow on demand
 // under a byte limit, a persistent thread pool, and the kernels of the best ISA (ops.h). The forward
 // pass itself is in forward.cpp. It does not sample, count budgets or know about text.
 #pragma once
@@ -63,7 +64,8 @@ public:
 
     const CpuBackendOptions& options() const { return options_; }
     CpuIsa isa() const { return kernels_->isa; }
-    int64_t cache_bytes() const;  // bytes held by the KV cache now
+    int64_t cache_bytes() const;                          // bytes held by the KV cache now
+    int64_t panel_bytes() const { return panel_bytes_; }  // bytes of the panel copies of the weights
 
     // Weights as the forward pass uses them: matrices as views, vectors widened to fp32.
     struct Layer {
@@ -72,7 +74,11 @@ public:
     };
 
 private:
+    struct AlignedFree {
+        void operator()(uint16_t* p) const;
+    };
     void prepare_weights(std::shared_ptr<const ModelWeights> weights);
+    void pack_panels(std::vector<Layer>& layers, CpuMatrix& lm_head);
     CpuKvSlot& slot_ref(int slot, const char* what);
     const CpuKvSlot& slot_ref(int slot, const char* what) const;
     void check_capacity(const BackendBatch& batch) const;
@@ -91,6 +97,9 @@ private:
     CpuMatrix embed_, lm_head_;
     std::vector<float> final_norm_;
     std::vector<CpuKvSlot> slots_;
+    // Panel copies of the BF16 matrices (CpuMatrix::panels points in here), 64-byte aligned.
+    std::unique_ptr<uint16_t[], AlignedFree> panels_;
+    int64_t panel_bytes_ = 0;
 
     std::vector<std::shared_ptr<const LoraAdapter>> adapters_;
     // Unmerged LoRA state of the current step: lora_coef_tok_[a][t] is adapter a's coefficient for

@@ -7,10 +7,17 @@
 // and reduced with the same fixed tree, whatever tile computed it: batched equals one-by-one
 // bit for bit. Register tiles reuse each loaded weight vector across several tokens (prefill,
 // batched decode) and keep several weight rows in flight (decode, memory-bound).
+//
+// BF16 matrices with a panel copy (ops.h) take the outer-product kernels instead (AVX-512 only):
+// one 64-byte panel vector holds a k pair for 16 output rows, each token's activations are broadcast
+// from memory, and up to 16 tokens x 1 panel accumulate in registers, so a batched decode step
+// streams the weights once with 16 FMAs (or vdpbf16ps) per 64 bytes and never reduces across lanes.
+// Each output element is one fp32 chain over k (pairs in the dot form), identical for any tile.
 #include "engines/cpu/ops.h"
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -99,6 +106,60 @@ static inline void matmul_drive(const K& k, int n_tok, int64_t row_begin, int64_
         for (int t = 0; t < n_tok; ++t) k.template run<1, 1>(t, r);
 }
 
+// Panel driver: K::run<NP, NT>(p0, t0) computes panels [p0, p0+NP) for tokens [t0, t0+NT).
+// One token (decode) streams two panels at a time; batches take up to 16 tokens per panel pass.
+template <int NT, class K>
+static inline void panel_run_tokens(const K& k, int64_t p, int t0, int nt) {
+    if constexpr (NT > 1) {
+        if (nt < NT) return panel_run_tokens<NT - 1>(k, p, t0, nt);
+    }
+    k.template run<1, NT>(p, t0);
+}
+
+template <class K>
+static inline void panel_drive(const K& k, int n_tok, int64_t p_begin, int64_t p_end) {
+    constexpr int kMaxTokens = 16;
+    int64_t p = p_begin;
+    if (n_tok == 1) {
+        for (; p + 2 <= p_end; p += 2) k.template run<2, 1>(p, 0);
+        for (; p < p_end; ++p) k.template run<1, 1>(p, 0);
+        return;
+    }
+    for (; p < p_end; ++p)
+        for (int t = 0; t < n_tok; t += kMaxTokens)
+            panel_run_tokens<kMaxTokens>(k, p, t, std::min(kMaxTokens, n_tok - t));
+}
+
+int64_t cpu_panels_size(int64_t n_out, int64_t n_in) {
+    return (n_out + kCpuPanelRows - 1) / kCpuPanelRows * ((n_in + 1) / 2) * 2 * kCpuPanelRows;
+}
+
+void cpu_pack_panels(const CpuMatrix& w, int64_t panel_begin, int64_t panel_end, uint16_t* out) {
+    if (w.dtype != DTYPE_BF16) throw Error("cpu_pack_panels: only BF16 matrices have a panel layout");
+    const int64_t n_pairs = (w.n_in + 1) / 2, panel_len = n_pairs * 2 * kCpuPanelRows;
+    const uint16_t* src = static_cast<const uint16_t*>(w.data);
+    for (int64_t p = panel_begin; p < panel_end; ++p) {
+        uint16_t* dst = out + p * panel_len;
+        for (int i = 0; i < kCpuPanelRows; ++i) {
+            const int64_t row = p * kCpuPanelRows + i;
+            uint16_t* d = dst + 2 * i;
+            if (row >= w.n_out) {
+                for (int64_t j = 0; j < n_pairs; ++j) d[j * 2 * kCpuPanelRows] = d[j * 2 * kCpuPanelRows + 1] = 0;
+                continue;
+            }
+            const uint16_t* r = src + row * w.n_in;
+            for (int64_t j = 0; j + 1 < n_pairs || (j < n_pairs && w.n_in % 2 == 0); ++j) {
+                d[j * 2 * kCpuPanelRows] = r[2 * j];
+                d[j * 2 * kCpuPanelRows + 1] = r[2 * j + 1];
+            }
+            if (w.n_in % 2) {
+                d[(n_pairs - 1) * 2 * kCpuPanelRows] = r[w.n_in - 1];
+                d[(n_pairs - 1) * 2 * kCpuPanelRows + 1] = 0;
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scalar (the twins themselves)
 // ---------------------------------------------------------------------------------------------
@@ -109,8 +170,8 @@ static void matmul_rows_scalar(const float* x, const uint16_t* x_bf16, int n_tok
     ref_matmul_rows(x, n_tok, w.n_in, w.dtype, w.data, row_begin, row_end, y, ldy, round_x);
 }
 
-static const CpuKernels kScalar = {CPU_ISA_SCALAR, matmul_rows_scalar, ref_rms_norm, ref_silu_mul,
-                                   ref_add,        ref_attention_row};
+static const CpuKernels kScalar = {CPU_ISA_SCALAR, false,   matmul_rows_scalar, ref_rms_norm,
+                                   ref_silu_mul,   ref_add, ref_attention_row};
 
 // ---------------------------------------------------------------------------------------------
 // AVX2 + FMA + F16C
@@ -300,8 +361,8 @@ void attention_row(const float* q, const float* k, const float* v, int64_t kv_st
 
 #pragma GCC pop_options
 
-static const CpuKernels kAvx2 = {CPU_ISA_AVX2,   avx2::matmul_rows, avx2::rms_norm,
-                                 avx2::silu_mul, avx2::add,         avx2::attention_row};
+static const CpuKernels kAvx2 = {CPU_ISA_AVX2,   false,     avx2::matmul_rows,  avx2::rms_norm,
+                                 avx2::silu_mul, avx2::add, avx2::attention_row};
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512 F/BW/VL/DQ
@@ -409,8 +470,125 @@ void matmul_exact(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix
     matmul_drive<4, 4, 1>(k, n_tok, rb, re);
 }
 
+// State shared by the panel kernels: where the panels, activations and outputs are, and which
+// output rows of the panels to store.
+struct PanelArgs {
+    const float* x;
+    const uint16_t* xb;
+    int64_t n_in;
+    const uint16_t* panels;
+    int64_t n_pairs;
+    float* y;
+    int64_t ldy;
+    int64_t row_begin, row_end;
+
+    const uint16_t* panel(int64_t p) const { return panels + p * n_pairs * 2 * kCpuPanelRows; }
+    __mmask16 store_mask(int64_t p) const {
+        int64_t r0 = p * kCpuPanelRows;
+        int64_t lo = std::max<int64_t>(row_begin - r0, 0), hi = std::min<int64_t>(row_end - r0, kCpuPanelRows);
+        return __mmask16(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    }
+    template <int NP, int NT>
+    void store(int64_t p0, int t0, const __m512 (&acc)[NP][NT]) const {
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) {
+            __mmask16 m = store_mask(p0 + p);
+            float* out = y + int64_t(t0) * ldy + (p0 + p) * kCpuPanelRows;
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + int64_t(t) * ldy, m, acc[p][t]);
+        }
+    }
+};
+
+// Batched panel passes consume the weights slower than the hardware prefetcher runs ahead on its
+// own, and DRAM latency then stalls the FMAs; fetching 4 KiB ahead in software hides it (measured:
+// +40% for 16 tokens on a DRAM-resident matrix). One token streams faster without it.
+template <int NT>
+inline void prefetch_panel(const uint16_t* p) {
+    constexpr int64_t kAhead = 64;  // 64-byte panel vectors
+    if constexpr (NT > 1) _mm_prefetch(reinterpret_cast<const char*>(p + kAhead * 2 * kCpuPanelRows), _MM_HINT_T0);
+}
+
+inline __m512i broadcast_pair(const uint16_t* p) {  // the 32 bits at p (two bf16) in every lane
+    uint32_t u;
+    std::memcpy(&u, p, 4);
+    return _mm512_set1_epi32(int(u));
+}
+
+// fp32 outer products over panels: per k, lane i of acc[p][t] += W[row i][k] * x[t][k]. The even
+// element of a pair is the low half of the lane (shifted up), the odd one the high half (masked).
+template <bool ROUND_X>
+struct PanelExact : PanelArgs {
+    float xval(int t, int64_t k) const { return ROUND_X ? ref_bf16_to_f32(xb[t * n_in + k]) : x[t * n_in + k]; }
+
+    template <int NP, int NT>
+    void run(int64_t p0, int t0) const {
+        __m512 acc[NP][NT];
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
+        const uint16_t* w[NP];
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) w[p] = panel(p0 + p);
+        const __m512i hi_mask = _mm512_set1_epi32(int(0xffff0000u));
+        const int64_t n_full = n_in / 2;
+        for (int64_t j = 0; j < n_full; ++j) {
+            __m512 we[NP], wo[NP];
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; ++p) {
+                __m512i v = _mm512_loadu_si512(w[p] + j * 2 * kCpuPanelRows);
+                prefetch_panel<NT>(w[p] + j * 2 * kCpuPanelRows);
+                we[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+                wo[p] = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
+            }
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512 xe = _mm512_set1_ps(xval(t0 + t, 2 * j));
+#pragma GCC unroll 16
+                for (int p = 0; p < NP; ++p) acc[p][t] = _mm512_fmadd_ps(we[p], xe, acc[p][t]);
+                __m512 xo = _mm512_set1_ps(xval(t0 + t, 2 * j + 1));
+#pragma GCC unroll 16
+                for (int p = 0; p < NP; ++p) acc[p][t] = _mm512_fmadd_ps(wo[p], xo, acc[p][t]);
+            }
+        }
+        if (n_in % 2) {
+            __m512 we[NP];
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; ++p)
+                we[p] =
+                    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w[p] + n_full * 2 * kCpuPanelRows), 16));
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512 xe = _mm512_set1_ps(xval(t0 + t, n_in - 1));
+#pragma GCC unroll 16
+                for (int p = 0; p < NP; ++p) acc[p][t] = _mm512_fmadd_ps(we[p], xe, acc[p][t]);
+            }
+        }
+        store<NP, NT>(p0, t0, acc);
+    }
+};
+
+inline PanelArgs panel_args(const float* x, const uint16_t* xb, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
+                            int64_t ldy) {
+    return PanelArgs{x, xb, w.n_in, w.panels, (w.n_in + 1) / 2, y, ldy, rb, re};
+}
+
+void matmul_panels_exact(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re,
+                         float* y, int64_t ldy, bool round_x) {
+    int64_t pb = rb / kCpuPanelRows, pe = (re + kCpuPanelRows - 1) / kCpuPanelRows;
+    if (round_x) {
+        panel_drive(PanelExact<true>{panel_args(x, xb, w, rb, re, y, ldy)}, n_tok, pb, pe);
+    } else {
+        panel_drive(PanelExact<false>{panel_args(x, xb, w, rb, re, y, ldy)}, n_tok, pb, pe);
+    }
+}
+
 void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
                  int64_t ldy, CpuMatmulMode mode) {
+    if (rb >= re) return;
+    if (w.panels && w.dtype == DTYPE_BF16)
+        return matmul_panels_exact(x, xb, n_tok, w, rb, re, y, ldy, mode == CPU_MATMUL_BF16_DOT);
     switch (w.dtype) {
         case DTYPE_F32:
             return matmul_exact<DTYPE_F32, false>(x, xb, n_tok, w, rb, re, y, ldy);
@@ -531,8 +709,8 @@ void convert_bf16(const float* x, int64_t n, uint16_t* out) {
 
 #pragma GCC pop_options
 
-static const CpuKernels kAvx512 = {CPU_ISA_AVX512,   avx512::matmul_rows, avx512::rms_norm,
-                                   avx512::silu_mul, avx512::add,         avx512::attention_row};
+static const CpuKernels kAvx512 = {CPU_ISA_AVX512,   true,        avx512::matmul_rows,  avx512::rms_norm,
+                                   avx512::silu_mul, avx512::add, avx512::attention_row};
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512 BF16: vdpbf16ps multiplies bf16 pairs and accumulates in fp32, 32 products per
@@ -590,10 +768,60 @@ struct MatmulDot {
     }
 };
 
+// vdpbf16ps outer products over panels: lane i of acc[p][t] += W[i][2j] x[t][2j] + W[i][2j+1] x[t][2j+1],
+// with the activation pair broadcast from memory. An odd n_in ends with the pair (x[n_in-1], 0)
+// against the zero-padded panel.
+struct PanelDot : avx512::PanelArgs {
+    template <int NP, int NT>
+    void run(int64_t p0, int t0) const {
+        __m512 acc[NP][NT];
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
+        const uint16_t* w[NP];
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) w[p] = panel(p0 + p);
+        const uint16_t* xt = xb + int64_t(t0) * n_in;
+        const int64_t n_full = n_in / 2;
+        for (int64_t j = 0; j < n_full; ++j) {
+            __m512bh wv[NP];
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; ++p) {
+                wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j * 2 * kCpuPanelRows);
+                avx512::prefetch_panel<NT>(w[p] + j * 2 * kCpuPanelRows);
+            }
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512bh xv = (__m512bh)avx512::broadcast_pair(xt + t * n_in + 2 * j);
+#pragma GCC unroll 16
+                for (int p = 0; p < NP; ++p) acc[p][t] = _mm512_dpbf16_ps(acc[p][t], wv[p], xv);
+            }
+        }
+        if (n_in % 2) {
+            __m512bh wv[NP];
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; ++p) wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + n_full * 2 * kCpuPanelRows);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) {
+                __m512bh xv = (__m512bh)_mm512_set1_epi32(int(xt[t * n_in + n_in - 1]));
+#pragma GCC unroll 16
+                for (int p = 0; p < NP; ++p) acc[p][t] = _mm512_dpbf16_ps(acc[p][t], wv[p], xv);
+            }
+        }
+        store<NP, NT>(p0, t0, acc);
+    }
+};
+
 void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix& w, int64_t rb, int64_t re, float* y,
                  int64_t ldy, CpuMatmulMode mode) {
     if (mode != CPU_MATMUL_BF16_DOT || w.dtype != DTYPE_BF16)
         return avx512::matmul_rows(x, xb, n_tok, w, rb, re, y, ldy, mode);
+    if (rb >= re) return;
+    if (w.panels) {
+        PanelDot k{avx512::panel_args(x, xb, w, rb, re, y, ldy)};
+        return panel_drive(k, n_tok, rb / kCpuPanelRows, (re + kCpuPanelRows - 1) / kCpuPanelRows);
+    }
     MatmulDot k{xb, w.n_in, static_cast<const uint16_t*>(w.data), y, ldy};
     matmul_drive<4, 4, 1>(k, n_tok, rb, re);
 }
@@ -602,8 +830,8 @@ void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix&
 
 #pragma GCC pop_options
 
-static const CpuKernels kAvx512Bf16 = {CPU_ISA_AVX512_BF16, avx512bf16::matmul_rows, avx512::rms_norm, avx512::silu_mul,
-                                       avx512::add,         avx512::attention_row};
+static const CpuKernels kAvx512Bf16 = {CPU_ISA_AVX512_BF16, true,        avx512bf16::matmul_rows, avx512::rms_norm,
+                                       avx512::silu_mul,    avx512::add, avx512::attention_row};
 
 // ---------------------------------------------------------------------------------------------
 

@@ -6,6 +6,13 @@
 //
 // Determinism: a matmul output element depends only on its input row and weight row, never on
 // which tile or thread computed it, so results do not change with batch composition.
+//
+// Panel layout (AVX-512 kernels, BF16 weights): cpu_pack_panels copies a (n_out, n_in) BF16 matrix
+// into panels of 16 output rows; panel p holds, for each k pair j = 0 .. ceil(n_in/2)-1, one 64-byte
+// vector whose 32-bit lane i is (W[16p+i][2j], W[16p+i][2j+1]) (zero padded past n_out and n_in).
+// Kernels then form outer products: lane i accumulates output row 16p+i for one token, k ascending,
+// one FMA (or one vdpbf16ps pair) at a time, so there is no horizontal reduction and every output
+// element has the same arithmetic whatever the tile, token count or thread split.
 #pragma once
 #include <cstdint>
 
@@ -31,19 +38,30 @@ enum CpuMatmulMode {
     CPU_MATMUL_BF16_DOT,
 };
 
-// A weight matrix (n_out, n_in), row-major, in its stored dtype.
+// A weight matrix (n_out, n_in), row-major, in its stored dtype. `panels`, when set, is the same
+// BF16 matrix in panel layout (see above); kernels with uses_panels read it instead of `data`.
 struct CpuMatrix {
     DType dtype = DTYPE_F32;
     const void* data = nullptr;
     int64_t n_out = 0;
     int64_t n_in = 0;
+    const uint16_t* panels = nullptr;
 };
+
+constexpr int kCpuPanelRows = 16;  // output rows per panel (one 512-bit vector of fp32 lanes)
+// uint16 elements of the panel copy of a (n_out, n_in) matrix.
+int64_t cpu_panels_size(int64_t n_out, int64_t n_in);
+// Writes panels [panel_begin, panel_end) of BF16 matrix w into out (cpu_panels_size(w) elements).
+void cpu_pack_panels(const CpuMatrix& w, int64_t panel_begin, int64_t panel_end, uint16_t* out);
 
 struct CpuKernels {
     CpuIsa isa;
+    // Whether matmul_rows reads CpuMatrix::panels of BF16 matrices (otherwise packing is wasted).
+    bool uses_panels;
     // y[t*ldy + o] = x_t . W_o for o in [row_begin, row_end), t in [0, n_tok). x is (n_tok, n_in)
     // fp32; x_bf16 is the same activations rounded to bf16 (only read in CPU_MATMUL_BF16_DOT mode
-    // with BF16 weights; see cpu_convert_bf16).
+    // with BF16 weights; see cpu_convert_bf16). With panels any row range works, but ranges aligned
+    // to kCpuPanelRows avoid computing a shared panel twice.
     void (*matmul_rows)(const float* x, const uint16_t* x_bf16, int n_tok, const CpuMatrix& w, int64_t row_begin,
                         int64_t row_end, float* y, int64_t ldy, CpuMatmulMode mode);
     void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* y);

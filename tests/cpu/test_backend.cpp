@@ -217,6 +217,55 @@ TEST(CpuBackend, BatchedEqualsOneByOne) {
     }
 }
 
+// BF16 weights take the panel kernels on AVX-512 (exact and fast): prefill in one batch and a
+// 16-sequence decode step must give the same bits as each sequence alone, in both precisions.
+TEST(CpuBackend, Bf16BatchedDecodeEqualsOneByOneBitwise) {
+    auto w = tiny(true, 2, DTYPE_BF16);
+    for (CpuPrecision precision : {CPU_PRECISION_EXACT, CPU_PRECISION_FAST}) {
+        CpuBackendOptions o = opts();
+        o.precision = precision;
+        const int n_seq = 16;
+        std::vector<std::vector<int32_t>> prompts;
+        for (int i = 0; i < n_seq; ++i) prompts.push_back({int32_t(i * 5 % 97), int32_t((i * 11 + 3) % 97), 7});
+        // one by one: prefill, then one decode token
+        std::vector<std::vector<float>> single_pre, single_dec;
+        {
+            CpuBackend b(w, o);
+            if (cpu_kernels(b.isa()).uses_panels) {
+                EXPECT_GT(b.panel_bytes(), 0);
+            } else {
+                EXPECT_EQ(b.panel_bytes(), 0);
+            }
+            for (int i = 0; i < n_seq; ++i) {
+                int s = b.seq_alloc();
+                single_pre.push_back(step(b, s, prompts[size_t(i)]));
+                single_dec.push_back(step(b, s, {int32_t(60 + i)}));
+            }
+        }
+        CpuBackend b(w, o);
+        BackendBatch pre, dec;
+        for (int i = 0; i < n_seq; ++i) {
+            pre.slots.push_back(b.seq_alloc());
+            pre.tokens.push_back(prompts[size_t(i)]);
+            dec.tokens.push_back({int32_t(60 + i)});
+        }
+        dec.slots = pre.slots;
+        std::vector<float> lp(size_t(n_seq) * 97), ld(lp.size());
+        b.forward(pre, lp.data());
+        b.forward(dec, ld.data());
+        for (int i = 0; i < n_seq; ++i) {
+            std::vector<float> rp(lp.begin() + long(i * 97), lp.begin() + long((i + 1) * 97));
+            std::vector<float> rd(ld.begin() + long(i * 97), ld.begin() + long((i + 1) * 97));
+            EXPECT_EQ(max_abs_diff(rp, single_pre[size_t(i)]), 0.0) << cpu_precision_name(precision) << " seq " << i;
+            EXPECT_EQ(max_abs_diff(rd, single_dec[size_t(i)]), 0.0) << cpu_precision_name(precision) << " seq " << i;
+        }
+        if (precision == CPU_PRECISION_EXACT) {
+            std::vector<float> rd(ld.begin(), ld.begin() + 97);
+            EXPECT_LE(max_abs_diff(rd, naive_logits(*w, concat(prompts[0], {60}))), 1e-5);
+        }
+    }
+}
+
 TEST(CpuBackend, ForkThenContinueEqualsSeparateRuns) {
     auto w = tiny();
     CpuBackend b(w, opts());

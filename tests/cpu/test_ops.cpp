@@ -189,6 +189,116 @@ TEST(CpuOps, MatmulBatchedEqualsOneByOneBitwise) {
     }
 }
 
+// ---- panel layout (AVX-512 kernels on BF16 weights) ----
+
+std::vector<CpuIsa> panel_isas() {
+    std::vector<CpuIsa> out;
+    for (CpuIsa isa : available_isas())
+        if (cpu_kernels(isa).uses_panels) out.push_back(isa);
+    return out;
+}
+
+struct PackedMatrix {
+    StoredMatrix s;
+    std::vector<uint16_t> panels;
+};
+
+PackedMatrix make_packed(int64_t n_out, int64_t n_in, uint32_t seed) {
+    PackedMatrix p;
+    p.s = make_matrix(DTYPE_BF16, n_out, n_in, seed);
+    p.panels.assign(size_t(cpu_panels_size(n_out, n_in)), 0xdead);
+    cpu_pack_panels(p.s.m, 0, (n_out + kCpuPanelRows - 1) / kCpuPanelRows, p.panels.data());
+    p.s.m.panels = p.panels.data();
+    return p;
+}
+
+TEST(CpuOps, PanelLayout) {
+    for (int64_t n_in : {1, 2, 7, 32}) {
+        const int64_t n_out = 21, n_pairs = (n_in + 1) / 2;
+        PackedMatrix p = make_packed(n_out, n_in, 5);
+        ASSERT_EQ(int64_t(p.panels.size()), 2 * n_pairs * 32);
+        const uint16_t* w = static_cast<const uint16_t*>(p.s.m.data);
+        for (int64_t row = 0; row < 32; ++row)
+            for (int64_t k = 0; k < 2 * n_pairs; ++k) {
+                uint16_t want = row < n_out && k < n_in ? w[row * n_in + k] : 0;  // zero padded
+                uint16_t got = p.panels[size_t((row / 16) * n_pairs * 32 + (k / 2) * 32 + (row % 16) * 2 + k % 2)];
+                ASSERT_EQ(got, want) << "n_in " << n_in << " row " << row << " k " << k;
+            }
+    }
+    StoredMatrix f = make_matrix(DTYPE_F32, 4, 4, 1);
+    uint16_t out[64];
+    EXPECT_THROW(cpu_pack_panels(f.m, 0, 1, out), Error);
+}
+
+// Panel kernels against the scalar twin (which reads the row-major view), for row ranges that cut
+// panels and token counts around the 16-token pass.
+TEST(CpuOps, PanelMatmulMatchesReference) {
+    if (panel_isas().empty()) GTEST_SKIP() << "no AVX-512 on this CPU";
+    for (CpuIsa isa : panel_isas()) {
+        const CpuKernels& k = cpu_kernels(isa);
+        for (CpuMatmulMode mode : {CPU_MATMUL_EXACT, CPU_MATMUL_BF16_DOT}) {
+            for (int64_t n_in : {1, 7, 16, 33, 100, 257}) {
+                for (int n_tok : {1, 2, 9, 16, 17, 35}) {
+                    const int64_t n_out = 37;
+                    PackedMatrix w = make_packed(n_out, n_in, uint32_t(n_in * 31 + n_tok));
+                    std::vector<float> x = random_vec(static_cast<size_t>(n_tok * n_in), uint32_t(n_in + 1000 * n_tok));
+                    std::vector<uint16_t> xb(x.size());
+                    cpu_convert_bf16(x.data(), int64_t(x.size()), xb.data());
+                    std::vector<float> y(static_cast<size_t>(n_tok * n_out), NAN), ref(y.size()), scale(y.size());
+                    for (auto [rb, re] : {std::pair<int64_t, int64_t>{2, 19}, {19, 32}, {32, n_out}, {0, 2}})
+                        k.matmul_rows(x.data(), xb.data(), n_tok, w.s.m, rb, re, y.data(), n_out, mode);
+                    ref_matmul_rows(x.data(), n_tok, n_in, DTYPE_BF16, w.s.m.data, 0, n_out, ref.data(), n_out,
+                                    mode == CPU_MATMUL_BF16_DOT);
+                    for (int t = 0; t < n_tok; ++t)
+                        for (int64_t o = 0; o < n_out; ++o) {
+                            double sc = 0;
+                            for (int64_t i = 0; i < n_in; ++i)
+                                sc += std::fabs(x[size_t(t * n_in + i)] *
+                                                ref_load_f32(DTYPE_BF16, w.s.m.data, o * n_in + i));
+                            scale[size_t(t * n_out + o)] = float(sc);
+                        }
+                    EXPECT_LE(normalised_error(y, ref, scale), 1e-5)
+                        << cpu_isa_name(isa) << " mode " << mode << " n_in " << n_in << " n_tok " << n_tok;
+                }
+            }
+        }
+    }
+}
+
+// Batch invariance of the panel kernels: any token count, token offset or row split gives the same
+// bits as one token at a time over the whole matrix.
+TEST(CpuOps, PanelMatmulBatchedEqualsOneByOneBitwise) {
+    if (panel_isas().empty()) GTEST_SKIP() << "no AVX-512 on this CPU";
+    const int64_t n_in = 201, n_out = 53;
+    const int n_tok = 37;
+    for (CpuIsa isa : panel_isas()) {
+        const CpuKernels& k = cpu_kernels(isa);
+        for (CpuMatmulMode mode : {CPU_MATMUL_EXACT, CPU_MATMUL_BF16_DOT}) {
+            PackedMatrix w = make_packed(n_out, n_in, 9);
+            std::vector<float> x = random_vec(static_cast<size_t>(n_tok * n_in), 10);
+            std::vector<uint16_t> xb(x.size());
+            cpu_convert_bf16(x.data(), int64_t(x.size()), xb.data());
+            std::vector<float> batched(static_cast<size_t>(n_tok * n_out)), split(batched.size());
+            k.matmul_rows(x.data(), xb.data(), n_tok, w.s.m, 0, n_out, batched.data(), n_out, mode);
+            // tokens [0, 5) and [5, n_tok), rows cut inside a panel
+            for (auto [t0, t1] : {std::pair<int, int>{0, 5}, {5, n_tok}})
+                for (auto [rb, re] : {std::pair<int64_t, int64_t>{0, 7}, {7, 40}, {40, n_out}})
+                    k.matmul_rows(x.data() + t0 * n_in, xb.data() + t0 * n_in, t1 - t0, w.s.m, rb, re,
+                                  split.data() + t0 * n_out, n_out, mode);
+            for (int t = 0; t < n_tok; ++t) {
+                std::vector<float> one(static_cast<size_t>(n_out));
+                k.matmul_rows(x.data() + t * n_in, xb.data() + t * n_in, 1, w.s.m, 0, n_out, one.data(), n_out, mode);
+                for (int64_t o = 0; o < n_out; ++o) {
+                    ASSERT_EQ(one[size_t(o)], batched[size_t(t * n_out + o)])
+                        << cpu_isa_name(isa) << " mode " << mode << " t " << t << " o " << o;
+                    ASSERT_EQ(one[size_t(o)], split[size_t(t * n_out + o)])
+                        << cpu_isa_name(isa) << " mode " << mode << " t " << t << " o " << o;
+                }
+            }
+        }
+    }
+}
+
 TEST(CpuOps, ElementwiseMatchReference) {
     for (CpuIsa isa : available_isas()) {
         const CpuKernels& k = cpu_kernels(isa);
