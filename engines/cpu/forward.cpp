@@ -38,8 +38,16 @@ static void run_matmuls(CpuThreadPool& pool, const CpuKernels& kern, CpuMatmulMo
     // thread reuses the same weight rows from cache across token blocks.
     int n_tb = (n_tok + kTokensPerChunk - 1) / kTokensPerChunk;
     std::vector<int> first_chunk(size_t(n_jobs) + 1, 0);
+    std::vector<int64_t> rows(size_t(n_jobs), kRowsPerChunk);
     for (int j = 0; j < n_jobs; ++j) {
-        int n_rb = int((jobs[j].w->n_out + kRowsPerChunk - 1) / kRowsPerChunk);
+        const CpuMatrix& w = *jobs[j].w;
+        // Panel kernels prefetch within their rows only, so larger blocks stream better; keep
+        // about 8 blocks per thread for balance (whole panels, at most 256 rows).
+        if (w.panels && kern.uses_panels && n_tok > 1) {
+            int64_t want = w.n_out / (8 * int64_t(pool.size())) / kCpuPanelRows * kCpuPanelRows;
+            rows[size_t(j)] = std::clamp<int64_t>(want, kRowsPerChunk, 256);
+        }
+        int n_rb = int((w.n_out + rows[size_t(j)] - 1) / rows[size_t(j)]);
         first_chunk[size_t(j) + 1] = first_chunk[size_t(j)] + n_rb * n_tb;
     }
     pool.run(first_chunk[size_t(n_jobs)], [&](int chunk) {
@@ -47,7 +55,7 @@ static void run_matmuls(CpuThreadPool& pool, const CpuKernels& kern, CpuMatmulMo
         int local = chunk - first_chunk[size_t(j)];
         int rb = local / n_tb, tb = local % n_tb;
         const CpuMatrix& w = *jobs[j].w;
-        int64_t r0 = int64_t(rb) * kRowsPerChunk, r1 = std::min<int64_t>(r0 + kRowsPerChunk, w.n_out);
+        int64_t r0 = int64_t(rb) * rows[size_t(j)], r1 = std::min<int64_t>(r0 + rows[size_t(j)], w.n_out);
         int t0 = tb * kTokensPerChunk, t1 = std::min(t0 + kTokensPerChunk, n_tok);
         kern.matmul_rows(x + int64_t(t0) * w.n_in, xb ? xb + int64_t(t0) * w.n_in : nullptr, t1 - t0, w, r0, r1,
                          jobs[j].y + int64_t(t0) * w.n_out, w.n_out, mode);
