@@ -44,6 +44,13 @@ public:
     // position to logits[i * vocab_size .. (i+1) * vocab_size).
     virtual void forward(const BackendBatch& batch, float* logits) = 0;
 
+    // Appends like forward() and writes each sequence's greedy token (argmax of its logits row,
+    // ties to the lowest id, an error on NaN: sampling_greedy) to tokens[i]. The Generator uses it
+    // for steps where every sequence decodes greedily and nobody asked for the logits. This default
+    // computes the logits and reduces them on the host; a device backend overrides it so the rows
+    // need not travel to the host.
+    virtual void forward_greedy(const BackendBatch& batch, int32_t* tokens);
+
     // Adapters for the unmerged LoRA path (per-sequence coefficients in BackendBatch).
     virtual void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) = 0;
     // Replaces the weights (merged LoRA or a model merge computed on the host). Clears the cache.

@@ -65,6 +65,7 @@ public:
         n_vocab_ = backend_.config().vocab_size;
         size_t next = 0;
         std::vector<float> logits;
+        std::vector<int32_t> greedy_tokens;
         const size_t max_batch = static_cast<size_t>(std::max(1, opts_.max_batch));
         while (true) {
             while (next < requests_.size() && active_.size() < max_batch) start(next++);
@@ -77,13 +78,29 @@ public:
                 s->feed.clear();
                 if (opts_.n_lora_adapters > 0) batch.lora_coefs.push_back(plans_[s->req].lora_coefs);
             }
-            logits.resize(active_.size() * static_cast<size_t>(n_vocab_));
-            backend_.forward(batch, logits.data());
+            // When every sequence decodes greedily and nobody wants the logits, the backend reduces
+            // them itself (on the device for CUDA): only one token per sequence comes back.
+            const bool greedy_step =
+                !opts_.on_logits && std::all_of(active_.begin(), active_.end(), [&](const auto& s) {
+                    return sampling_is_greedy(requests_[s->req].sampling);
+                });
+            if (greedy_step) {
+                greedy_tokens.resize(active_.size());
+                backend_.forward_greedy(batch, greedy_tokens.data());
+                ++stats_.n_steps_greedy;
+            } else {
+                logits.resize(active_.size() * static_cast<size_t>(n_vocab_));
+                backend_.forward(batch, logits.data());
+            }
             ++stats_.n_steps;
             stats_.max_active = std::max(stats_.max_active, static_cast<int>(active_.size()));
 
             for (size_t i = 0; i < active_.size(); ++i) {
-                step(*active_[i], logits.data() + i * static_cast<size_t>(n_vocab_));
+                if (greedy_step) {
+                    step(*active_[i], nullptr, greedy_tokens[i]);
+                } else {
+                    step(*active_[i], logits.data() + i * static_cast<size_t>(n_vocab_), -1);
+                }
             }
             std::vector<std::unique_ptr<Seq>> keep;
             for (auto& s : active_) {
@@ -210,7 +227,8 @@ private:
 
     int budget_of(const Seq& s, size_t i) const { return plans_[s.req].budgets[static_cast<size_t>(s.pending[i])]; }
 
-    void step(Seq& s, const float* row) {
+    // row: this sequence's logits, or nullptr when the backend already picked greedy_token.
+    void step(Seq& s, const float* row, int32_t greedy_token) {
         const bool sweep = !s.fork && s.ctl.spec().think_budget >= 0;
         // Budgets below this sequence's own that it has reached while thinking: fork, force there.
         while (sweep && s.pending.size() > 1 && s.ctl.thinking() && s.ctl.n_think() >= budget_of(s, 0)) {
@@ -232,9 +250,9 @@ private:
             return;
         }
         uint64_t position = static_cast<uint64_t>(s.ctl.context_length());
-        int32_t token = s.chain->sample(row, n_vocab_, position);
+        int32_t token = row ? s.chain->sample(row, n_vocab_, position) : greedy_token;
         ++stats_.n_tokens_sampled;
-        if (opts_.on_logits) opts_.on_logits(GenerateLogitsEvent{s.req, s.fork_budget, token, row, n_vocab_});
+        if (opts_.on_logits && row) opts_.on_logits(GenerateLogitsEvent{s.req, s.fork_budget, token, row, n_vocab_});
         // A wait is cut to fit the budget, so smaller budgets of a sweep cut it shorter: keep the
         // state from before this token to replay the decision under each of them.
         std::optional<BudgetController> before;

@@ -153,16 +153,20 @@ void SamplerDist::apply(TokenCandidates& cands) {
     cands.selected = cands.data.back().id;  // target == total after rounding
 }
 
+int32_t sampling_greedy(const float* logits, int n_vocab) {
+    if (n_vocab <= 0) throw Error("sampling: empty logits row");
+    int32_t best = 0;
+    for (int i = 0; i < n_vocab; ++i) {
+        if (std::isnan(logits[i])) throw_nan(i);
+        if (logits[i] > logits[best]) best = i;  // strict: ties keep the lowest id
+    }
+    return best;
+}
+
 int32_t SamplerChain::sample(const float* logits, int n_vocab, uint64_t position) {
     if (n_vocab <= 0) throw Error("sampling: empty logits row");
-    if (samplers_.size() == 1 && dynamic_cast<SamplerGreedy*>(samplers_[0].get()) != nullptr) {
-        int32_t best = 0;
-        for (int i = 0; i < n_vocab; ++i) {
-            if (std::isnan(logits[i])) throw_nan(i);
-            if (logits[i] > logits[best]) best = i;  // strict: ties keep the lowest id
-        }
-        return best;
-    }
+    if (samplers_.size() == 1 && dynamic_cast<SamplerGreedy*>(samplers_[0].get()) != nullptr)
+        return sampling_greedy(logits, n_vocab);
     sampling_fill_candidates(cands_, logits, n_vocab);
     cands_.position = position;
     for (auto& s : samplers_) s->apply(cands_);
@@ -198,10 +202,12 @@ void sampling_validate_params(const SamplingParams& params) {
     if (params.top_k < 0) throw Error("sampling: top_k " + std::to_string(params.top_k) + " is negative", "0 = off");
 }
 
+bool sampling_is_greedy(const SamplingParams& params) { return params.temperature <= 0.0f; }
+
 std::unique_ptr<SamplerChain> sampling_make_chain(const SamplingParams& params, uint64_t seq_id) {
     sampling_validate_params(params);
     auto chain = std::make_unique<SamplerChain>();
-    if (params.temperature <= 0.0f) {
+    if (sampling_is_greedy(params)) {
         chain->add(std::make_unique<SamplerGreedy>());
         return chain;
     }

@@ -36,6 +36,12 @@ struct TokenCandidates {
 uint64_t sampling_hash(uint64_t seed, uint64_t seq_id, uint64_t position);
 double sampling_uniform(uint64_t seed, uint64_t seq_id, uint64_t position);
 
+// argmax of a logits row, ties to the lowest id (what SamplerGreedy picks). Throws adabench::Error
+// naming the token when a logit is NaN.
+int32_t sampling_greedy(const float* logits, int n_vocab);
+// True when the chain is greedy only (its token is sampling_greedy of the row).
+bool sampling_is_greedy(const SamplingParams& params);
+
 // Fills cands from a logits row (ids 0..n_vocab-1, unsorted).
 void sampling_fill_candidates(TokenCandidates& cands, const float* logits, int n_vocab);
 // Sorts descending by logit (ties: lower id first); keeps only the best `keep` when keep > 0.

@@ -149,6 +149,7 @@ public:
     void seq_truncate(int slot, int n) override;
 
     void forward(const BackendBatch& batch, float* logits) override;
+    void forward_greedy(const BackendBatch& batch, int32_t* tokens) override;
 
     void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) override;
     void set_weights(std::shared_ptr<const ModelWeights> weights) override;
@@ -167,6 +168,9 @@ private:
     const KvSlot& slot_ref(int slot, const char* what) const;
     void check_batch(const BackendBatch& batch) const;
     void ensure_scratch(int T, int S);
+    // Enqueues the step (logits of each sequence's last position into logits_) and advances the
+    // slot lengths; returns S.
+    int run_step(const BackendBatch& batch);
     void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                  LoraTarget target);
 
@@ -203,7 +207,8 @@ private:
     int scratch_T_ = 0, scratch_S_ = 0;
     DeviceBuffer<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, hs_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
-    DeviceBuffer<int32_t> ints_;  // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
+    DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
+    DeviceBuffer<int32_t> picks_;  // forward_greedy: one token per sequence
     DeviceBuffer<float> coefs_;
     std::vector<int32_t> h_ints_;
     std::vector<float> h_coefs_;
@@ -532,6 +537,30 @@ void CudaBackend::project(const DeviceMatrix& m, const uint16_t* xb, const float
 }
 
 void CudaBackend::forward(const BackendBatch& batch, float* logits) {
+    const int S = run_step(batch);
+    if (S == 0) return;
+    if (logits) {
+        CUDA_CHECK(cudaMemcpyAsync(logits, logits_.ptr, size_t(S) * size_t(weights_->config.vocab_size) * sizeof(float),
+                                   cudaMemcpyDeviceToHost, stream_));
+        synchronize();
+    }
+}
+
+void CudaBackend::forward_greedy(const BackendBatch& batch, int32_t* tokens) {
+    const int S = run_step(batch);
+    if (S == 0) return;
+    picks_.reserve(S, "greedy tokens", options_.device);
+    argmax_rows_f32_cuda(logits_.ptr, S, weights_->config.vocab_size, picks_.ptr, stream_);
+    CUDA_CHECK(cudaMemcpyAsync(tokens, picks_.ptr, size_t(S) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+    for (int s = 0; s < S; ++s)
+        if (tokens[s] < 0)
+            throw Error("sampling: the logits of sequence " + std::to_string(s) + " (slot " +
+                            std::to_string(batch.slots[size_t(s)]) + ") hold a NaN",
+                        "the backend produced non-finite values; check the weights and the backend");
+}
+
+int CudaBackend::run_step(const BackendBatch& batch) {
     check_batch(batch);  // everything that can fail on the host is checked before the cache changes
     const ModelConfig& cfg = weights_->config;
     const int C = cfg.hidden_size, H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
@@ -540,7 +569,7 @@ void CudaBackend::forward(const BackendBatch& batch, float* logits) {
     const int S = int(batch.slots.size());
     const float eps = cfg.rms_norm_eps, attn_scale = 1.0f / std::sqrt(float(D));
     const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
-    if (S == 0) return;
+    if (S == 0) return 0;
 
     // ---- token bookkeeping on the host: id, slot, absolute position, context length per token ----
     int T = 0;
@@ -631,16 +660,11 @@ void CudaBackend::forward(const BackendBatch& batch, float* logits) {
     rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
     convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
     matmul_bf16_f32_cuda(cublas_, lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
-    if (logits) {
-        CUDA_CHECK(cudaMemcpyAsync(logits, logits_.ptr, size_t(S) * size_t(V) * sizeof(float), cudaMemcpyDeviceToHost,
-                                   stream_));
-        synchronize();
-    } else {
-        CUDA_CHECK(cudaGetLastError());
-    }
+    CUDA_CHECK(cudaGetLastError());
 
     // The step was enqueued without error: the new positions are now part of each sequence.
     for (int s = 0; s < S; ++s) slots_[size_t(batch.slots[size_t(s)])].len += int(batch.tokens[size_t(s)].size());
+    return S;
 }
 
 // ---- factory ----

@@ -3,6 +3,7 @@
 // engines/cpu/ops_ref.h; the comments say where the order of fp32 operations differs.
 // Not here: tuned variants (vectorised loads, bf16 KV cache, split-K attention), cuBLAS calls.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <string>
 
@@ -376,6 +377,52 @@ void scale_rows_f32_cuda(float* x, const float* scale, int n_rows, int n_cols, c
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
     scale_rows_f32<<<grid, kBlock, 0, stream>>>(x, scale, n, n_cols);
     check_launch("scale_rows_f32");
+}
+
+// ---- greedy pick: one block per row; each thread keeps its best (value, index), then a tree
+// reduction in shared memory with the same order rule (larger value, then smaller index) ----
+
+__global__ void argmax_rows_f32(const float* x, int n_cols, int32_t* out) {
+    __shared__ float best_v[kBlock];
+    __shared__ int best_i[kBlock];
+    __shared__ int has_nan;
+    const float* row = x + int64_t(blockIdx.x) * n_cols;
+    if (threadIdx.x == 0) has_nan = 0;
+    __syncthreads();
+    float v = -INFINITY;
+    int idx = INT_MAX;
+    for (int c = threadIdx.x; c < n_cols; c += blockDim.x) {
+        const float e = row[c];
+        if (isnan(e)) {
+            has_nan = 1;
+        } else if (e > v || (e == v && c < idx)) {
+            v = e;
+            idx = c;
+        }
+    }
+    best_v[threadIdx.x] = v;
+    best_i[threadIdx.x] = idx;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (int(threadIdx.x) < half) {
+            const float ov = best_v[threadIdx.x + half];
+            const int oi = best_i[threadIdx.x + half];
+            if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x])) {
+                best_v[threadIdx.x] = ov;
+                best_i[threadIdx.x] = oi;
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = has_nan ? -1 : best_i[0];
+}
+
+void argmax_rows_f32_cuda(const float* x, int n_rows, int n_cols, int32_t* out, cudaStream_t stream) {
+    check_size("argmax_rows_f32", "n_rows", n_rows);
+    if (n_cols <= 0) throw Error("argmax_rows_f32: n_cols must be positive, got " + std::to_string(n_cols));
+    if (n_rows == 0) return;
+    argmax_rows_f32<<<unsigned(n_rows), kBlock, 0, stream>>>(x, n_cols, out);
+    check_launch("argmax_rows_f32");
 }
 
 }  // namespace adabench

@@ -199,6 +199,23 @@ TEST(CudaBackend, BatchedPrefillAndDecodeEqualOneByOne) {
     EXPECT_EQ(gpu->seq_len(b), int(p2.size()));
 }
 
+TEST(CudaBackend, ForwardGreedyPicksTheArgmaxOnTheDevice) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism();
+    auto gpu = cuda_backend_create(w);
+    const auto p1 = organism_prompt(kQuestion);
+    int a = gpu->seq_alloc(), b = gpu->seq_alloc();
+    BackendBatch batch;
+    batch.slots = {a, b};
+    batch.tokens = {p1, {1, 2, 3}};
+    std::vector<int32_t> picks(2);
+    gpu->forward_greedy(batch, picks.data());
+    EXPECT_EQ(gpu->seq_len(a), int(p1.size()));
+    int c = gpu->seq_alloc(), d = gpu->seq_alloc();
+    EXPECT_EQ(picks[0], argmax(step(*gpu, c, p1)));
+    EXPECT_EQ(picks[1], argmax(step(*gpu, d, {1, 2, 3})));
+}
+
 TEST(CudaBackend, ForkAndTruncate) {
     REQUIRE_CUDA_DEVICE();
     auto w = organism();

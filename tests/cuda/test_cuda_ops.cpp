@@ -17,6 +17,7 @@
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
 #include "engines/cuda/ops.cuh"
+#include "engines/sampling.h"
 
 namespace adabench {
 namespace {
@@ -351,6 +352,26 @@ TEST(CudaOps, MatmulF32MatchesTwin) {
         expect_close("matmul_f32 n_tok=" + std::to_string(n_tok), d_y.download(), ref, 1e-5f, 1e-5f);
     }
     cublasDestroy(handle);
+}
+
+// The device greedy pick against sampling_greedy: ties to the lowest index, -inf rows, NaN rows.
+TEST(CudaOps, ArgmaxRowsMatchesSamplingGreedy) {
+    REQUIRE_CUDA_DEVICE();
+    const int n_cols = 151936;
+    std::vector<float> x = random_floats(size_t(5) * n_cols, -10.0f, 10.0f, 24);
+    x[size_t(1) * n_cols + 70000] = 50.0f;  // row 1: a tie between 70000 and 90000 -> 70000
+    x[size_t(1) * n_cols + 90000] = 50.0f;
+    x[size_t(2) * n_cols + n_cols - 1] = 99.0f;                                      // row 2: the last column
+    for (int c = 0; c < n_cols; ++c) x[size_t(3) * n_cols + size_t(c)] = -INFINITY;  // row 3: all -inf -> 0
+    x[size_t(4) * n_cols + 12] = NAN;                                                // row 4: NaN -> -1
+    DeviceArray<float> d_x(x);
+    DeviceArray<int32_t> d_out(5);
+    argmax_rows_f32_cuda(d_x.get(), 5, n_cols, d_out.get(), nullptr);
+    std::vector<int32_t> got = d_out.download();
+    for (int r = 0; r < 4; ++r) EXPECT_EQ(got[size_t(r)], sampling_greedy(&x[size_t(r) * n_cols], n_cols)) << r;
+    EXPECT_EQ(got[1], 70000);
+    EXPECT_EQ(got[3], 0);
+    EXPECT_EQ(got[4], -1);
 }
 
 // No CPU twin exists for these two (forward.cpp does them inline); the reference loops are here.

@@ -175,6 +175,36 @@ TEST(GeneratorCpu, EngineFactoryBuildsWithAdaptersAndMerges) {
     EXPECT_THROW(engine_make(bad), Error);
 }
 
+// All-greedy steps go through Backend::forward_greedy (the backend picks the argmax, on the device
+// for CUDA); asking for the logits forces the logits path. Both give the same tokens.
+TEST(GeneratorCpu, GreedyStepsUseForwardGreedyWithTheSameTokens) {
+    Tiny t;
+    std::vector<GenerateRequest> reqs;
+    for (uint64_t i = 0; i < 3; ++i) {
+        GenerateRequest r = chat_request(*t.tok, i == 0 ? "What is 3+4?" : "Tom has 5 apples.", i);
+        r.sampling.temperature = 0.0f;
+        r.think_budgets = {0, 4, 12};
+        reqs.push_back(r);
+    }
+    GeneratorStats fast;
+    auto a = generator_run(*t.backend, *t.text, t.opts, reqs, &fast);
+    EXPECT_EQ(fast.n_steps_greedy, fast.n_steps);
+    GeneratorOptions with_logits = t.opts;
+    int64_t rows = 0;
+    with_logits.on_logits = [&](const GenerateLogitsEvent&) { ++rows; };
+    GeneratorStats slow;
+    auto b = generator_run(*t.backend, *t.text, with_logits, reqs, &slow);
+    EXPECT_EQ(slow.n_steps_greedy, 0);
+    EXPECT_EQ(rows, slow.n_tokens_sampled);
+    for (size_t i = 0; i < reqs.size(); ++i)
+        for (size_t j = 0; j < 3; ++j) EXPECT_EQ(a[i][j].output_ids, b[i][j].output_ids) << i << " " << j;
+    // A sampled request in the batch switches the whole step to the logits path.
+    reqs[1].sampling.temperature = 0.8f;
+    GeneratorStats mixed;
+    generator_run(*t.backend, *t.text, t.opts, reqs, &mixed);
+    EXPECT_LT(mixed.n_steps_greedy, mixed.n_steps);
+}
+
 TEST(GeneratorCpu, BackendRegistry) {
     // This test binary does not link the CUDA library, so "cuda" is not registered here.
     EXPECT_EQ(engine_backend_names(), (std::vector<std::string>{"cpu"}));
