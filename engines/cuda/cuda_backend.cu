@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -70,11 +73,13 @@ struct DeviceBuffer {
         ptr = nullptr;
         n = 0;
     }
-    void reserve(int64_t count, const std::string& what, int device) {
-        if (count <= n) return;
+    // Returns true when it had to reallocate (the address changed).
+    bool reserve(int64_t count, const std::string& what, int device) {
+        if (count <= n) return false;
         release();
         ptr = static_cast<T*>(device_alloc(count * int64_t(sizeof(T)), what, device));
         n = count;
+        return true;
     }
 };
 
@@ -171,6 +176,13 @@ private:
     // Enqueues the step (logits of each sequence's last position into logits_) and advances the
     // slot lengths; returns S.
     int run_step(const BackendBatch& batch);
+    // Every kernel and cuBLAS call of one step over T tokens and S sequences, reading the step's
+    // indices from ints_ (the part a CUDA graph captures).
+    void enqueue_step(int T, int S);
+    // The decode step over S sequences as a CUDA graph (captured on first use); nullptr when graphs
+    // are off or capturing failed (then they stay off and steps run eagerly).
+    cudaGraphExec_t decode_graph(int S);
+    void drop_graphs();
     void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                  LoraTarget target);
 
@@ -212,6 +224,13 @@ private:
     DeviceBuffer<float> coefs_;
     std::vector<int32_t> h_ints_;
     std::vector<float> h_coefs_;
+
+    // CUDA graphs of decode steps (one token per sequence, no LoRA), by S. They bake in the scratch
+    // addresses, so any reallocation (scratch_gen_) drops them.
+    std::map<int, cudaGraphExec_t> graphs_;
+    bool graphs_on_ = true;
+    uint64_t scratch_gen_ = 0, graphs_gen_ = 0;
+    DeviceBuffer<uint8_t> cublas_ws_;  // cuBLAS workspace set up front, as graph capture needs
 };
 
 // ---- construction, weights ----
@@ -237,6 +256,10 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     cublas_ = handles_.cublas;
     CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
     CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));  // no TF32 in the fp32 LoRA products
+    cublas_ws_.reserve(int64_t(32) << 20, "the cuBLAS workspace", options_.device);
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_.ptr, size_t(cublas_ws_.n)));
+    const char* env_graphs = std::getenv("ADABENCH_CUDA_GRAPHS");
+    graphs_on_ = options_.cuda_graphs && !(env_graphs && std::string(env_graphs) == "0");
     // On an exception below, the members already built free their device memory themselves.
     check_weights(*weights);
     upload_weights(*weights);
@@ -246,6 +269,12 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
 
 CudaBackend::~CudaBackend() {
     if (stream_) cudaStreamSynchronize(stream_);
+    drop_graphs();
+}
+
+void CudaBackend::drop_graphs() {
+    for (auto& [s, exec] : graphs_) cudaGraphExecDestroy(exec);
+    graphs_.clear();
 }
 
 void CudaBackend::check_weights(const ModelWeights& w) const {
@@ -492,33 +521,36 @@ void CudaBackend::ensure_scratch(int T, int S) {
     const ModelConfig& c = weights_->config;
     const int64_t C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const int64_t q_dim = int64_t(c.n_heads) * c.head_dim, kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
+    bool realloc = false;
     if (T > scratch_T_) {
         const std::string what = "activations of a " + std::to_string(T) + "-token step";
         const int d = options_.device;
-        x_.reserve(T * C, what, d);
-        xn_.reserve(T * C, what, d);
-        q_.reserve(T * q_dim, what, d);
-        k_.reserve(T * kv_dim, what, d);
-        v_.reserve(T * kv_dim, what, d);
-        att_.reserve(T * q_dim, what, d);
-        proj_.reserve(T * C, what, d);
-        gate_.reserve(T * I, what, d);
-        up_.reserve(T * I, what, d);
-        xb_.reserve(T * std::max({C, I, q_dim}), what, d);
+        realloc |= x_.reserve(T * C, what, d);
+        realloc |= xn_.reserve(T * C, what, d);
+        realloc |= q_.reserve(T * q_dim, what, d);
+        realloc |= k_.reserve(T * kv_dim, what, d);
+        realloc |= v_.reserve(T * kv_dim, what, d);
+        realloc |= att_.reserve(T * q_dim, what, d);
+        realloc |= proj_.reserve(T * C, what, d);
+        realloc |= gate_.reserve(T * I, what, d);
+        realloc |= up_.reserve(T * I, what, d);
+        realloc |= xb_.reserve(T * std::max({C, I, q_dim}), what, d);
         int max_r = 0;
         for (const auto& ad : adapters_)
             for (const auto& layer : ad->layers)
                 for (const LoraPair& p : layer) max_r = std::max(max_r, p.r);
-        lora_u_.reserve(std::max<int64_t>(1, int64_t(T) * max_r), what, d);
+        realloc |= lora_u_.reserve(std::max<int64_t>(1, int64_t(T) * max_r), what, d);
         scratch_T_ = T;
     }
     if (S > scratch_S_) {
-        hs_.reserve(S * C, "the final hidden states", options_.device);
-        logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
+        realloc |= hs_.reserve(S * C, "the final hidden states", options_.device);
+        realloc |= logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
         scratch_S_ = S;
     }
-    ints_.reserve(4 * int64_t(T) + S, "step indices", options_.device);
-    coefs_.reserve(std::max<int64_t>(1, int64_t(adapters_.size()) * T), "LoRA coefficients", options_.device);
+    realloc |= ints_.reserve(4 * int64_t(T) + S, "step indices", options_.device);
+    realloc |=
+        coefs_.reserve(std::max<int64_t>(1, int64_t(adapters_.size()) * T), "LoRA coefficients", options_.device);
+    if (realloc) ++scratch_gen_;
 }
 
 // y (T, m.n_out) = x m^T (bf16 inputs xb, fp32 accumulation), plus the unmerged LoRA terms
@@ -562,13 +594,7 @@ void CudaBackend::forward_greedy(const BackendBatch& batch, int32_t* tokens) {
 
 int CudaBackend::run_step(const BackendBatch& batch) {
     check_batch(batch);  // everything that can fail on the host is checked before the cache changes
-    const ModelConfig& cfg = weights_->config;
-    const int C = cfg.hidden_size, H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
-    const int I = cfg.intermediate_size, V = cfg.vocab_size;
-    const int q_dim = H * D, kv_dim = Hkv * D;
     const int S = int(batch.slots.size());
-    const float eps = cfg.rms_norm_eps, attn_scale = 1.0f / std::sqrt(float(D));
-    const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
     if (S == 0) return 0;
 
     // ---- token bookkeeping on the host: id, slot, absolute position, context length per token ----
@@ -610,6 +636,28 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     CUDA_CHECK(
         cudaMemcpyAsync(coefs_.ptr, h_coefs_.data(), h_coefs_.size() * sizeof(float), cudaMemcpyHostToDevice, stream_));
     lora_coef_dev_ = coefs_.ptr;
+    // Decode steps without LoRA replay a captured CUDA graph (one launch instead of ~20 per layer).
+    const bool any_lora = std::find(lora_active_.begin(), lora_active_.end(), true) != lora_active_.end();
+    cudaGraphExec_t graph = T == S && !any_lora ? decode_graph(S) : nullptr;
+    if (graph) {
+        CUDA_CHECK(cudaGraphLaunch(graph, stream_));
+    } else {
+        enqueue_step(T, S);
+    }
+    CUDA_CHECK(cudaGetLastError());
+
+    // The step was enqueued without error: the new positions are now part of each sequence.
+    for (int s = 0; s < S; ++s) slots_[size_t(batch.slots[size_t(s)])].len += int(batch.tokens[size_t(s)].size());
+    return S;
+}
+
+void CudaBackend::enqueue_step(int T, int S) {
+    const ModelConfig& cfg = weights_->config;
+    const int C = cfg.hidden_size, H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
+    const int I = cfg.intermediate_size, V = cfg.vocab_size;
+    const int q_dim = H * D, kv_dim = Hkv * D;
+    const float eps = cfg.rms_norm_eps, attn_scale = 1.0f / std::sqrt(float(D));
+    const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
     const int32_t *d_id = ints_.ptr, *d_slot = d_id + T, *d_pos = d_slot + T, *d_n_ctx = d_pos + T,
                   *d_last = d_n_ctx + T;
 
@@ -660,11 +708,39 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
     convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
     matmul_bf16_f32_cuda(cublas_, lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
-    CUDA_CHECK(cudaGetLastError());
+}
 
-    // The step was enqueued without error: the new positions are now part of each sequence.
-    for (int s = 0; s < S; ++s) slots_[size_t(batch.slots[size_t(s)])].len += int(batch.tokens[size_t(s)].size());
-    return S;
+cudaGraphExec_t CudaBackend::decode_graph(int S) {
+    if (!graphs_on_) return nullptr;
+    if (graphs_gen_ != scratch_gen_) {  // a scratch buffer moved: the captured addresses are stale
+        drop_graphs();
+        graphs_gen_ = scratch_gen_;
+    }
+    auto it = graphs_.find(S);
+    if (it != graphs_.end()) return it->second;
+    auto give_up = [&](const std::string& why) -> cudaGraphExec_t {
+        cudaGetLastError();  // clear the error so eager steps are not poisoned
+        graphs_on_ = false;
+        std::fprintf(stderr, "adabench: CUDA graph capture failed (%s); decode steps run without graphs\n",
+                     why.c_str());
+        return nullptr;
+    };
+    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t g = nullptr;
+    try {
+        enqueue_step(S, S);
+    } catch (const std::exception& e) {
+        cudaStreamEndCapture(stream_, &g);
+        if (g) cudaGraphDestroy(g);
+        return give_up(e.what());
+    }
+    cudaError_t err = cudaStreamEndCapture(stream_, &g);
+    cudaGraphExec_t exec = nullptr;
+    if (err == cudaSuccess) err = cudaGraphInstantiate(&exec, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (err != cudaSuccess) return give_up(cudaGetErrorString(err));
+    graphs_.emplace(S, exec);
+    return exec;
 }
 
 // ---- factory ----

@@ -31,6 +31,10 @@ struct CudaBackendOptions {
     // cache may take.
     double cache_memory_fraction = 0.9;
     int64_t max_cache_bytes = 0;  // > 0: a hard cap on the KV cache, below the memory-based size
+    // Replay decode steps (one token per sequence, no LoRA in the step) as CUDA graphs captured on
+    // first use per batch size; ADABENCH_CUDA_GRAPHS=0 turns them off too. A capture that fails
+    // turns them off with one line on stderr.
+    bool cuda_graphs = true;
 };
 
 // Throws adabench::Error when there is no usable device, the weights have the wrong shapes, or the

@@ -216,6 +216,43 @@ TEST(CudaBackend, ForwardGreedyPicksTheArgmaxOnTheDevice) {
     EXPECT_EQ(picks[1], argmax(step(*gpu, d, {1, 2, 3})));
 }
 
+// Decode steps replayed from a captured CUDA graph compute exactly what eager launches compute,
+// also after the scratch buffers grow (the graphs are dropped and captured again).
+TEST(CudaBackend, GraphDecodeEqualsEagerDecode) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism("long");
+    CudaBackendOptions eager_opts;
+    eager_opts.cuda_graphs = false;
+    auto graphs = cuda_backend_create(w);
+    auto eager = cuda_backend_create(w, eager_opts);
+    const auto prompt = organism_prompt(kQuestion);
+    EXPECT_EQ(greedy(*graphs, prompt, 40), greedy(*eager, prompt, 40));
+    // Batched decode of 3 sequences, then a long prefill that grows the scratch, then decode again.
+    std::vector<int> gs, es;
+    for (int i = 0; i < 3; ++i) {
+        gs.push_back(graphs->seq_alloc());
+        es.push_back(eager->seq_alloc());
+        step(*graphs, gs.back(), prompt);
+        step(*eager, es.back(), prompt);
+    }
+    const int V = w->config.vocab_size;
+    auto decode = [&](Backend& b, const std::vector<int>& slots, int32_t tok) {
+        BackendBatch batch;
+        batch.slots = slots;
+        batch.tokens.assign(slots.size(), {tok});
+        std::vector<float> logits(slots.size() * size_t(V));
+        b.forward(batch, logits.data());
+        return logits;
+    };
+    EXPECT_EQ(decode(*graphs, gs, 40), decode(*eager, es, 40));
+    EXPECT_EQ(decode(*graphs, gs, 41), decode(*eager, es, 41));
+    std::vector<int32_t> long_prompt;
+    for (int i = 0; i < 5; ++i) long_prompt.insert(long_prompt.end(), prompt.begin(), prompt.end());
+    step(*graphs, graphs->seq_alloc(), long_prompt);
+    step(*eager, eager->seq_alloc(), long_prompt);
+    EXPECT_EQ(decode(*graphs, gs, 42), decode(*eager, es, 42));
+}
+
 TEST(CudaBackend, ForkAndTruncate) {
     REQUIRE_CUDA_DEVICE();
     auto w = organism();
