@@ -3,6 +3,8 @@
 // next to this machine's measured ceilings taken in the same run: streaming read bandwidth and the
 // fp32 FMA / bf16 dot-product peaks, all on the same threads the engine uses.
 //
+// setup/<model> times building the backend from weights already in memory (with AVX-512 and BF16
+// weights that includes the panel copies, panel_MiB); the rest:
 // Counters: tok_s (tokens per second), GBps (weight bytes read per second: a decode step reads every
 // matrix once, whatever the batch), GFLOPs (2 x matmul parameters x tokens; attention not counted).
 // The *_owned counters divide by process CPU time instead of wall time (tok_s_owned = tokens per
@@ -309,6 +311,21 @@ void BM_decode(benchmark::State& state, std::string model, CpuPrecision precisio
     state.SetLabel(b->device());
 }
 
+// Backend setup for a weight set already in memory: checks, fp32 norm vectors and (AVX-512, BF16)
+// the panel copies of every matrix. This is the time added to loading, and to each set_weights.
+void BM_setup(benchmark::State& state, std::string model, CpuPrecision precision) {
+    const BenchModel& m = bench_model(model);
+    int64_t panel_bytes = 0;
+    for (auto _ : state) {
+        auto b = make_backend(m, precision);
+        panel_bytes = b->panel_bytes();
+        state.PauseTiming();
+        b.reset();
+        state.ResumeTiming();
+    }
+    state.counters["panel_MiB"] = double(panel_bytes) / double(1 << 20);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -323,6 +340,11 @@ int main(int argc, char** argv) {
         c.read_gbps_owned, c.fp32_gflops_owned, c.bf16_gflops_owned);
     std::fflush(stdout);
     for (const char* model : {"qwen0.5b", "organism"}) {
+        benchmark::RegisterBenchmark((std::string("setup/") + model).c_str(), BM_setup, std::string(model),
+                                     CPU_PRECISION_FAST)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Iterations(3);
         for (CpuPrecision p : {CPU_PRECISION_EXACT, CPU_PRECISION_FAST}) {
             std::string suffix = std::string(model) + "/" + cpu_precision_name(p);
             benchmark::RegisterBenchmark(("prefill/" + suffix).c_str(), BM_prefill, std::string(model), p)

@@ -97,7 +97,7 @@ private:
     CpuMatrix embed_, lm_head_;
     std::vector<float> final_norm_;
     std::vector<CpuKvSlot> slots_;
-    // Panel copies of the BF16 matrices (CpuMatrix::panels points in here), 64-byte aligned.
+    // Panel copies of the BF16 matrices (CpuMatrix::panels points in here), 2 MiB aligned.
     std::unique_ptr<uint16_t[], AlignedFree> panels_;
     int64_t panel_bytes_ = 0;
 

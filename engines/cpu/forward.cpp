@@ -34,31 +34,44 @@ struct MatmulJob {
 // y (T, n_out) = x (T, n_in) W^T, split over the pool by blocks of rows and tokens.
 static void run_matmuls(CpuThreadPool& pool, const CpuKernels& kern, CpuMatmulMode mode, const float* x,
                         const uint16_t* xb, int n_tok, const MatmulJob* jobs, int n_jobs) {
-    // Chunks enumerate (job, row block, token block); consecutive chunks share a row block so a
-    // thread reuses the same weight rows from cache across token blocks.
-    int n_tb = (n_tok + kTokensPerChunk - 1) / kTokensPerChunk;
-    std::vector<int> first_chunk(size_t(n_jobs) + 1, 0);
-    std::vector<int64_t> rows(size_t(n_jobs), kRowsPerChunk);
+    // Chunks are (job, row block, token block); consecutive chunks share a row block so a thread
+    // reuses the same weight rows from cache across token blocks.
+    struct Chunk {
+        int job;
+        int64_t r0, r1;
+        int t0, t1;
+    };
+    static thread_local std::vector<Chunk> chunks;
+    chunks.clear();
+    const int n_tb = (n_tok + kTokensPerChunk - 1) / kTokensPerChunk;
+    // Panel matrices get guided row blocks: each block is about 1/(2 threads) of the work left in
+    // this call (whole panels, at least kRowsPerChunk rows), so the first blocks are long
+    // contiguous streams the prefetchers like, and the last ones are short enough that no thread
+    // waits long for the other. Other matrices use fixed blocks of kRowsPerChunk rows.
+    int64_t work_left = 0;  // weight elements still to assign
+    for (int j = 0; j < n_jobs; ++j) work_left += jobs[j].w->n_out * jobs[j].w->n_in;
     for (int j = 0; j < n_jobs; ++j) {
         const CpuMatrix& w = *jobs[j].w;
-        // Panel kernels prefetch within their rows only, so larger blocks stream better; keep
-        // about 8 blocks per thread for balance (whole panels, at most 256 rows).
-        if (w.panels && kern.uses_panels && n_tok > 1) {
-            int64_t want = w.n_out / (8 * int64_t(pool.size())) / kCpuPanelRows * kCpuPanelRows;
-            rows[size_t(j)] = std::clamp<int64_t>(want, kRowsPerChunk, 256);
+        const bool guided = w.panels && kern.uses_panels;
+        for (int64_t r0 = 0; r0 < w.n_out;) {
+            int64_t rows = kRowsPerChunk;
+            if (guided) {
+                int64_t want = work_left / (2 * int64_t(pool.size())) / w.n_in;
+                rows = std::max<int64_t>(kRowsPerChunk, want / kCpuPanelRows * kCpuPanelRows);
+            }
+            int64_t r1 = std::min(r0 + rows, w.n_out);
+            for (int tb = 0; tb < n_tb; ++tb)
+                chunks.push_back({j, r0, r1, tb * kTokensPerChunk, std::min((tb + 1) * kTokensPerChunk, n_tok)});
+            work_left -= (r1 - r0) * w.n_in;
+            r0 = r1;
         }
-        int n_rb = int((w.n_out + rows[size_t(j)] - 1) / rows[size_t(j)]);
-        first_chunk[size_t(j) + 1] = first_chunk[size_t(j)] + n_rb * n_tb;
     }
-    pool.run(first_chunk[size_t(n_jobs)], [&](int chunk) {
-        int j = int(std::upper_bound(first_chunk.begin(), first_chunk.end(), chunk) - first_chunk.begin()) - 1;
-        int local = chunk - first_chunk[size_t(j)];
-        int rb = local / n_tb, tb = local % n_tb;
-        const CpuMatrix& w = *jobs[j].w;
-        int64_t r0 = int64_t(rb) * rows[size_t(j)], r1 = std::min<int64_t>(r0 + rows[size_t(j)], w.n_out);
-        int t0 = tb * kTokensPerChunk, t1 = std::min(t0 + kTokensPerChunk, n_tok);
-        kern.matmul_rows(x + int64_t(t0) * w.n_in, xb ? xb + int64_t(t0) * w.n_in : nullptr, t1 - t0, w, r0, r1,
-                         jobs[j].y + int64_t(t0) * w.n_out, w.n_out, mode);
+    const std::vector<Chunk>& list = chunks;
+    pool.run(int(list.size()), [&](int c) {
+        const Chunk& ch = list[size_t(c)];
+        const CpuMatrix& w = *jobs[ch.job].w;
+        kern.matmul_rows(x + int64_t(ch.t0) * w.n_in, xb ? xb + int64_t(ch.t0) * w.n_in : nullptr, ch.t1 - ch.t0, w,
+                         ch.r0, ch.r1, jobs[ch.job].y + int64_t(ch.t0) * w.n_out, w.n_out, mode);
     });
 }
 

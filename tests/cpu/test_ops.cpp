@@ -331,7 +331,7 @@ TEST(CpuOps, ElementwiseMatchReference) {
 TEST(CpuOps, AttentionRowMatchesReference) {
     for (CpuIsa isa : available_isas()) {
         const CpuKernels& k = cpu_kernels(isa);
-        for (int hd : {8, 16, 24, 64}) {
+        for (int hd : {8, 16, 24, 64, 136, 264}) {  // 136, 264: more than one group of 8 vectors, with a tail
             for (int n_ctx : {1, 2, 15, 17, 100}) {
                 const int64_t stride = hd * 3;  // rows interleaved with other heads, as in the cache
                 std::vector<float> q = random_vec(static_cast<size_t>(hd), uint32_t(hd), -2.0f, 2.0f);
