@@ -448,6 +448,17 @@ TEST(CpuBackend, SetWeightsClearsTheCache) {
     EXPECT_NE(error_of([&] { b.set_weights(tiny(false, 4)); }).find("another architecture"), std::string::npos);
 }
 
+// BF16 weights are repacked into panels by set_weights: the new weights are used, not stale copies.
+TEST(CpuBackend, Bf16SetWeightsRepacksPanels) {
+    auto w1 = tiny(false, 2, DTYPE_BF16, 1), w2 = tiny(false, 2, DTYPE_BF16, 2);
+    CpuBackend b(w1, opts());
+    int64_t bytes = b.panel_bytes();
+    EXPECT_LE(max_abs_diff(step(b, b.seq_alloc(), kPrompt), naive_logits(*w1, kPrompt)), 1e-5);
+    b.set_weights(w2);
+    EXPECT_EQ(b.panel_bytes(), bytes);
+    EXPECT_LE(max_abs_diff(step(b, b.seq_alloc(), kPrompt), naive_logits(*w2, kPrompt)), 1e-5);
+}
+
 TEST(CpuBackend, ClearErrors) {
     auto w = tiny();
     CpuBackendOptions o = opts();
