@@ -240,16 +240,21 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
 
         // Causal GQA attention: query head h reads kv head h / (H/Hkv) over positions 0..pos_t
         //                                                            att is (T, H, D)
-        pool.run(T * H, [&](int unit) {
-            int t = unit / H, h = unit % H;
-            const CpuKvSlot& slot = slots_[size_t(batch.slots[size_t(tok_seq[size_t(t)])])];
-            int n_ctx = tok_pos[size_t(t)] + 1;
+        // (token, head) units in blocks of about 1/8 of a thread's share: one unit is well under a
+        // microsecond in decode, less than handing it out through the pool costs.
+        const int n_units = T * H, per_block = std::max(1, n_units / (8 * pool.size()));
+        pool.run((n_units + per_block - 1) / per_block, [&](int block) {
             thread_local std::vector<float> scores;
-            if (scores.size() < size_t(n_ctx)) scores.resize(size_t(n_ctx));
-            int kvh = h / group;
-            K.attention_row(&q[size_t(t) * q_dim + size_t(h) * D], slot.k[size_t(l)].data() + size_t(kvh) * D,
-                            slot.v[size_t(l)].data() + size_t(kvh) * D, kv_dim, n_ctx, D, attn_scale,
-                            &att[size_t(t) * q_dim + size_t(h) * D], scores.data());
+            for (int unit = block * per_block; unit < std::min(n_units, (block + 1) * per_block); ++unit) {
+                int t = unit / H, h = unit % H;
+                const CpuKvSlot& slot = slots_[size_t(batch.slots[size_t(tok_seq[size_t(t)])])];
+                int n_ctx = tok_pos[size_t(t)] + 1;
+                if (scores.size() < size_t(n_ctx)) scores.resize(size_t(n_ctx));
+                int kvh = h / group;
+                K.attention_row(&q[size_t(t) * q_dim + size_t(h) * D], slot.k[size_t(l)].data() + size_t(kvh) * D,
+                                slot.v[size_t(l)].data() + size_t(kvh) * D, kv_dim, n_ctx, D, attn_scale,
+                                &att[size_t(t) * q_dim + size_t(h) * D], scores.data());
+            }
         });
 
         // x = x + att Wo^T                                           proj is (T, C)
