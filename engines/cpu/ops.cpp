@@ -516,8 +516,9 @@ inline void prefetch_panel(const uint16_t* wp, int64_t j, int64_t n_pairs, const
     if constexpr (NT > 1) {
         int64_t v = j + kAhead;
         if (v >= n_pairs) v += (NP - 1) * n_pairs;
-        if (v * 2 * kCpuPanelRows < end - wp)
-            _mm_prefetch(reinterpret_cast<const char*>(wp + v * 2 * kCpuPanelRows), _MM_HINT_T1);
+        // integer addresses: the target may lie past the buffer, where pointer arithmetic is undefined
+        const uintptr_t a = reinterpret_cast<uintptr_t>(wp) + uintptr_t(v) * 64;
+        if (a < reinterpret_cast<uintptr_t>(end)) _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T1);
     }
 }
 
