@@ -1,8 +1,9 @@
 // CpuBackend: the CPU implementation of Backend (engines/backend.h). It keeps the weights in their
 // stored dtype (f32/bf16/f16 views of the loaded tensors; with AVX-512 kernels, BF16 matrices also
-// get a panel-layout copy made once per weight set, see ops.h), a KV cache of fp32 slots that grow on demand
-// under a byte limit, a persistent thread pool, and the kernels of the best ISA (ops.h). The forward
-// pass itself is in forward.cpp. It does not sample, count budgets or know about text.
+// get a panel-layout copy, made once per weight set, that the matmuls stream: see ops.h), a KV
+// cache of fp32 slots that grow on demand under a byte limit, a persistent thread pool, and the
+// kernels of the best ISA (ops.h). The forward pass itself is in forward.cpp. It does not sample,
+// count budgets or know about text.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -65,7 +66,7 @@ public:
     const CpuBackendOptions& options() const { return options_; }
     CpuIsa isa() const { return kernels_->isa; }
     int64_t cache_bytes() const;                          // bytes held by the KV cache now
-    int64_t panel_bytes() const { return panel_bytes_; }  // bytes of the panel copies of the weights
+    int64_t panel_bytes() const { return panel_bytes_; }  // bytes allocated for the panel copies
 
     // Weights as the forward pass uses them: matrices as views, vectors widened to fp32.
     struct Layer {
