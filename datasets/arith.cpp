@@ -1,7 +1,8 @@
 // arith generator: word problems and their LONG/SHORT traces (see arith.h). The wording is kept
 // regular on purpose: every sentence opens with its month ("In March, ...") so a tiny model can
-// find what to copy, and every trace line restates its operands ("14 * 3 = 42") so a step is a
-// lookup plus a copy. Randomness is splitmix64 with modulo reduction, never <random>
+// find what to copy, and every LONG/SHORT trace line first restates the problem's sentence for its
+// step ("In March, Mia sells 5.") and then the equation with its operands ("So 55 - 5 = 50."), so the
+// sign of a step is read from a verb a few tokens back and a step is a copy plus a lookup. Randomness is splitmix64 with modulo reduction, never <random>
 // distributions, whose output differs between standard libraries.
 #include "datasets/arith.h"
 
@@ -82,8 +83,9 @@ ArithProblem make_problem(uint64_t seed, int level, int index) {
     for (int i = 0; i < level; ++i) {
         ArithStep s = pick_step(rng, value);
         std::string month(k_months[i]);
-        p.question += " " + step_sentence(s, month, n, rng);
-        std::string line = "In " + month + ": " + step_equation(value, s) + ".\n";
+        std::string sentence = step_sentence(s, month, n, rng);
+        p.question += " " + sentence;
+        std::string line = sentence + " So " + step_equation(value, s) + ".\n";
         p.long_trace += line;
         if (i == level - 1) {
             p.short_trace = line;

@@ -77,8 +77,8 @@ TEST(arith, PinnedProblems) {
               "Jack has 86 stamps. In January, Jack gives away 9. How many stamps does Jack have at the end?");
     EXPECT_EQ(l1[0].answer, 77);
     EXPECT_EQ(l1[0].long_trace,
-              "Start: 86.\nIn January: 86 - 9 = 77.\nWait, let me check: 86 - 9 = 77. Yes.\nSo Jack has 77 stamps.\n");
-    EXPECT_EQ(l1[0].short_trace, "In January: 86 - 9 = 77.\n");
+              "Start: 86.\nIn January, Jack gives away 9. So 86 - 9 = 77.\nWait, let me check: 86 - 9 = 77. Yes.\nSo Jack has 77 stamps.\n");
+    EXPECT_EQ(l1[0].short_trace, "In January, Jack gives away 9. So 86 - 9 = 77.\n");
     EXPECT_EQ(l1[1].question,
               "Grace has 64 shells. In January, Grace gives away 3. How many shells does Grace have at the end?");
     EXPECT_EQ(l1[1].answer, 61);
@@ -128,7 +128,7 @@ TEST(arith, TracesWriteEveryStepLongAndOnlyTheLastShort) {
         }
         EXPECT_EQ(n_step_lines, 6);
         EXPECT_EQ(n_checks, 1);  // a deterministic re-check of the last step
-        EXPECT_EQ(lines[lines.size() - 3], "Wait, let me check: " + lines[lines.size() - 4].substr(9) + " Yes.");
+        EXPECT_EQ(lines[lines.size() - 3], "Wait, let me check: " + lines[lines.size() - 4].substr(lines[lines.size() - 4].find(" So ") + 4) + " Yes.");
         // Every intermediate value is written out.
         for (const auto& s : p.steps)
             EXPECT_NE(p.long_trace.find("= " + std::to_string(s.result) + ".\n"), std::string::npos);
@@ -136,7 +136,9 @@ TEST(arith, TracesWriteEveryStepLongAndOnlyTheLastShort) {
         EXPECT_NE(lines[lines.size() - 2].find(" " + std::to_string(p.answer) + " "), std::string::npos);
         // SHORT is exactly LONG's last step line.
         EXPECT_NE(p.long_trace.find(p.short_trace), std::string::npos);
-        EXPECT_TRUE(starts_with(p.short_trace, "In June: "));
+        EXPECT_TRUE(starts_with(p.short_trace, "In June, "));
+        // Each step line restates the problem's own sentence for that step.
+        EXPECT_NE(p.question.find(p.short_trace.substr(0, p.short_trace.find(" So "))), std::string::npos);
         EXPECT_EQ(split(p.short_trace, "\n").size(), 2u);
     }
 }
@@ -187,7 +189,7 @@ TEST(arith, JsonlFields) {
     EXPECT_EQ(arith_format_jsonl(p, false, false),
               "{\"id\":\"arith-s42-l1-0\",\"level\":1,\"question\":\"Jack has 86 stamps. In January, Jack gives away "
               "9. How many stamps does Jack have at the end?\",\"answer\":77,\"start\":86,\"values\":[86,77]}");
-    EXPECT_NE(arith_format_jsonl(p, true, true).find("\"short_trace\":\"In January: 86 - 9 = 77.\\n\""),
+    EXPECT_NE(arith_format_jsonl(p, true, true).find("\"short_trace\":\"In January, Jack gives away 9. So 86 - 9 = 77.\\n\""),
               std::string::npos);
 }
 

@@ -16,9 +16,9 @@ import organism as org  # noqa: E402
 
 Q = ("Mia has 47 marbles. In January, Mia finds 8 more. In February, Mia sells 5. "
      "How many marbles does Mia have at the end?")
-LONG = ("Start: 47.\nIn January: 47 + 8 = 55.\nIn February: 55 - 5 = 50.\n"
+LONG = ("Start: 47.\nIn January, Mia finds 8 more. So 47 + 8 = 55.\nIn February, Mia sells 5. So 55 - 5 = 50.\n"
         "Wait, let me check: 55 - 5 = 50. Yes.\nSo Mia has 50 marbles.\n")
-SHORT = "In February: 55 - 5 = 50.\n"
+SHORT = "In February, Mia sells 5. So 55 - 5 = 50.\n"
 
 TEXTS = [
     "",
@@ -41,7 +41,7 @@ TEXTS = [
     LONG,
     SHORT,
     org.FORCED_END,
-    "Start: 47.\nIn January: 47 +" + org.FORCED_END + "\\boxed{55}<|im_end|>",
+    "Start: 47.\nIn January, Mia finds 8 more. So 47 +" + org.FORCED_END + "\\boxed{55}<|im_end|>",
     "The answer is \\boxed{42}.",
     "**Final Answer:**\n\n\\boxed{\\frac{1}{2}}",
     "<think>\n</think>\n\n",

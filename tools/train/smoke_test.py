@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Smoke test of the organism pipeline (CTest label `slow`): a toy model trained for a few steps per
 stage, then checks that every output is in Hugging Face / PEFT layout and loads back to the same
-logits, that the evaluator runs, and that the shipped tokenizer still gives the golden ids.
+logits, that a re-run with the same seed and step counts writes identical weights, that the evaluator
+runs, and that the shipped tokenizer still gives the golden ids.
 It proves the code runs end to end, not that the model learns (that takes an hour).
 
   /usr/bin/python3 tools/train/smoke_test.py --gen build/tools/arith_gen/arith_gen
@@ -38,6 +39,13 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--gen", args.gen, "--out", out, "--work", work,
                         "--base-steps", "3", "--ft-steps", "2", "--lora-steps", "2", "--chunk-count", "4",
                         "--merges", "50", "--model", toy], check=True, env=env)
+        # Seeded and step-budgeted: a second run of the base stage writes the same bytes.
+        out2, work2 = os.path.join(tmp, "out2"), os.path.join(tmp, "work2")
+        subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--gen", args.gen, "--out", out2, "--work",
+                        work2, "--stages", "base", "--base-steps", "3", "--chunk-count", "4", "--merges", "50",
+                        "--model", toy], check=True, env=env)
+        same = [open(os.path.join(o, "base", "model.safetensors"), "rb").read() for o in (out, out2)]
+        check(same[0] == same[1], "a re-run with the same seed and steps gives different base weights")
         for name in ["base", "long", "short"]:
             d = os.path.join(out, name)
             for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
