@@ -252,7 +252,9 @@ class RMSNorm(nn.Module):
 
 
 class LoRALinear(nn.Module):
-    """y = W x + b + scale * B(A x); scale = alpha / r (PEFT). A starts random, B at zero."""
+    """y = W x + b + coef * scale * B(A x); scale = alpha / r (PEFT), coef the adapter coefficient a
+    user would give (1 when saved; the trainer varies it for adapters trained to interpolate).
+    A starts random, B at zero."""
 
     def __init__(self, base, r, alpha):
         super().__init__()
@@ -262,9 +264,10 @@ class LoRALinear(nn.Module):
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.scale = alpha / r
+        self.coef = 1.0
 
     def forward(self, x):
-        return self.base(x) + self.scale * F.linear(F.linear(x, self.lora_A), self.lora_B)
+        return self.base(x) + (self.coef * self.scale) * F.linear(F.linear(x, self.lora_A), self.lora_B)
 
 
 def rope_cos_sin(positions, head_dim, theta):
@@ -387,6 +390,12 @@ def lora_attach(model, r, alpha):
     for layer in model.model.layers:
         for name in LORA_TARGETS:
             setattr(layer.self_attn, name, LoRALinear(getattr(layer.self_attn, name), r, alpha))
+
+
+def lora_set_coef(model, coef):
+    for layer in model.model.layers:
+        for name in LORA_TARGETS:
+            getattr(layer.self_attn, name).coef = coef
 
 
 def lora_state(model):

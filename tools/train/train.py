@@ -46,8 +46,15 @@ STAGES = {
     "short": {"mix": [(("none", "short", False), 1.0)], "seed": 300000, "lr": 3e-4, "init": "base"},
     "lora-long": {"mix": [(("none", "long", False), 0.9), (("none", "long", True), 0.1)], "seed": 400000, "lr": 2e-3,
                   "init": "base", "lora": True},
-    "lora-short": {"mix": [(("none", "short", False), 1.0)], "seed": 500000, "lr": 2e-3, "init": "base", "lora": True},
+    "lora-short": {"mix": [(("none", "short", False), 1.0)], "seed": 500000, "lr": 2e-3, "init": "base", "lora": True,
+                   "interpolate": ("short", "long")},
 }
+# An adapter with "interpolate": (its style, the base's untagged style) is trained at random
+# coefficients c in INTERP_COEFS: each batch runs the adapter at c and each example of the batch is
+# in the adapter's style with probability c, else in the base's. So c = 1 is the adapter's style and
+# a coefficient in between gives a proportional mixture of the two styles, which is what mixing
+# adapters with coefficients (AdaReason) expects, instead of a collapse between them.
+INTERP_COEFS = [0.25, 0.5, 0.75, 1.0]
 LORA_R, LORA_ALPHA = 8, 16
 
 
@@ -95,6 +102,21 @@ def make_example(tok, p, tag, style, forced, rng):
     return ids, labels
 
 
+def interp_stream(tok, gen, stage, chunk_count, rng_seed, start_chunk=0):
+    """Like example_stream for an "interpolate" stage: each problem as (adapter-style example,
+    base-style example), untagged."""
+    spec = STAGES[stage]
+    own, other = spec["interpolate"]
+    chunk = start_chunk
+    while True:
+        rng = random.Random(rng_seed * 1000003 + chunk)
+        problems = generate(gen, spec["seed"] + chunk, chunk_count)
+        rng.shuffle(problems)
+        yield chunk, [(make_example(tok, p, "none", own, False, rng), make_example(tok, p, "none", other, False, rng))
+                      for p in problems]
+        chunk += 1
+
+
 def example_stream(tok, gen, stage, chunk_count, rng_seed, start_chunk=0):
     spec = STAGES[stage]
     kinds = [k for k, _ in spec["mix"]]
@@ -112,11 +134,11 @@ def example_stream(tok, gen, stage, chunk_count, rng_seed, start_chunk=0):
         chunk += 1
 
 
-def make_batches(exs, tokens_per_batch, rng):
-    exs = sorted(exs, key=lambda e: len(e[0]))
+def make_batches(exs, tokens_per_batch, rng, length=lambda e: len(e[0])):
+    exs = sorted(exs, key=length)
     batches, cur = [], []
     for e in exs:
-        if cur and (len(cur) + 1) * max(len(e[0]), len(cur[-1][0])) > tokens_per_batch:
+        if cur and (len(cur) + 1) * max(length(e), length(cur[-1])) > tokens_per_batch:
             batches.append(cur)
             cur = []
         cur.append(e)
@@ -212,7 +234,8 @@ def run_stage(args, tok, stage):
     held = [make_example(tok, p, "none" if stage != "base" else "long", "long", False, held_rng)
             for p in generate(args.gen, 999, 32, "4-8")[:128]]
 
-    stream = example_stream(tok, args.gen, stage, args.chunk_count, args.seed, chunk)
+    interp = spec.get("interpolate")
+    stream = (interp_stream if interp else example_stream)(tok, args.gen, stage, args.chunk_count, args.seed, chunk)
     t_start = last_ckpt = last_log = time.time()
     tokens = 0
     loss_ema = None
@@ -220,10 +243,15 @@ def run_stage(args, tok, stage):
     while progress() < 1:
         chunk, exs = next(stream)
         brng = random.Random(args.seed * 7919 + chunk)
-        for batch in make_batches(exs, args.batch_tokens, brng):
+        length = (lambda e: max(len(e[0][0]), len(e[1][0]))) if interp else (lambda e: len(e[0]))
+        for batch in make_batches(exs, args.batch_tokens, brng, length):
             frac = progress()
             if frac >= 1:
                 break
+            if interp:
+                coef = brng.choice(INTERP_COEFS)
+                org.lora_set_coef(model, coef)
+                batch = [pair[0] if brng.random() < coef else pair[1] for pair in batch]
             lr = spec["lr"] * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -251,6 +279,7 @@ def run_stage(args, tok, stage):
                 log(f"{stage}: checkpoint step {step}, held-out digit accuracy {acc:.4f}")
                 last_ckpt = time.time()
     if lora:
+        org.lora_set_coef(model, 1.0)
         org.save_peft_adapter(out_dir, model, LORA_R, LORA_ALPHA, "../base")
     else:
         org.save_hf_model(out_dir, model, tok)
