@@ -9,10 +9,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <new>
-#include <sstream>
 #include <thread>
 
 #include "common/error.h"
+#include "engines/backend_checks.h"
 
 namespace adabench {
 
@@ -25,23 +25,6 @@ CpuPrecision cpu_precision_parse(const std::string& s) {
 }
 
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-    std::ostringstream os;
-    os << "[";
-    for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-    os << "]";
-    return os.str();
-}
-
-void check_shape(const ModelWeights& w, const Tensor& t, const std::string& role, std::vector<int64_t> want) {
-    std::string where = "model " + (w.source.empty() ? std::string("(in memory)") : w.source) + ": " + role;
-    if (t.empty()) throw Error(where + " is missing", "is the checkpoint complete?");
-    if (t.shape != want)
-        throw Error(where + " (" + (t.name.empty() ? role : t.name) + ") has shape " + shape_str(t.shape) +
-                        ", expected " + shape_str(want),
-                    "does config.json match the weights?");
-}
 
 CpuMatrix matrix_of(const Tensor& t) { return CpuMatrix{t.dtype, t.data, t.shape[0], t.shape[1]}; }
 
@@ -83,38 +66,12 @@ void CpuBackend::prepare_weights(std::shared_ptr<const ModelWeights> weights) {
     if (!weights) throw Error("CpuBackend: no weights given");
     const ModelWeights& w = *weights;
     const ModelConfig& c = w.config;
-    if (c.hidden_size <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 ||
-        c.vocab_size <= 0 || c.intermediate_size <= 0)
-        throw Error("model " + w.source + ": config has a zero or negative dimension",
-                    "check hidden_size, num_hidden_layers, num_attention_heads, vocab_size in config.json");
-    if (c.n_heads % c.n_kv_heads != 0)
-        throw Error("model " + w.source + ": num_attention_heads (" + std::to_string(c.n_heads) +
-                    ") is not a multiple of num_key_value_heads (" + std::to_string(c.n_kv_heads) + ")");
-    if (c.head_dim % 2 != 0) throw Error("model " + w.source + ": head_dim must be even for RoPE");
-    if (int64_t(w.layers.size()) != c.n_layers)
-        throw Error("model " + w.source + ": " + std::to_string(w.layers.size()) + " layers loaded, config says " +
-                    std::to_string(c.n_layers));
-
-    const int64_t C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-    const int64_t q_dim = int64_t(c.n_heads) * c.head_dim, kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
-    check_shape(w, w.embed_tokens, "embed_tokens", {V, C});
-    check_shape(w, w.final_norm, "norm", {C});
-    const Tensor& head = w.lm_head.empty() && c.tie_word_embeddings ? w.embed_tokens : w.lm_head;
-    check_shape(w, head, "lm_head", {V, C});
+    backend_check_weights(w);  // shapes and config, before anything is touched
+    const Tensor& head = backend_lm_head(w);
 
     std::vector<Layer> layers(size_t(c.n_layers));
     for (int l = 0; l < c.n_layers; ++l) {
         const LayerWeights& lw = w.layers[size_t(l)];
-        std::string p = "layers." + std::to_string(l) + ".";
-        check_shape(w, lw.attn_norm, p + "input_layernorm", {C});
-        check_shape(w, lw.q_proj, p + "q_proj", {q_dim, C});
-        check_shape(w, lw.k_proj, p + "k_proj", {kv_dim, C});
-        check_shape(w, lw.v_proj, p + "v_proj", {kv_dim, C});
-        check_shape(w, lw.o_proj, p + "o_proj", {C, q_dim});
-        check_shape(w, lw.ffn_norm, p + "post_attention_layernorm", {C});
-        check_shape(w, lw.gate_proj, p + "gate_proj", {I, C});
-        check_shape(w, lw.up_proj, p + "up_proj", {I, C});
-        check_shape(w, lw.down_proj, p + "down_proj", {C, I});
         Layer& L = layers[size_t(l)];
         L.q = matrix_of(lw.q_proj);
         L.k = matrix_of(lw.k_proj);
@@ -126,9 +83,6 @@ void CpuBackend::prepare_weights(std::shared_ptr<const ModelWeights> weights) {
         L.attn_norm = vector_of(lw.attn_norm);
         L.ffn_norm = vector_of(lw.ffn_norm);
         if (c.attention_bias || !lw.q_bias.empty()) {
-            check_shape(w, lw.q_bias, p + "q_proj.bias", {q_dim});
-            check_shape(w, lw.k_bias, p + "k_proj.bias", {kv_dim});
-            check_shape(w, lw.v_bias, p + "v_proj.bias", {kv_dim});
             L.q_bias = vector_of(lw.q_bias);
             L.k_bias = vector_of(lw.k_bias);
             L.v_bias = vector_of(lw.v_bias);
@@ -290,41 +244,9 @@ void CpuBackend::seq_truncate(int slot, int n) {
 
 void CpuBackend::check_capacity(const BackendBatch& batch) const {
     const ModelConfig& c = weights_->config;
-    if (batch.tokens.size() != batch.slots.size())
-        throw Error("CpuBackend::forward: " + std::to_string(batch.slots.size()) + " slots but " +
-                    std::to_string(batch.tokens.size()) + " token lists");
-    if (!batch.lora_coefs.empty() && batch.lora_coefs.size() != batch.slots.size())
-        throw Error("CpuBackend::forward: lora_coefs has " + std::to_string(batch.lora_coefs.size()) + " entries for " +
-                        std::to_string(batch.slots.size()) + " sequences",
-                    "give one coefficient list per sequence, or none");
-    int64_t new_tokens = 0;
-    for (size_t i = 0; i < batch.slots.size(); ++i) {
-        int slot = batch.slots[i];
-        const CpuKvSlot& s = slot_ref(slot, "forward");
-        for (size_t j = 0; j < i; ++j)
-            if (batch.slots[j] == slot)
-                throw Error("CpuBackend::forward: slot " + std::to_string(slot) + " appears twice in one batch",
-                            "append all of a sequence's tokens in one entry");
-        if (batch.tokens[i].empty())
-            throw Error("CpuBackend::forward: no tokens for slot " + std::to_string(slot),
-                        "every sequence in a batch needs at least one token");
-        for (int32_t tok : batch.tokens[i])
-            if (tok < 0 || tok >= c.vocab_size)
-                throw Error("CpuBackend::forward: token id " + std::to_string(tok) + " is outside the vocabulary (" +
-                                std::to_string(c.vocab_size) + ")",
-                            "was the prompt tokenized for another model?");
-        if (int64_t(s.len) + int64_t(batch.tokens[i].size()) > max_seq_len_)
-            throw Error("CpuBackend::forward: slot " + std::to_string(slot) + " would hold " +
-                            std::to_string(s.len + batch.tokens[i].size()) + " positions, more than the maximum " +
-                            std::to_string(max_seq_len_),
-                        "shorten the prompt or max_tokens, or raise CpuBackendOptions::max_seq_len");
-        if (!batch.lora_coefs.empty() && !batch.lora_coefs[i].empty() && batch.lora_coefs[i].size() != adapters_.size())
-            throw Error("CpuBackend::forward: sequence " + std::to_string(i) + " has " +
-                            std::to_string(batch.lora_coefs[i].size()) + " LoRA coefficients but " +
-                            std::to_string(adapters_.size()) + " adapters are loaded",
-                        "give one coefficient per adapter passed to set_lora_adapters");
-        new_tokens += int64_t(batch.tokens[i].size());
-    }
+    const int64_t new_tokens =
+        backend_check_batch(batch, "CpuBackend::forward", c.vocab_size, max_seq_len_, adapters_.size(),
+                            [this](int slot) { return slot_ref(slot, "forward").len; });
     int64_t per_token = 2 * int64_t(c.n_layers) * c.n_kv_heads * c.head_dim * int64_t(sizeof(float));
     if (cache_bytes() + new_tokens * per_token > options_.max_cache_bytes)
         throw Error("KV cache full: " + std::to_string(cache_bytes() >> 20) + " MiB in use, this step needs " +
@@ -336,44 +258,13 @@ void CpuBackend::check_capacity(const BackendBatch& batch) const {
 // ---- weights and adapters ----
 
 void CpuBackend::set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) {
-    const ModelConfig& c = weights_->config;
-    for (size_t a = 0; a < adapters.size(); ++a) {
-        if (!adapters[a]) throw Error("CpuBackend::set_lora_adapters: adapter " + std::to_string(a) + " is null");
-        const LoraAdapter& ad = *adapters[a];
-        if (int(ad.layers.size()) != c.n_layers)
-            throw Error("adapter " + ad.path + ": " + std::to_string(ad.layers.size()) + " layers, model has " +
-                            std::to_string(c.n_layers),
-                        "is this adapter for a different base model?");
-        for (int l = 0; l < c.n_layers; ++l) {
-            const Layer& L = layers_[size_t(l)];
-            const CpuMatrix* mats[LORA_TARGET_COUNT] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-            for (int t = 0; t < LORA_TARGET_COUNT; ++t) {
-                const LoraPair& p = ad.layers[size_t(l)][size_t(t)];
-                if (p.empty()) continue;
-                const CpuMatrix& m = *mats[t];
-                if (p.n_in != m.n_in || p.n_out != m.n_out || int64_t(p.a.size()) != int64_t(p.r) * p.n_in ||
-                    int64_t(p.b.size()) != p.n_out * int64_t(p.r))
-                    throw Error("adapter " + ad.path + ": layers." + std::to_string(l) + "." +
-                                    lora_target_name(LoraTarget(t)) + " has A " + std::to_string(p.r) + "x" +
-                                    std::to_string(p.n_in) + ", B " + std::to_string(p.n_out) + "x" +
-                                    std::to_string(p.r) + " for a weight of " + std::to_string(m.n_out) + "x" +
-                                    std::to_string(m.n_in),
-                                "is this adapter for a different base model?");
-            }
-        }
-    }
+    backend_check_adapters(adapters, *weights_);
     adapters_ = std::move(adapters);
 }
 
 void CpuBackend::set_weights(std::shared_ptr<const ModelWeights> weights) {
     if (!weights) throw Error("CpuBackend::set_weights: no weights given");
-    const ModelConfig& a = weights_->config;
-    const ModelConfig& b = weights->config;
-    if (a.hidden_size != b.hidden_size || a.n_layers != b.n_layers || a.vocab_size != b.vocab_size ||
-        a.n_heads != b.n_heads || a.n_kv_heads != b.n_kv_heads || a.head_dim != b.head_dim ||
-        a.intermediate_size != b.intermediate_size)
-        throw Error("CpuBackend::set_weights: the new weights have another architecture than " + weights_->source,
-                    "merged weights must keep the base model's shapes; create a new backend for another model");
+    backend_check_same_architecture(*weights_, *weights, "CpuBackend::set_weights");
     prepare_weights(std::move(weights));
     // Adapters were checked against the old shapes, which are the same; keep them.
 }
