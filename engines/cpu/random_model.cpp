@@ -134,9 +134,9 @@ ModelConfig cpu_config_tiny(bool tied, int n_kv_heads) {
 
 ModelConfig cpu_config_organism() {
     ModelConfig c = cpu_config_tiny(false, 2);
-    c.vocab_size = 539;
+    c.vocab_size = 533;
     c.hidden_size = 256;
-    c.intermediate_size = 768;
+    c.intermediate_size = 512;
     c.n_layers = 4;
     c.n_heads = 4;
     c.n_kv_heads = 2;

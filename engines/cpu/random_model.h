@@ -17,7 +17,7 @@ std::shared_ptr<ModelWeights> cpu_random_model(const ModelConfig& config, DType 
 // Shapes used by tests and benchmarks.
 ModelConfig cpu_config_qwen2_0_5b();                     // Qwen2.5-0.5B: C 896, 24 layers, 14/2 heads, I 4864, V 151936
 ModelConfig cpu_config_tiny(bool tied, int n_kv_heads);  // C 64, 2 layers, 4 heads, D 16, I 96, V 97
-ModelConfig cpu_config_organism();  // the bundled organism's shape (tools/train/train.py): C 256, 4 layers, V 539
+ModelConfig cpu_config_organism();  // the bundled organism's shape (tools/train/train.py): C 256, 4 layers, 4/2 heads, I 512, V 533
 
 // Bytes of matrix weights one decode token reads (all layers plus lm_head), for GB/s figures.
 int64_t cpu_model_weight_bytes(const ModelWeights& w);
