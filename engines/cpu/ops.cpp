@@ -491,6 +491,16 @@ struct PanelArgs {
         int64_t lo = std::max<int64_t>(row_begin - r0, 0), hi = std::min<int64_t>(row_end - r0, kCpuPanelRows);
         return __mmask16(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     }
+    // Zeroed accumulators and the first weight pair of the NP panels from p0.
+    template <int NP, int NT>
+    void start(int64_t p0, __m512 (&acc)[NP][NT], const uint16_t* (&w)[NP]) const {
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) {
+            w[p] = panel(p0 + p);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
+        }
+    }
     template <int NP, int NT>
     void store(int64_t p0, int t0, const __m512 (&acc)[NP][NT]) const {
 #pragma GCC unroll 16
@@ -537,13 +547,8 @@ struct PanelExact : PanelArgs {
     template <int NP, int NT>
     void run(int64_t p0, int t0) const {
         __m512 acc[NP][NT];
-#pragma GCC unroll 16
-        for (int p = 0; p < NP; ++p)
-#pragma GCC unroll 16
-            for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
         const uint16_t* w[NP];
-#pragma GCC unroll 16
-        for (int p = 0; p < NP; ++p) w[p] = panel(p0 + p);
+        start<NP, NT>(p0, acc, w);
         const __m512i hi_mask = _mm512_set1_epi32(int(0xffff0000u));
         const int64_t n_full = n_in / 2;
         for (int64_t j = 0; j < n_full; ++j) {
@@ -846,13 +851,8 @@ struct PanelDot : avx512::PanelArgs {
     template <int NP, int NT>
     void run(int64_t p0, int t0) const {
         __m512 acc[NP][NT];
-#pragma GCC unroll 16
-        for (int p = 0; p < NP; ++p)
-#pragma GCC unroll 16
-            for (int t = 0; t < NT; ++t) acc[p][t] = _mm512_setzero_ps();
         const uint16_t* w[NP];
-#pragma GCC unroll 16
-        for (int p = 0; p < NP; ++p) w[p] = panel(p0 + p);
+        start<NP, NT>(p0, acc, w);
         const uint16_t* xt = xb + int64_t(t0) * n_in;
         steps<NP, NT, true>(acc, w, xt, 0, n_in / 2);
         odd_tail<NP, NT>(acc, w, xt);
