@@ -1,6 +1,8 @@
-// The default Backend::forward_greedy (see backend.h): forward, then argmax on the host.
+// The default Backend::forward_greedy and forward_sample (see backend.h): forward, then the
+// reduction on the host.
 #include "engines/backend.h"
 
+#include "common/error.h"
 #include "engines/sampling.h"
 
 namespace adabench {
@@ -11,6 +13,19 @@ void Backend::forward_greedy(const BackendBatch& batch, int32_t* tokens) {
     forward(batch, logits.data());
     for (size_t i = 0; i < batch.slots.size(); ++i)
         tokens[i] = sampling_greedy(logits.data() + i * n_vocab, static_cast<int>(n_vocab));
+}
+
+void Backend::forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens) {
+    if (rows.size() != batch.slots.size())
+        throw Error("Backend::forward_sample: " + std::to_string(rows.size()) + " sampling rows for " +
+                    std::to_string(batch.slots.size()) + " sequences");
+    for (const SampleRow& r : rows) sampling_validate_params(r.params);
+    const size_t n_vocab = static_cast<size_t>(config().vocab_size);
+    std::vector<float> logits(batch.slots.size() * n_vocab);
+    forward(batch, logits.data());
+    for (size_t i = 0; i < rows.size(); ++i)
+        tokens[i] = sampling_make_chain(rows[i].params, rows[i].seq_id)
+                        ->sample(logits.data() + i * n_vocab, static_cast<int>(n_vocab), rows[i].position);
 }
 
 }  // namespace adabench

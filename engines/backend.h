@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engines/engine.h"
 #include "engines/model.h"
 
 namespace adabench {
@@ -23,6 +24,14 @@ struct BackendBatch {
     // Unmerged LoRA: lora_coefs[i][a] is the coefficient of adapter a for sequence i (the scale
     // applied is coef * lora_alpha / r). Empty = every coefficient 0 (base weights).
     std::vector<std::vector<float>> lora_coefs;
+};
+
+// How one sequence's next token is drawn (forward_sample): the request's sampling parameters and
+// the coordinates of its random stream (sampling.h: one uniform per (seed, seq_id, position)).
+struct SampleRow {
+    SamplingParams params;
+    uint64_t seq_id = 0;
+    uint64_t position = 0;  // KV position of the token being sampled
 };
 
 class Backend {
@@ -50,6 +59,15 @@ public:
     // computes the logits and reduces them on the host; a device backend overrides it so the rows
     // need not travel to the host.
     virtual void forward_greedy(const BackendBatch& batch, int32_t* tokens);
+
+    // Appends like forward() and draws each sequence's token by its own chain (temperature, top-k,
+    // top-p, dist; greedy when temperature <= 0) with the randomness contract of sampling.h:
+    // tokens[i] is the token SamplerChain::sample would pick from sequence i's logits row. Used by
+    // the Generator for steps where nobody asked for the logits, when samples_on_device() is true.
+    // The default computes the logits and runs the chains on the host; a device backend overrides
+    // it so that only S token ids leave the device.
+    virtual bool samples_on_device() const { return false; }
+    virtual void forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens);
 
     // Adapters for the unmerged LoRA path (per-sequence coefficients in BackendBatch).
     virtual void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) = 0;

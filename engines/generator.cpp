@@ -65,7 +65,8 @@ public:
         n_vocab_ = backend_.config().vocab_size;
         size_t next = 0;
         std::vector<float> logits;
-        std::vector<int32_t> greedy_tokens;
+        std::vector<int32_t> greedy_tokens;  // tokens picked by the backend (greedy or sampled)
+        std::vector<SampleRow> sample_rows;
         const size_t max_batch = static_cast<size_t>(std::max(1, opts_.max_batch));
         while (true) {
             while (next < requests_.size() && active_.size() < max_batch) start(next++);
@@ -84,10 +85,24 @@ public:
                 !opts_.on_logits && std::all_of(active_.begin(), active_.end(), [&](const auto& s) {
                     return sampling_is_greedy(requests_[s->req].sampling);
                 });
+            // A backend that samples on the device does the whole chain there when nobody wants
+            // the rows either: each sequence's (params, seq_id, position) travel instead of logits.
+            const bool device_step = !greedy_step && !opts_.on_logits && backend_.samples_on_device();
             if (greedy_step) {
                 greedy_tokens.resize(active_.size());
                 backend_.forward_greedy(batch, greedy_tokens.data());
                 ++stats_.n_steps_greedy;
+            } else if (device_step) {
+                sample_rows.clear();
+                for (const auto& s : active_) {
+                    const GenerateRequest& req = requests_[s->req];
+                    // The position step() samples at: next_action() and forks do not move it.
+                    sample_rows.push_back(
+                        SampleRow{req.sampling, req.seq_id, static_cast<uint64_t>(s->ctl.context_length())});
+                }
+                greedy_tokens.resize(active_.size());
+                backend_.forward_sample(batch, sample_rows, greedy_tokens.data());
+                ++stats_.n_steps_sampled;
             } else {
                 logits.resize(active_.size() * static_cast<size_t>(n_vocab_));
                 backend_.forward(batch, logits.data());
@@ -96,7 +111,7 @@ public:
             stats_.max_active = std::max(stats_.max_active, static_cast<int>(active_.size()));
 
             for (size_t i = 0; i < active_.size(); ++i) {
-                if (greedy_step) {
+                if (greedy_step || device_step) {
                     step(*active_[i], nullptr, greedy_tokens[i]);
                 } else {
                     step(*active_[i], logits.data() + i * static_cast<size_t>(n_vocab_), -1);
@@ -227,7 +242,8 @@ private:
 
     int budget_of(const Seq& s, size_t i) const { return plans_[s.req].budgets[static_cast<size_t>(s.pending[i])]; }
 
-    // row: this sequence's logits, or nullptr when the backend already picked greedy_token.
+    // row: this sequence's logits, or nullptr when the backend already picked greedy_token
+    // (forward_greedy or forward_sample, at the position computed here).
     void step(Seq& s, const float* row, int32_t greedy_token) {
         const bool sweep = !s.fork && s.ctl.spec().think_budget >= 0;
         // Budgets below this sequence's own that it has reached while thinking: fork, force there.

@@ -56,6 +56,7 @@ struct GeneratorOptions {
 struct GeneratorStats {
     int64_t n_steps = 0;            // backend forward calls
     int64_t n_steps_greedy = 0;     // of which forward_greedy (all greedy, no logits wanted)
+    int64_t n_steps_sampled = 0;    // of which forward_sample (the backend samples on the device)
     int64_t n_tokens_prefill = 0;   // prompt tokens fed
     int64_t n_tokens_inserted = 0;  // forced / wait tokens fed
     int64_t n_tokens_sampled = 0;   // tokens sampled (each a decode position)

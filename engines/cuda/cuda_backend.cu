@@ -23,8 +23,10 @@
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
 #include "engines/cuda/ops.cuh"
+#include "engines/cuda/sample.cuh"
 #include "engines/engine_factory.h"
 #include "engines/lora.h"
+#include "engines/sampling.h"
 
 namespace adabench {
 
@@ -155,6 +157,8 @@ public:
 
     void forward(const BackendBatch& batch, float* logits) override;
     void forward_greedy(const BackendBatch& batch, int32_t* tokens) override;
+    bool samples_on_device() const override { return true; }
+    void forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens) override;
 
     void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) override;
     void set_weights(std::shared_ptr<const ModelWeights> weights) override;
@@ -220,7 +224,10 @@ private:
     DeviceBuffer<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, hs_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
     DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
-    DeviceBuffer<int32_t> picks_;  // forward_greedy: one token per sequence
+    DeviceBuffer<int32_t> picks_;  // forward_greedy / forward_sample: tokens, then NaN ids
+    DeviceBuffer<CudaSampleRow> sample_rows_;
+    std::vector<CudaSampleRow> h_sample_rows_;
+    std::vector<int32_t> h_picks_;
     DeviceBuffer<float> coefs_;
     std::vector<int32_t> h_ints_;
     std::vector<float> h_coefs_;
@@ -590,6 +597,51 @@ void CudaBackend::forward_greedy(const BackendBatch& batch, int32_t* tokens) {
             throw Error("sampling: the logits of sequence " + std::to_string(s) + " (slot " +
                             std::to_string(batch.slots[size_t(s)]) + ") hold a NaN",
                         "the backend produced non-finite values; check the weights and the backend");
+}
+
+void CudaBackend::forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens) {
+    if (rows.size() != batch.slots.size())
+        throw Error("CudaBackend::forward_sample: " + std::to_string(rows.size()) + " sampling rows for " +
+                    std::to_string(batch.slots.size()) + " sequences");
+    for (const SampleRow& r : rows) sampling_validate_params(r.params);
+    const int S = run_step(batch);
+    if (S == 0) return;
+    const int V = weights_->config.vocab_size;
+    h_sample_rows_.resize(size_t(S));
+    for (int s = 0; s < S; ++s) {
+        const SampleRow& r = rows[size_t(s)];
+        CudaSampleRow& d = h_sample_rows_[size_t(s)];
+        d = CudaSampleRow{};
+        d.temperature = r.params.temperature;
+        d.top_p = r.params.top_p;
+        d.top_k = r.params.top_k;
+        d.u = sampling_uniform(r.params.seed, r.seq_id, r.position);
+    }
+    sample_rows_.reserve(S, "sampling parameters", options_.device);
+    picks_.reserve(2 * int64_t(S), "sampled tokens", options_.device);
+    CUDA_CHECK(cudaMemcpyAsync(sample_rows_.ptr, h_sample_rows_.data(), size_t(S) * sizeof(CudaSampleRow),
+                               cudaMemcpyHostToDevice, stream_));
+    sample_rows_f32_cuda(logits_.ptr, S, V, sample_rows_.ptr, picks_.ptr, picks_.ptr + S, stream_);
+    h_picks_.resize(2 * size_t(S));
+    CUDA_CHECK(cudaMemcpyAsync(h_picks_.data(), picks_.ptr, h_picks_.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                               stream_));
+    synchronize();
+    std::vector<float> row;
+    for (int s = 0; s < S; ++s) {
+        const int32_t nan_id = h_picks_[size_t(S + s)];
+        if (nan_id >= 0)
+            throw Error("sampling: logit of token " + std::to_string(nan_id) + " is NaN (sequence " +
+                            std::to_string(s) + ", slot " + std::to_string(batch.slots[size_t(s)]) + ")",
+                        "the backend produced non-finite values; check the weights and the backend");
+        tokens[s] = h_picks_[size_t(s)];
+        if (tokens[s] >= 0) continue;
+        // Wider than the device's window (a large top_k or a flat nucleus): this row on the host.
+        row.resize(size_t(V));
+        CUDA_CHECK(
+            cudaMemcpy(row.data(), logits_.ptr + int64_t(s) * V, size_t(V) * sizeof(float), cudaMemcpyDeviceToHost));
+        const SampleRow& r = rows[size_t(s)];
+        tokens[s] = sampling_make_chain(r.params, r.seq_id)->sample(row.data(), V, r.position);
+    }
 }
 
 int CudaBackend::run_step(const BackendBatch& batch) {

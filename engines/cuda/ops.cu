@@ -414,7 +414,8 @@ __global__ void argmax_rows_f32(const float* x, int n_cols, int32_t* out) {
         }
         __syncthreads();
     }
-    if (threadIdx.x == 0) out[blockIdx.x] = has_nan ? -1 : best_i[0];
+    // Every logit -inf: no strict maximum; the host's sampling_greedy keeps id 0.
+    if (threadIdx.x == 0) out[blockIdx.x] = has_nan ? -1 : (best_i[0] == INT_MAX ? 0 : best_i[0]);
 }
 
 void argmax_rows_f32_cuda(const float* x, int n_rows, int n_cols, int32_t* out, cudaStream_t stream) {

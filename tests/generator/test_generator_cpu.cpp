@@ -205,6 +205,90 @@ TEST(GeneratorCpu, GreedyStepsUseForwardGreedyWithTheSameTokens) {
     EXPECT_LT(mixed.n_steps_greedy, mixed.n_steps);
 }
 
+// The CPU backend presented as one that samples on the device: forward_sample is Backend's host
+// default, so the Generator's device-sampling path (rows of (params, seq_id, position) instead of
+// logits) runs against the chain path on the same numbers.
+class DeviceSamplingCpu : public Backend {
+public:
+    explicit DeviceSamplingCpu(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
+    const ModelConfig& config() const override { return inner_->config(); }
+    std::string device() const override { return inner_->device(); }
+    int seq_alloc() override { return inner_->seq_alloc(); }
+    void seq_free(int slot) override { inner_->seq_free(slot); }
+    int seq_fork(int slot) override { return inner_->seq_fork(slot); }
+    int seq_len(int slot) const override { return inner_->seq_len(slot); }
+    void seq_truncate(int slot, int n) override { inner_->seq_truncate(slot, n); }
+    void forward(const BackendBatch& batch, float* logits) override { inner_->forward(batch, logits); }
+    void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> a) override {
+        inner_->set_lora_adapters(std::move(a));
+    }
+    void set_weights(std::shared_ptr<const ModelWeights> w) override { inner_->set_weights(std::move(w)); }
+    bool samples_on_device() const override { return true; }
+    void forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens) override {
+        ++calls;
+        Backend::forward_sample(batch, rows, tokens);
+    }
+    int calls = 0;
+
+private:
+    std::shared_ptr<Backend> inner_;
+};
+
+TEST(GeneratorCpu, DeviceSamplingPathGivesTheChainsTokens) {
+    Tiny t;
+    std::vector<GenerateRequest> reqs;
+    const char* qs[] = {"What is 3+4?", "Tom has 5 apples.", "Mia sells 2.", "How many are left?"};
+    for (uint64_t i = 0; i < 4; ++i) {
+        GenerateRequest r = chat_request(*t.tok, qs[i], 10 + i);
+        r.think_budgets = {0, 5, 13};
+        if (i == 1) r.sampling.top_p = 1.0f;  // temperature only: dist over ids in order
+        if (i == 2) r.sampling.top_k = 7;
+        if (i == 3) r.sampling.temperature = 0.0f;  // greedy rows mixed into sampled steps
+        if (i == 0) {                               // s1 waits: truncation and re-feeding between device-sampled steps
+            r.budget.mechanism = BUDGET_MECHANISM_HARD_CUT;
+            r.budget.min_think = 8;
+            r.budget.max_waits = 2;
+        }
+        reqs.push_back(r);
+    }
+    GeneratorStats host;
+    auto a = generator_run(*t.backend, *t.text, t.opts, reqs, &host);
+    EXPECT_EQ(host.n_steps_sampled, 0);
+    DeviceSamplingCpu dev(t.backend);
+    GeneratorStats device;
+    auto b = generator_run(dev, *t.text, t.opts, reqs, &device);
+    EXPECT_GT(device.n_steps_sampled, 0);
+    EXPECT_EQ(dev.calls, device.n_steps_sampled);
+    EXPECT_EQ(device.n_steps, host.n_steps);
+    for (size_t i = 0; i < reqs.size(); ++i)
+        for (size_t j = 0; j < 3; ++j) EXPECT_EQ(a[i][j].output_ids, b[i][j].output_ids) << i << " " << j;
+    // Asking for the logits keeps the host path even on such a backend.
+    GeneratorOptions with_logits = t.opts;
+    with_logits.on_logits = [](const GenerateLogitsEvent&) {};
+    dev.calls = 0;
+    GeneratorStats observed;
+    auto c = generator_run(dev, *t.text, with_logits, reqs, &observed);
+    EXPECT_EQ(dev.calls, 0);
+    EXPECT_EQ(observed.n_steps_sampled, 0);
+    for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(a[i][2].output_ids, c[i][2].output_ids) << i;
+}
+
+TEST(GeneratorCpu, ForwardSampleChecksItsRows) {
+    Tiny t;
+    int slot = t.backend->seq_alloc();
+    BackendBatch batch;
+    batch.slots = {slot};
+    batch.tokens = {{1, 2, 3}};
+    int32_t tok = -1;
+    EXPECT_THROW(t.backend->forward_sample(batch, {}, &tok), Error);
+    SampleRow bad;
+    bad.params.temperature = 1.0f;
+    bad.params.top_p = 1.5f;
+    EXPECT_THROW(t.backend->forward_sample(batch, {bad}, &tok), Error);
+    EXPECT_EQ(t.backend->seq_len(slot), 0);  // nothing appended on a bad call
+    t.backend->seq_free(slot);
+}
+
 TEST(GeneratorCpu, BackendRegistry) {
     // This test binary does not link the CUDA library, so "cuda" is not registered here.
     EXPECT_EQ(engine_backend_names(), (std::vector<std::string>{"cpu"}));

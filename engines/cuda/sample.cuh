@@ -1,0 +1,49 @@
+// Token sampling on the device: one block per logits row runs the same chain as the host
+// SamplerChain (engines/sampling.h) — temperature -> top-k -> top-p -> dist, greedy when
+// temperature <= 0 — so that only one token id per sequence leaves the device.
+//
+// Same function as the host, step by step: the temperature divides in fp32; exp is computed in
+// double and rounded to fp32 (glibc's expf is correctly rounded in all but rare cases, so the
+// candidates' weights match the host's bit for bit nearly always); the softmax sums are in double;
+// the top-p and dist walks run serially in the host's order (descending logit, ties to the lower
+// id; id order when the chain neither sorts nor truncates) with the host's comparisons. The
+// uniform of the (seed, sequence, position) contract is computed on the host (sampling_uniform)
+// and passed per row. Where a sum is reduced in parallel (over the whole vocabulary) its double
+// rounding can differ from the host's serial sum; a token can then differ only when the uniform
+// falls within ~1e-15 of a boundary between two candidates.
+//
+// Not here: candidates beyond a window of kCudaSampleWindow sorted tokens. Rows that need more
+// (top_k larger than the window, a nucleus wider than it, a full sort of a large vocabulary) are
+// returned as -1 and the backend samples them on the host from the logits row.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace adabench {
+
+// The sorted candidates one block can hold (one per thread).
+constexpr int kCudaSampleWindow = 1024;
+
+// One row's chain, as sampling_make_chain builds it from SamplingParams.
+struct CudaSampleRow {
+    float temperature = 0.0f;  // <= 0: greedy (argmax, ties to the lowest id)
+    float top_p = 1.0f;        // < 1: nucleus
+    int32_t top_k = 0;         // > 0: keep the k best
+    int32_t pad = 0;
+    double u = 0.0;  // sampling_uniform(seed, seq_id, position), in [0, 1)
+};
+
+// tokens[r] = the id the host chain picks from row r of logits (n_rows, n_vocab), or -1 when the
+// row needs the host (top_k > kCudaSampleWindow and < n_vocab; top_p < 1 without top_k whose
+// nucleus is wider than the window; top_k >= n_vocab > window with top_p == 1). nan_ids[r] = the
+// lowest id of a NaN logit in row r (tokens[r] is then -1), else -1. Throws adabench::Error for
+// bad sizes (host checks only).
+void sample_rows_f32_cuda(const float* logits, int n_rows, int n_vocab, const CudaSampleRow* rows, int32_t* tokens,
+                          int32_t* nan_ids, cudaStream_t stream);
+
+// True when sample_rows_f32_cuda leaves a row with these parameters to the host (before looking
+// at the logits; a wide nucleus is only known on the device).
+bool cuda_sample_needs_host(const CudaSampleRow& row, int n_vocab);
+
+}  // namespace adabench
