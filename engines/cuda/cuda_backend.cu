@@ -111,6 +111,9 @@ struct DeviceMatrix {
 
 struct DeviceLayer {
     DeviceMatrix q, k, v, o, gate, up, down;
+    // Views of one GEMM each: q, k, v (and gate, up) are stored back to back, so [q; k; v] is one
+    // (q_dim + 2 kv_dim, C) matrix and [gate; up] one (2 I, C) matrix.
+    DeviceMatrix qkv, gate_up;
     float *attn_norm = nullptr, *ffn_norm = nullptr, *q_bias = nullptr, *k_bias = nullptr, *v_bias = nullptr;
 };
 
@@ -189,6 +192,8 @@ private:
     void drop_graphs();
     void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                  LoraTarget target);
+    // y[t, 0:n_out] (row stride ldy) += the unmerged LoRA terms of `target` for the fp32 input x.
+    void lora_add(const float* x, int n_in, int T, float* y, int n_out, int ldy, int layer, LoraTarget target);
 
     CudaBackendOptions options_;
     std::shared_ptr<const ModelWeights> weights_;
@@ -221,7 +226,8 @@ private:
 
     // Per-step scratch (grown, never shrunk).
     int scratch_T_ = 0, scratch_S_ = 0;
-    DeviceBuffer<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, hs_, logits_, lora_u_;
+    // qkv_ (T, q_dim + 2 kv_dim) and gu_ (T, 2 I): outputs of the fused GEMMs; act_ (T, I) SwiGLU.
+    DeviceBuffer<float> x_, xn_, qkv_, q_, k_, v_, att_, proj_, gu_, act_, hs_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
     DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
     DeviceBuffer<int32_t> picks_;  // forward_greedy / forward_sample: tokens, then NaN ids
@@ -299,6 +305,7 @@ void CudaBackend::upload_weights(const ModelWeights& w) {
     struct MatJob {
         const Tensor* t;
         DeviceMatrix* dst;
+        bool packed = false;  // directly after the previous matrix (the fused views), not aligned
     };
     struct VecJob {
         const Tensor* t;
@@ -316,11 +323,11 @@ void CudaBackend::upload_weights(const ModelWeights& w) {
         const LayerWeights& lw = w.layers[size_t(l)];
         DeviceLayer& L = layers[size_t(l)];
         mats.insert(mats.end(), {{&lw.q_proj, &L.q},
-                                 {&lw.k_proj, &L.k},
-                                 {&lw.v_proj, &L.v},
+                                 {&lw.k_proj, &L.k, true},
+                                 {&lw.v_proj, &L.v, true},
                                  {&lw.o_proj, &L.o},
                                  {&lw.gate_proj, &L.gate},
-                                 {&lw.up_proj, &L.up},
+                                 {&lw.up_proj, &L.up, true},
                                  {&lw.down_proj, &L.down}});
         vecs.push_back({&lw.attn_norm, &L.attn_norm});
         vecs.push_back({&lw.ffn_norm, &L.ffn_norm});
@@ -332,7 +339,8 @@ void CudaBackend::upload_weights(const ModelWeights& w) {
     }
     auto align = [](int64_t n) { return (n + 127) / 128 * 128; };  // 256-byte aligned sub-buffers
     int64_t mat_elems = 0, vec_elems = 0;
-    for (const auto& m : mats) mat_elems += align(m.t->numel());
+    for (const auto& m : mats) mat_elems = (m.packed ? mat_elems : align(mat_elems)) + m.t->numel();
+    mat_elems = align(mat_elems);
     for (const auto& v : vecs) vec_elems += align(v.t->numel());
     const bool fresh = mat_store_.n < mat_elems || vec_store_.n < vec_elems;
     if (fresh) {
@@ -343,12 +351,17 @@ void CudaBackend::upload_weights(const ModelWeights& w) {
     }
     int64_t off = 0;
     for (const auto& m : mats) {
+        if (!m.packed) off = align(off);
         std::vector<uint16_t> h = to_bf16(*m.t);
         CUDA_CHECK(cudaMemcpy(mat_store_.ptr + off, h.data(), h.size() * sizeof(uint16_t), cudaMemcpyHostToDevice));
         m.dst->w = mat_store_.ptr + off;
         m.dst->n_out = int(m.t->shape[0]);
         m.dst->n_in = int(m.t->shape[1]);
-        off += align(m.t->numel());
+        off += m.t->numel();
+    }
+    for (DeviceLayer& L : layers) {
+        L.qkv = DeviceMatrix{L.q.w, L.q.n_out + L.k.n_out + L.v.n_out, L.q.n_in};
+        L.gate_up = DeviceMatrix{L.gate.w, L.gate.n_out + L.up.n_out, L.gate.n_in};
     }
     off = 0;
     for (const auto& v : vecs) {
@@ -534,13 +547,14 @@ void CudaBackend::ensure_scratch(int T, int S) {
         const int d = options_.device;
         realloc |= x_.reserve(T * C, what, d);
         realloc |= xn_.reserve(T * C, what, d);
+        realloc |= qkv_.reserve(T * (q_dim + 2 * kv_dim), what, d);
         realloc |= q_.reserve(T * q_dim, what, d);
         realloc |= k_.reserve(T * kv_dim, what, d);
         realloc |= v_.reserve(T * kv_dim, what, d);
         realloc |= att_.reserve(T * q_dim, what, d);
         realloc |= proj_.reserve(T * C, what, d);
-        realloc |= gate_.reserve(T * I, what, d);
-        realloc |= up_.reserve(T * I, what, d);
+        realloc |= gu_.reserve(T * 2 * I, what, d);
+        realloc |= act_.reserve(T * I, what, d);
         realloc |= xb_.reserve(T * std::max({C, I, q_dim}), what, d);
         int max_r = 0;
         for (const auto& ad : adapters_)
@@ -565,13 +579,18 @@ void CudaBackend::ensure_scratch(int T, int S) {
 void CudaBackend::project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                           LoraTarget target) {
     matmul_bf16_f32_cuda(cublas_, m.w, xb, T, m.n_in, m.n_out, y, m.n_out, 0.0f);
+    lora_add(x, m.n_in, T, y, m.n_out, m.n_out, layer, target);
+}
+
+void CudaBackend::lora_add(const float* x, int n_in, int T, float* y, int n_out, int ldy, int layer,
+                           LoraTarget target) {
     for (size_t a = 0; a < adapters_.size(); ++a) {
         if (!lora_active_[a]) continue;
         const DeviceLoraPair& p = lora_[a][size_t(layer)][size_t(target)];
         if (p.r == 0) continue;
-        matmul_f32_cuda(cublas_, p.a, x, T, m.n_in, p.r, lora_u_.ptr, p.r, 1.0f, 0.0f);
+        matmul_f32_cuda(cublas_, p.a, x, T, n_in, p.r, lora_u_.ptr, p.r, 1.0f, 0.0f);
         scale_rows_f32_cuda(lora_u_.ptr, lora_coef_dev_ + int64_t(a) * T, T, p.r, stream_);
-        matmul_f32_cuda(cublas_, p.b, lora_u_.ptr, T, p.r, m.n_out, y, m.n_out, p.base_scale, 1.0f);
+        matmul_f32_cuda(cublas_, p.b, lora_u_.ptr, T, p.r, n_out, y, ldy, p.base_scale, 1.0f);
     }
 }
 
@@ -720,17 +739,16 @@ void CudaBackend::enqueue_step(int T, int S) {
         const DeviceLayer& L = layers_[size_t(l)];
 
         // ---- attention block ----
-        // xn = RMSNorm(x) * attn_norm; q, k, v = xn W^T (+ LoRA) + bias
+        // xn = RMSNorm(x) * attn_norm; [q | k | v] = xn [Wq; Wk; Wv]^T in one GEMM (+ LoRA per
+        // column block), then split into q, k, v with the biases added
         rms_norm_f32_cuda(x_.ptr, L.attn_norm, xn_.ptr, T, C, eps, stream_);
         convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
-        project(L.q, xb_.ptr, xn_.ptr, T, q_.ptr, l, LORA_TARGET_Q);
-        project(L.k, xb_.ptr, xn_.ptr, T, k_.ptr, l, LORA_TARGET_K);
-        project(L.v, xb_.ptr, xn_.ptr, T, v_.ptr, l, LORA_TARGET_V);
-        if (L.q_bias) {
-            add_bias_f32_cuda(q_.ptr, L.q_bias, T, q_dim, stream_);
-            add_bias_f32_cuda(k_.ptr, L.k_bias, T, kv_dim, stream_);
-            add_bias_f32_cuda(v_.ptr, L.v_bias, T, kv_dim, stream_);
-        }
+        const int qkv_dim = L.qkv.n_out;
+        matmul_bf16_f32_cuda(cublas_, L.qkv.w, xb_.ptr, T, C, qkv_dim, qkv_.ptr, qkv_dim, 0.0f);
+        lora_add(xn_.ptr, C, T, qkv_.ptr, q_dim, qkv_dim, l, LORA_TARGET_Q);
+        lora_add(xn_.ptr, C, T, qkv_.ptr + q_dim, kv_dim, qkv_dim, l, LORA_TARGET_K);
+        lora_add(xn_.ptr, C, T, qkv_.ptr + q_dim + kv_dim, kv_dim, qkv_dim, l, LORA_TARGET_V);
+        split_qkv_f32_cuda(qkv_.ptr, L.q_bias, L.k_bias, L.v_bias, T, q_dim, kv_dim, q_.ptr, k_.ptr, v_.ptr, stream_);
         // RoPE at each token's absolute position, then K/V into the cache at (slot, pos)
         rope_f32_cuda(q_.ptr, d_pos, T, H, D, cfg.rope_theta, stream_);
         rope_f32_cuda(k_.ptr, d_pos, T, Hkv, D, cfg.rope_theta, stream_);
@@ -747,11 +765,13 @@ void CudaBackend::enqueue_step(int T, int S) {
         // ---- MLP block (SwiGLU) ----
         rms_norm_f32_cuda(x_.ptr, L.ffn_norm, xn_.ptr, T, C, eps, stream_);
         convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
-        project(L.gate, xb_.ptr, xn_.ptr, T, gate_.ptr, l, LORA_TARGET_GATE);
-        project(L.up, xb_.ptr, xn_.ptr, T, up_.ptr, l, LORA_TARGET_UP);
-        silu_mul_f32_cuda(gate_.ptr, up_.ptr, gate_.ptr, int64_t(T) * I, stream_);  // act (T, I) in gate_
-        convert_f32_bf16_cuda(gate_.ptr, int64_t(T) * I, xb_.ptr, stream_);
-        project(L.down, xb_.ptr, gate_.ptr, T, proj_.ptr, l, LORA_TARGET_DOWN);
+        // [gate | up] in one GEMM (+ LoRA per column block); act = silu(gate) * up    act is (T, I)
+        matmul_bf16_f32_cuda(cublas_, L.gate_up.w, xb_.ptr, T, C, 2 * I, gu_.ptr, 2 * I, 0.0f);
+        lora_add(xn_.ptr, C, T, gu_.ptr, I, 2 * I, l, LORA_TARGET_GATE);
+        lora_add(xn_.ptr, C, T, gu_.ptr + I, I, 2 * I, l, LORA_TARGET_UP);
+        swiglu_f32_cuda(gu_.ptr, T, I, act_.ptr, stream_);
+        convert_f32_bf16_cuda(act_.ptr, int64_t(T) * I, xb_.ptr, stream_);
+        project(L.down, xb_.ptr, act_.ptr, T, proj_.ptr, l, LORA_TARGET_DOWN);
         add_f32_cuda(x_.ptr, proj_.ptr, int64_t(T) * C, stream_);
     }
 

@@ -171,6 +171,58 @@ void add_bias_f32_cuda(float* y, const float* bias, int n_rows, int n_cols, cuda
     check_launch("add_bias_f32");
 }
 
+// ---- fused projections' outputs ----
+
+__global__ void split_qkv_f32(const float* qkv, const float* bq, const float* bk, const float* bv, int q_dim,
+                              int kv_dim, float* q, float* k, float* v) {
+    const int64_t t = blockIdx.y;
+    const int width = q_dim + 2 * kv_dim;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < width; c += gridDim.x * blockDim.x) {
+        const float val = qkv[t * width + c];
+        if (c < q_dim) {
+            q[t * q_dim + c] = bq ? val + bq[c] : val;
+        } else if (c < q_dim + kv_dim) {
+            const int j = c - q_dim;
+            k[t * kv_dim + j] = bk ? val + bk[j] : val;
+        } else {
+            const int j = c - q_dim - kv_dim;
+            v[t * kv_dim + j] = bv ? val + bv[j] : val;
+        }
+    }
+}
+
+void split_qkv_f32_cuda(const float* qkv, const float* bq, const float* bk, const float* bv, int n_tok, int q_dim,
+                        int kv_dim, float* q, float* k, float* v, cudaStream_t stream) {
+    check_size("split_qkv_f32", "n_tok", n_tok);
+    check_size("split_qkv_f32", "q_dim", q_dim);
+    check_size("split_qkv_f32", "kv_dim", kv_dim);
+    if (n_tok > 65535) throw Error("split_qkv_f32: " + std::to_string(n_tok) + " tokens (limit 65535)");
+    const int width = q_dim + 2 * kv_dim;
+    if (n_tok == 0 || width == 0) return;
+    const dim3 grid(std::min<unsigned>(grid_for(width, kBlock), 64u), unsigned(n_tok));
+    split_qkv_f32<<<grid, kBlock, 0, stream>>>(qkv, bq, bk, bv, q_dim, kv_dim, q, k, v);
+    check_launch("split_qkv_f32");
+}
+
+__global__ void swiglu_f32(const float* gu, int n_ff, float* y) {
+    const int64_t t = blockIdx.y;
+    const float* g = gu + t * 2 * n_ff;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_ff; i += gridDim.x * blockDim.x) {
+        const float gv = g[i];
+        y[t * n_ff + i] = gv / (1.0f + expf(-gv)) * g[n_ff + i];  // as silu_mul_f32
+    }
+}
+
+void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_t stream) {
+    check_size("swiglu_f32", "n_tok", n_tok);
+    check_size("swiglu_f32", "n_ff", n_ff);
+    if (n_tok > 65535) throw Error("swiglu_f32: " + std::to_string(n_tok) + " tokens (limit 65535)");
+    if (n_tok == 0 || n_ff == 0) return;
+    const dim3 grid(std::min<unsigned>(grid_for(n_ff, kBlock), 64u), unsigned(n_tok));
+    swiglu_f32<<<grid, kBlock, 0, stream>>>(gu, n_ff, y);
+    check_launch("swiglu_f32");
+}
+
 // ---- decode attention: one block per (head, sequence). The context is scored a chunk at a time
 // (one warp per position, lanes split head_dim), then an online softmax folds the chunk into the
 // running max, sum and output (thread d owns output dims d, d + 128). The twin normalises each

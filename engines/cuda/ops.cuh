@@ -38,6 +38,17 @@ void add_f32_cuda(float* y, const float* x, int64_t n, cudaStream_t stream);
 // y[r*n_cols + c] += bias[c] for n_rows rows (q/k/v bias; twin: ref_add per row).
 void add_bias_f32_cuda(float* y, const float* bias, int n_rows, int n_cols, cudaStream_t stream);
 
+// The fused q/k/v projection's output qkv (n_tok, q_dim + 2 kv_dim), columns [q | k | v], split
+// into contiguous q (n_tok, q_dim), k, v (n_tok, kv_dim), each plus its bias when the bias pointer
+// is not null (twin: the column blocks plus ref_add per row). n_tok <= 65535.
+void split_qkv_f32_cuda(const float* qkv, const float* bq, const float* bk, const float* bv, int n_tok, int q_dim,
+                        int kv_dim, float* q, float* k, float* v, cudaStream_t stream);
+
+// SwiGLU over the fused gate/up projection gu (n_tok, 2 n_ff), columns [gate | up]:
+// y[t, i] = silu(gu[t, i]) * gu[t, n_ff + i], y (n_tok, n_ff) (twin: ref_silu_mul on the halves).
+// n_tok <= 65535.
+void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_t stream);
+
 // Largest head_dim attention_decode_f32_cuda accepts.
 constexpr int kCudaAttentionMaxHeadDim = 256;
 

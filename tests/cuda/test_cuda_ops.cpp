@@ -96,6 +96,11 @@ TEST(CudaOpsArgs, LaunchersRejectBadShapes) {
     // Empty work is a no-op, not an error.
     EXPECT_NO_THROW(silu_mul_f32_cuda(nullptr, nullptr, nullptr, 0, nullptr));
     EXPECT_NO_THROW(add_f32_cuda(nullptr, nullptr, 0, nullptr));
+    EXPECT_THROW(
+        split_qkv_f32_cuda(nullptr, nullptr, nullptr, nullptr, 70000, 64, 64, nullptr, nullptr, nullptr, nullptr),
+        Error);
+    EXPECT_THROW(swiglu_f32_cuda(nullptr, -1, 8, nullptr, nullptr), Error);
+    EXPECT_NO_THROW(swiglu_f32_cuda(nullptr, 0, 8, nullptr, nullptr));
 }
 
 // ---- ops against their twins ----
@@ -172,6 +177,51 @@ TEST(CudaOps, SiluMulMatchesTwin) {
     expect_close("silu_mul_f32", d_y.download(), ref, 1e-6f, 1e-5f);
     silu_mul_f32_cuda(d_g.get(), d_u.get(), d_g.get(), n, nullptr);  // in place (y aliases g)
     expect_close("silu_mul_f32 in place", d_g.download(), ref, 1e-6f, 1e-5f);
+}
+
+// Twin: the column blocks of the fused output, each plus its bias (ref_add per row); exact.
+TEST(CudaOps, SplitQkvMatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int T = 37, q_dim = 896, kv_dim = 128, width = q_dim + 2 * kv_dim;
+    std::vector<float> qkv = random_floats(size_t(T) * width, -4.0f, 4.0f, 21);
+    std::vector<float> bq = random_floats(size_t(q_dim), -1.0f, 1.0f, 22);
+    std::vector<float> bk = random_floats(size_t(kv_dim), -1.0f, 1.0f, 23);
+    std::vector<float> bv = random_floats(size_t(kv_dim), -1.0f, 1.0f, 24);
+    for (bool bias : {true, false}) {
+        std::vector<float> rq(size_t(T) * q_dim), rk(size_t(T) * kv_dim), rv(size_t(T) * kv_dim);
+        for (int t = 0; t < T; ++t) {
+            const float* row = qkv.data() + size_t(t) * width;
+            std::copy(row, row + q_dim, rq.begin() + ptrdiff_t(t) * q_dim);
+            std::copy(row + q_dim, row + q_dim + kv_dim, rk.begin() + ptrdiff_t(t) * kv_dim);
+            std::copy(row + q_dim + kv_dim, row + width, rv.begin() + ptrdiff_t(t) * kv_dim);
+            if (bias) {
+                ref_add(rq.data() + size_t(t) * q_dim, bq.data(), q_dim);
+                ref_add(rk.data() + size_t(t) * kv_dim, bk.data(), kv_dim);
+                ref_add(rv.data() + size_t(t) * kv_dim, bv.data(), kv_dim);
+            }
+        }
+        DeviceArray<float> d_qkv(qkv), d_bq(bq), d_bk(bk), d_bv(bv), d_q(rq.size()), d_k(rk.size()), d_v(rv.size());
+        split_qkv_f32_cuda(d_qkv.get(), bias ? d_bq.get() : nullptr, bias ? d_bk.get() : nullptr,
+                           bias ? d_bv.get() : nullptr, T, q_dim, kv_dim, d_q.get(), d_k.get(), d_v.get(), nullptr);
+        expect_close(std::string("split_qkv_f32 q bias=") + (bias ? "1" : "0"), d_q.download(), rq, 0.0f, 0.0f);
+        expect_close("split_qkv_f32 k", d_k.download(), rk, 0.0f, 0.0f);
+        expect_close("split_qkv_f32 v", d_v.download(), rv, 0.0f, 0.0f);
+    }
+}
+
+// Twin: ref_silu_mul on the gate and up halves of each row.
+TEST(CudaOps, SwigluOverFusedGateUpMatchesTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int T = 5, I = 4864;
+    std::vector<float> gu = random_floats(size_t(T) * 2 * I, -12.0f, 12.0f, 25);
+    std::vector<float> ref(size_t(T) * I);
+    for (int t = 0; t < T; ++t) {
+        const float* row = gu.data() + size_t(t) * 2 * I;
+        ref_silu_mul(row, row + I, I, ref.data() + size_t(t) * I);
+    }
+    DeviceArray<float> d_gu(gu), d_y(ref.size());
+    swiglu_f32_cuda(d_gu.get(), T, I, d_y.get(), nullptr);
+    expect_close("swiglu_f32", d_y.download(), ref, 1e-6f, 1e-5f);
 }
 
 TEST(CudaOps, AddAndBiasMatchTwin) {
