@@ -188,6 +188,31 @@ int main(int argc, char** argv) {
             std::snprintf(name, sizeof(name), "decode batch %d", batch);
             std::printf("%-22s %12.0f %12.0f %9.1f%% %10.3f\n", name, batch / step_s, bytes / step_s / 1e9,
                         100.0 * bytes / step_s / bw, step_s * 1e3);
+            {
+                // The same steps sampled on the device (temperature 0.7, top-p 0.95): the cost of
+                // the sampling kernel over the greedy argmax.
+                std::vector<SampleRow> rows(static_cast<size_t>(batch));
+                for (int s = 0; s < batch; ++s) {
+                    rows[size_t(s)].params.temperature = 0.7f;
+                    rows[size_t(s)].params.top_p = 0.95f;
+                    rows[size_t(s)].seq_id = uint64_t(s);
+                    rows[size_t(s)].position = uint64_t(ctx);
+                }
+                std::vector<double> ts;
+                for (int rep = 0; rep < 5; ++rep) {
+                    for (int s : slots) backend->seq_truncate(s, ctx);
+                    BackendBatch b;
+                    b.slots = slots;
+                    b.tokens.assign(size_t(batch), {17});
+                    std::vector<int32_t> picks(static_cast<size_t>(batch));
+                    ts.push_back(wall_seconds([&] {
+                                     for (int i = 0; i < steps; ++i) backend->forward_sample(b, rows, picks.data());
+                                 }) /
+                                 steps);
+                }
+                std::printf("%-22s %12.0f %12s %10s %10.3f  (x%.3f of greedy)\n", "  (sampled, t0.7 p0.95)",
+                            batch / median(ts), "", "", median(ts) * 1e3, median(ts) / step_s);
+            }
             if (batch == 1) {
                 std::vector<float> logits(size_t(cfg.vocab_size));
                 std::vector<double> tl;
