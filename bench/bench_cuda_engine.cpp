@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -229,6 +230,41 @@ int main(int argc, char** argv) {
                 std::printf("%-22s %12.0f %12s %10s %10.3f\n", "  (with logits copy)", 1.0 / median(tl), "", "",
                             median(tl) * 1e3);
             }
+            for (int s : slots) backend->seq_free(s);
+        }
+
+        // Batch invariance: the same sequence's logits alone and inside a batch of 64 (the fork-sweep
+        // guarantee on the device needs them bit-identical; cuBLAS picks kernels by shape).
+        {
+            const int B = 64;
+            std::vector<float> alone(size_t(cfg.vocab_size)), batched(size_t(B) * size_t(cfg.vocab_size));
+            int slot = backend->seq_alloc();
+            BackendBatch b1;
+            b1.slots = {slot};
+            b1.tokens = {prompt_of(ctx, 0, cfg.vocab_size)};
+            backend->forward(b1, nullptr);
+            b1.tokens = {{17}};
+            backend->forward(b1, alone.data());
+            std::vector<int> slots;
+            BackendBatch bp;
+            for (int s = 0; s < B; ++s) {
+                slots.push_back(backend->seq_alloc());
+                bp.slots.push_back(slots.back());
+                bp.tokens.push_back(prompt_of(ctx, s, cfg.vocab_size));  // sequence 0: the same prompt
+            }
+            backend->forward(bp, nullptr);
+            bp.tokens.assign(size_t(B), {17});
+            backend->forward(bp, batched.data());
+            double max_diff = 0.0;
+            int n_diff = 0;
+            for (size_t i = 0; i < alone.size(); ++i) {
+                const double d = std::fabs(double(alone[i]) - double(batched[i]));
+                max_diff = std::max(max_diff, d);
+                n_diff += d != 0.0;
+            }
+            std::printf("%-22s %d of %d logits differ between batch 1 and batch %d (max |diff| %.3g)\n",
+                        "batch invariance", n_diff, cfg.vocab_size, B, max_diff);
+            backend->seq_free(slot);
             for (int s : slots) backend->seq_free(s);
         }
 
