@@ -20,19 +20,9 @@
 
 #include <cstdint>
 
+#include "engines/cuda/sample_kernel.cuh"
+
 namespace adabench {
-
-// The sorted candidates one block can hold (one per thread).
-constexpr int kCudaSampleWindow = 1024;
-
-// One row's chain, as sampling_make_chain builds it from SamplingParams.
-struct CudaSampleRow {
-    float temperature = 0.0f;  // <= 0: greedy (argmax, ties to the lowest id)
-    float top_p = 1.0f;        // < 1: nucleus
-    int32_t top_k = 0;         // > 0: keep the k best
-    int32_t pad = 0;
-    double u = 0.0;  // sampling_uniform(seed, seq_id, position), in [0, 1)
-};
 
 // tokens[r] = the id the host chain picks from row r of logits (n_rows, n_vocab), or -1 when the
 // row needs the host (top_k > kCudaSampleWindow and < n_vocab; top_p < 1 without top_k whose
@@ -41,9 +31,5 @@ struct CudaSampleRow {
 // bad sizes (host checks only).
 void sample_rows_f32_cuda(const float* logits, int n_rows, int n_vocab, const CudaSampleRow* rows, int32_t* tokens,
                           int32_t* nan_ids, cudaStream_t stream);
-
-// True when sample_rows_f32_cuda leaves a row with these parameters to the host (before looking
-// at the logits; a wide nucleus is only known on the device).
-bool cuda_sample_needs_host(const CudaSampleRow& row, int n_vocab);
 
 }  // namespace adabench

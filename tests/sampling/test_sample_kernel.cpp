@@ -1,0 +1,177 @@
+// The CUDA sampling kernel (engines/cuda/sample_kernel.cuh) run on the CPU through an emulated
+// thread block (block_emulation.h), against the host SamplerChain: the kernel's logic (radix
+// select, ties, bitonic sort, the top-p and dist walks, the cases it hands back to the host) is
+// checked on every machine, not only where a GPU is. tests/cuda/test_cuda_sample.cpp runs the same
+// comparison on the device.
+#include "block_emulation.h"
+// after the emulation
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <string>
+
+#include "engines/cuda/sample_kernel.cuh"
+#include "engines/sampling.h"
+
+namespace adabench {
+namespace {
+
+// Runs the kernel with blocks of kThreads (= its window) over every row (one emulated block each);
+// returns tokens then NaN ids.
+template <int kThreads>
+std::vector<int32_t> run_kernel(const std::vector<float>& logits, int V, const std::vector<CudaSampleRow>& rows) {
+    const int n = static_cast<int>(rows.size());
+    std::vector<int32_t> out(2 * rows.size(), -7);
+    for (int r = 0; r < n; ++r) {
+        block_emulation::launch(static_cast<unsigned>(r), kThreads, [&] {
+            sample_kernel::sample_rows_f32<kThreads>(logits.data(), V, rows.data(), out.data(), out.data() + n);
+        });
+    }
+    return out;
+}
+
+// The host's nucleus size for top-p alone: whether the kernel may hand the row back.
+size_t nucleus_size(const float* row, int V, float t, float top_p) {
+    std::vector<float> l(static_cast<size_t>(V));
+    for (size_t i = 0; i < l.size(); ++i) l[i] = row[i] / t;
+    std::vector<size_t> idx(l.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return l[a] > l[b]; });
+    const float m = l[idx[0]];
+    double sum = 0.0;
+    for (float x : l) sum += std::exp(x - m);
+    double cum = 0.0;
+    for (size_t i = 0; i < idx.size(); ++i) {
+        cum += static_cast<float>(std::exp(l[idx[i]] - m) / sum);
+        if (cum >= top_p) return i + 1;
+    }
+    return idx.size();
+}
+
+std::vector<float> make_row(int V, int kind, std::mt19937& rng) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> row(static_cast<size_t>(V));
+    for (float& x : row) x = nd(rng);
+    switch (kind) {
+        case 0:  // peaked
+            for (float& x : row) x *= 6.0f;
+            break;
+        case 1:  // flat: a nucleus wider than the window when V is large
+            for (float& x : row) x *= 0.05f;
+            break;
+        case 2:  // exact ties: a handful of distinct values
+            for (float& x : row) x = std::round(x * 2.0f);
+            break;
+        case 3:  // mostly masked
+            for (size_t i = 0; i < row.size(); ++i)
+                if (i % 7 != 3) row[i] = -INFINITY;
+            break;
+        default:  // one dominant token over a long tail
+            for (float& x : row) x *= 2.0f;
+            row[rng() % static_cast<unsigned>(V)] += 12.0f;
+    }
+    return row;
+}
+
+struct Case {
+    float temperature, top_p;
+    int top_k;
+};
+
+// Every case on `n_rows` rows of vocabulary V; returns how many rows the kernel decided itself.
+template <int kThreads>
+int check(int V, int n_rows, const std::vector<Case>& cases, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<float> logits;
+    std::vector<CudaSampleRow> rows;
+    std::vector<SamplingParams> params;
+    for (int r = 0; r < n_rows; ++r) {
+        std::vector<float> row = make_row(V, r % 5, rng);
+        logits.insert(logits.end(), row.begin(), row.end());
+        const Case& c = cases[static_cast<size_t>(r) % cases.size()];
+        SamplingParams p;
+        p.temperature = c.temperature;
+        p.top_p = c.top_p;
+        p.top_k = c.top_k;
+        p.seed = 77 + static_cast<uint64_t>(r);
+        params.push_back(p);
+        CudaSampleRow d;
+        d.temperature = p.temperature;
+        d.top_p = p.top_p;
+        d.top_k = p.top_k;
+        d.u = sampling_uniform(p.seed, static_cast<uint64_t>(r), 5);
+        rows.push_back(d);
+    }
+    const std::vector<int32_t> out = run_kernel<kThreads>(logits, V, rows);
+    int decided = 0;
+    for (int r = 0; r < n_rows; ++r) {
+        const SamplingParams& p = params[static_cast<size_t>(r)];
+        SCOPED_TRACE("V " + std::to_string(V) + " row " + std::to_string(r) + " kind " + std::to_string(r % 5) + " t " +
+                     std::to_string(p.temperature) + " top_p " + std::to_string(p.top_p) + " top_k " +
+                     std::to_string(p.top_k));
+        const float* row = logits.data() + static_cast<size_t>(r) * static_cast<size_t>(V);
+        EXPECT_EQ(out[static_cast<size_t>(n_rows + r)], -1);
+        const int32_t got = out[static_cast<size_t>(r)];
+        if (cuda_sample_needs_host(rows[static_cast<size_t>(r)], V, kThreads)) {
+            EXPECT_EQ(got, -1);
+            continue;
+        }
+        if (got == -1) {  // only a top-p nucleus wider than the window may come back
+            EXPECT_TRUE(p.top_p < 1.0f && !(p.top_k > 0 && p.top_k < V) &&
+                        nucleus_size(row, V, p.temperature, p.top_p) > static_cast<size_t>(kThreads));
+            continue;
+        }
+        ++decided;
+        EXPECT_EQ(got, sampling_make_chain(p, static_cast<uint64_t>(r))->sample(row, V, 5));
+    }
+    return decided;
+}
+
+// top_k values around a 64-wide window: inside, at, beyond it, and beyond the vocabulary.
+const std::vector<Case> kCases = {
+    {0.0f, 1.0f, 0},       {0.7f, 1.0f, 0},       {1.0f, 0.9f, 0},   {0.6f, 0.95f, 0},   {1.0f, 1.0f, 40},
+    {0.8f, 0.8f, 40},      {1.3f, 0.5f, 1},       {1.0f, 1.0f, 64},  {1.0f, 0.99f, 63},  {1.0f, 1.0f, 65},
+    {1.0f, 1.0f, 1 << 30}, {2.0f, 0.3f, 1 << 30}, {1.0f, 0.999f, 0}, {0.5f, 0.7f, 1000},
+};
+
+// Blocks of 64 threads: a window of 64 candidates, so vocabularies of 50 to 300 cross it.
+TEST(SampleKernelEmulated, BelowTheWindowEveryRowIsDecidedAsTheHostChain) {
+    EXPECT_EQ(check<64>(50, 70, kCases, 1), 70);
+    EXPECT_EQ(check<64>(64, 70, kCases, 2), 70);
+}
+
+TEST(SampleKernelEmulated, AboveTheWindowRowsAreDecidedAsTheHostChainOrComeBack) {
+    EXPECT_GT(check<64>(65, 70, kCases, 3), 35);
+    EXPECT_GT(check<64>(300, 140, kCases, 4), 60);
+}
+
+// The device's block size, on a few rows (1024 emulated threads are slow).
+TEST(SampleKernelEmulated, DeviceBlockSize) {
+    const std::vector<Case> cases = {{0.6f, 0.95f, 0}, {1.0f, 1.0f, 40}, {0.7f, 1.0f, 0}, {1.0f, 0.5f, 1 << 30}};
+    EXPECT_GT(check<1024>(1500, 4, cases, 5), 2);
+}
+
+TEST(SampleKernelEmulated, NanAndAllMinusInfinity) {
+    const int V = 300;
+    std::vector<float> logits(3 * V, 0.5f);
+    logits[200] = NAN;
+    logits[17] = NAN;
+    for (int i = 0; i < V; ++i) logits[static_cast<size_t>(V + i)] = -INFINITY;
+    logits[static_cast<size_t>(2 * V + 299)] = NAN;
+    std::vector<CudaSampleRow> rows(3);
+    rows[0].temperature = 0.8f;
+    rows[2].temperature = 1.0f;
+    rows[2].top_k = 5;
+    const std::vector<int32_t> out = run_kernel<64>(logits, V, rows);
+    EXPECT_EQ(out[0], -1);
+    EXPECT_EQ(out[3], 17);
+    EXPECT_EQ(out[1], 0);  // greedy over all -inf keeps id 0, as sampling_greedy
+    EXPECT_EQ(out[4], -1);
+    EXPECT_EQ(out[2], -1);
+    EXPECT_EQ(out[5], 299);
+}
+
+}  // namespace
+}  // namespace adabench
