@@ -33,6 +33,9 @@ inline bool cuda_sample_needs_host(const CudaSampleRow& row, int n_vocab, int wi
     return row.top_k >= n_vocab && row.top_p >= 1.0f && n_vocab > window;
 }
 
+// The kernel itself: in nvcc, or in a test that emulates a block (a host-only file including
+// sample.cuh sees the types above only).
+#if defined(__CUDACC__) || defined(ADABENCH_BLOCK_EMULATION)
 namespace sample_kernel {
 
 // The kernel is written for a block of kThreads threads (a multiple of 32, a power of two), which
@@ -352,5 +355,6 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 }  // namespace sample_kernel
+#endif
 
 }  // namespace adabench

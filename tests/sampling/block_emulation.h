@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#define ADABENCH_BLOCK_EMULATION 1
 #define __device__
 #define __forceinline__ inline
 #define __global__ inline
