@@ -1,6 +1,6 @@
 // The body of sample_rows_f32 (see sample.cuh and the walk-through in sample.cu), kept apart from
-// the launcher so that the same source also runs on the CPU: tests/sampling emulates a thread
-// block (one std::thread per CUDA thread, a std::barrier for __syncthreads and the warp
+// the launcher so that the same source also runs on the CPU: tests/emulation emulates thread
+// blocks (one std::thread per CUDA thread, std::barriers for __syncthreads and the warp
 // shuffles) and checks this kernel against the host SamplerChain on machines without a GPU.
 // Hence plain C++ types only here, and the CUDA built-ins the emulation provides: threadIdx,
 // blockIdx, __syncthreads, __shfl_xor_sync, __shfl_up_sync, atomicAdd, atomicMin,

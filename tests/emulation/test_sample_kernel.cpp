@@ -1,5 +1,5 @@
-// The CUDA sampling kernel (engines/cuda/sample_kernel.cuh) run on the CPU through an emulated
-// thread block (block_emulation.h), against the host SamplerChain: the kernel's logic (radix
+// The CUDA sampling kernel (engines/cuda/sample_kernel.cuh) run on the CPU through emulated thread
+// blocks (block_emulation.h), against the host SamplerChain: the kernel's logic (radix
 // select, ties, bitonic sort, the top-p and dist walks, the cases it hands back to the host) is
 // checked on every machine, not only where a GPU is. tests/cuda/test_cuda_sample.cpp runs the same
 // comparison on the device.
@@ -24,11 +24,9 @@ template <int kThreads>
 std::vector<int32_t> run_kernel(const std::vector<float>& logits, int V, const std::vector<CudaSampleRow>& rows) {
     const int n = static_cast<int>(rows.size());
     std::vector<int32_t> out(2 * rows.size(), -7);
-    for (int r = 0; r < n; ++r) {
-        block_emulation::launch(static_cast<unsigned>(r), kThreads, [&] {
-            sample_kernel::sample_rows_f32<kThreads>(logits.data(), V, rows.data(), out.data(), out.data() + n);
-        });
-    }
+    block_emulation::launch(dim3(static_cast<unsigned>(n)), dim3(kThreads), [&] {
+        sample_kernel::sample_rows_f32<kThreads>(logits.data(), V, rows.data(), out.data(), out.data() + n);
+    });
     return out;
 }
 
