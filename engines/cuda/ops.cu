@@ -8,8 +8,11 @@
 #include <string>
 
 #include "common/error.h"
-#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/launch.cuh"
 #include "engines/cuda/ops.cuh"
+#ifndef ADABENCH_BLOCK_EMULATION
+#include "engines/cuda/cuda_check.cuh"
+#endif
 
 namespace adabench {
 
@@ -60,7 +63,7 @@ void get_rows_bf16_f32_cuda(const uint16_t* table, const int32_t* ids, int n_tok
     if (n_tok == 0 || C == 0) return;
     if (n_tok > 65535) throw Error("get_rows_bf16_f32: n_tok " + std::to_string(n_tok) + " exceeds 65535 per launch");
     const dim3 grid{grid_for(C, kBlock), unsigned(n_tok), 1u};
-    get_rows_bf16_f32<<<grid, kBlock, 0, stream>>>(table, ids, C, n_vocab, out);
+    ADABENCH_LAUNCH(get_rows_bf16_f32, grid, kBlock, stream, table, ids, C, n_vocab, out);
     check_launch("get_rows_bf16_f32");
 }
 
@@ -87,7 +90,7 @@ void rms_norm_f32_cuda(const float* x, const float* w, float* y, int n_rows, int
     check_size("rms_norm_f32", "n_rows", n_rows);
     check_size("rms_norm_f32", "n", n);
     if (n_rows == 0 || n == 0) return;
-    rms_norm_f32<<<unsigned(n_rows), kNormBlock, 0, stream>>>(x, w, y, n, eps);
+    ADABENCH_LAUNCH(rms_norm_f32, unsigned(n_rows), kNormBlock, stream, x, w, y, n, eps);
     check_launch("rms_norm_f32");
 }
 
@@ -122,7 +125,7 @@ void rope_f32_cuda(float* x, const int32_t* pos, int n_tok, int n_heads, int hea
     const int64_t total = int64_t(n_tok) * n_heads * (head_dim / 2);
     if (total == 0) return;
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(total, kBlock), 65535));
-    rope_f32<<<grid, kBlock, 0, stream>>>(x, pos, n_tok, n_heads, head_dim, theta);
+    ADABENCH_LAUNCH(rope_f32, grid, kBlock, stream, x, pos, n_tok, n_heads, head_dim, theta);
     check_launch("rope_f32");
 }
 
@@ -139,7 +142,7 @@ void silu_mul_f32_cuda(const float* g, const float* u, float* y, int64_t n, cuda
     check_size("silu_mul_f32", "n", n);
     if (n == 0) return;
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
-    silu_mul_f32<<<grid, kBlock, 0, stream>>>(g, u, y, n);
+    ADABENCH_LAUNCH(silu_mul_f32, grid, kBlock, stream, g, u, y, n);
     check_launch("silu_mul_f32");
 }
 
@@ -152,7 +155,7 @@ void add_f32_cuda(float* y, const float* x, int64_t n, cudaStream_t stream) {
     check_size("add_f32", "n", n);
     if (n == 0) return;
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
-    add_f32<<<grid, kBlock, 0, stream>>>(y, x, n);
+    ADABENCH_LAUNCH(add_f32, grid, kBlock, stream, y, x, n);
     check_launch("add_f32");
 }
 
@@ -167,7 +170,7 @@ void add_bias_f32_cuda(float* y, const float* bias, int n_rows, int n_cols, cuda
     const int64_t n = int64_t(n_rows) * n_cols;
     if (n == 0) return;
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
-    add_bias_f32<<<grid, kBlock, 0, stream>>>(y, bias, n, n_cols);
+    ADABENCH_LAUNCH(add_bias_f32, grid, kBlock, stream, y, bias, n, n_cols);
     check_launch("add_bias_f32");
 }
 
@@ -200,7 +203,7 @@ void split_qkv_f32_cuda(const float* qkv, const float* bq, const float* bk, cons
     const int width = q_dim + 2 * kv_dim;
     if (n_tok == 0 || width == 0) return;
     const dim3 grid(std::min<unsigned>(grid_for(width, kBlock), 64u), unsigned(n_tok));
-    split_qkv_f32<<<grid, kBlock, 0, stream>>>(qkv, bq, bk, bv, q_dim, kv_dim, q, k, v);
+    ADABENCH_LAUNCH(split_qkv_f32, grid, kBlock, stream, qkv, bq, bk, bv, q_dim, kv_dim, q, k, v);
     check_launch("split_qkv_f32");
 }
 
@@ -219,7 +222,7 @@ void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_
     if (n_tok > 65535) throw Error("swiglu_f32: " + std::to_string(n_tok) + " tokens (limit 65535)");
     if (n_tok == 0 || n_ff == 0) return;
     const dim3 grid(std::min<unsigned>(grid_for(n_ff, kBlock), 64u), unsigned(n_tok));
-    swiglu_f32<<<grid, kBlock, 0, stream>>>(gu, n_ff, y);
+    ADABENCH_LAUNCH(swiglu_f32, grid, kBlock, stream, gu, n_ff, y);
     check_launch("swiglu_f32");
 }
 
@@ -304,8 +307,8 @@ static void attention_launch(const char* op, const float* q, const float* k, con
     if (n_rows == 0) return;
     if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
     const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
-    attention_f32<<<grid, kAttnBlock, 0, stream>>>(q, k, v, seq_stride, row_slot, n_ctx, n_heads, n_kv_heads, head_dim,
-                                                   scale, out);
+    ADABENCH_LAUNCH(attention_f32, grid, kAttnBlock, stream, q, k, v, seq_stride, row_slot, n_ctx, n_heads, n_kv_heads,
+                    head_dim, scale, out);
     check_launch(op);
 }
 
@@ -342,7 +345,8 @@ void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* s
     if (n_tok == 0 || kv_dim == 0) return;
     if (n_tok > 65535) throw Error("kv_append_f32: n_tok " + std::to_string(n_tok) + " exceeds 65535 per launch");
     const dim3 grid{grid_for(kv_dim, kBlock), unsigned(n_tok), 1u};
-    kv_append_f32<<<grid, kBlock, 0, stream>>>(k_new, v_new, slot, pos, kv_dim, slot_stride, k_cache, v_cache);
+    ADABENCH_LAUNCH(kv_append_f32, grid, kBlock, stream, k_new, v_new, slot, pos, kv_dim, slot_stride, k_cache,
+                    v_cache);
     check_launch("kv_append_f32");
 }
 
@@ -364,10 +368,11 @@ void convert_f32_bf16_cuda(const float* x, int64_t n, uint16_t* out, cudaStream_
     check_size("convert_f32_bf16", "n", n);
     if (n == 0) return;
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
-    convert_f32_bf16<<<grid, kBlock, 0, stream>>>(x, n, out);
+    ADABENCH_LAUNCH(convert_f32_bf16, grid, kBlock, stream, x, n, out);
     check_launch("convert_f32_bf16");
 }
 
+#ifndef ADABENCH_BLOCK_EMULATION  // cuBLAS: not emulated
 void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out,
                           float* y, int ldy, float beta) {
     check_size("matmul_bf16_f32", "n_tok", n_tok);
@@ -395,6 +400,7 @@ void matmul_f32_cuda(cublasHandle_t handle, const float* w, const float* x, int 
     CUBLAS_CHECK(
         cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &alpha, w, n_in, x, n_in, &beta, y, ldy));
 }
+#endif
 
 // ---- row gather and row scaling ----
 
@@ -412,7 +418,7 @@ void gather_rows_f32_cuda(const float* x, const int32_t* rows, int n_rows, int n
     if (n_rows == 0 || n_cols == 0) return;
     if (n_rows > 65535) throw Error("gather_rows_f32: n_rows " + std::to_string(n_rows) + " exceeds 65535");
     const dim3 grid{grid_for(n_cols, kBlock), unsigned(n_rows), 1u};
-    gather_rows_f32<<<grid, kBlock, 0, stream>>>(x, rows, n_cols, out);
+    ADABENCH_LAUNCH(gather_rows_f32, grid, kBlock, stream, x, rows, n_cols, out);
     check_launch("gather_rows_f32");
 }
 
@@ -427,7 +433,7 @@ void scale_rows_f32_cuda(float* x, const float* scale, int n_rows, int n_cols, c
     const int64_t n = int64_t(n_rows) * n_cols;
     if (n == 0) return;
     const unsigned grid = unsigned(std::min<int64_t>(grid_for(n, kBlock), 65535));
-    scale_rows_f32<<<grid, kBlock, 0, stream>>>(x, scale, n, n_cols);
+    ADABENCH_LAUNCH(scale_rows_f32, grid, kBlock, stream, x, scale, n, n_cols);
     check_launch("scale_rows_f32");
 }
 
@@ -474,7 +480,7 @@ void argmax_rows_f32_cuda(const float* x, int n_rows, int n_cols, int32_t* out, 
     check_size("argmax_rows_f32", "n_rows", n_rows);
     if (n_cols <= 0) throw Error("argmax_rows_f32: n_cols must be positive, got " + std::to_string(n_cols));
     if (n_rows == 0) return;
-    argmax_rows_f32<<<unsigned(n_rows), kBlock, 0, stream>>>(x, n_cols, out);
+    ADABENCH_LAUNCH(argmax_rows_f32, unsigned(n_rows), kBlock, stream, x, n_cols, out);
     check_launch("argmax_rows_f32");
 }
 

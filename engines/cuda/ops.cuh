@@ -8,8 +8,10 @@
 // Not here: matrix products (cuBLAS in the backend), KV-cache slot bookkeeping, LoRA, sampling.
 // The plain header types keep it includable from host-only .cpp files (tests).
 #pragma once
+#ifndef ADABENCH_BLOCK_EMULATION  // tests/emulation provides the few CUDA types used here
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 

@@ -3,6 +3,8 @@
 // and no NaN where the twin has none. CUDA is touched only inside test bodies, so the binary lists
 // its tests on machines without a GPU; there the tests that need a device skip (CudaDevice.IsVisible
 // is the one that fails). The argument checks of the launchers run everywhere.
+// The same file is compiled into tests/emulation (ADABENCH_BLOCK_EMULATION): there the kernels and
+// their launchers run on emulated thread blocks on the CPU, every test but the cuBLAS products.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,14 +16,33 @@
 
 #include "common/error.h"
 #include "engines/cpu/ops_ref.h"
-#include "engines/cuda/cuda_check.cuh"
-#include "engines/cuda/device.h"
 #include "engines/cuda/ops.cuh"
 #include "engines/sampling.h"
+#ifndef ADABENCH_BLOCK_EMULATION
+#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device.h"
+#endif
 
 namespace adabench {
 namespace {
 
+#ifdef ADABENCH_BLOCK_EMULATION
+// Compiled into tests/emulation: the kernels run on the CPU, "device" arrays are host memory.
+#define REQUIRE_CUDA_DEVICE()
+
+template <class T>
+class DeviceArray {
+public:
+    explicit DeviceArray(size_t n) : v_(n) {}
+    explicit DeviceArray(const std::vector<T>& host) : v_(host) {}
+    T* get() { return v_.data(); }
+    void upload(const std::vector<T>& host) { v_ = host; }
+    std::vector<T> download() { return v_; }
+
+private:
+    std::vector<T> v_;
+};
+#else
 #define REQUIRE_CUDA_DEVICE() \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
 
@@ -49,6 +70,7 @@ private:
     void* p_ = nullptr;
     size_t n_ = 0;
 };
+#endif
 
 std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -351,6 +373,7 @@ TEST(CudaOps, ConvertBf16MatchesTwin) {
     EXPECT_EQ(bad, 0u) << "convert_f32_bf16: bits differ from ref_f32_to_bf16";
 }
 
+#ifndef ADABENCH_BLOCK_EMULATION  // cuBLAS is not emulated
 // The projection through cuBLAS against ref_matmul_rows with bf16-rounded activations, including a
 // strided output (ldy > n_out, as when q/k/v share one buffer) and beta = 1 accumulation.
 TEST(CudaOps, MatmulBf16MatchesTwin) {
@@ -403,6 +426,7 @@ TEST(CudaOps, MatmulF32MatchesTwin) {
     }
     cublasDestroy(handle);
 }
+#endif
 
 // The device greedy pick against sampling_greedy: ties to the lowest index, -inf rows, NaN rows.
 TEST(CudaOps, ArgmaxRowsMatchesSamplingGreedy) {

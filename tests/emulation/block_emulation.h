@@ -1,24 +1,28 @@
-// CUDA thread blocks emulated on the CPU, enough to run the kernels of engines/cuda/*_kernels.cuh
-// in plain C++ tests: one std::thread per CUDA thread, blocks of a grid one after the other.
-//   - __syncthreads: a std::barrier over the block; a thread that returns drops out of it (as an
-//     exited thread stops counting at a CUDA barrier).
-//   - warp shuffles: exchanged through a slot per thread between two waits on a barrier over the
-//     warp, so every lane of the warp must reach the shuffle (the full-mask contract).
+// CUDA thread blocks emulated on the CPU, enough to run the kernels of engines/cuda/ (and their
+// launchers, through ADABENCH_LAUNCH) in plain C++ tests. Each CUDA thread is a fiber (ucontext)
+// scheduled cooperatively on the calling OS thread; the blocks of a grid run one after the other.
+//   - __syncthreads: a barrier over the block; a thread that returns drops out of it (as an exited
+//     thread stops counting at a CUDA barrier). Threads waiting at different barriers are reported
+//     as a deadlock (an exception), not a hang.
+//   - warp shuffles: exchanged through a slot per thread and a barrier over the warp, so every
+//     lane of the warp must reach the shuffle (the full-mask contract).
 //   - atomics: std::atomic_ref. __shared__: a function-local static (one block runs at a time).
 //   - CUDA math: the C++ library's (expf, rsqrtf, ... may differ from the device's in the last
 //     bits; the tests compare with the same tolerances as on the device).
-// Not emulated: divergence within a warp beyond shuffles, memory ordering, timing, tensor cores.
-// Include this first, then the kernel header.
+// Not emulated: divergence within a warp beyond shuffles, memory ordering, timing, tensor cores,
+// cuBLAS. Include this first, then the kernel source.
 #pragma once
+#include <ucontext.h>
+
+#include <algorithm>
 #include <atomic>
-#include <barrier>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <thread>
+#include <stdexcept>
 #include <vector>
 
 #define ADABENCH_BLOCK_EMULATION 1
@@ -32,72 +36,163 @@
 
 namespace adabench {
 
+// The CUDA runtime types the launchers name (nothing is asynchronous here).
+using cudaStream_t = void*;
+using cublasHandle_t = void*;
+enum cudaError_t { cudaSuccess = 0 };
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+inline const char* cudaGetErrorString(cudaError_t) { return "no error"; }
+
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
     constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-inline thread_local dim3 threadIdx;
-inline thread_local dim3 blockIdx;
+inline dim3 threadIdx;  // the running thread's, set by the scheduler before it resumes a thread
+inline dim3 blockIdx;
 inline dim3 blockDim;  // set for the whole launch
 inline dim3 gridDim;
 
 namespace block_emulation {
 
-struct Block {
-    std::unique_ptr<std::barrier<>> block;
-    std::vector<std::unique_ptr<std::barrier<>>> warps;
-    std::vector<uint64_t> slots;  // one shuffle slot per thread
+// A barrier over the threads still running: released when every live thread has arrived.
+struct Barrier {
+    unsigned live = 0, arrived = 0;
+    uint64_t gen = 0;
 };
 
-inline Block& block() {
-    static Block b;
-    return b;
+struct Fiber {
+    ucontext_t ctx{};
+    dim3 idx;
+    unsigned tid = 0;
+    bool done = false;
+    Barrier* waiting = nullptr;  // the barrier it waits at, and the generation it waits past
+    uint64_t wait_gen = 0;
+    unsigned shuffle_parity = 0;
+};
+
+struct Scheduler {
+    ucontext_t main{};
+    std::vector<Fiber> fibers;
+    std::vector<std::unique_ptr<char[]>> stacks;
+    Barrier block;
+    std::vector<Barrier> warps;
+    std::vector<uint64_t> slots[2];  // shuffle slots, double-buffered: one barrier per shuffle
+    Fiber* cur = nullptr;
+    const std::function<void()>* kernel = nullptr;
+};
+
+inline Scheduler& sched() {
+    static Scheduler s;
+    return s;
 }
 
-inline unsigned flat_thread() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kStackBytes = size_t(512) << 10;
+#else
+constexpr size_t kStackBytes = size_t(128) << 10;
+#endif
 
-// Runs kernel() over every block of `grid`, each as block.x * block.y * block.z threads.
+// Arrives at b and returns once every live thread of b has arrived.
+inline void arrive(Barrier& b) {
+    Scheduler& s = sched();
+    const uint64_t g = b.gen;
+    if (++b.arrived == b.live) {
+        b.arrived = 0;
+        ++b.gen;
+        return;
+    }
+    s.cur->waiting = &b;
+    s.cur->wait_gen = g;
+    swapcontext(&s.cur->ctx, &s.main);
+}
+
+// A thread that exits no longer counts at its block's and warp's barriers.
+inline void leave(Barrier& b) {
+    --b.live;
+    if (b.arrived > 0 && b.arrived == b.live) {
+        b.arrived = 0;
+        ++b.gen;
+    }
+}
+
+inline void fiber_main() {
+    Scheduler& s = sched();
+    (*s.kernel)();
+    s.cur->done = true;
+    leave(s.block);
+    leave(s.warps[s.cur->tid / 32]);
+    swapcontext(&s.cur->ctx, &s.main);
+}
+
+inline unsigned flat_thread() { return sched().cur->tid; }
+
+// Runs kernel() over every block of `grid` (one after the other), each as threads.x * threads.y *
+// threads.z cooperatively scheduled threads on this OS thread. Throws when the threads of a block
+// wait at different barriers (a __syncthreads or shuffle not reached by all: undefined on a GPU).
 inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel) {
+    Scheduler& s = sched();
     blockDim = threads;
     gridDim = grid;
     const unsigned n = threads.x * threads.y * threads.z;
+    while (s.stacks.size() < n) s.stacks.emplace_back(new char[kStackBytes]);
+    s.kernel = &kernel;
     for (unsigned bz = 0; bz < grid.z; ++bz)
         for (unsigned by = 0; by < grid.y; ++by)
             for (unsigned bx = 0; bx < grid.x; ++bx) {
-                Block& b = block();
-                b.block = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(n));
-                b.warps.clear();
-                for (unsigned w = 0; w < (n + 31) / 32; ++w)
-                    b.warps.push_back(
-                        std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(std::min(32u, n - 32 * w))));
-                b.slots.assign(n, 0);
-                std::vector<std::thread> pool;
-                pool.reserve(n);
+                blockIdx = dim3(bx, by, bz);
+                s.fibers.assign(n, Fiber{});
+                s.block = Barrier{n, 0, 0};
+                s.warps.assign((n + 31) / 32, Barrier{});
+                for (unsigned w = 0; w < s.warps.size(); ++w) s.warps[w].live = std::min(32u, n - 32 * w);
+                s.slots[0].assign(n, 0);
+                s.slots[1].assign(n, 0);
                 for (unsigned t = 0; t < n; ++t) {
-                    pool.emplace_back([&, t] {
-                        threadIdx = dim3(t % threads.x, (t / threads.x) % threads.y, t / (threads.x * threads.y));
-                        blockIdx = dim3(bx, by, bz);
-                        kernel();
-                        b.block->arrive_and_drop();
-                        b.warps[t / 32]->arrive_and_drop();
-                    });
+                    Fiber& f = s.fibers[t];
+                    f.tid = t;
+                    f.idx = dim3(t % threads.x, (t / threads.x) % threads.y, t / (threads.x * threads.y));
+                    getcontext(&f.ctx);
+                    f.ctx.uc_stack.ss_sp = s.stacks[t].get();
+                    f.ctx.uc_stack.ss_size = kStackBytes;
+                    f.ctx.uc_link = nullptr;
+                    makecontext(&f.ctx, fiber_main, 0);
                 }
-                for (auto& th : pool) th.join();
+                unsigned n_done = 0;
+                while (n_done < n) {
+                    bool progressed = false;
+                    for (Fiber& f : s.fibers) {
+                        if (f.done) continue;
+                        if (f.waiting) {
+                            if (f.waiting->gen == f.wait_gen) continue;
+                            f.waiting = nullptr;
+                        }
+                        s.cur = &f;
+                        threadIdx = f.idx;
+                        swapcontext(&s.main, &f.ctx);
+                        progressed = true;
+                        if (f.done) ++n_done;
+                    }
+                    if (!progressed)
+                        throw std::runtime_error(
+                            "emulated CUDA block deadlocked: its threads wait at different barriers (a "
+                            "__syncthreads or shuffle not reached by all)");
+                }
+                s.cur = nullptr;
             }
 }
 
 template <class T>
 T shuffle_from(T v, unsigned src_lane) {
     static_assert(sizeof(T) <= sizeof(uint64_t));
-    Block& b = block();
-    const unsigned tid = flat_thread();
+    Scheduler& s = sched();
+    Fiber& f = *s.cur;
+    std::vector<uint64_t>& slots = s.slots[f.shuffle_parity];
+    f.shuffle_parity ^= 1u;
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
-    b.slots[tid] = bits;
-    b.warps[tid / 32]->arrive_and_wait();
-    const uint64_t got = b.slots[(tid & ~31u) | (src_lane & 31u)];
-    b.warps[tid / 32]->arrive_and_wait();
+    slots[f.tid] = bits;
+    arrive(s.warps[f.tid / 32]);
+    const uint64_t got = slots[(f.tid & ~31u) | (src_lane & 31u)];
     T out;
     std::memcpy(&out, &got, sizeof(T));
     return out;
@@ -105,7 +200,7 @@ T shuffle_from(T v, unsigned src_lane) {
 
 }  // namespace block_emulation
 
-inline void __syncthreads() { block_emulation::block().block->arrive_and_wait(); }
+inline void __syncthreads() { block_emulation::arrive(block_emulation::sched().block); }
 
 template <class T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask) {
@@ -152,6 +247,7 @@ inline float __int_as_float(int i) { return std::bit_cast<float>(i); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __fdividef(float a, float b) { return a / b; }
+inline float sqrtf(float x) { return std::sqrt(x); }
 using std::cos;
 using std::exp;
 inline float expf(float x) { return std::exp(x); }
