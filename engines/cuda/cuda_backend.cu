@@ -22,6 +22,7 @@
 #include "engines/cpu/ops.h"
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
+#include "engines/cuda/gemm.cuh"
 #include "engines/cuda/ops.cuh"
 #include "engines/cuda/sample.cuh"
 #include "engines/engine_factory.h"
@@ -150,7 +151,9 @@ public:
     ~CudaBackend() override;
 
     const ModelConfig& config() const override { return weights_->config; }
-    std::string device() const override { return device_name_; }
+    std::string device() const override {
+        return batch_invariant_ ? device_name_ + " (batch-invariant products)" : device_name_;
+    }
 
     int seq_alloc() override;
     void seq_free(int slot) override;
@@ -192,6 +195,22 @@ private:
     void drop_graphs();
     void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                  LoraTarget target);
+    // The step's products: cuBLAS, or the batch-invariant kernels of gemm.cuh in exact mode.
+    void gemm_bf16(const uint16_t* w, const uint16_t* xb, int T, int n_in, int n_out, float* y, int ldy, float beta) {
+        if (batch_invariant_) {
+            matmul_invariant_bf16_cuda(w, xb, T, n_in, n_out, y, ldy, 1.0f, beta, stream_);
+        } else {
+            matmul_bf16_f32_cuda(cublas_, w, xb, T, n_in, n_out, y, ldy, beta);
+        }
+    }
+    void gemm_f32(const float* w, const float* x, int T, int n_in, int n_out, float* y, int ldy, float alpha,
+                  float beta) {
+        if (batch_invariant_) {
+            matmul_invariant_f32_cuda(w, x, T, n_in, n_out, y, ldy, alpha, beta, stream_);
+        } else {
+            matmul_f32_cuda(cublas_, w, x, T, n_in, n_out, y, ldy, alpha, beta);
+        }
+    }
     // y[t, 0:n_out] (row stride ldy) += the unmerged LoRA terms of `target` for the fp32 input x.
     void lora_add(const float* x, int n_in, int T, float* y, int n_out, int ldy, int layer, LoraTarget target);
 
@@ -242,6 +261,7 @@ private:
     // addresses, so any reallocation (scratch_gen_) drops them.
     std::map<int, cudaGraphExec_t> graphs_;
     bool graphs_on_ = true;
+    bool batch_invariant_ = false;
     uint64_t scratch_gen_ = 0, graphs_gen_ = 0;
     DeviceBuffer<uint8_t> cublas_ws_;  // cuBLAS workspace set up front, as graph capture needs
 };
@@ -273,6 +293,8 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_.ptr, size_t(cublas_ws_.n)));
     const char* env_graphs = std::getenv("ADABENCH_CUDA_GRAPHS");
     graphs_on_ = options_.cuda_graphs && !(env_graphs && std::string(env_graphs) == "0");
+    const char* env_invariant = std::getenv("ADABENCH_CUDA_BATCH_INVARIANT");
+    batch_invariant_ = options_.batch_invariant || (env_invariant && std::string(env_invariant) == "1");
     // On an exception below, the members already built free their device memory themselves.
     check_weights(*weights);
     upload_weights(*weights);
@@ -578,7 +600,7 @@ void CudaBackend::ensure_scratch(int T, int S) {
 // sum_a base_scale_a * diag(coef_a) (x A_a^T) B_a^T computed from the fp32 input x.
 void CudaBackend::project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                           LoraTarget target) {
-    matmul_bf16_f32_cuda(cublas_, m.w, xb, T, m.n_in, m.n_out, y, m.n_out, 0.0f);
+    gemm_bf16(m.w, xb, T, m.n_in, m.n_out, y, m.n_out, 0.0f);
     lora_add(x, m.n_in, T, y, m.n_out, m.n_out, layer, target);
 }
 
@@ -588,9 +610,9 @@ void CudaBackend::lora_add(const float* x, int n_in, int T, float* y, int n_out,
         if (!lora_active_[a]) continue;
         const DeviceLoraPair& p = lora_[a][size_t(layer)][size_t(target)];
         if (p.r == 0) continue;
-        matmul_f32_cuda(cublas_, p.a, x, T, n_in, p.r, lora_u_.ptr, p.r, 1.0f, 0.0f);
+        gemm_f32(p.a, x, T, n_in, p.r, lora_u_.ptr, p.r, 1.0f, 0.0f);
         scale_rows_f32_cuda(lora_u_.ptr, lora_coef_dev_ + int64_t(a) * T, T, p.r, stream_);
-        matmul_f32_cuda(cublas_, p.b, lora_u_.ptr, T, p.r, n_out, y, ldy, p.base_scale, 1.0f);
+        gemm_f32(p.b, lora_u_.ptr, T, p.r, n_out, y, ldy, p.base_scale, 1.0f);
     }
 }
 
@@ -744,7 +766,7 @@ void CudaBackend::enqueue_step(int T, int S) {
         rms_norm_f32_cuda(x_.ptr, L.attn_norm, xn_.ptr, T, C, eps, stream_);
         convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
         const int qkv_dim = L.qkv.n_out;
-        matmul_bf16_f32_cuda(cublas_, L.qkv.w, xb_.ptr, T, C, qkv_dim, qkv_.ptr, qkv_dim, 0.0f);
+        gemm_bf16(L.qkv.w, xb_.ptr, T, C, qkv_dim, qkv_.ptr, qkv_dim, 0.0f);
         lora_add(xn_.ptr, C, T, qkv_.ptr, q_dim, qkv_dim, l, LORA_TARGET_Q);
         lora_add(xn_.ptr, C, T, qkv_.ptr + q_dim, kv_dim, qkv_dim, l, LORA_TARGET_K);
         lora_add(xn_.ptr, C, T, qkv_.ptr + q_dim + kv_dim, kv_dim, qkv_dim, l, LORA_TARGET_V);
@@ -766,7 +788,7 @@ void CudaBackend::enqueue_step(int T, int S) {
         rms_norm_f32_cuda(x_.ptr, L.ffn_norm, xn_.ptr, T, C, eps, stream_);
         convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
         // [gate | up] in one GEMM (+ LoRA per column block); act = silu(gate) * up    act is (T, I)
-        matmul_bf16_f32_cuda(cublas_, L.gate_up.w, xb_.ptr, T, C, 2 * I, gu_.ptr, 2 * I, 0.0f);
+        gemm_bf16(L.gate_up.w, xb_.ptr, T, C, 2 * I, gu_.ptr, 2 * I, 0.0f);
         lora_add(xn_.ptr, C, T, gu_.ptr, I, 2 * I, l, LORA_TARGET_GATE);
         lora_add(xn_.ptr, C, T, gu_.ptr + I, I, 2 * I, l, LORA_TARGET_UP);
         swiglu_f32_cuda(gu_.ptr, T, I, act_.ptr, stream_);
@@ -779,7 +801,7 @@ void CudaBackend::enqueue_step(int T, int S) {
     gather_rows_f32_cuda(x_.ptr, d_last, S, C, xn_.ptr, stream_);
     rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
     convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
-    matmul_bf16_f32_cuda(cublas_, lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
+    gemm_bf16(lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
 }
 
 cudaGraphExec_t CudaBackend::decode_graph(int S) {

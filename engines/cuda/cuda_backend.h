@@ -35,6 +35,11 @@ struct CudaBackendOptions {
     // first use per batch size; ADABENCH_CUDA_GRAPHS=0 turns them off too. A capture that fails
     // turns them off with one line on stderr.
     bool cuda_graphs = true;
+    // Every matrix product through the batch-invariant kernels of gemm.cuh instead of cuBLAS: a
+    // sequence's logits no longer depend on the batch around it (fork sweeps token-identical to
+    // separate runs, bit for bit), at the cost of CUDA-core rather than tensor-core throughput.
+    // ADABENCH_CUDA_BATCH_INVARIANT=1 turns it on too.
+    bool batch_invariant = false;
 };
 
 // Throws adabench::Error when there is no usable device, the weights have the wrong shapes, or the

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -197,6 +198,45 @@ TEST(CudaBackend, BatchedPrefillAndDecodeEqualOneByOne) {
     EXPECT_LE(rel_err(std::vector<float>(both.begin() + V, both.end()), l2), 1e-5);
     EXPECT_EQ(gpu->seq_len(a), int(p1.size()));
     EXPECT_EQ(gpu->seq_len(b), int(p2.size()));
+}
+
+// Batch-invariant mode: a sequence's logits are bit-identical whether it runs alone or inside a
+// batch of other sequences of other lengths (prefill and decode steps), and stay within the usual
+// tolerance of the CPU.
+TEST(CudaBackend, BatchInvariantModeGivesBitIdenticalLogitsWhateverTheBatch) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = random_fixture();
+    CudaBackendOptions o;
+    o.batch_invariant = true;
+    auto gpu = cuda_backend_create(w, o);
+    const int V = w->config.vocab_size;
+    const std::vector<int32_t> prompt = {5, 17, 42, 7, 99, 3, 250, 11, 64, 8, 120, 33, 2};
+    const std::vector<int32_t> decode = {21, 77, 140};
+    std::vector<std::vector<float>> alone;
+    {
+        int a = gpu->seq_alloc();
+        alone.push_back(step(*gpu, a, prompt));
+        for (int32_t t : decode) alone.push_back(step(*gpu, a, {t}));
+        gpu->seq_free(a);
+    }
+    std::vector<int> slots;
+    for (int i = 0; i < 6; ++i) slots.push_back(gpu->seq_alloc());
+    BackendBatch batch;
+    batch.slots = slots;
+    batch.tokens = {{1, 2, 3}, prompt, std::vector<int32_t>(40, 9), {4}, std::vector<int32_t>(70, 12), {5, 6}};
+    std::vector<float> logits(size_t(slots.size()) * size_t(V));
+    gpu->forward(batch, logits.data());
+    EXPECT_EQ(0, std::memcmp(logits.data() + V, alone[0].data(), size_t(V) * sizeof(float))) << "prefill";
+    for (size_t i = 0; i < decode.size(); ++i) {
+        batch.tokens.assign(slots.size(), {int32_t(30 + i)});
+        batch.tokens[1] = {decode[i]};
+        gpu->forward(batch, logits.data());
+        EXPECT_EQ(0, std::memcmp(logits.data() + V, alone[i + 1].data(), size_t(V) * sizeof(float)))
+            << "decode step " << i;
+    }
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_EXACT));
+    int c = cpu.seq_alloc();
+    EXPECT_LE(rel_err(alone[0], step(cpu, c, prompt)), 1e-2);
 }
 
 TEST(CudaBackend, ForwardGreedyPicksTheArgmaxOnTheDevice) {

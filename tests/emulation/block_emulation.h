@@ -248,6 +248,7 @@ inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float sqrtf(float x) { return std::sqrt(x); }
+inline float fmaf(float a, float b, float c) { return std::fma(a, b, c); }
 using std::cos;
 using std::exp;
 inline float expf(float x) { return std::exp(x); }

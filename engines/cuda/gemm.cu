@@ -1,0 +1,118 @@
+// matmul_invariant_* (see gemm.cuh). A block computes a tile of kTileO outputs x kTileT tokens:
+// kThreads threads, each owning kPerThread consecutive outputs of one token. The k dimension is
+// walked in chunks of kChunkK staged in shared memory (W converted to fp32 once per chunk), and
+// every thread runs its outputs' FMA chains over k in increasing order. Nothing in the order
+// depends on n_tok, on the tile a row falls in, or on the grid: the batch-invariance contract.
+#include <string>
+
+#include "common/error.h"
+#include "engines/cuda/gemm.cuh"
+#include "engines/cuda/launch.cuh"
+
+namespace adabench {
+
+namespace {
+
+constexpr int kTileO = 64;                              // outputs per block
+constexpr int kTileT = 32;                              // tokens per block
+constexpr int kChunkK = 64;                             // k staged per step
+constexpr int kPerThread = 8;                           // outputs per thread
+constexpr int kThreads = kTileO * kTileT / kPerThread;  // 256
+
+__device__ __forceinline__ float load_f32(const uint16_t* p, int64_t i) {
+    return __uint_as_float(uint32_t(p[i]) << 16);
+}
+__device__ __forceinline__ float load_f32(const float* p, int64_t i) { return p[i]; }
+
+template <class WT, class XT>
+__device__ __forceinline__ void matmul_invariant_body(const WT* w, const XT* x, int n_tok, int n_in, int n_out,
+                                                      float* y, int ldy, float alpha, float beta,
+                                                      float (*ws)[kChunkK + 1], float (*xs)[kChunkK + 1]) {
+    const int tid = threadIdx.x;
+    const int o0 = blockIdx.x * kTileO, t0 = blockIdx.y * kTileT;
+    const int my_t = tid / (kTileO / kPerThread);                 // 0..kTileT-1
+    const int my_o = (tid % (kTileO / kPerThread)) * kPerThread;  // 0, 8, ..., 56
+    float acc[kPerThread];
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) acc[j] = 0.0f;
+    for (int k0 = 0; k0 < n_in; k0 += kChunkK) {
+        const int kn = min(kChunkK, n_in - k0);
+        for (int i = tid; i < kTileO * kChunkK; i += kThreads) {
+            const int r = i / kChunkK, c = i % kChunkK;
+            const int o = o0 + r;
+            ws[r][c] = (o < n_out && c < kn) ? load_f32(w, int64_t(o) * n_in + k0 + c) : 0.0f;
+        }
+        for (int i = tid; i < kTileT * kChunkK; i += kThreads) {
+            const int r = i / kChunkK, c = i % kChunkK;
+            const int t = t0 + r;
+            xs[r][c] = (t < n_tok && c < kn) ? load_f32(x, int64_t(t) * n_in + k0 + c) : 0.0f;
+        }
+        __syncthreads();
+        // Only the kn real columns: padding would add fma(0, 0, acc), which keeps acc but is not
+        // needed for the order to be fixed.
+        for (int c = 0; c < kn; ++c) {
+            const float xv = xs[my_t][c];
+#pragma unroll
+            for (int j = 0; j < kPerThread; ++j) acc[j] = fmaf(xv, ws[my_o + j][c], acc[j]);
+        }
+        __syncthreads();
+    }
+    const int t = t0 + my_t;
+    if (t >= n_tok) return;
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+        const int o = o0 + my_o + j;
+        if (o >= n_out) continue;
+        float* dst = y + int64_t(t) * ldy + o;
+        *dst = beta == 0.0f ? alpha * acc[j] : beta * *dst + alpha * acc[j];
+    }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    matmul_invariant_bf16(const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out, float* y, int ldy,
+                          float alpha, float beta) {
+    __shared__ float ws[kTileO][kChunkK + 1];
+    __shared__ float xs[kTileT][kChunkK + 1];
+    matmul_invariant_body(w, x, n_tok, n_in, n_out, y, ldy, alpha, beta, ws, xs);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    matmul_invariant_f32(const float* w, const float* x, int n_tok, int n_in, int n_out, float* y, int ldy, float alpha,
+                         float beta) {
+    __shared__ float ws[kTileO][kChunkK + 1];
+    __shared__ float xs[kTileT][kChunkK + 1];
+    matmul_invariant_body(w, x, n_tok, n_in, n_out, y, ldy, alpha, beta, ws, xs);
+}
+
+// The launch configuration and argument checks, shared by both element types.
+template <class Kernel, class WT, class XT>
+void launch(const char* op, Kernel kernel, const WT* w, const XT* x, int n_tok, int n_in, int n_out, float* y, int ldy,
+            float alpha, float beta, cudaStream_t stream) {
+    if (n_tok < 0 || n_in < 0 || n_out < 0)
+        throw Error(std::string(op) + ": negative size (n_tok " + std::to_string(n_tok) + ", n_in " +
+                    std::to_string(n_in) + ", n_out " + std::to_string(n_out) + ")");
+    if (ldy < n_out)
+        throw Error(std::string(op) + ": ldy " + std::to_string(ldy) + " < n_out " + std::to_string(n_out));
+    if (n_tok == 0 || n_out == 0) return;
+    const unsigned gt = unsigned((n_tok + kTileT - 1) / kTileT);
+    if (gt > 65535) throw Error(std::string(op) + ": " + std::to_string(n_tok) + " tokens is too many for one launch");
+    const dim3 grid(unsigned((n_out + kTileO - 1) / kTileO), gt);
+    ADABENCH_LAUNCH(kernel, grid, kThreads, stream, w, x, n_tok, n_in, n_out, y, ldy, alpha, beta);
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess)
+        throw Error(std::string("CUDA kernel launch failed in ") + op + ": " + cudaGetErrorString(err));
+}
+
+}  // namespace
+
+void matmul_invariant_bf16_cuda(const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out, float* y, int ldy,
+                                float alpha, float beta, cudaStream_t stream) {
+    launch("matmul_invariant_bf16", matmul_invariant_bf16, w, x, n_tok, n_in, n_out, y, ldy, alpha, beta, stream);
+}
+
+void matmul_invariant_f32_cuda(const float* w, const float* x, int n_tok, int n_in, int n_out, float* y, int ldy,
+                               float alpha, float beta, cudaStream_t stream) {
+    launch("matmul_invariant_f32", matmul_invariant_f32, w, x, n_tok, n_in, n_out, y, ldy, alpha, beta, stream);
+}
+
+}  // namespace adabench

@@ -1,0 +1,102 @@
+// Helpers shared by the CUDA op tests (test_cuda_ops.cpp, test_cuda_gemm.cpp), which compile both
+// for the device (label gpu) and, with ADABENCH_BLOCK_EMULATION, for tests/emulation, where the
+// kernels run on emulated thread blocks and the "device" arrays are host memory.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#ifndef ADABENCH_BLOCK_EMULATION
+#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device.h"
+#endif
+
+namespace adabench {
+namespace cuda_test {
+
+#ifdef ADABENCH_BLOCK_EMULATION
+// Compiled into tests/emulation: the kernels run on the CPU, "device" arrays are host memory.
+#define REQUIRE_CUDA_DEVICE()
+
+template <class T>
+class DeviceArray {
+public:
+    explicit DeviceArray(size_t n) : v_(n) {}
+    explicit DeviceArray(const std::vector<T>& host) : v_(host) {}
+    T* get() { return v_.data(); }
+    void upload(const std::vector<T>& host) { v_ = host; }
+    std::vector<T> download() { return v_; }
+
+private:
+    std::vector<T> v_;
+};
+#else
+#define REQUIRE_CUDA_DEVICE() \
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
+
+// A device array of T that frees itself; upload/download copy whole vectors.
+template <class T>
+class DeviceArray {
+public:
+    explicit DeviceArray(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, (n ? n : 1) * sizeof(T))); }
+    explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
+    ~DeviceArray() { cudaFree(p_); }
+    DeviceArray(const DeviceArray&) = delete;
+    DeviceArray& operator=(const DeviceArray&) = delete;
+    T* get() { return static_cast<T*>(p_); }
+    void upload(const std::vector<T>& host) {
+        CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    }
+    std::vector<T> download() {
+        std::vector<T> host(n_);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+        return host;
+    }
+
+private:
+    void* p_ = nullptr;
+    size_t n_ = 0;
+};
+#endif
+
+inline std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+// Element-wise |got - ref| <= tol + |ref| * eps; NaN in got where ref has none fails.
+inline void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref,
+                         float tol, float eps) {
+    ASSERT_EQ(got.size(), ref.size()) << what;
+    size_t bad = 0, first_bad = 0;
+    double max_err = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const bool nan_got = std::isnan(got[i]), nan_ref = std::isnan(ref[i]);
+        bool ok;
+        if (nan_ref) {
+            ok = nan_got;
+        } else if (nan_got) {
+            ok = false;
+        } else {
+            const double err = std::fabs(double(got[i]) - double(ref[i]));
+            max_err = std::max(max_err, err);
+            ok = err <= double(tol) + std::fabs(double(ref[i])) * double(eps);
+        }
+        if (!ok && bad++ == 0) first_bad = i;
+    }
+    EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size() << " elements out of tolerance (tol " << tol
+                       << ", eps " << eps << "); first at " << first_bad << ": got " << got[first_bad] << ", ref "
+                       << ref[first_bad] << "; max abs error " << max_err;
+}
+
+}  // namespace cuda_test
+}  // namespace adabench
