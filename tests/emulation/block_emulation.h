@@ -88,7 +88,7 @@ inline Scheduler& sched() {
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kStackBytes = size_t(512) << 10;
+constexpr size_t kStackBytes = size_t(32) << 10;  // the swapcontext interceptor clears its shadow
 #else
 constexpr size_t kStackBytes = size_t(128) << 10;
 #endif
