@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "engines/backend_checks.h"
 #include "engines/cpu/ops.h"
+#include "engines/cuda/attention.cuh"
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
 #include "engines/cuda/ops.cuh"
@@ -201,9 +202,10 @@ private:
     float* final_norm_ = nullptr;
     int64_t weight_bytes_ = 0;
 
-    // KV cache: per layer, K and V of n_slots * max_seq_len * kv_dim floats.
-    std::vector<std::unique_ptr<DeviceBuffer<float>>> k_store_, v_store_;
-    std::vector<float*> k_cache_, v_cache_;
+    // KV cache: per layer, K and V of n_slots * max_seq_len * kv_dim values of kv_type_.
+    KvCacheType kv_type_ = KV_CACHE_F32;
+    std::vector<std::unique_ptr<DeviceBuffer<uint8_t>>> k_store_, v_store_;
+    std::vector<uint8_t*> k_cache_, v_cache_;
     std::vector<KvSlot> slots_;
     int max_seq_len_ = 0;
     int64_t cache_bytes_ = 0;
@@ -219,11 +221,15 @@ private:
     int scratch_T_ = 0, scratch_S_ = 0;
     DeviceBuffer<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, hs_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
-    DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
+    DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok | tile_first | tile_count
     DeviceBuffer<int32_t> picks_;  // forward_greedy: one token per sequence
     DeviceBuffer<float> coefs_;
     std::vector<int32_t> h_ints_;
     std::vector<float> h_coefs_;
+    // Tiled prefill attention: tokens per tile (0 = shape not handled or turned off) and the tile
+    // count of the step being enqueued (0 = the per-row kernel; always 0 for decode steps).
+    int prefill_tile_rows_ = 0;
+    int step_tiles_ = 0;
 
     // CUDA graphs of decode steps (one token per sequence, no LoRA), by S. They bake in the scratch
     // addresses, so any reallocation (scratch_gen_) drops them.
@@ -260,10 +266,14 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_.ptr, size_t(cublas_ws_.n)));
     const char* env_graphs = std::getenv("ADABENCH_CUDA_GRAPHS");
     graphs_on_ = options_.cuda_graphs && !(env_graphs && std::string(env_graphs) == "0");
+    kv_type_ = kv_cache_type_parse(options_.kv_cache_dtype);
     // On an exception below, the members already built free their device memory themselves.
     check_weights(*weights);
     upload_weights(*weights);
     weights_ = std::move(weights);
+    const ModelConfig& cfg = weights_->config;
+    prefill_tile_rows_ =
+        options_.tiled_prefill_attention ? attention_prefill_tile_rows(cfg.n_heads, cfg.n_kv_heads, cfg.head_dim) : 0;
     allocate_cache();
 }
 
@@ -367,7 +377,8 @@ void CudaBackend::allocate_cache() {
     max_seq_len_ = options_.max_seq_len > 0        ? options_.max_seq_len
                    : c.max_position_embeddings > 0 ? std::min(c.max_position_embeddings, 4096)
                                                    : 4096;
-    const int64_t slot_bytes = 2 * int64_t(c.n_layers) * max_seq_len_ * kv_dim * int64_t(sizeof(float));
+    const int64_t elem = kv_cache_type_size(kv_type_);
+    const int64_t slot_bytes = 2 * int64_t(c.n_layers) * max_seq_len_ * kv_dim * elem;
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     // Reserve for activations of a large step (prefill of 8k tokens) and cuBLAS workspaces.
@@ -377,17 +388,18 @@ void CudaBackend::allocate_cache() {
     int64_t n = budget > 0 ? budget / slot_bytes : 0;
     n = std::min<int64_t>(n, options_.max_slots);
     if (n < 1)
-        throw Error("CUDA KV cache: one slot of " + std::to_string(max_seq_len_) + " positions needs " +
-                        mib(slot_bytes) + ", but only " + mib(std::max<int64_t>(budget, 0)) +
-                        " are available for the cache after the weights (" + mib(weight_bytes_) + "; " +
-                        mib(int64_t(free_b)) + " free of " + mib(int64_t(total_b)) + ")",
-                    "lower max_seq_len or use a smaller model");
-    const int64_t per_layer = n * max_seq_len_ * kv_dim;
-    const std::string what = "the KV cache (" + std::to_string(n) + " slots of " + std::to_string(max_seq_len_) +
-                             " positions, " + mib(n * slot_bytes) + " in all)";
+        throw Error("CUDA KV cache (" + std::string(kv_cache_type_name(kv_type_)) + "): one slot of " +
+                        std::to_string(max_seq_len_) + " positions needs " + mib(slot_bytes) + ", but only " +
+                        mib(std::max<int64_t>(budget, 0)) + " are available for the cache after the weights (" +
+                        mib(weight_bytes_) + "; " + mib(int64_t(free_b)) + " free of " + mib(int64_t(total_b)) + ")",
+                    "lower max_seq_len, use kv_cache_dtype bf16 or a smaller model");
+    const int64_t per_layer = n * max_seq_len_ * kv_dim * elem;  // bytes
+    const std::string what = "the " + std::string(kv_cache_type_name(kv_type_)) + " KV cache (" + std::to_string(n) +
+                             " slots of " + std::to_string(max_seq_len_) + " positions, " + mib(n * slot_bytes) +
+                             " in all)";
     for (int l = 0; l < c.n_layers; ++l) {
         for (auto* store : {&k_store_, &v_store_}) {
-            store->push_back(std::make_unique<DeviceBuffer<float>>());
+            store->push_back(std::make_unique<DeviceBuffer<uint8_t>>());
             store->back()->reserve(per_layer, what, options_.device);
         }
         k_cache_.push_back(k_store_.back()->ptr);
@@ -467,8 +479,9 @@ int CudaBackend::seq_alloc() {
         }
     }
     throw Error("KV cache full: all " + std::to_string(slots_.size()) + " CUDA sequence slots (" +
-                    std::to_string(max_seq_len_) + " positions each, " + mib(cache_bytes_) + ") are in use",
-                "lower the batch size, or max_seq_len to fit more slots");
+                    std::to_string(max_seq_len_) + " positions each, " + mib(cache_bytes_) + " of " +
+                    kv_cache_type_name(kv_type_) + ") are in use",
+                "lower the batch size, or max_seq_len (or use kv_cache_dtype bf16) to fit more slots");
 }
 
 void CudaBackend::seq_free(int slot) {
@@ -481,8 +494,9 @@ int CudaBackend::seq_fork(int slot) {
     const int dst = seq_alloc();
     const ModelConfig& c = weights_->config;
     const int64_t kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
-    const int64_t stride = int64_t(max_seq_len_) * kv_dim;
-    const size_t bytes = size_t(len) * size_t(kv_dim) * sizeof(float);
+    const int64_t elem = kv_cache_type_size(kv_type_);
+    const int64_t stride = int64_t(max_seq_len_) * kv_dim * elem;  // bytes per slot
+    const size_t bytes = size_t(len) * size_t(kv_dim) * size_t(elem);
     if (bytes > 0) {
         for (int l = 0; l < c.n_layers; ++l) {
             CUDA_CHECK(cudaMemcpyAsync(k_cache_[size_t(l)] + dst * stride, k_cache_[size_t(l)] + slot * stride, bytes,
@@ -547,7 +561,7 @@ void CudaBackend::ensure_scratch(int T, int S) {
         realloc |= logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
         scratch_S_ = S;
     }
-    realloc |= ints_.reserve(4 * int64_t(T) + S, "step indices", options_.device);
+    realloc |= ints_.reserve(6 * int64_t(T) + S, "step indices", options_.device);  // tiles <= T
     realloc |=
         coefs_.reserve(std::max<int64_t>(1, int64_t(adapters_.size()) * T), "LoRA coefficients", options_.device);
     if (realloc) ++scratch_gen_;
@@ -605,6 +619,7 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     h_ints_.assign(size_t(4 * T + S), 0);
     int32_t *tok_id = h_ints_.data(), *tok_slot = tok_id + T, *tok_pos = tok_slot + T, *row_n_ctx = tok_pos + T,
             *last_tok = row_n_ctx + T;
+    std::vector<int32_t> tile_first, tile_count;
     int t = 0;
     for (int s = 0; s < S; ++s) {
         const int slot = batch.slots[size_t(s)];
@@ -616,7 +631,18 @@ int CudaBackend::run_step(const BackendBatch& batch) {
             row_n_ctx[t] = start + int(i) + 1;
         }
         last_tok[s] = t - 1;
+        // Tiles of prefill_tile_rows_ consecutive tokens of this sequence (only when T > S: a
+        // decode step, which a CUDA graph may capture, never reads them).
+        const int n_s = int(batch.tokens[size_t(s)].size());
+        if (prefill_tile_rows_ > 0 && T > S)
+            for (int i = 0; i < n_s; i += prefill_tile_rows_) {
+                tile_first.push_back(t - n_s + i);
+                tile_count.push_back(std::min(prefill_tile_rows_, n_s - i));
+            }
     }
+    step_tiles_ = int(tile_first.size());
+    h_ints_.insert(h_ints_.end(), tile_first.begin(), tile_first.end());
+    h_ints_.insert(h_ints_.end(), tile_count.begin(), tile_count.end());
     // Unmerged LoRA coefficients per (adapter, token); an adapter nobody uses this step costs nothing.
     lora_active_.assign(adapters_.size(), false);
     h_coefs_.assign(std::max<size_t>(1, adapters_.size() * size_t(T)), 0.0f);
@@ -660,6 +686,8 @@ void CudaBackend::enqueue_step(int T, int S) {
     const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
     const int32_t *d_id = ints_.ptr, *d_slot = d_id + T, *d_pos = d_slot + T, *d_n_ctx = d_pos + T,
                   *d_last = d_n_ctx + T;
+    const int n_tiles = T > S ? step_tiles_ : 0;  // decode steps (T == S) take the per-row kernel
+    const int32_t *d_tile_first = d_last + S, *d_tile_count = d_tile_first + n_tiles;
 
     // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
     get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
@@ -682,11 +710,17 @@ void CudaBackend::enqueue_step(int T, int S) {
         // RoPE at each token's absolute position, then K/V into the cache at (slot, pos)
         rope_f32_cuda(q_.ptr, d_pos, T, H, D, cfg.rope_theta, stream_);
         rope_f32_cuda(k_.ptr, d_pos, T, Hkv, D, cfg.rope_theta, stream_);
-        kv_append_f32_cuda(k_.ptr, v_.ptr, d_slot, d_pos, T, kv_dim, slot_stride, k_cache_[size_t(l)],
-                           v_cache_[size_t(l)], stream_);
+        kv_append_cuda(kv_type_, k_.ptr, v_.ptr, d_slot, d_pos, T, kv_dim, slot_stride, k_cache_[size_t(l)],
+                       v_cache_[size_t(l)], stream_);
         // Causal GQA attention: token t attends to positions 0..pos_t of its slot   att is (T, H, D)
-        attention_f32_cuda(q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot, d_n_ctx, T, H, Hkv, D,
-                           attn_scale, att_.ptr, stream_);
+        // (prefill: tiles of consecutive tokens share each K/V tile; decode: one block per row)
+        if (n_tiles > 0)
+            attention_prefill_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
+                                   d_n_ctx, d_tile_first, d_tile_count, n_tiles, H, Hkv, D, attn_scale, att_.ptr,
+                                   stream_);
+        else
+            attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
+                                d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_);
         // x = x + att Wo^T
         convert_f32_bf16_cuda(att_.ptr, int64_t(T) * q_dim, xb_.ptr, stream_);
         project(L.o, xb_.ptr, att_.ptr, T, proj_.ptr, l, LORA_TARGET_O);
@@ -768,6 +802,7 @@ void cuda_backend_register() {
             CudaBackendOptions co;
             co.max_seq_len = o.max_seq_len;
             co.max_slots = std::max(o.max_batch, 1) * 4 + 16;  // forks of budget sweeps need extra slots
+            co.kv_cache_dtype = o.kv_cache_dtype;
             return std::shared_ptr<Backend>(cuda_backend_create(std::move(w), co));
         });
     });

@@ -61,6 +61,12 @@ void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t 
                         const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale,
                         float* out, cudaStream_t stream);
 
+// attention_f32_cuda over a bf16 KV cache (raw bf16 bits, converted to fp32 on load); same layout
+// and semantics, slot_stride in elements. Twin: ref_attention_row over the bf16-rounded K/V.
+void attention_f32_kv_bf16_cuda(const float* q, const uint16_t* k, const uint16_t* v, int64_t slot_stride,
+                                const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows, int n_heads,
+                                int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream);
+
 // KV cache append: k_new, v_new (n_tok, kv_dim) rows go to position pos[t] of slot slot[t]:
 // k_cache[slot[t]*slot_stride + pos[t]*kv_dim + i]. Slots and positions are checked by the caller.
 void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* slot, const int32_t* pos, int n_tok,
