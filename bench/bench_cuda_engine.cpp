@@ -181,8 +181,8 @@ void attention_kernels(double bw) {
                 attention_prefill_cuda(type, static_cast<float*>(q), k, v, slot_stride, d_slot, d_ctx, d_tf, d_tc,
                                        n_tiles, H, Hkv, D, scale, static_cast<float*>(out), nullptr);
             else
-                attention_rows_cuda(type, static_cast<float*>(q), k, v, slot_stride, d_slot, d_ctx, T, H, Hkv, D, scale,
-                                    static_cast<float*>(out), nullptr);
+                attention_rows_cuda(type, static_cast<float*>(q), k, v, slot_stride, nullptr, d_slot, d_ctx, T, H, Hkv,
+                                    D, scale, static_cast<float*>(out), nullptr);
         };
         launch();
         std::vector<double> t;

@@ -110,15 +110,10 @@ void kv_append_cuda(KvCacheType type, const float* k_new, const float* v_new, co
 }
 
 void attention_rows_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
-                         const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads,
-                         int head_dim, float scale, float* out, cudaStream_t stream) {
-    if (type == KV_CACHE_F32) {
-        attention_f32_cuda(q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride, row_slot,
-                           row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, stream);
-    } else {
-        attention_f32_kv_bf16_cuda(q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride,
-                                   row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, stream);
-    }
+                         const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
+                         int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+    attention_f32_rows_cuda(type == KV_CACHE_BF16, q, k, v, slot_stride, row_index, row_slot, row_n_ctx, n_rows,
+                            n_heads, n_kv_heads, head_dim, scale, out, stream);
 }
 
 // ---- tiled prefill ----

@@ -34,10 +34,12 @@ void kv_append_cuda(KvCacheType type, const float* k_new, const float* v_new, co
                     int n_tok, int kv_dim, int64_t slot_stride, void* k_cache, void* v_cache, cudaStream_t stream);
 
 // The one-block-per-(row, head) kernel (attention_f32_cuda in ops.cuh) over a cache of either type;
-// same arguments, slot_stride in elements.
+// same arguments, slot_stride in elements. row_index null: rows 0..n_rows-1; otherwise the n_rows
+// query rows row_index[i] (q, out, row_slot, row_n_ctx indexed by row number), the rest of out
+// untouched: the single-token rows of a step whose other sequences go through the tiled kernel.
 void attention_rows_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
-                         const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads,
-                         int head_dim, float scale, float* out, cudaStream_t stream);
+                         const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
+                         int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream);
 
 // Query rows (tokens) per tile of attention_prefill_cuda for this shape, or 0 when the tiled
 // kernel does not handle it (head_dim > kCudaAttentionMaxHeadDim or not a multiple of 4; the

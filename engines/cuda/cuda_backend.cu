@@ -221,15 +221,17 @@ private:
     int scratch_T_ = 0, scratch_S_ = 0;
     DeviceBuffer<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, hs_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
-    DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok | tile_first | tile_count
+    // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok, then in prefill steps tile_first | tile_count | single_rows
+    DeviceBuffer<int32_t> ints_;
     DeviceBuffer<int32_t> picks_;  // forward_greedy: one token per sequence
     DeviceBuffer<float> coefs_;
     std::vector<int32_t> h_ints_;
     std::vector<float> h_coefs_;
-    // Tiled prefill attention: tokens per tile (0 = shape not handled or turned off) and the tile
-    // count of the step being enqueued (0 = the per-row kernel; always 0 for decode steps).
+    // Tiled prefill attention: tokens per tile (0 = shape not handled or turned off); for the step
+    // being enqueued, the tiles over sequences feeding several tokens and the rows of sequences
+    // feeding one (the per-row kernel; both 0 in decode steps, which read no index list).
     int prefill_tile_rows_ = 0;
-    int step_tiles_ = 0;
+    int step_tiles_ = 0, step_single_ = 0;
 
     // CUDA graphs of decode steps (one token per sequence, no LoRA), by S. They bake in the scratch
     // addresses, so any reallocation (scratch_gen_) drops them.
@@ -254,6 +256,7 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     if (options_.max_slots < 1) throw Error("CudaBackend: max_slots must be >= 1");
     if (!(options_.cache_memory_fraction > 0.0 && options_.cache_memory_fraction <= 1.0))
         throw Error("CudaBackend: cache_memory_fraction must be in (0, 1]");
+    kv_type_ = kv_cache_type_parse(options_.kv_cache_dtype);
     CUDA_CHECK(cudaSetDevice(options_.device));
     device_name_ = cuda_device_name(options_.device);
     CUDA_CHECK(cudaStreamCreateWithFlags(&handles_.stream, cudaStreamNonBlocking));
@@ -266,7 +269,6 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_.ptr, size_t(cublas_ws_.n)));
     const char* env_graphs = std::getenv("ADABENCH_CUDA_GRAPHS");
     graphs_on_ = options_.cuda_graphs && !(env_graphs && std::string(env_graphs) == "0");
-    kv_type_ = kv_cache_type_parse(options_.kv_cache_dtype);
     // On an exception below, the members already built free their device memory themselves.
     check_weights(*weights);
     upload_weights(*weights);
@@ -561,7 +563,7 @@ void CudaBackend::ensure_scratch(int T, int S) {
         realloc |= logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
         scratch_S_ = S;
     }
-    realloc |= ints_.reserve(6 * int64_t(T) + S, "step indices", options_.device);  // tiles <= T
+    realloc |= ints_.reserve(7 * int64_t(T) + S, "step indices", options_.device);  // tiles + single rows <= 2T
     realloc |=
         coefs_.reserve(std::max<int64_t>(1, int64_t(adapters_.size()) * T), "LoRA coefficients", options_.device);
     if (realloc) ++scratch_gen_;
@@ -619,7 +621,7 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     h_ints_.assign(size_t(4 * T + S), 0);
     int32_t *tok_id = h_ints_.data(), *tok_slot = tok_id + T, *tok_pos = tok_slot + T, *row_n_ctx = tok_pos + T,
             *last_tok = row_n_ctx + T;
-    std::vector<int32_t> tile_first, tile_count;
+    std::vector<int32_t> tile_first, tile_count, single_rows;
     int t = 0;
     for (int s = 0; s < S; ++s) {
         const int slot = batch.slots[size_t(s)];
@@ -631,18 +633,24 @@ int CudaBackend::run_step(const BackendBatch& batch) {
             row_n_ctx[t] = start + int(i) + 1;
         }
         last_tok[s] = t - 1;
-        // Tiles of prefill_tile_rows_ consecutive tokens of this sequence (only when T > S: a
-        // decode step, which a CUDA graph may capture, never reads them).
+        // Prefill steps (T > S; decode steps, which CUDA graphs capture, read no list): a sequence
+        // feeding several tokens goes through the tiled kernel in tiles of prefill_tile_rows_
+        // consecutive tokens, a sequence feeding one through the per-row kernel, so a decode row
+        // is computed the same way whatever else shares the step.
         const int n_s = int(batch.tokens[size_t(s)].size());
-        if (prefill_tile_rows_ > 0 && T > S)
-            for (int i = 0; i < n_s; i += prefill_tile_rows_) {
+        if (prefill_tile_rows_ > 0 && T > S) {
+            if (n_s == 1) single_rows.push_back(t - 1);
+            for (int i = 0; n_s > 1 && i < n_s; i += prefill_tile_rows_) {
                 tile_first.push_back(t - n_s + i);
                 tile_count.push_back(std::min(prefill_tile_rows_, n_s - i));
             }
+        }
     }
     step_tiles_ = int(tile_first.size());
+    step_single_ = int(single_rows.size());
     h_ints_.insert(h_ints_.end(), tile_first.begin(), tile_first.end());
     h_ints_.insert(h_ints_.end(), tile_count.begin(), tile_count.end());
+    h_ints_.insert(h_ints_.end(), single_rows.begin(), single_rows.end());
     // Unmerged LoRA coefficients per (adapter, token); an adapter nobody uses this step costs nothing.
     lora_active_.assign(adapters_.size(), false);
     h_coefs_.assign(std::max<size_t>(1, adapters_.size() * size_t(T)), 0.0f);
@@ -686,8 +694,12 @@ void CudaBackend::enqueue_step(int T, int S) {
     const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
     const int32_t *d_id = ints_.ptr, *d_slot = d_id + T, *d_pos = d_slot + T, *d_n_ctx = d_pos + T,
                   *d_last = d_n_ctx + T;
-    const int n_tiles = T > S ? step_tiles_ : 0;  // decode steps (T == S) take the per-row kernel
-    const int32_t *d_tile_first = d_last + S, *d_tile_count = d_tile_first + n_tiles;
+    // Decode steps (T == S) take the per-row kernel over all rows; prefill steps the tiled kernel
+    // plus the per-row kernel over the listed single-token rows.
+    const bool tiled = T > S && step_tiles_ > 0;
+    const int n_tiles = tiled ? step_tiles_ : 0, n_single = tiled ? step_single_ : 0;
+    const int32_t *d_tile_first = d_last + S, *d_tile_count = d_tile_first + n_tiles,
+                  *d_single = d_tile_count + n_tiles;
 
     // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
     get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
@@ -714,13 +726,17 @@ void CudaBackend::enqueue_step(int T, int S) {
                        v_cache_[size_t(l)], stream_);
         // Causal GQA attention: token t attends to positions 0..pos_t of its slot   att is (T, H, D)
         // (prefill: tiles of consecutive tokens share each K/V tile; decode: one block per row)
-        if (n_tiles > 0)
+        if (tiled) {
             attention_prefill_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
                                    d_n_ctx, d_tile_first, d_tile_count, n_tiles, H, Hkv, D, attn_scale, att_.ptr,
                                    stream_);
-        else
-            attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
-                                d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_);
+            if (n_single > 0)
+                attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_single,
+                                    d_slot, d_n_ctx, n_single, H, Hkv, D, attn_scale, att_.ptr, stream_);
+        } else {
+            attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, nullptr,
+                                d_slot, d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_);
+        }
         // x = x + att Wo^T
         convert_f32_bf16_cuda(att_.ptr, int64_t(T) * q_dim, xb_.ptr, stream_);
         project(L.o, xb_.ptr, att_.ptr, T, proj_.ptr, l, LORA_TARGET_O);

@@ -181,12 +181,12 @@ __device__ __forceinline__ float kv_to_f32(float x) { return x; }
 __device__ __forceinline__ float kv_to_f32(uint16_t h) { return bf16_bits_to_f32(h); }
 
 template <typename KV>
-__global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_slot,
-                              const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                              float* out) {
+__global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
+                              const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
+                              float scale, float* out) {
     __shared__ float q_s[kCudaAttentionMaxHeadDim];
     __shared__ float p_s[kAttnChunk];
-    const int h = blockIdx.x, s = blockIdx.y;  // s: query row
+    const int h = blockIdx.x, s = row_index ? row_index[blockIdx.y] : int(blockIdx.y);  // s: query row
     const int64_t slot = row_slot ? row_slot[s] : s;
     const int kvh = h / (n_heads / n_kv_heads);
     const int64_t kv_stride = int64_t(n_kv_heads) * head_dim;
@@ -246,8 +246,8 @@ __global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t 
 
 template <typename KV>
 static void attention_launch(const char* op, const float* q, const KV* k, const KV* v, int64_t seq_stride,
-                             const int32_t* row_slot, const int32_t* n_ctx, int n_rows, int n_heads, int n_kv_heads,
-                             int head_dim, float scale, float* out, cudaStream_t stream) {
+                             const int32_t* row_index, const int32_t* row_slot, const int32_t* n_ctx, int n_rows,
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
     check_size(op, "n_rows", n_rows);
     if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
         throw Error(std::string(op) + ": n_heads " + std::to_string(n_heads) + " is not a positive multiple of " +
@@ -258,30 +258,35 @@ static void attention_launch(const char* op, const float* q, const KV* k, const 
     if (n_rows == 0) return;
     if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
     const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
-    attention_f32<<<grid, kAttnBlock, 0, stream>>>(q, k, v, seq_stride, row_slot, n_ctx, n_heads, n_kv_heads, head_dim,
-                                                   scale, out);
+    attention_f32<<<grid, kAttnBlock, 0, stream>>>(q, k, v, seq_stride, row_index, row_slot, n_ctx, n_heads, n_kv_heads,
+                                                   head_dim, scale, out);
     check_launch(op);
 }
 
 void attention_decode_f32_cuda(const float* q, const float* k, const float* v, int64_t seq_stride, const int32_t* n_ctx,
                                int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
                                cudaStream_t stream) {
-    attention_launch("attention_decode_f32", q, k, v, seq_stride, nullptr, n_ctx, n_seq, n_heads, n_kv_heads, head_dim,
-                     scale, out, stream);
+    attention_launch("attention_decode_f32", q, k, v, seq_stride, nullptr, nullptr, n_ctx, n_seq, n_heads, n_kv_heads,
+                     head_dim, scale, out, stream);
 }
 
 void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t slot_stride, const int32_t* row_slot,
                         const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale,
                         float* out, cudaStream_t stream) {
-    attention_launch("attention_f32", q, k, v, slot_stride, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim,
-                     scale, out, stream);
+    attention_launch("attention_f32", q, k, v, slot_stride, nullptr, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads,
+                     head_dim, scale, out, stream);
 }
 
-void attention_f32_kv_bf16_cuda(const float* q, const uint16_t* k, const uint16_t* v, int64_t slot_stride,
-                                const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows, int n_heads,
-                                int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
-    attention_launch("attention_f32_kv_bf16", q, k, v, slot_stride, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads,
-                     head_dim, scale, out, stream);
+void attention_f32_rows_cuda(bool kv_bf16, const float* q, const void* k, const void* v, int64_t slot_stride,
+                             const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+    if (kv_bf16)
+        attention_launch("attention_f32 (bf16 cache)", q, static_cast<const uint16_t*>(k),
+                         static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_rows, n_heads,
+                         n_kv_heads, head_dim, scale, out, stream);
+    else
+        attention_launch("attention_f32", q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
+                         row_index, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, stream);
 }
 
 // ---- KV cache append: row t of k_new / v_new goes to (slot[t], pos[t]) ----

@@ -130,8 +130,8 @@ TEST(CudaAttentionArgs, LaunchersRejectBadArguments) {
     EXPECT_THROW(attention_prefill_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr,
                                         -1, 4, 2, 64, 1.0f, nullptr, nullptr),
                  Error);
-    EXPECT_THROW(attention_rows_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, 0, nullptr, nullptr, 1, 14, 3, 64, 1.0f,
-                                     nullptr, nullptr),
+    EXPECT_THROW(attention_rows_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 1, 14, 3,
+                                     64, 1.0f, nullptr, nullptr),
                  Error);
     EXPECT_THROW(
         kv_append_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, nullptr, -1, 256, 0, nullptr, nullptr, nullptr),
@@ -236,25 +236,51 @@ void check_case(const AttnCase& c, KvCacheType type, uint32_t seed) {
                               row_n_ctx[size_t(t)], D, scale, &ref[(size_t(t) * H + size_t(h)) * D], scores.data());
         }
 
-    // Tiles as the backend builds them.
+    // Tiles over every sequence (one-token sequences too).
     const int tile_rows = attention_prefill_tile_rows(H, Hkv, D);
     ASSERT_GT(tile_rows, 0) << name;
-    std::vector<int32_t> tile_first, tile_count;
-    int t0 = 0;
-    for (int n : st.n_new) {
-        for (int i = 0; i < n; i += tile_rows) {
-            tile_first.push_back(t0 + i);
-            tile_count.push_back(std::min(tile_rows, n - i));
+    auto tiles_of = [&](int min_tokens, std::vector<int32_t>& first, std::vector<int32_t>& count,
+                        std::vector<int32_t>& singles) {
+        int t0 = 0;
+        for (int n : st.n_new) {
+            if (n < min_tokens) singles.push_back(t0);
+            for (int i = 0; n >= min_tokens && i < n; i += tile_rows) {
+                first.push_back(t0 + i);
+                count.push_back(std::min(tile_rows, n - i));
+            }
+            t0 += n;
         }
-        t0 += n;
+    };
+    {
+        std::vector<int32_t> first, count, singles;
+        tiles_of(1, first, count, singles);
+        DeviceArray<int32_t> d_tf(first), d_tc(count);
+        attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
+                               int(first.size()), H, Hkv, D, scale, d_out.get(), nullptr);
+        expect_close("attention_prefill " + name, d_out.download(), ref, 1e-5f, 1e-4f);
     }
-    DeviceArray<int32_t> d_tf(tile_first), d_tc(tile_count);
-    attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
-                           int(tile_first.size()), H, Hkv, D, scale, d_out.get(), nullptr);
-    expect_close("attention_prefill " + name, d_out.download(), ref, 1e-5f, 1e-4f);
+
+    // The backend's split: tiles over sequences feeding several tokens, the per-row kernel over
+    // the listed one-token rows (which must leave every other row alone).
+    {
+        std::vector<int32_t> first, count, singles;
+        tiles_of(2, first, count, singles);
+        ASSERT_EQ(singles.size(), 2u);
+        std::vector<float> expect(q.size(), 7.0f);
+        for (int32_t r : singles)
+            std::copy_n(ref.begin() + int64_t(r) * H * D, H * D, expect.begin() + int64_t(r) * H * D);
+        DeviceArray<float> d_mixed(std::vector<float>(q.size(), 7.0f));
+        DeviceArray<int32_t> d_tf(first), d_tc(count), d_single(singles);
+        attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_single.get(), d_slot.get(), d_n.get(),
+                            int(singles.size()), H, Hkv, D, scale, d_mixed.get(), nullptr);
+        expect_close("attention_rows (listed rows only) " + name, d_mixed.download(), expect, 1e-5f, 1e-4f);
+        attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
+                               int(first.size()), H, Hkv, D, scale, d_mixed.get(), nullptr);
+        expect_close("attention_prefill + rows " + name, d_mixed.download(), ref, 1e-5f, 1e-4f);
+    }
 
     DeviceArray<float> d_out_rows(q.size());
-    attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), T, H, Hkv, D, scale,
+    attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, nullptr, d_slot.get(), d_n.get(), T, H, Hkv, D, scale,
                         d_out_rows.get(), nullptr);
     expect_close("attention_rows " + name, d_out_rows.download(), ref, 1e-5f, 1e-4f);
 }
