@@ -27,8 +27,14 @@ namespace adabench {
 namespace {
 
 constexpr int kAppendBlock = 256;
-constexpr int kPfThreads = 128;  // threads per prefill block (4 warps)
-constexpr int kPfRows = 32;      // (token, head) query rows per prefill block
+constexpr int kPfThreads = 128;    // threads per prefill block (4 warps)
+constexpr int kPfRows = 32;        // (token, head) query rows per prefill block
+constexpr int kDecThreads = 128;   // threads per split-K decode block
+constexpr int kDecMinSplit = 256;  // context positions per split, at least (more for long caches)
+constexpr int kDecMaxSplits = 16;  // splits per row, at most
+constexpr int kDecChunk = 64;      // positions scored per step inside a split
+constexpr int kDecMaxGroup = 8;    // query heads per kv head the split-K kernel handles
+constexpr int kDecDimsPerThread = (kCudaAttentionMaxHeadDim + kDecThreads - 1) / kDecThreads;
 
 void check_launch(const char* op) {
     cudaError_t err = cudaGetLastError();
@@ -351,6 +357,196 @@ void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, con
     else
         prefill_dispatch(q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride, row_slot,
                          row_n_ctx, tile_first, tile_count, n_tiles, n_heads, n_kv_heads, head_dim, scale, out, stream);
+}
+
+// ---- split-K decode (flash-decoding) ----
+//
+// One block per (kv head, listed row, split of split_len positions): the block scores its split's
+// positions for all query heads of the kv head's group (K and V read once per group, not once per
+// query head), keeps a running max / sum / unnormalised output per head, and writes them to
+// `partial`; the combine kernel merges a row's splits. A row's split count is ceil(n_ctx /
+// split_len), a function of its own context and split_len only, so its result does not depend on the batch;
+// split_len and the grid (max_splits) come from the cache length, not from the contexts, so CUDA graphs
+// replay it.
+
+template <typename KV>
+__global__ void __launch_bounds__(kDecThreads)
+    attention_decode_split_f32(const float* q, const KV* k, const KV* v, int64_t slot_stride, const int32_t* row_index,
+                               const int32_t* row_slot, const int32_t* row_n_ctx, int n_heads, int n_kv_heads,
+                               int head_dim, float scale, int split_len, int max_splits, float* partial) {
+    __shared__ float q_s[kDecMaxGroup * kCudaAttentionMaxHeadDim];
+    __shared__ float p_s[kDecMaxGroup][kDecChunk];
+    const int D = head_dim, group = n_heads / n_kv_heads;
+    const int kvh = blockIdx.x, split = blockIdx.z;
+    const int r = row_index ? row_index[blockIdx.y] : int(blockIdx.y);
+    const int n = row_n_ctx[r];
+    const int j_begin = split * split_len, j_end = min(n, j_begin + split_len);
+    if (split > 0 && j_begin >= j_end) return;  // past the row's context (split 0 always reports)
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t kv_stride = int64_t(n_kv_heads) * D;
+    const int64_t slot = row_slot[r];
+    const KV* kb = k + slot * slot_stride + int64_t(kvh) * D;
+    const KV* vb = v + slot * slot_stride + int64_t(kvh) * D;
+    const int h0 = kvh * group;
+    for (int idx = tid; idx < group * D; idx += kDecThreads) q_s[idx] = q[(int64_t(r) * n_heads + h0) * D + idx];
+    __syncthreads();
+
+    float m[kDecMaxGroup], l[kDecMaxGroup], acc[kDecMaxGroup][kDecDimsPerThread];
+#pragma unroll
+    for (int h = 0; h < kDecMaxGroup; ++h) {
+        m[h] = -INFINITY, l[h] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kDecDimsPerThread; ++i) acc[h][i] = 0.0f;
+    }
+    for (int c0 = j_begin; c0 < j_end; c0 += kDecChunk) {
+        const int cn = min(kDecChunk, j_end - c0);
+        // Scores: one warp per position, lanes split head_dim; every head of the group at once.
+        for (int jj = warp; jj < cn; jj += kDecThreads / 32) {
+            const KV* kr = kb + int64_t(c0 + jj) * kv_stride;
+            float dot[kDecMaxGroup];
+#pragma unroll
+            for (int h = 0; h < kDecMaxGroup; ++h) dot[h] = 0.0f;
+            for (int d = lane; d < D; d += 32) {
+                const float kv = load_f32(kr[d]);
+#pragma unroll
+                for (int h = 0; h < kDecMaxGroup; ++h)
+                    if (h < group) dot[h] += q_s[h * D + d] * kv;
+            }
+#pragma unroll
+            for (int h = 0; h < kDecMaxGroup; ++h) {
+                if (h >= group) break;
+                float x = dot[h];
+                for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+                if (lane == 0) p_s[h][jj] = x * scale;
+            }
+        }
+        __syncthreads();
+        float corr[kDecMaxGroup];
+#pragma unroll
+        for (int h = 0; h < kDecMaxGroup; ++h) {
+            corr[h] = 1.0f;
+            if (h >= group) continue;
+            float cm = -INFINITY;
+            for (int jj = 0; jj < cn; ++jj) cm = fmaxf(cm, p_s[h][jj]);
+            const float new_m = fmaxf(m[h], cm);
+            corr[h] = expf(m[h] - new_m);  // 0 on the first chunk
+            m[h] = new_m;
+        }
+        __syncthreads();  // every thread has read the raw scores
+#pragma unroll
+        for (int h = 0; h < kDecMaxGroup; ++h) {
+            if (h >= group) break;
+            for (int jj = tid; jj < cn; jj += kDecThreads) p_s[h][jj] = expf(p_s[h][jj] - m[h]);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int h = 0; h < kDecMaxGroup; ++h) {
+            if (h >= group) break;
+            float sum = 0.0f;
+            for (int jj = 0; jj < cn; ++jj) sum += p_s[h][jj];
+            l[h] = l[h] * corr[h] + sum;
+#pragma unroll
+            for (int i = 0; i < kDecDimsPerThread; ++i) acc[h][i] *= corr[h];
+        }
+        for (int jj = 0; jj < cn; ++jj) {
+#pragma unroll
+            for (int i = 0; i < kDecDimsPerThread; ++i) {
+                const int d = tid + i * kDecThreads;
+                if (d >= D) break;
+                const float vv = load_f32(vb[int64_t(c0 + jj) * kv_stride + d]);
+#pragma unroll
+                for (int h = 0; h < kDecMaxGroup; ++h)
+                    if (h < group) acc[h][i] += p_s[h][jj] * vv;
+            }
+        }
+        __syncthreads();  // p_s is rewritten by the next chunk
+    }
+    // partial[((row * n_heads + head) * max_splits + split) * (D + 2)]: m, l, acc[D]
+#pragma unroll
+    for (int h = 0; h < kDecMaxGroup; ++h) {
+        if (h >= group) break;
+        float* pp = partial + ((int64_t(blockIdx.y) * n_heads + h0 + h) * max_splits + split) * (D + 2);
+        if (tid == 0) pp[0] = m[h], pp[1] = l[h];
+#pragma unroll
+        for (int i = 0; i < kDecDimsPerThread; ++i) {
+            const int d = tid + i * kDecThreads;
+            if (d < D) pp[2 + d] = acc[h][i];
+        }
+    }
+}
+
+__global__ void attention_decode_combine_f32(const float* partial, const int32_t* row_index, const int32_t* row_n_ctx,
+                                             int n_heads, int head_dim, int split_len, int max_splits, float* out) {
+    const int h = blockIdx.x;
+    const int r = row_index ? row_index[blockIdx.y] : int(blockIdx.y);
+    const int n = row_n_ctx[r];
+    const int n_splits = max(1, min(max_splits, (n + split_len - 1) / split_len));
+    const float* pp = partial + (int64_t(blockIdx.y) * n_heads + h) * max_splits * (head_dim + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < n_splits; ++s) M = fmaxf(M, pp[s * (head_dim + 2)]);
+    float L = 0.0f;
+    for (int s = 0; s < n_splits; ++s) {
+        const float ms = pp[s * (head_dim + 2)];
+        L += ms == -INFINITY ? 0.0f : pp[s * (head_dim + 2) + 1] * expf(ms - M);
+    }
+    float* o = out + (int64_t(r) * n_heads + h) * head_dim;
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float a = 0.0f;
+        for (int s = 0; s < n_splits; ++s) {
+            const float ms = pp[s * (head_dim + 2)];
+            if (ms != -INFINITY) a += pp[s * (head_dim + 2) + 2 + d] * expf(ms - M);
+        }
+        o[d] = L > 0.0f ? a / L : 0.0f;
+    }
+}
+
+bool attention_decode_split_supported(int n_heads, int n_kv_heads, int head_dim) {
+    return n_heads > 0 && n_kv_heads > 0 && n_heads % n_kv_heads == 0 && n_heads / n_kv_heads <= kDecMaxGroup &&
+           head_dim > 0 && head_dim <= kCudaAttentionMaxHeadDim;
+}
+
+int attention_decode_split_len(int max_seq_len) {
+    const int per = (std::max(max_seq_len, 1) + kDecMaxSplits - 1) / kDecMaxSplits;
+    return std::max(kDecMinSplit, (per + 63) / 64 * 64);
+}
+
+int attention_decode_max_splits(int max_seq_len) {
+    const int len = attention_decode_split_len(max_seq_len);
+    return (std::max(max_seq_len, 1) + len - 1) / len;
+}
+
+int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, int max_splits) {
+    return int64_t(n_rows) * n_heads * max_splits * (head_dim + 2);
+}
+
+void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
+                                 const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
+                                 int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
+                                 int max_splits, float* partial, float* out, cudaStream_t stream) {
+    if (n_rows < 0) throw Error("attention_decode_split_f32: n_rows is negative (" + std::to_string(n_rows) + ")");
+    if (!attention_decode_split_supported(n_heads, n_kv_heads, head_dim))
+        throw Error("attention_decode_split_f32: unsupported shape (n_heads " + std::to_string(n_heads) +
+                        ", n_kv_heads " + std::to_string(n_kv_heads) + ", head_dim " + std::to_string(head_dim) + ")",
+                    "needs at most " + std::to_string(kDecMaxGroup) + " query heads per kv head and head_dim <= " +
+                        std::to_string(kCudaAttentionMaxHeadDim) + "; use attention_rows_cuda otherwise");
+    if (max_splits < 1 || max_splits > 65535 || split_len < 1)
+        throw Error("attention_decode_split_f32: max_splits " + std::to_string(max_splits) + " outside [1, 65535] or " +
+                    "split_len " + std::to_string(split_len) + " < 1");
+    if (n_rows == 0) return;
+    if (n_rows > 65535) throw Error("attention_decode_split_f32: " + std::to_string(n_rows) + " rows exceed 65535");
+    const dim3 grid{unsigned(n_kv_heads), unsigned(n_rows), unsigned(max_splits)};
+    if (type == KV_CACHE_F32)
+        attention_decode_split_f32<<<grid, kDecThreads, 0, stream>>>(
+            q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride, row_index, row_slot, row_n_ctx,
+            n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+    else
+        attention_decode_split_f32<<<grid, kDecThreads, 0, stream>>>(
+            q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot,
+            row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+    check_launch("attention_decode_split_f32");
+    attention_decode_combine_f32<<<dim3{unsigned(n_heads), unsigned(n_rows), 1u}, 128, 0, stream>>>(
+        partial, row_index, row_n_ctx, n_heads, head_dim, split_len, max_splits, out);
+    check_launch("attention_decode_combine_f32");
 }
 
 }  // namespace adabench

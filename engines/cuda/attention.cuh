@@ -8,8 +8,8 @@
 // nearest even like ref_f32_to_bf16). Launchers only enqueue on `stream` and throw adabench::Error
 // for arguments they can check on the host.
 //
-// Not here: split-K (flash-decoding) for long decode contexts, paged KV blocks, tensor-core (bf16
-// MMA) scores; the cache allocation and the per-step tile lists (the backend builds them).
+// Not here: paged KV blocks, tensor-core (bf16 MMA) scores; the cache allocation, the scratch and
+// the per-step tile and row lists (the backend builds them).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -58,6 +58,25 @@ void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, con
                             const int32_t* row_slot, const int32_t* row_n_ctx, const int32_t* tile_first,
                             const int32_t* tile_count, int n_tiles, int n_heads, int n_kv_heads, int head_dim,
                             float scale, float* out, cudaStream_t stream);
+
+// Split-K (flash-decoding) attention for decode rows: row r's context is cut into splits of
+// split_len positions, one block per (kv head, row, split) scores its split for every query head
+// of the group (K/V read once per group), and a second kernel merges the splits. Same q / cache /
+// out / row_index semantics as attention_rows_cuda. `partial` is scratch of
+// attention_decode_partial_floats(n_rows, n_heads, head_dim, max_splits) floats; max_splits *
+// split_len must cover every row's context. The backend takes split_len =
+// attention_decode_split_len(max_seq_len) (>= 256 positions, at most 16 splits) and max_splits =
+// attention_decode_max_splits(max_seq_len), so a row's result depends only on its own context and
+// the cache length, never on the batch, and the grid is fixed per batch size (CUDA graphs).
+// Handles at most 8 query heads per kv head and head_dim <= 256 (attention_decode_split_supported).
+bool attention_decode_split_supported(int n_heads, int n_kv_heads, int head_dim);
+int attention_decode_split_len(int max_seq_len);
+int attention_decode_max_splits(int max_seq_len);
+int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, int max_splits);
+void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
+                                 const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
+                                 int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
+                                 int max_splits, float* partial, float* out, cudaStream_t stream);
 
 // Dynamic shared memory (bytes) one block of attention_prefill_cuda uses for head_dim; for the
 // tests and the notes (<= 227 KiB on sm_90, <= 163 KiB on sm_80 for every head_dim <= 256).

@@ -180,6 +180,7 @@ private:
     // Every kernel and cuBLAS call of one step over T tokens and S sequences, reading the step's
     // indices from ints_ (the part a CUDA graph captures).
     void enqueue_step(int T, int S);
+    void decode_attention(int l, const int32_t* d_rows, int n_rows, const int32_t* d_slot, const int32_t* d_n_ctx);
     // The decode step over S sequences as a CUDA graph (captured on first use); nullptr when graphs
     // are off or capturing failed (then they stay off and steps run eagerly).
     cudaGraphExec_t decode_graph(int S);
@@ -232,6 +233,10 @@ private:
     // feeding one (the per-row kernel; both 0 in decode steps, which read no index list).
     int prefill_tile_rows_ = 0;
     int step_tiles_ = 0, step_single_ = 0;
+    // Split-K decode: positions per split and splits per row (0 = off: the per-row kernel), and the
+    // partial results (S rows x H heads x splits x (D + 2)).
+    int dec_split_len_ = 0, dec_max_splits_ = 0;
+    DeviceBuffer<float> partial_;
 
     // CUDA graphs of decode steps (one token per sequence, no LoRA), by S. They bake in the scratch
     // addresses, so any reallocation (scratch_gen_) drops them.
@@ -277,6 +282,10 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     prefill_tile_rows_ =
         options_.tiled_prefill_attention ? attention_prefill_tile_rows(cfg.n_heads, cfg.n_kv_heads, cfg.head_dim) : 0;
     allocate_cache();
+    if (options_.split_k_decode && attention_decode_split_supported(cfg.n_heads, cfg.n_kv_heads, cfg.head_dim)) {
+        dec_split_len_ = attention_decode_split_len(max_seq_len_);
+        dec_max_splits_ = attention_decode_max_splits(max_seq_len_);
+    }
 }
 
 CudaBackend::~CudaBackend() {
@@ -561,6 +570,9 @@ void CudaBackend::ensure_scratch(int T, int S) {
     if (S > scratch_S_) {
         realloc |= hs_.reserve(S * C, "the final hidden states", options_.device);
         realloc |= logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
+        if (dec_max_splits_ > 0)
+            realloc |= partial_.reserve(attention_decode_partial_floats(S, c.n_heads, c.head_dim, dec_max_splits_),
+                                        "split-K attention partials", options_.device);
         scratch_S_ = S;
     }
     realloc |= ints_.reserve(7 * int64_t(T) + S, "step indices", options_.device);  // tiles + single rows <= 2T
@@ -730,9 +742,9 @@ void CudaBackend::enqueue_step(int T, int S) {
             attention_prefill_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
                                    d_n_ctx, d_tile_first, d_tile_count, n_tiles, H, Hkv, D, attn_scale, att_.ptr,
                                    stream_);
-            if (n_single > 0)
-                attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_single,
-                                    d_slot, d_n_ctx, n_single, H, Hkv, D, attn_scale, att_.ptr, stream_);
+            if (n_single > 0) decode_attention(l, d_single, n_single, d_slot, d_n_ctx);
+        } else if (T == S) {
+            decode_attention(l, nullptr, T, d_slot, d_n_ctx);
         } else {
             attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, nullptr,
                                 d_slot, d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_);
@@ -758,6 +770,24 @@ void CudaBackend::enqueue_step(int T, int S) {
     rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
     convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
     matmul_bf16_f32_cuda(cublas_, lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
+}
+
+// Attention of one-token rows (all rows of a decode step, or the listed ones of a prefill step):
+// split-K when on, else the per-row kernel. The same kernel either way, so a decode row's result
+// does not depend on what else shares the step.
+void CudaBackend::decode_attention(int l, const int32_t* d_rows, int n_rows, const int32_t* d_slot,
+                                   const int32_t* d_n_ctx) {
+    const ModelConfig& cfg = weights_->config;
+    const int H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
+    const float attn_scale = 1.0f / std::sqrt(float(D));
+    const int64_t slot_stride = int64_t(max_seq_len_) * Hkv * D;
+    if (dec_max_splits_ > 0)
+        attention_decode_split_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_rows,
+                                    d_slot, d_n_ctx, n_rows, H, Hkv, D, attn_scale, dec_split_len_, dec_max_splits_,
+                                    partial_.ptr, att_.ptr, stream_);
+    else
+        attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_rows, d_slot,
+                            d_n_ctx, n_rows, H, Hkv, D, attn_scale, att_.ptr, stream_);
 }
 
 cudaGraphExec_t CudaBackend::decode_graph(int S) {

@@ -42,6 +42,9 @@ struct CudaBackendOptions {
     // Steps in which a sequence contributes several tokens (prefill) use the tiled attention kernel
     // (engines/cuda/attention.cuh); false keeps the one-block-per-row kernel (benchmarks compare).
     bool tiled_prefill_attention = true;
+    // Decode rows through the split-K (flash-decoding) kernel: a row's context in splits of >= 256
+    // positions, each kv head's K/V read once for its query heads. Off until measured on a GPU.
+    bool split_k_decode = false;
 };
 
 // Throws adabench::Error when there is no usable device, the weights have the wrong shapes, or the
