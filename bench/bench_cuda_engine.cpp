@@ -141,7 +141,7 @@ void attention_kernels(double bw) {
     const float scale = 1.0f / std::sqrt(float(D));
     std::printf("\nattention kernels alone (H %d, Hkv %d, D %d)\n%-30s %10s %10s %10s %10s\n", H, Hkv, D, "case", "ms",
                 "GFLOP/s", "GB/s", "%copy-bw");
-    auto run = [&](KvCacheType type, int n_seq, int ctx_len, int new_tokens, bool tiled) {
+    auto run = [&](KvCacheType type, int n_seq, int ctx_len, int new_tokens, bool tiled, bool split = false) {
         const int64_t slot_stride = int64_t(ctx_len) * kv_dim;
         const size_t cache_bytes = size_t(n_seq) * size_t(slot_stride) * size_t(kv_cache_type_size(type));
         const int T = n_seq * new_tokens;
@@ -176,8 +176,15 @@ void attention_kernels(double bw) {
         const int32_t* d_slot = static_cast<const int32_t*>(ints);
         const int32_t *d_ctx = d_slot + T, *d_tf = d_ctx + T, *d_tc = d_tf + tile_first.size();
         const int n_tiles = int(tile_first.size());
+        const int split_len = attention_decode_split_len(ctx_len), max_splits = attention_decode_max_splits(ctx_len);
+        void* partial = nullptr;
+        if (split) CUDA_CHECK(cudaMalloc(&partial, size_t(attention_decode_partial_floats(T, H, D, max_splits)) * 4));
         auto launch = [&] {
-            if (tiled)
+            if (split)
+                attention_decode_split_cuda(type, static_cast<float*>(q), k, v, slot_stride, nullptr, d_slot, d_ctx, T,
+                                            H, Hkv, D, scale, split_len, max_splits, static_cast<float*>(partial),
+                                            static_cast<float*>(out), nullptr);
+            else if (tiled)
                 attention_prefill_cuda(type, static_cast<float*>(q), k, v, slot_stride, d_slot, d_ctx, d_tf, d_tc,
                                        n_tiles, H, Hkv, D, scale, static_cast<float*>(out), nullptr);
             else
@@ -195,7 +202,8 @@ void attention_kernels(double bw) {
             std::snprintf(name, sizeof(name), "prefill %dx%d %s %s", n_seq, new_tokens, kv_cache_type_name(type),
                           tiled ? "tiled" : "per-row");
         else
-            std::snprintf(name, sizeof(name), "decode b%d ctx%d %s", n_seq, ctx_len, kv_cache_type_name(type));
+            std::snprintf(name, sizeof(name), "decode b%d ctx%d %s %s", n_seq, ctx_len, kv_cache_type_name(type),
+                          split ? "split-K" : "per-row");
         if (new_tokens > 1)
             std::printf("%-30s %10.3f %10.0f %10s %10s\n", name, sec * 1e3, flops / sec / 1e9, "", "");
         else  // decode: GB/s of the unique K/V bytes (each kv head's K/V serves its query heads)
@@ -206,13 +214,17 @@ void attention_kernels(double bw) {
         cudaFree(q);
         cudaFree(out);
         cudaFree(ints);
+        cudaFree(partial);
     };
     for (KvCacheType type : {KV_CACHE_F32, KV_CACHE_BF16}) {
         for (auto [n_seq, plen] : {std::pair{1, 2048}, std::pair{4, 512}}) {
             run(type, n_seq, plen, plen, true);
             run(type, n_seq, plen, plen, false);
         }
-        for (int batch : {64, 256}) run(type, batch, 1024, 1, false);
+        for (int batch : {1, 64, 256}) {
+            run(type, batch, 1024, 1, false);
+            run(type, batch, 1024, 1, false, true);
+        }
     }
 }
 
@@ -348,6 +360,18 @@ int main(int argc, char** argv) {
                             100.0 * flops_per_tok * T / tiled_s / gemm);
                 std::snprintf(name, sizeof(name), "prefill %dx%d per-row", n_prompts, plen);
                 std::printf("%-26s %12.0f %12s %10s %10.3f\n", name, T / rows_s, "", "", rows_s * 1e3);
+            }
+            rows_backend.reset();
+
+            // Decode over long contexts with the split-K kernel (CudaBackendOptions::split_k_decode).
+            CudaBackendOptions so = o;
+            so.max_slots = 64;
+            so.split_k_decode = true;
+            auto split_backend = cuda_backend_create(weights, so);
+            for (int batch : {1, 64}) {
+                decode_case(*backend, batch, 1024, "f32", false);
+                std::printf("  split-K:\n");
+                decode_case(*split_backend, batch, 1024, "f32", false);
             }
             std::printf("cuBLAS bf16 GEMM rate measured here: %.0f TFLOP/s at %dx%dx%d\n", gemm / 1e12,
                         cfg.intermediate_size, 4 * 512, cfg.hidden_size);
