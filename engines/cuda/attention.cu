@@ -364,10 +364,10 @@ void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, con
 // One block per (kv head, listed row, split of split_len positions): the block scores its split's
 // positions for all query heads of the kv head's group (K and V read once per group, not once per
 // query head), keeps a running max / sum / unnormalised output per head, and writes them to
-// `partial`; the combine kernel merges a row's splits. A row's split count is ceil(n_ctx /
-// split_len), a function of its own context and split_len only, so its result does not depend on the batch;
-// split_len and the grid (max_splits) come from the cache length, not from the contexts, so CUDA graphs
-// replay it.
+// `partial`; the combine kernel merges a row's splits. A row's split count is
+// ceil(n_ctx / split_len), a function of its own context and split_len only, so its result does
+// not depend on the batch; split_len and the grid (max_splits) come from the cache length, not
+// from the contexts, so CUDA graphs replay it.
 
 template <typename KV>
 __global__ void __launch_bounds__(kDecThreads)
