@@ -6,15 +6,20 @@
 //   - decode tokens/s at batch 1, 16, 64 and 256 (every sequence has a 128-token context), with the
 //     weight bytes read per second (each step reads every matrix once, whatever the batch) plus the
 //     KV cache bytes read, as a share of the copy bandwidth (the roofline of a memory-bound step);
-//   - prefill tokens/s (4 prompts of 512 tokens per step) and the FLOP rate of its projections as a
-//     share of the measured GEMM rate.
+//   - the same decode over a 1024-token context at batch 256, and at batch 64 / 256 with the bf16
+//     KV cache (half the K/V bytes per position);
+//   - prefill tokens/s (4 prompts of 512 tokens, and 1 of 2048, per step) with the tiled attention
+//     kernel and with the per-row one, and the FLOP rate of the projections as a share of the
+//     measured GEMM rate;
+//   - the attention kernels alone (attention_kernels below): prefill GFLOP/s tiled vs per-row and
+//     decode K/V GB/s, fp32 and bf16 caches.
 // Decode steps are timed through forward_greedy (the argmax is taken on the device and only one
 // token per sequence comes back: what the Generator does when every sequence is greedy); the
 // batch-1 step that copies the whole logits row to the host (sampled decoding) is printed too.
 // Medians of 5 repetitions. Targets on an H100 (issue 8): batch-1 decode >= 80% of the copy
 // bandwidth; prefill >= 50% of the GEMM rate.
 //
-//   build/bench/bench-cuda-engine              # ~1-2 minutes on an H100
+//   build/bench/bench-cuda-engine              # a few minutes on an H100
 //   build/bench/bench-cuda-engine --quick      # fewer steps
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -27,11 +32,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
 #include "engines/config.h"
 #include "engines/cpu/random_model.h"
+#include "engines/cuda/attention.cuh"
 #include "engines/cuda/cuda_backend.h"
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
@@ -125,6 +132,102 @@ std::vector<int32_t> prompt_of(int n, int seed, int vocab) {
     return p;
 }
 
+// Attention kernels alone at the Qwen2.5-1.5B shape (12 query / 2 kv heads, head_dim 128), over
+// fp32 and bf16 caches: causal prefill of 1x2048 and 4x512 tokens through the tiled kernel and the
+// per-row kernel (GFLOP/s of the 4 * D * H * sum(context) causal score and value FLOPs), and decode
+// over 64 and 256 sequences of 1024 positions (GB/s of K/V read against the copy bandwidth).
+void attention_kernels(double bw) {
+    const int H = 12, Hkv = 2, D = 128, kv_dim = Hkv * D;
+    const float scale = 1.0f / std::sqrt(float(D));
+    std::printf("\nattention kernels alone (H %d, Hkv %d, D %d)\n%-30s %10s %10s %10s %10s\n", H, Hkv, D, "case", "ms",
+                "GFLOP/s", "GB/s", "%copy-bw");
+    auto run = [&](KvCacheType type, int n_seq, int ctx_len, int new_tokens, bool tiled, bool split = false) {
+        const int64_t slot_stride = int64_t(ctx_len) * kv_dim;
+        const size_t cache_bytes = size_t(n_seq) * size_t(slot_stride) * size_t(kv_cache_type_size(type));
+        const int T = n_seq * new_tokens;
+        std::vector<int32_t> row_slot, row_n_ctx, tile_first, tile_count;
+        const int tile_rows = attention_prefill_tile_rows(H, Hkv, D);
+        double ctx_sum = 0;
+        for (int s = 0; s < n_seq; ++s) {
+            for (int i = 0; i < new_tokens; ++i) {
+                row_slot.push_back(s);
+                row_n_ctx.push_back(ctx_len - new_tokens + i + 1);
+                ctx_sum += row_n_ctx.back();
+            }
+            for (int i = 0; i < new_tokens; i += tile_rows) {
+                tile_first.push_back(s * new_tokens + i);
+                tile_count.push_back(std::min(tile_rows, new_tokens - i));
+            }
+        }
+        void *k, *v, *q, *out, *ints;
+        CUDA_CHECK(cudaMalloc(&k, cache_bytes));
+        CUDA_CHECK(cudaMalloc(&v, cache_bytes));
+        CUDA_CHECK(cudaMalloc(&q, size_t(T) * H * D * 4));
+        CUDA_CHECK(cudaMalloc(&out, size_t(T) * H * D * 4));
+        CUDA_CHECK(cudaMemset(k, 0x3c, cache_bytes));  // small finite values in both element types
+        CUDA_CHECK(cudaMemset(v, 0x3c, cache_bytes));
+        CUDA_CHECK(cudaMemset(q, 0x3c, size_t(T) * H * D * 4));
+        std::vector<int32_t> h_ints = row_slot;
+        h_ints.insert(h_ints.end(), row_n_ctx.begin(), row_n_ctx.end());
+        h_ints.insert(h_ints.end(), tile_first.begin(), tile_first.end());
+        h_ints.insert(h_ints.end(), tile_count.begin(), tile_count.end());
+        CUDA_CHECK(cudaMalloc(&ints, h_ints.size() * 4));
+        CUDA_CHECK(cudaMemcpy(ints, h_ints.data(), h_ints.size() * 4, cudaMemcpyHostToDevice));
+        const int32_t* d_slot = static_cast<const int32_t*>(ints);
+        const int32_t *d_ctx = d_slot + T, *d_tf = d_ctx + T, *d_tc = d_tf + tile_first.size();
+        const int n_tiles = int(tile_first.size());
+        const int split_len = attention_decode_split_len(ctx_len), max_splits = attention_decode_max_splits(ctx_len);
+        void* partial = nullptr;
+        if (split) CUDA_CHECK(cudaMalloc(&partial, size_t(attention_decode_partial_floats(T, H, D, max_splits)) * 4));
+        auto launch = [&] {
+            if (split)
+                attention_decode_split_cuda(type, static_cast<float*>(q), k, v, slot_stride, nullptr, d_slot, d_ctx, T,
+                                            H, Hkv, D, scale, split_len, max_splits, static_cast<float*>(partial),
+                                            static_cast<float*>(out), nullptr);
+            else if (tiled)
+                attention_prefill_cuda(type, static_cast<float*>(q), k, v, slot_stride, d_slot, d_ctx, d_tf, d_tc,
+                                       n_tiles, H, Hkv, D, scale, static_cast<float*>(out), nullptr);
+            else
+                attention_rows_cuda(type, static_cast<float*>(q), k, v, slot_stride, nullptr, d_slot, d_ctx, T, H, Hkv,
+                                    D, scale, static_cast<float*>(out), nullptr);
+        };
+        launch();
+        std::vector<double> t;
+        for (int rep = 0; rep < 5; ++rep) t.push_back(time_device(nullptr, launch));
+        const double sec = median(t);
+        const double flops = 4.0 * D * H * ctx_sum;
+        const double bytes = double(kv_cache_type_size(type)) * 2.0 * kv_dim * ctx_sum;  // unique K/V bytes
+        char name[80];
+        if (new_tokens > 1)
+            std::snprintf(name, sizeof(name), "prefill %dx%d %s %s", n_seq, new_tokens, kv_cache_type_name(type),
+                          tiled ? "tiled" : "per-row");
+        else
+            std::snprintf(name, sizeof(name), "decode b%d ctx%d %s %s", n_seq, ctx_len, kv_cache_type_name(type),
+                          split ? "split-K" : "per-row");
+        if (new_tokens > 1)
+            std::printf("%-30s %10.3f %10.0f %10s %10s\n", name, sec * 1e3, flops / sec / 1e9, "", "");
+        else  // decode: GB/s of the unique K/V bytes (each kv head's K/V serves its query heads)
+            std::printf("%-30s %10.3f %10.0f %10.0f %9.1f%%\n", name, sec * 1e3, flops / sec / 1e9, bytes / sec / 1e9,
+                        100.0 * bytes / sec / bw);
+        cudaFree(k);
+        cudaFree(v);
+        cudaFree(q);
+        cudaFree(out);
+        cudaFree(ints);
+        cudaFree(partial);
+    };
+    for (KvCacheType type : {KV_CACHE_F32, KV_CACHE_BF16}) {
+        for (auto [n_seq, plen] : {std::pair{1, 2048}, std::pair{4, 512}}) {
+            run(type, n_seq, plen, plen, true);
+            run(type, n_seq, plen, plen, false);
+        }
+        for (int batch : {1, 64, 256}) {
+            run(type, batch, 1024, 1, false);
+            run(type, batch, 1024, 1, false, true);
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,47 +250,43 @@ int main(int argc, char** argv) {
         auto weights = cpu_random_model(cfg, DTYPE_BF16, 7);
         const double weight_bytes = double(cpu_model_weight_bytes(*weights));
         const double matmul_params = weight_bytes / 2;
-        const int ctx = 128, max_batch = 256;
-        CudaBackendOptions o;
-        o.max_slots = max_batch;
-        o.max_seq_len = 1024;
-        auto backend = cuda_backend_create(weights, o);
-        std::printf("weights read per decode step: %.2f GB; KV cache %.1f GiB in %d slots\n", weight_bytes / 1e9,
-                    double(cuda_backend_cache_bytes(*backend)) / double(1 << 30), cuda_backend_slots(*backend));
-        const int64_t kv_bytes_per_pos = 2LL * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * 4;
+        const int max_batch = 256, steps = quick ? 8 : 32;
+        std::printf("weights read per decode step: %.2f GB\n", weight_bytes / 1e9);
 
-        std::printf("\n%-22s %12s %12s %10s %10s\n", "case", "tok/s", "GB/s", "%copy-bw", "ms/step");
-        for (int batch : {1, 16, 64, 256}) {
-            // Fill `batch` slots with a 128-token context (prefilled 16 sequences at a time).
+        // Decode at `batch` sequences of `ctx` cached positions: tok/s and bytes read per second
+        // (every weight once per step plus each sequence's K/V).
+        auto decode_case = [&](Backend& backend, int batch, int ctx, const char* dtype, bool with_logits) {
+            const int64_t kv_bytes_per_pos =
+                2LL * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * (std::string(dtype) == "bf16" ? 2 : 4);
             std::vector<int> slots;
-            for (int s = 0; s < batch; ++s) slots.push_back(backend->seq_alloc());
-            for (int s0 = 0; s0 < batch; s0 += 16) {
+            for (int s = 0; s < batch; ++s) slots.push_back(backend.seq_alloc());
+            const int per_step = std::max(1, 2048 / ctx);  // prefill the contexts ~2048 tokens at a time
+            for (int s0 = 0; s0 < batch; s0 += per_step) {
                 BackendBatch b;
-                for (int s = s0; s < std::min(batch, s0 + 16); ++s) {
+                for (int s = s0; s < std::min(batch, s0 + per_step); ++s) {
                     b.slots.push_back(slots[size_t(s)]);
                     b.tokens.push_back(prompt_of(ctx, s, cfg.vocab_size));
                 }
-                backend->forward(b, nullptr);
+                backend.forward(b, nullptr);
             }
-            cuda_backend_synchronize(*backend);
-            const int steps = quick ? 8 : 32;
+            cuda_backend_synchronize(backend);
             std::vector<double> t;
             for (int rep = 0; rep < 5; ++rep) {
-                for (int s : slots) backend->seq_truncate(s, ctx);
+                for (int s : slots) backend.seq_truncate(s, ctx);
                 BackendBatch b;
                 b.slots = slots;
                 b.tokens.assign(size_t(batch), {17});
                 std::vector<int32_t> picks(static_cast<size_t>(batch));
                 t.push_back(wall_seconds([&] {
-                                for (int i = 0; i < steps; ++i) backend->forward_greedy(b, picks.data());
+                                for (int i = 0; i < steps; ++i) backend.forward_greedy(b, picks.data());
                             }) /
                             steps);
             }
             const double step_s = median(t);
             const double bytes = weight_bytes + double(batch) * (ctx + steps / 2) * double(kv_bytes_per_pos);
             char name[64];
-            std::snprintf(name, sizeof(name), "decode batch %d", batch);
-            std::printf("%-22s %12.0f %12.0f %9.1f%% %10.3f\n", name, batch / step_s, bytes / step_s / 1e9,
+            std::snprintf(name, sizeof(name), "decode b%d ctx%d %s", batch, ctx, dtype);
+            std::printf("%-26s %12.0f %12.0f %9.1f%% %10.3f\n", name, batch / step_s, bytes / step_s / 1e9,
                         100.0 * bytes / step_s / bw, step_s * 1e3);
             {
                 // The same steps sampled on the device (temperature 0.7, top-p 0.95): the cost of
@@ -201,101 +300,175 @@ int main(int argc, char** argv) {
                 }
                 std::vector<double> ts;
                 for (int rep = 0; rep < 5; ++rep) {
-                    for (int s : slots) backend->seq_truncate(s, ctx);
+                    for (int s : slots) backend.seq_truncate(s, ctx);
                     BackendBatch b;
                     b.slots = slots;
                     b.tokens.assign(size_t(batch), {17});
                     std::vector<int32_t> picks(static_cast<size_t>(batch));
                     ts.push_back(wall_seconds([&] {
-                                     for (int i = 0; i < steps; ++i) backend->forward_sample(b, rows, picks.data());
+                                     for (int i = 0; i < steps; ++i) backend.forward_sample(b, rows, picks.data());
                                  }) /
                                  steps);
                 }
-                std::printf("%-22s %12.0f %12s %10s %10.3f  (x%.3f of greedy)\n", "  (sampled, t0.7 p0.95)",
+                std::printf("%-26s %12.0f %12s %10s %10.3f   x%.3f of the greedy step\n", "  (sampled t0.7 p0.95)",
                             batch / median(ts), "", "", median(ts) * 1e3, median(ts) / step_s);
             }
-            if (batch == 1) {
-                std::vector<float> logits(size_t(cfg.vocab_size));
+            if (with_logits) {
+                std::vector<float> logits(size_t(cfg.vocab_size) * size_t(batch));
                 std::vector<double> tl;
                 for (int rep = 0; rep < 5; ++rep) {
-                    backend->seq_truncate(slots[0], ctx);
+                    for (int s : slots) backend.seq_truncate(s, ctx);
                     BackendBatch b1;
                     b1.slots = slots;
-                    b1.tokens = {{17}};
+                    b1.tokens.assign(size_t(batch), {17});
                     tl.push_back(wall_seconds([&] {
-                                     for (int i = 0; i < steps; ++i) backend->forward(b1, logits.data());
+                                     for (int i = 0; i < steps; ++i) backend.forward(b1, logits.data());
                                  }) /
                                  steps);
                 }
-                std::printf("%-22s %12.0f %12s %10s %10.3f\n", "  (with logits copy)", 1.0 / median(tl), "", "",
+                std::printf("%-26s %12.0f %12s %10s %10.3f\n", "  (with logits copy)", batch / median(tl), "", "",
                             median(tl) * 1e3);
             }
-            for (int s : slots) backend->seq_free(s);
-        }
+            for (int s : slots) backend.seq_free(s);
+        };
 
-        // Batch invariance: the same sequence's logits alone and inside a batch of 64 (the fork-sweep
-        // guarantee on the device needs them bit-identical; cuBLAS picks kernels by shape).
+        // Prefill of n_prompts x plen tokens in one step (wall time to the end of the step).
+        auto prefill_seconds = [&](Backend& backend, int n_prompts, int plen) {
+            std::vector<double> t;
+            for (int rep = 0; rep < 5; ++rep) {
+                BackendBatch b;
+                for (int s = 0; s < n_prompts; ++s) {
+                    b.slots.push_back(backend.seq_alloc());
+                    b.tokens.push_back(prompt_of(plen, 100 + s, cfg.vocab_size));
+                }
+                cuda_backend_synchronize(backend);
+                t.push_back(wall_seconds([&] {
+                    backend.forward(b, nullptr);
+                    cuda_backend_synchronize(backend);
+                }));
+                for (int s : b.slots) backend.seq_free(s);
+            }
+            return median(t);
+        };
+
+        const char* header = "\n%-26s %12s %12s %10s %10s\n";
         {
-            const int B = 64;
-            std::vector<float> alone(size_t(cfg.vocab_size)), batched(size_t(B) * size_t(cfg.vocab_size));
-            int slot = backend->seq_alloc();
-            BackendBatch b1;
-            b1.slots = {slot};
-            b1.tokens = {prompt_of(ctx, 0, cfg.vocab_size)};
-            backend->forward(b1, nullptr);
-            b1.tokens = {{17}};
-            backend->forward(b1, alone.data());
-            std::vector<int> slots;
-            BackendBatch bp;
-            for (int s = 0; s < B; ++s) {
-                slots.push_back(backend->seq_alloc());
-                bp.slots.push_back(slots.back());
-                bp.tokens.push_back(prompt_of(ctx, s, cfg.vocab_size));  // sequence 0: the same prompt
+            CudaBackendOptions o;
+            o.max_slots = max_batch;
+            o.max_seq_len = 2048;
+            auto backend = cuda_backend_create(weights, o);
+            std::printf("f32 KV cache: %.1f GiB in %d slots of %d positions\n",
+                        double(cuda_backend_cache_bytes(*backend)) / double(1 << 30), cuda_backend_slots(*backend),
+                        cuda_backend_max_seq_len(*backend));
+            std::printf(header, "case", "tok/s", "GB/s", "%copy-bw", "ms/step");
+            for (int batch : {1, 16, 64, 256}) decode_case(*backend, batch, 128, "f32", batch == 1);
+            decode_case(*backend, 256, 1024, "f32", false);
+
+            // Whole-model prefill with the tiled attention kernel (this backend) and the per-row one.
+            CudaBackendOptions ro;
+            ro.max_slots = 8;
+            ro.max_seq_len = 2048;
+            ro.tiled_prefill_attention = false;
+            auto rows_backend = cuda_backend_create(weights, ro);
+            // Projections of every token; lm_head runs on the last rows only and is left out.
+            const double flops_per_tok = 2.0 * (matmul_params - double(cfg.vocab_size) * cfg.hidden_size);
+            double gemm = 0.0;
+            for (auto [n_prompts, plen] : {std::pair{4, 512}, std::pair{1, 2048}}) {
+                const int T = n_prompts * plen;
+                if (gemm == 0.0) gemm = gemm_rate(cfg.intermediate_size, T, cfg.hidden_size);
+                const double tiled_s = prefill_seconds(*backend, n_prompts, plen);
+                const double rows_s = prefill_seconds(*rows_backend, n_prompts, plen);
+                char name[64];
+                std::snprintf(name, sizeof(name), "prefill %dx%d tiled", n_prompts, plen);
+                std::printf("%-26s %12.0f %12s %10s %10.3f   projections %.0f TFLOP/s = %.1f%% of GEMM rate\n", name,
+                            T / tiled_s, "", "", tiled_s * 1e3, flops_per_tok * T / tiled_s / 1e12,
+                            100.0 * flops_per_tok * T / tiled_s / gemm);
+                std::snprintf(name, sizeof(name), "prefill %dx%d per-row", n_prompts, plen);
+                std::printf("%-26s %12.0f %12s %10s %10.3f\n", name, T / rows_s, "", "", rows_s * 1e3);
             }
-            backend->forward(bp, nullptr);
-            bp.tokens.assign(size_t(B), {17});
-            backend->forward(bp, batched.data());
-            double max_diff = 0.0;
-            int n_diff = 0;
-            for (size_t i = 0; i < alone.size(); ++i) {
-                const double d = std::fabs(double(alone[i]) - double(batched[i]));
-                max_diff = std::max(max_diff, d);
-                n_diff += d != 0.0;
+            rows_backend.reset();
+
+            // Decode over long contexts with the split-K kernel (CudaBackendOptions::split_k_decode).
+            CudaBackendOptions so = o;
+            so.max_slots = 64;
+            so.split_k_decode = true;
+            auto split_backend = cuda_backend_create(weights, so);
+            for (int batch : {1, 64}) {
+                decode_case(*backend, batch, 1024, "f32", false);
+                std::printf("  split-K:\n");
+                decode_case(*split_backend, batch, 1024, "f32", false);
             }
-            std::printf("%-22s %d of %d logits differ between batch 1 and batch %d (max |diff| %.3g)\n",
-                        "batch invariance", n_diff, cfg.vocab_size, B, max_diff);
-            backend->seq_free(slot);
-            for (int s : slots) backend->seq_free(s);
+            std::printf("cuBLAS bf16 GEMM rate measured here: %.0f TFLOP/s at %dx%dx%d\n", gemm / 1e12,
+                        cfg.intermediate_size, 4 * 512, cfg.hidden_size);
+        }
+        {
+            CudaBackendOptions o;
+            o.max_slots = max_batch;
+            o.max_seq_len = 2048;
+            o.kv_cache_dtype = "bf16";
+            auto backend = cuda_backend_create(weights, o);
+            std::printf("\nbf16 KV cache: %.1f GiB in %d slots of %d positions\n",
+                        double(cuda_backend_cache_bytes(*backend)) / double(1 << 30), cuda_backend_slots(*backend),
+                        cuda_backend_max_seq_len(*backend));
+            std::printf(header, "case", "tok/s", "GB/s", "%copy-bw", "ms/step");
+            for (int batch : {64, 256}) decode_case(*backend, batch, 128, "bf16", false);
+            decode_case(*backend, 256, 1024, "bf16", false);
         }
 
-        // Prefill: 4 prompts of 512 tokens in one step.
-        const int n_prompts = 4, plen = 512, T = n_prompts * plen;
-        const double gemm = gemm_rate(cfg.intermediate_size, T, cfg.hidden_size);
-        std::vector<double> t;
-        for (int rep = 0; rep < 5; ++rep) {
-            BackendBatch b;
-            for (int s = 0; s < n_prompts; ++s) {
-                b.slots.push_back(backend->seq_alloc());
-                b.tokens.push_back(prompt_of(plen, 100 + s, cfg.vocab_size));
+        // Batch invariance: one sequence's logits alone and inside a batch of 64 (fork sweeps are
+        // token-identical to separate runs only if they are bit-identical), with cuBLAS and with the
+        // batch-invariant products (CudaBackendOptions::batch_invariant), and what the latter cost.
+        {
+            auto invariance = [&](Backend& backend, const char* label) {
+                const int B = 64, ctx = 128;
+                std::vector<float> alone(size_t(cfg.vocab_size)), batched(size_t(B) * size_t(cfg.vocab_size));
+                int slot = backend.seq_alloc();
+                BackendBatch b1;
+                b1.slots = {slot};
+                b1.tokens = {prompt_of(ctx, 0, cfg.vocab_size)};
+                backend.forward(b1, nullptr);
+                b1.tokens = {{17}};
+                backend.forward(b1, alone.data());
+                BackendBatch bp;
+                for (int s = 0; s < B; ++s) {
+                    bp.slots.push_back(backend.seq_alloc());
+                    bp.tokens.push_back(prompt_of(ctx, s, cfg.vocab_size));  // sequence 0: the same prompt
+                }
+                backend.forward(bp, nullptr);
+                bp.tokens.assign(size_t(B), {17});
+                backend.forward(bp, batched.data());
+                double max_diff = 0.0;
+                int n_diff = 0;
+                for (size_t i = 0; i < alone.size(); ++i) {
+                    const double d = std::fabs(double(alone[i]) - double(batched[i]));
+                    max_diff = std::max(max_diff, d);
+                    n_diff += d != 0.0;
+                }
+                std::printf("batch invariance (%s): %d of %d logits differ between batch 1 and batch %d (max %.3g)\n",
+                            label, n_diff, cfg.vocab_size, B, max_diff);
+                backend.seq_free(slot);
+                for (int s : bp.slots) backend.seq_free(s);
+            };
+            CudaBackendOptions o;
+            o.max_slots = 72;
+            o.max_seq_len = 1024;
+            std::printf("\n");
+            {
+                auto backend = cuda_backend_create(weights, o);
+                invariance(*backend, "cuBLAS");
             }
-            cuda_backend_synchronize(*backend);
-            t.push_back(wall_seconds([&] {
-                backend->forward(b, nullptr);
-                cuda_backend_synchronize(*backend);
-            }));
-            for (int s : b.slots) backend->seq_free(s);
+            o.batch_invariant = true;
+            auto backend = cuda_backend_create(weights, o);
+            invariance(*backend, "batch-invariant products");
+            std::printf(header, "batch-invariant products", "tok/s", "GB/s", "%copy-bw", "ms/step");
+            for (int batch : {1, 16, 64}) decode_case(*backend, batch, 128, "f32", false);
+            const double pre_s = prefill_seconds(*backend, 1, 512);
+            std::printf("%-26s %12.0f %12s %10s %10.3f\n", "prefill 1x512", 512 / pre_s, "", "", pre_s * 1e3);
         }
-        const double step_s = median(t);
-        // Projections of every token; lm_head runs on the 4 last rows only and is left out.
-        const double flops = 2.0 * (matmul_params - double(cfg.vocab_size) * cfg.hidden_size) * T;
-        std::printf("%-22s %12.0f %12s %10s %10.3f\n", "prefill 4x512", T / step_s, "", "", step_s * 1e3);
+
+        attention_kernels(bw);
         std::printf(
-            "\nprefill projections: %.0f TFLOP/s = %.1f%% of the cuBLAS bf16 GEMM rate measured here "
-            "(%.0f TFLOP/s at %dx%dx%d)\n",
-            flops / step_s / 1e12, 100.0 * flops / step_s / gemm, gemm / 1e12, cfg.intermediate_size, T,
-            cfg.hidden_size);
-        std::printf(
-            "targets (issue 8, H100): decode batch 1 >= 80%% of copy bandwidth; prefill >= 50%% of the GEMM "
+            "\ntargets (issue 8, H100): decode batch 1 >= 80%% of copy bandwidth; prefill >= 50%% of the GEMM "
             "rate\n");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -36,7 +36,8 @@ struct EngineFactoryOptions {
     int n_threads = 0;                // 0 = all cores
     std::string precision = "exact";  // cpu: "exact" | "fast"
     int max_batch = 16;
-    int max_seq_len = 0;  // 0 = the model's max_position_embeddings
+    int max_seq_len = 0;                 // 0 = the model's max_position_embeddings
+    std::string kv_cache_dtype = "f32";  // cuda: KV cache element type, "f32" | "bf16" (half the memory)
 };
 
 // Builds a backend over composed weights for engine_make.

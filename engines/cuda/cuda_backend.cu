@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "engines/backend_checks.h"
 #include "engines/cpu/ops.h"
+#include "engines/cuda/attention.cuh"
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
 #include "engines/cuda/gemm.cuh"
@@ -189,6 +190,7 @@ private:
     // Every kernel and cuBLAS call of one step over T tokens and S sequences, reading the step's
     // indices from ints_ (the part a CUDA graph captures).
     void enqueue_step(int T, int S);
+    void decode_attention(int l, const int32_t* d_rows, int n_rows, const int32_t* d_slot, const int32_t* d_n_ctx);
     // The decode step over S sequences as a CUDA graph (captured on first use); nullptr when graphs
     // are off or capturing failed (then they stay off and steps run eagerly).
     cudaGraphExec_t decode_graph(int S);
@@ -229,9 +231,10 @@ private:
     float* final_norm_ = nullptr;
     int64_t weight_bytes_ = 0;
 
-    // KV cache: per layer, K and V of n_slots * max_seq_len * kv_dim floats.
-    std::vector<std::unique_ptr<DeviceBuffer<float>>> k_store_, v_store_;
-    std::vector<float*> k_cache_, v_cache_;
+    // KV cache: per layer, K and V of n_slots * max_seq_len * kv_dim values of kv_type_.
+    KvCacheType kv_type_ = KV_CACHE_F32;
+    std::vector<std::unique_ptr<DeviceBuffer<uint8_t>>> k_store_, v_store_;
+    std::vector<uint8_t*> k_cache_, v_cache_;
     std::vector<KvSlot> slots_;
     int max_seq_len_ = 0;
     int64_t cache_bytes_ = 0;
@@ -248,7 +251,8 @@ private:
     // qkv_ (T, q_dim + 2 kv_dim) and gu_ (T, 2 I): outputs of the fused GEMMs; act_ (T, I) SwiGLU.
     DeviceBuffer<float> x_, xn_, qkv_, q_, k_, v_, att_, proj_, gu_, act_, hs_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
-    DeviceBuffer<int32_t> ints_;   // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok
+    // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok, then in prefill steps tile_first | tile_count | single_rows
+    DeviceBuffer<int32_t> ints_;
     DeviceBuffer<int32_t> picks_;  // forward_greedy / forward_sample: tokens, then NaN ids
     DeviceBuffer<CudaSampleRow> sample_rows_;
     std::vector<CudaSampleRow> h_sample_rows_;
@@ -256,6 +260,15 @@ private:
     DeviceBuffer<float> coefs_;
     std::vector<int32_t> h_ints_;
     std::vector<float> h_coefs_;
+    // Tiled prefill attention: tokens per tile (0 = shape not handled or turned off); for the step
+    // being enqueued, the tiles over sequences feeding several tokens and the rows of sequences
+    // feeding one (the per-row kernel; both 0 in decode steps, which read no index list).
+    int prefill_tile_rows_ = 0;
+    int step_tiles_ = 0, step_single_ = 0;
+    // Split-K decode: positions per split and splits per row (0 = off: the per-row kernel), and the
+    // partial results (S rows x H heads x splits x (D + 2)).
+    int dec_split_len_ = 0, dec_max_splits_ = 0;
+    DeviceBuffer<float> partial_;
 
     // CUDA graphs of decode steps (one token per sequence, no LoRA), by S. They bake in the scratch
     // addresses, so any reallocation (scratch_gen_) drops them.
@@ -281,6 +294,7 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     if (options_.max_slots < 1) throw Error("CudaBackend: max_slots must be >= 1");
     if (!(options_.cache_memory_fraction > 0.0 && options_.cache_memory_fraction <= 1.0))
         throw Error("CudaBackend: cache_memory_fraction must be in (0, 1]");
+    kv_type_ = kv_cache_type_parse(options_.kv_cache_dtype);
     CUDA_CHECK(cudaSetDevice(options_.device));
     device_name_ = cuda_device_name(options_.device);
     CUDA_CHECK(cudaStreamCreateWithFlags(&handles_.stream, cudaStreamNonBlocking));
@@ -299,7 +313,14 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     check_weights(*weights);
     upload_weights(*weights);
     weights_ = std::move(weights);
+    const ModelConfig& cfg = weights_->config;
+    prefill_tile_rows_ =
+        options_.tiled_prefill_attention ? attention_prefill_tile_rows(cfg.n_heads, cfg.n_kv_heads, cfg.head_dim) : 0;
     allocate_cache();
+    if (options_.split_k_decode && attention_decode_split_supported(cfg.n_heads, cfg.n_kv_heads, cfg.head_dim)) {
+        dec_split_len_ = attention_decode_split_len(max_seq_len_);
+        dec_max_splits_ = attention_decode_max_splits(max_seq_len_);
+    }
 }
 
 CudaBackend::~CudaBackend() {
@@ -409,7 +430,8 @@ void CudaBackend::allocate_cache() {
     max_seq_len_ = options_.max_seq_len > 0        ? options_.max_seq_len
                    : c.max_position_embeddings > 0 ? std::min(c.max_position_embeddings, 4096)
                                                    : 4096;
-    const int64_t slot_bytes = 2 * int64_t(c.n_layers) * max_seq_len_ * kv_dim * int64_t(sizeof(float));
+    const int64_t elem = kv_cache_type_size(kv_type_);
+    const int64_t slot_bytes = 2 * int64_t(c.n_layers) * max_seq_len_ * kv_dim * elem;
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     // Reserve for activations of a large step (prefill of 8k tokens) and cuBLAS workspaces.
@@ -419,17 +441,18 @@ void CudaBackend::allocate_cache() {
     int64_t n = budget > 0 ? budget / slot_bytes : 0;
     n = std::min<int64_t>(n, options_.max_slots);
     if (n < 1)
-        throw Error("CUDA KV cache: one slot of " + std::to_string(max_seq_len_) + " positions needs " +
-                        mib(slot_bytes) + ", but only " + mib(std::max<int64_t>(budget, 0)) +
-                        " are available for the cache after the weights (" + mib(weight_bytes_) + "; " +
-                        mib(int64_t(free_b)) + " free of " + mib(int64_t(total_b)) + ")",
-                    "lower max_seq_len or use a smaller model");
-    const int64_t per_layer = n * max_seq_len_ * kv_dim;
-    const std::string what = "the KV cache (" + std::to_string(n) + " slots of " + std::to_string(max_seq_len_) +
-                             " positions, " + mib(n * slot_bytes) + " in all)";
+        throw Error("CUDA KV cache (" + std::string(kv_cache_type_name(kv_type_)) + "): one slot of " +
+                        std::to_string(max_seq_len_) + " positions needs " + mib(slot_bytes) + ", but only " +
+                        mib(std::max<int64_t>(budget, 0)) + " are available for the cache after the weights (" +
+                        mib(weight_bytes_) + "; " + mib(int64_t(free_b)) + " free of " + mib(int64_t(total_b)) + ")",
+                    "lower max_seq_len, use kv_cache_dtype bf16 or a smaller model");
+    const int64_t per_layer = n * max_seq_len_ * kv_dim * elem;  // bytes
+    const std::string what = "the " + std::string(kv_cache_type_name(kv_type_)) + " KV cache (" + std::to_string(n) +
+                             " slots of " + std::to_string(max_seq_len_) + " positions, " + mib(n * slot_bytes) +
+                             " in all)";
     for (int l = 0; l < c.n_layers; ++l) {
         for (auto* store : {&k_store_, &v_store_}) {
-            store->push_back(std::make_unique<DeviceBuffer<float>>());
+            store->push_back(std::make_unique<DeviceBuffer<uint8_t>>());
             store->back()->reserve(per_layer, what, options_.device);
         }
         k_cache_.push_back(k_store_.back()->ptr);
@@ -509,8 +532,9 @@ int CudaBackend::seq_alloc() {
         }
     }
     throw Error("KV cache full: all " + std::to_string(slots_.size()) + " CUDA sequence slots (" +
-                    std::to_string(max_seq_len_) + " positions each, " + mib(cache_bytes_) + ") are in use",
-                "lower the batch size, or max_seq_len to fit more slots");
+                    std::to_string(max_seq_len_) + " positions each, " + mib(cache_bytes_) + " of " +
+                    kv_cache_type_name(kv_type_) + ") are in use",
+                "lower the batch size, or max_seq_len (or use kv_cache_dtype bf16) to fit more slots");
 }
 
 void CudaBackend::seq_free(int slot) {
@@ -523,8 +547,9 @@ int CudaBackend::seq_fork(int slot) {
     const int dst = seq_alloc();
     const ModelConfig& c = weights_->config;
     const int64_t kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
-    const int64_t stride = int64_t(max_seq_len_) * kv_dim;
-    const size_t bytes = size_t(len) * size_t(kv_dim) * sizeof(float);
+    const int64_t elem = kv_cache_type_size(kv_type_);
+    const int64_t stride = int64_t(max_seq_len_) * kv_dim * elem;  // bytes per slot
+    const size_t bytes = size_t(len) * size_t(kv_dim) * size_t(elem);
     if (bytes > 0) {
         for (int l = 0; l < c.n_layers; ++l) {
             CUDA_CHECK(cudaMemcpyAsync(k_cache_[size_t(l)] + dst * stride, k_cache_[size_t(l)] + slot * stride, bytes,
@@ -588,9 +613,12 @@ void CudaBackend::ensure_scratch(int T, int S) {
     if (S > scratch_S_) {
         realloc |= hs_.reserve(S * C, "the final hidden states", options_.device);
         realloc |= logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
+        if (dec_max_splits_ > 0)
+            realloc |= partial_.reserve(attention_decode_partial_floats(S, c.n_heads, c.head_dim, dec_max_splits_),
+                                        "split-K attention partials", options_.device);
         scratch_S_ = S;
     }
-    realloc |= ints_.reserve(4 * int64_t(T) + S, "step indices", options_.device);
+    realloc |= ints_.reserve(7 * int64_t(T) + S, "step indices", options_.device);  // tiles + single rows <= 2T
     realloc |=
         coefs_.reserve(std::max<int64_t>(1, int64_t(adapters_.size()) * T), "LoRA coefficients", options_.device);
     if (realloc) ++scratch_gen_;
@@ -698,6 +726,7 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     h_ints_.assign(size_t(4 * T + S), 0);
     int32_t *tok_id = h_ints_.data(), *tok_slot = tok_id + T, *tok_pos = tok_slot + T, *row_n_ctx = tok_pos + T,
             *last_tok = row_n_ctx + T;
+    std::vector<int32_t> tile_first, tile_count, single_rows;
     int t = 0;
     for (int s = 0; s < S; ++s) {
         const int slot = batch.slots[size_t(s)];
@@ -709,7 +738,24 @@ int CudaBackend::run_step(const BackendBatch& batch) {
             row_n_ctx[t] = start + int(i) + 1;
         }
         last_tok[s] = t - 1;
+        // Prefill steps (T > S; decode steps, which CUDA graphs capture, read no list): a sequence
+        // feeding several tokens goes through the tiled kernel in tiles of prefill_tile_rows_
+        // consecutive tokens, a sequence feeding one through the per-row kernel, so a decode row
+        // is computed the same way whatever else shares the step.
+        const int n_s = int(batch.tokens[size_t(s)].size());
+        if (prefill_tile_rows_ > 0 && T > S) {
+            if (n_s == 1) single_rows.push_back(t - 1);
+            for (int i = 0; n_s > 1 && i < n_s; i += prefill_tile_rows_) {
+                tile_first.push_back(t - n_s + i);
+                tile_count.push_back(std::min(prefill_tile_rows_, n_s - i));
+            }
+        }
     }
+    step_tiles_ = int(tile_first.size());
+    step_single_ = int(single_rows.size());
+    h_ints_.insert(h_ints_.end(), tile_first.begin(), tile_first.end());
+    h_ints_.insert(h_ints_.end(), tile_count.begin(), tile_count.end());
+    h_ints_.insert(h_ints_.end(), single_rows.begin(), single_rows.end());
     // Unmerged LoRA coefficients per (adapter, token); an adapter nobody uses this step costs nothing.
     lora_active_.assign(adapters_.size(), false);
     h_coefs_.assign(std::max<size_t>(1, adapters_.size() * size_t(T)), 0.0f);
@@ -753,6 +799,12 @@ void CudaBackend::enqueue_step(int T, int S) {
     const int64_t slot_stride = int64_t(max_seq_len_) * kv_dim;
     const int32_t *d_id = ints_.ptr, *d_slot = d_id + T, *d_pos = d_slot + T, *d_n_ctx = d_pos + T,
                   *d_last = d_n_ctx + T;
+    // Decode steps (T == S) take the per-row kernel over all rows; prefill steps the tiled kernel
+    // plus the per-row kernel over the listed single-token rows.
+    const bool tiled = T > S && step_tiles_ > 0;
+    const int n_tiles = tiled ? step_tiles_ : 0, n_single = tiled ? step_single_ : 0;
+    const int32_t *d_tile_first = d_last + S, *d_tile_count = d_tile_first + n_tiles,
+                  *d_single = d_tile_count + n_tiles;
 
     // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
     get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
@@ -774,11 +826,21 @@ void CudaBackend::enqueue_step(int T, int S) {
         // RoPE at each token's absolute position, then K/V into the cache at (slot, pos)
         rope_f32_cuda(q_.ptr, d_pos, T, H, D, cfg.rope_theta, stream_);
         rope_f32_cuda(k_.ptr, d_pos, T, Hkv, D, cfg.rope_theta, stream_);
-        kv_append_f32_cuda(k_.ptr, v_.ptr, d_slot, d_pos, T, kv_dim, slot_stride, k_cache_[size_t(l)],
-                           v_cache_[size_t(l)], stream_);
+        kv_append_cuda(kv_type_, k_.ptr, v_.ptr, d_slot, d_pos, T, kv_dim, slot_stride, k_cache_[size_t(l)],
+                       v_cache_[size_t(l)], stream_);
         // Causal GQA attention: token t attends to positions 0..pos_t of its slot   att is (T, H, D)
-        attention_f32_cuda(q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot, d_n_ctx, T, H, Hkv, D,
-                           attn_scale, att_.ptr, stream_);
+        // (prefill: tiles of consecutive tokens share each K/V tile; decode: one block per row)
+        if (tiled) {
+            attention_prefill_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
+                                   d_n_ctx, d_tile_first, d_tile_count, n_tiles, H, Hkv, D, attn_scale, att_.ptr,
+                                   stream_);
+            if (n_single > 0) decode_attention(l, d_single, n_single, d_slot, d_n_ctx);
+        } else if (T == S) {
+            decode_attention(l, nullptr, T, d_slot, d_n_ctx);
+        } else {
+            attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, nullptr,
+                                d_slot, d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_);
+        }
         // x = x + att Wo^T
         convert_f32_bf16_cuda(att_.ptr, int64_t(T) * q_dim, xb_.ptr, stream_);
         project(L.o, xb_.ptr, att_.ptr, T, proj_.ptr, l, LORA_TARGET_O);
@@ -802,6 +864,24 @@ void CudaBackend::enqueue_step(int T, int S) {
     rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
     convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
     gemm_bf16(lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
+}
+
+// Attention of one-token rows (all rows of a decode step, or the listed ones of a prefill step):
+// split-K when on, else the per-row kernel. The same kernel either way, so a decode row's result
+// does not depend on what else shares the step.
+void CudaBackend::decode_attention(int l, const int32_t* d_rows, int n_rows, const int32_t* d_slot,
+                                   const int32_t* d_n_ctx) {
+    const ModelConfig& cfg = weights_->config;
+    const int H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
+    const float attn_scale = 1.0f / std::sqrt(float(D));
+    const int64_t slot_stride = int64_t(max_seq_len_) * Hkv * D;
+    if (dec_max_splits_ > 0)
+        attention_decode_split_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_rows,
+                                    d_slot, d_n_ctx, n_rows, H, Hkv, D, attn_scale, dec_split_len_, dec_max_splits_,
+                                    partial_.ptr, att_.ptr, stream_);
+    else
+        attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_rows, d_slot,
+                            d_n_ctx, n_rows, H, Hkv, D, attn_scale, att_.ptr, stream_);
 }
 
 cudaGraphExec_t CudaBackend::decode_graph(int S) {
@@ -862,6 +942,7 @@ void cuda_backend_register() {
             CudaBackendOptions co;
             co.max_seq_len = o.max_seq_len;
             co.max_slots = std::max(o.max_batch, 1) * 4 + 16;  // forks of budget sweeps need extra slots
+            co.kv_cache_dtype = o.kv_cache_dtype;
             return std::shared_ptr<Backend>(cuda_backend_create(std::move(w), co));
         });
     });

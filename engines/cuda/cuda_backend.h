@@ -4,7 +4,9 @@
 // Numerics: weight matrices and the embedding are resident in bf16 (f32/f16 checkpoints are
 // rounded once at upload), norms and biases in fp32; activations are fp32 and are rounded to bf16
 // only as the input of a projection (cuBLAS bf16 x bf16 -> fp32 accumulation), which is the CPU
-// backend's "fast" precision. Unmerged LoRA runs in fp32 (cuBLAS SGEMM). The KV cache is fp32.
+// backend's "fast" precision. Unmerged LoRA runs in fp32 (cuBLAS SGEMM). The KV cache is fp32 by
+// default (greedy tokens identical to the CPU engine) or bf16 (kv_cache_dtype: twice the slots,
+// K and V rounded to bf16 as they are stored; scores and softmax stay fp32).
 //
 // KV cache: one allocation per layer for K and V, `n_slots` slots of `max_seq_len` positions each,
 // sized at construction from the free device memory left after the weights (the layout the
@@ -40,6 +42,14 @@ struct CudaBackendOptions {
     // separate runs, bit for bit), at the cost of CUDA-core rather than tensor-core throughput.
     // ADABENCH_CUDA_BATCH_INVARIANT=1 turns it on too.
     bool batch_invariant = false;
+    // Element type of the KV cache: "f32" (default) or "bf16" (half the bytes per position).
+    std::string kv_cache_dtype = "f32";
+    // Steps in which a sequence contributes several tokens (prefill) use the tiled attention kernel
+    // (engines/cuda/attention.cuh); false keeps the one-block-per-row kernel (benchmarks compare).
+    bool tiled_prefill_attention = true;
+    // Decode rows through the split-K (flash-decoding) kernel: a row's context in splits of >= 256
+    // positions, each kv head's K/V read once for its query heads. Off until measured on a GPU.
+    bool split_k_decode = false;
 };
 
 // Throws adabench::Error when there is no usable device, the weights have the wrong shapes, or the

@@ -231,18 +231,23 @@ void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_
 // running max, sum and output (thread d owns output dims d, d + 128). The twin normalises each
 // probability before the V sum; here the sum divides once at the end. ----
 
-__global__ void attention_f32(const float* q, const float* k, const float* v, int64_t seq_stride,
+// KV is float (fp32 cache) or uint16_t (bf16 cache bits); scores and softmax are fp32 either way.
+__device__ __forceinline__ float kv_to_f32(float x) { return x; }
+__device__ __forceinline__ float kv_to_f32(uint16_t h) { return bf16_bits_to_f32(h); }
+
+template <typename KV>
+__global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
                               const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
                               float scale, float* out) {
     __shared__ float q_s[kCudaAttentionMaxHeadDim];
     __shared__ float p_s[kAttnChunk];
-    const int h = blockIdx.x, s = blockIdx.y;  // s: query row
+    const int h = blockIdx.x, s = row_index ? row_index[blockIdx.y] : int(blockIdx.y);  // s: query row
     const int64_t slot = row_slot ? row_slot[s] : s;
     const int kvh = h / (n_heads / n_kv_heads);
     const int64_t kv_stride = int64_t(n_kv_heads) * head_dim;
     const float* qh = q + (int64_t(s) * n_heads + h) * head_dim;
-    const float* kb = k + slot * seq_stride + int64_t(kvh) * head_dim;
-    const float* vb = v + slot * seq_stride + int64_t(kvh) * head_dim;
+    const KV* kb = k + slot * seq_stride + int64_t(kvh) * head_dim;
+    const KV* vb = v + slot * seq_stride + int64_t(kvh) * head_dim;
     float* oh = out + (int64_t(s) * n_heads + h) * head_dim;
     const int n = n_ctx[s];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
@@ -258,9 +263,9 @@ __global__ void attention_f32(const float* q, const float* k, const float* v, in
     for (int c0 = 0; c0 < n; c0 += kAttnChunk) {
         const int cn = min(kAttnChunk, n - c0);
         for (int jj = warp; jj < cn; jj += n_warps) {
-            const float* kr = kb + int64_t(c0 + jj) * kv_stride;
+            const KV* kr = kb + int64_t(c0 + jj) * kv_stride;
             float dot = 0.0f;
-            for (int d = lane; d < head_dim; d += 32) dot += q_s[d] * kr[d];
+            for (int d = lane; d < head_dim; d += 32) dot += q_s[d] * kv_to_f32(kr[d]);
             dot = warp_sum(dot);
             if (lane == 0) p_s[jj] = dot * scale;
         }
@@ -280,7 +285,7 @@ __global__ void attention_f32(const float* q, const float* k, const float* v, in
             const int d = threadIdx.x + r * kAttnBlock;
             if (d >= head_dim) break;
             float a = acc[r] * corr;
-            for (int jj = 0; jj < cn; ++jj) a += p_s[jj] * vb[int64_t(c0 + jj) * kv_stride + d];
+            for (int jj = 0; jj < cn; ++jj) a += p_s[jj] * kv_to_f32(vb[int64_t(c0 + jj) * kv_stride + d]);
             acc[r] = a;
         }
         m = new_m;
@@ -294,9 +299,10 @@ __global__ void attention_f32(const float* q, const float* k, const float* v, in
     }
 }
 
-static void attention_launch(const char* op, const float* q, const float* k, const float* v, int64_t seq_stride,
-                             const int32_t* row_slot, const int32_t* n_ctx, int n_rows, int n_heads, int n_kv_heads,
-                             int head_dim, float scale, float* out, cudaStream_t stream) {
+template <typename KV>
+static void attention_launch(const char* op, const float* q, const KV* k, const KV* v, int64_t seq_stride,
+                             const int32_t* row_index, const int32_t* row_slot, const int32_t* n_ctx, int n_rows,
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
     check_size(op, "n_rows", n_rows);
     if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
         throw Error(std::string(op) + ": n_heads " + std::to_string(n_heads) + " is not a positive multiple of " +
@@ -307,23 +313,35 @@ static void attention_launch(const char* op, const float* q, const float* k, con
     if (n_rows == 0) return;
     if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
     const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
-    ADABENCH_LAUNCH(attention_f32, grid, kAttnBlock, stream, q, k, v, seq_stride, row_slot, n_ctx, n_heads, n_kv_heads,
-                    head_dim, scale, out);
+    ADABENCH_LAUNCH(attention_f32, grid, kAttnBlock, stream, q, k, v, seq_stride, row_index, row_slot, n_ctx, n_heads,
+                    n_kv_heads, head_dim, scale, out);
     check_launch(op);
 }
 
 void attention_decode_f32_cuda(const float* q, const float* k, const float* v, int64_t seq_stride, const int32_t* n_ctx,
                                int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
                                cudaStream_t stream) {
-    attention_launch("attention_decode_f32", q, k, v, seq_stride, nullptr, n_ctx, n_seq, n_heads, n_kv_heads, head_dim,
-                     scale, out, stream);
+    attention_launch("attention_decode_f32", q, k, v, seq_stride, nullptr, nullptr, n_ctx, n_seq, n_heads, n_kv_heads,
+                     head_dim, scale, out, stream);
 }
 
 void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t slot_stride, const int32_t* row_slot,
                         const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale,
                         float* out, cudaStream_t stream) {
-    attention_launch("attention_f32", q, k, v, slot_stride, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim,
-                     scale, out, stream);
+    attention_launch("attention_f32", q, k, v, slot_stride, nullptr, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads,
+                     head_dim, scale, out, stream);
+}
+
+void attention_f32_rows_cuda(bool kv_bf16, const float* q, const void* k, const void* v, int64_t slot_stride,
+                             const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+    if (kv_bf16)
+        attention_launch("attention_f32 (bf16 cache)", q, static_cast<const uint16_t*>(k),
+                         static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_rows, n_heads,
+                         n_kv_heads, head_dim, scale, out, stream);
+    else
+        attention_launch("attention_f32", q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
+                         row_index, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, stream);
 }
 
 // ---- KV cache append: row t of k_new / v_new goes to (slot[t], pos[t]) ----

@@ -95,6 +95,7 @@ int cmd_generate(int argc, char** argv) {
         .option("engine", "NAME", "backend: cpu (default) or cuda (CUDA builds, NVIDIA GPU)")
         .option("threads", "N", "CPU threads (default: all cores)")
         .option("precision", "P", "cpu matmul precision: exact (fp32, default) | fast (bf16 activations)")
+        .option("kv-cache", "DTYPE", "cuda KV cache element type: f32 (default) | bf16 (half the memory)")
         .epilog(
             "finish_reason: eos (EOS sampled), stop (stop string), think_budget (end of thinking forced, then\n"
             "the answer ended by eos/stop), answer_budget (forced, then --answer-budget tokens), max_tokens.\n"
@@ -130,6 +131,13 @@ int cmd_generate(int argc, char** argv) {
     fo.precision = args.get("precision", "exact");
     if (fo.precision != "exact" && fo.precision != "fast") {
         throw UsageError("adabench generate: --precision must be exact or fast, got '" + fo.precision + "'");
+    }
+    fo.kv_cache_dtype = args.get("kv-cache", "f32");
+    if (fo.kv_cache_dtype != "f32" && fo.kv_cache_dtype != "bf16") {
+        throw UsageError("adabench generate: --kv-cache must be f32 or bf16, got '" + fo.kv_cache_dtype + "'");
+    }
+    if (fo.kv_cache_dtype != "f32" && fo.backend != "cuda") {
+        throw UsageError("adabench generate: --kv-cache " + fo.kv_cache_dtype + " needs --engine cuda");
     }
     fo.max_batch = 16;
 

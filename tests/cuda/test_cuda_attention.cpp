@@ -1,0 +1,539 @@
+// cuda attention: the tiled prefill kernel and the bf16 KV cache (engines/cuda/attention.cuh)
+// against ref_attention_row on random inputs, and CudaBackend with a bf16 cache against the CPU.
+//
+// Each attention case is one step of several sequences with ragged lengths (1, 63, 64, 65, 300
+// tokens, one continuing a slot that already holds 100 positions, one decode row), GQA ratios 1, 6
+// and 7 and head dims 64, 80, 128 and 256, over an fp32 and a bf16 cache. Cache positions no row
+// may read hold NaN, so a kernel that reads past a row's context fails the NaN check. Tolerance
+// |x - ref| <= tol + |ref| * eps element-wise (test-backend-ops style). The host-side checks
+// (tile sizes, shared memory within sm_80 / sm_90 limits, argument errors) run without a device;
+// everything else skips there.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "engines/cpu/cpu_backend.h"
+#include "engines/cpu/ops_ref.h"
+#include "engines/cuda/attention.cuh"
+#include "engines/cuda/cuda_backend.h"
+#include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device.h"
+#include "engines/cuda/ops.cuh"
+#include "engines/loader.h"
+#include "engines/tokenizer.h"
+
+namespace adabench {
+namespace {
+
+#define REQUIRE_CUDA_DEVICE() \
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
+
+template <class T>
+class DeviceArray {
+public:
+    explicit DeviceArray(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, (n ? n : 1) * sizeof(T))); }
+    explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
+        CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    }
+    ~DeviceArray() { cudaFree(p_); }
+    DeviceArray(const DeviceArray&) = delete;
+    DeviceArray& operator=(const DeviceArray&) = delete;
+    T* get() { return static_cast<T*>(p_); }
+    std::vector<T> download() {
+        std::vector<T> host(n_);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+        return host;
+    }
+
+private:
+    void* p_ = nullptr;
+    size_t n_ = 0;
+};
+
+std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+float round_bf16(float x) { return ref_bf16_to_f32(ref_f32_to_bf16(x)); }
+
+// Normalised error max|got - ref| / max|ref| for the message, and the element-wise tolerance check
+// with NaN detection for the verdict.
+void expect_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& ref, float tol,
+                  float eps) {
+    ASSERT_EQ(got.size(), ref.size()) << what;
+    size_t bad = 0, first_bad = 0, nan = 0;
+    double max_err = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (std::isnan(got[i])) {
+            if (nan++ == 0 && bad == 0) first_bad = i;
+            ++bad;
+            continue;
+        }
+        const double err = std::fabs(double(got[i]) - double(ref[i]));
+        max_err = std::max(max_err, err);
+        max_ref = std::max(max_ref, std::fabs(double(ref[i])));
+        if (err > double(tol) + std::fabs(double(ref[i])) * double(eps) && bad++ == 0) first_bad = i;
+    }
+    EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size() << " elements out of tolerance (" << nan
+                       << " NaN); first at " << first_bad << ": got " << got[first_bad] << ", ref " << ref[first_bad]
+                       << "; normalised error " << (max_ref > 0 ? max_err / max_ref : max_err);
+}
+
+// ---- host-side checks (no device needed) ----
+
+TEST(CudaAttentionArgs, TileShapesAndSharedMemoryFit) {
+    EXPECT_EQ(attention_prefill_tile_rows(12, 2, 128), 5);  // Qwen2.5-1.5B: group 6 -> 5 tokens x 6 heads
+    EXPECT_EQ(attention_prefill_tile_rows(14, 2, 64), 4);   // Qwen2.5-0.5B: group 7 -> 4 tokens x 7 heads
+    EXPECT_EQ(attention_prefill_tile_rows(4, 4, 64), 32);   // MHA: 32 tokens x 1 head
+    EXPECT_EQ(attention_prefill_tile_rows(64, 1, 128), 1);  // MQA with a group of 64: two head chunks
+    EXPECT_EQ(attention_prefill_tile_rows(8, 2, 256), 8);
+    EXPECT_EQ(attention_prefill_tile_rows(4, 2, kCudaAttentionMaxHeadDim + 1), 0);  // falls back
+    EXPECT_EQ(attention_prefill_tile_rows(14, 3, 64), 0);
+    EXPECT_EQ(attention_prefill_tile_rows(4, 0, 64), 0);
+    // sm_80 allows 163 KiB of dynamic shared memory per block, sm_90 227 KiB; stay far below both so
+    // several blocks fit on one SM.
+    for (int d = 1; d <= kCudaAttentionMaxHeadDim; ++d) {
+        EXPECT_GT(attention_prefill_smem_bytes(d), 0) << d;
+        EXPECT_LE(attention_prefill_smem_bytes(d), 80 * 1024) << d;
+    }
+    EXPECT_EQ(attention_prefill_smem_bytes(kCudaAttentionMaxHeadDim + 1), 0);
+    // Split-K decode: at least 256 positions per split, at most 16 splits, whatever the cache length.
+    EXPECT_EQ(attention_decode_split_len(100), 256);
+    EXPECT_EQ(attention_decode_max_splits(100), 1);
+    EXPECT_EQ(attention_decode_max_splits(1024), 4);
+    EXPECT_EQ(attention_decode_max_splits(4096), 16);
+    EXPECT_EQ(attention_decode_split_len(32768), 2048);
+    EXPECT_EQ(attention_decode_max_splits(32768), 16);
+    EXPECT_EQ(attention_decode_max_splits(5000), 16);
+    EXPECT_GE(attention_decode_split_len(5000) * 16, 5000);
+    EXPECT_TRUE(attention_decode_split_supported(12, 2, 128));
+    EXPECT_TRUE(attention_decode_split_supported(16, 2, 256));
+    EXPECT_FALSE(attention_decode_split_supported(64, 1, 32));  // group > 8: the per-row kernel
+    EXPECT_FALSE(attention_decode_split_supported(4, 2, 257));
+}
+
+TEST(CudaAttentionArgs, LaunchersRejectBadArguments) {
+    EXPECT_EQ(kv_cache_type_parse("f32"), KV_CACHE_F32);
+    EXPECT_EQ(kv_cache_type_parse("bf16"), KV_CACHE_BF16);
+    EXPECT_EQ(kv_cache_type_size(KV_CACHE_F32), 4);
+    EXPECT_EQ(kv_cache_type_size(KV_CACHE_BF16), 2);
+    EXPECT_STREQ(kv_cache_type_name(KV_CACHE_BF16), "bf16");
+    EXPECT_THROW(kv_cache_type_parse("f16"), Error);
+    EXPECT_THROW(attention_prefill_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr,
+                                        1, 4, 2, kCudaAttentionMaxHeadDim + 2, 1.0f, nullptr, nullptr),
+                 Error);
+    EXPECT_THROW(attention_prefill_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr,
+                                        1, 14, 3, 64, 1.0f, nullptr, nullptr),
+                 Error);
+    EXPECT_THROW(attention_prefill_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr,
+                                        -1, 4, 2, 64, 1.0f, nullptr, nullptr),
+                 Error);
+    EXPECT_THROW(attention_rows_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 1, 14, 3,
+                                     64, 1.0f, nullptr, nullptr),
+                 Error);
+    EXPECT_THROW(
+        kv_append_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, nullptr, -1, 256, 0, nullptr, nullptr, nullptr),
+        Error);
+    EXPECT_THROW(attention_decode_split_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 1,
+                                             64, 1, 32, 1.0f, 256, 1, nullptr, nullptr, nullptr),
+                 Error);
+    EXPECT_THROW(attention_decode_split_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 1,
+                                             12, 2, 128, 1.0f, 256, 0, nullptr, nullptr, nullptr),
+                 Error);
+    // Empty work is a no-op, not an error.
+    EXPECT_NO_THROW(attention_decode_split_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr,
+                                                0, 12, 2, 128, 1.0f, 256, 16, nullptr, nullptr, nullptr));
+    EXPECT_NO_THROW(attention_prefill_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr,
+                                           nullptr, 0, 12, 2, 128, 1.0f, nullptr, nullptr));
+    EXPECT_NO_THROW(
+        kv_append_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, nullptr, 0, 256, 0, nullptr, nullptr, nullptr));
+}
+
+// ---- kernels against ref_attention_row ----
+
+// One step: sequence i continues slot slots[i], which already holds prior[i] positions, with n_new[i]
+// tokens. Rows of a sequence are consecutive and their positions increase (as CudaBackend::run_step
+// lays them out).
+struct StepLayout {
+    std::vector<int> slots, prior, n_new;
+};
+
+StepLayout ragged_step() {
+    StepLayout s;
+    s.slots = {5, 0, 7, 2, 3, 6, 1};
+    s.prior = {0, 0, 0, 0, 0, 100, 250};
+    s.n_new = {1, 63, 64, 65, 300, 37, 1};
+    return s;
+}
+
+struct AttnCase {
+    int n_heads, n_kv_heads, head_dim;
+    float q_range;
+};
+
+// Runs the append and both attention kernels for one case and cache type, checking them against the
+// twin. The cache is filled with random values at the prior positions and NaN elsewhere.
+void check_case(const AttnCase& c, KvCacheType type, uint32_t seed) {
+    const StepLayout st = ragged_step();
+    const int H = c.n_heads, Hkv = c.n_kv_heads, D = c.head_dim, kv_dim = Hkv * D;
+    const int n_slots = 8, max_len = 400;
+    const int64_t slot_stride = int64_t(max_len) * kv_dim;
+    const float scale = 1.0f / std::sqrt(float(D));
+    const bool bf16 = type == KV_CACHE_BF16;
+    const std::string name = std::string(kv_cache_type_name(type)) + " H=" + std::to_string(H) +
+                             " Hkv=" + std::to_string(Hkv) + " D=" + std::to_string(D);
+
+    // Host copy of the cache as fp32 values (what a bf16 cache holds, rounded).
+    std::vector<float> k_cache(size_t(n_slots * slot_stride), NAN), v_cache(k_cache.size(), NAN);
+    std::vector<float> prior_k = random_floats(k_cache.size(), -1.0f, 1.0f, seed + 1);
+    std::vector<float> prior_v = random_floats(k_cache.size(), -1.0f, 1.0f, seed + 2);
+    for (size_t s = 0; s < st.slots.size(); ++s)
+        for (int64_t i = 0; i < int64_t(st.prior[s]) * kv_dim; ++i) {
+            const size_t e = size_t(st.slots[s] * slot_stride + i);
+            k_cache[e] = bf16 ? round_bf16(prior_k[e]) : prior_k[e];
+            v_cache[e] = bf16 ? round_bf16(prior_v[e]) : prior_v[e];
+        }
+    std::vector<int32_t> row_slot, row_pos, row_n_ctx;
+    for (size_t s = 0; s < st.slots.size(); ++s)
+        for (int i = 0; i < st.n_new[s]; ++i) {
+            row_slot.push_back(st.slots[s]);
+            row_pos.push_back(st.prior[s] + i);
+            row_n_ctx.push_back(st.prior[s] + i + 1);
+        }
+    const int T = int(row_slot.size());
+    std::vector<float> k_new = random_floats(size_t(T) * kv_dim, -1.0f, 1.0f, seed + 3);
+    std::vector<float> v_new = random_floats(size_t(T) * kv_dim, -1.0f, 1.0f, seed + 4);
+    std::vector<float> q = random_floats(size_t(T) * H * D, -c.q_range, c.q_range, seed + 5);
+
+    // Device cache in its element type.
+    std::unique_ptr<DeviceArray<float>> kf, vf;
+    std::unique_ptr<DeviceArray<uint16_t>> kb, vb;
+    void *d_k = nullptr, *d_v = nullptr;
+    if (bf16) {
+        std::vector<uint16_t> kbits(k_cache.size()), vbits(v_cache.size());
+        for (size_t i = 0; i < kbits.size(); ++i)
+            kbits[i] = ref_f32_to_bf16(k_cache[i]), vbits[i] = ref_f32_to_bf16(v_cache[i]);
+        kb = std::make_unique<DeviceArray<uint16_t>>(kbits);
+        vb = std::make_unique<DeviceArray<uint16_t>>(vbits);
+        d_k = kb->get(), d_v = vb->get();
+    } else {
+        kf = std::make_unique<DeviceArray<float>>(k_cache);
+        vf = std::make_unique<DeviceArray<float>>(v_cache);
+        d_k = kf->get(), d_v = vf->get();
+    }
+    // The step's K/V into the reference cache, rounded as the device stores them.
+    for (int t = 0; t < T; ++t)
+        for (int i = 0; i < kv_dim; ++i) {
+            const size_t e = size_t(row_slot[size_t(t)] * slot_stride + int64_t(row_pos[size_t(t)]) * kv_dim + i);
+            const float kv = k_new[size_t(t) * kv_dim + size_t(i)], vv = v_new[size_t(t) * kv_dim + size_t(i)];
+            k_cache[e] = bf16 ? round_bf16(kv) : kv;
+            v_cache[e] = bf16 ? round_bf16(vv) : vv;
+        }
+    DeviceArray<float> d_kn(k_new), d_vn(v_new), d_q(q), d_out(q.size());
+    DeviceArray<int32_t> d_slot(row_slot), d_pos(row_pos), d_n(row_n_ctx);
+    kv_append_cuda(type, d_kn.get(), d_vn.get(), d_slot.get(), d_pos.get(), T, kv_dim, slot_stride, d_k, d_v, nullptr);
+
+    std::vector<float> ref(q.size()), scores(static_cast<size_t>(max_len));
+    const int group = H / Hkv;
+    for (int t = 0; t < T; ++t)
+        for (int h = 0; h < H; ++h) {
+            const int64_t off = row_slot[size_t(t)] * slot_stride + int64_t(h / group) * D;
+            ref_attention_row(&q[(size_t(t) * H + size_t(h)) * D], &k_cache[size_t(off)], &v_cache[size_t(off)], kv_dim,
+                              row_n_ctx[size_t(t)], D, scale, &ref[(size_t(t) * H + size_t(h)) * D], scores.data());
+        }
+
+    // Tiles over every sequence (one-token sequences too).
+    const int tile_rows = attention_prefill_tile_rows(H, Hkv, D);
+    ASSERT_GT(tile_rows, 0) << name;
+    auto tiles_of = [&](int min_tokens, std::vector<int32_t>& first, std::vector<int32_t>& count,
+                        std::vector<int32_t>& singles) {
+        int t0 = 0;
+        for (int n : st.n_new) {
+            if (n < min_tokens) singles.push_back(t0);
+            for (int i = 0; n >= min_tokens && i < n; i += tile_rows) {
+                first.push_back(t0 + i);
+                count.push_back(std::min(tile_rows, n - i));
+            }
+            t0 += n;
+        }
+    };
+    {
+        std::vector<int32_t> first, count, singles;
+        tiles_of(1, first, count, singles);
+        DeviceArray<int32_t> d_tf(first), d_tc(count);
+        attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
+                               int(first.size()), H, Hkv, D, scale, d_out.get(), nullptr);
+        expect_close("attention_prefill " + name, d_out.download(), ref, 1e-5f, 1e-4f);
+    }
+
+    // The backend's split: tiles over sequences feeding several tokens, the per-row kernel over
+    // the listed one-token rows (which must leave every other row alone).
+    {
+        std::vector<int32_t> first, count, singles;
+        tiles_of(2, first, count, singles);
+        ASSERT_EQ(singles.size(), 2u);
+        std::vector<float> expect(q.size(), 7.0f);
+        for (int32_t r : singles)
+            std::copy_n(ref.begin() + int64_t(r) * H * D, H * D, expect.begin() + int64_t(r) * H * D);
+        DeviceArray<float> d_mixed(std::vector<float>(q.size(), 7.0f));
+        DeviceArray<int32_t> d_tf(first), d_tc(count), d_single(singles);
+        attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_single.get(), d_slot.get(), d_n.get(),
+                            int(singles.size()), H, Hkv, D, scale, d_mixed.get(), nullptr);
+        expect_close("attention_rows (listed rows only) " + name, d_mixed.download(), expect, 1e-5f, 1e-4f);
+        attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
+                               int(first.size()), H, Hkv, D, scale, d_mixed.get(), nullptr);
+        expect_close("attention_prefill + rows " + name, d_mixed.download(), ref, 1e-5f, 1e-4f);
+    }
+
+    // Split-K decode kernel over every row (prefill rows are rows too), with short splits (many per
+    // row) and the backend's split length, then over the listed one-token rows only.
+    if (attention_decode_split_supported(H, Hkv, D)) {
+        for (int split_len : {64, attention_decode_split_len(max_len)}) {
+            const int max_splits = (max_len + split_len - 1) / split_len;
+            DeviceArray<float> d_part(size_t(attention_decode_partial_floats(T, H, D, max_splits)));
+            DeviceArray<float> d_split(q.size());
+            attention_decode_split_cuda(type, d_q.get(), d_k, d_v, slot_stride, nullptr, d_slot.get(), d_n.get(), T, H,
+                                        Hkv, D, scale, split_len, max_splits, d_part.get(), d_split.get(), nullptr);
+            expect_close("attention_decode_split split_len=" + std::to_string(split_len) + " " + name,
+                         d_split.download(), ref, 1e-5f, 1e-4f);
+        }
+        std::vector<int32_t> first, count, singles;
+        tiles_of(2, first, count, singles);
+        std::vector<float> expect(q.size(), 7.0f);
+        for (int32_t r : singles)
+            std::copy_n(ref.begin() + int64_t(r) * H * D, H * D, expect.begin() + int64_t(r) * H * D);
+        const int max_splits = attention_decode_max_splits(max_len);
+        DeviceArray<float> d_part(size_t(attention_decode_partial_floats(int(singles.size()), H, D, max_splits)));
+        DeviceArray<float> d_listed(std::vector<float>(q.size(), 7.0f));
+        DeviceArray<int32_t> d_single(singles);
+        attention_decode_split_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_single.get(), d_slot.get(), d_n.get(),
+                                    int(singles.size()), H, Hkv, D, scale, attention_decode_split_len(max_len),
+                                    max_splits, d_part.get(), d_listed.get(), nullptr);
+        expect_close("attention_decode_split (listed rows only) " + name, d_listed.download(), expect, 1e-5f, 1e-4f);
+    }
+
+    DeviceArray<float> d_out_rows(q.size());
+    attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, nullptr, d_slot.get(), d_n.get(), T, H, Hkv, D, scale,
+                        d_out_rows.get(), nullptr);
+    expect_close("attention_rows " + name, d_out_rows.download(), ref, 1e-5f, 1e-4f);
+}
+
+const AttnCase kCases[] = {
+    {4, 4, 64, 2.0f},    // GQA ratio 1 (32 tokens per tile)
+    {12, 2, 128, 3.0f},  // ratio 6: the Qwen2.5-1.5B shape
+    {14, 2, 64, 2.0f},   // ratio 7: the Qwen2.5-0.5B shape
+    {7, 1, 256, 8.0f},   // ratio 7 at the largest head_dim, peaked softmax
+    {6, 1, 80, 2.0f},    // head_dim not a multiple of 32
+    {64, 1, 32, 2.0f},   // a group of 64 heads: two head chunks of 32, one token per tile
+};
+
+TEST(CudaAttention, PrefillMatchesTwinF32Cache) {
+    REQUIRE_CUDA_DEVICE();
+    uint32_t seed = 100;
+    for (const AttnCase& c : kCases) check_case(c, KV_CACHE_F32, seed += 10);
+}
+
+TEST(CudaAttention, PrefillMatchesTwinBf16Cache) {
+    REQUIRE_CUDA_DEVICE();
+    uint32_t seed = 200;
+    for (const AttnCase& c : kCases) check_case(c, KV_CACHE_BF16, seed += 10);
+}
+
+// The bf16 append stores exactly ref_f32_to_bf16 of each value (ties to even, NaN quieted, inf,
+// signed zero, subnormals) and touches nothing else.
+TEST(CudaAttention, KvAppendBf16RoundsLikeTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int kv_dim = 320, n_slots = 3, max_len = 6;
+    const int64_t slot_stride = int64_t(max_len) * kv_dim;
+    const std::vector<int32_t> slot = {2, 0, 2}, pos = {5, 0, 1};
+    const int T = int(slot.size());
+    std::vector<float> k_new = random_floats(size_t(T) * kv_dim, -300.0f, 300.0f, 31);
+    std::vector<float> v_new = random_floats(size_t(T) * kv_dim, -1e-3f, 1e-3f, 32);
+    const uint32_t special_bits[] = {0x7fc00000u, 0x7f800001u, 0x7f800000u, 0xff800000u, 0x80000000u,
+                                     0x00000001u, 0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7fffffu};
+    for (size_t i = 0; i < std::size(special_bits); ++i) std::memcpy(&k_new[i], &special_bits[i], 4);
+    const uint16_t sentinel = 0x1234;
+    std::vector<uint16_t> k_ref(size_t(n_slots * slot_stride), sentinel), v_ref = k_ref;
+    for (int t = 0; t < T; ++t)
+        for (int i = 0; i < kv_dim; ++i) {
+            const size_t e = size_t(slot[size_t(t)] * slot_stride + int64_t(pos[size_t(t)]) * kv_dim + i);
+            k_ref[e] = ref_f32_to_bf16(k_new[size_t(t) * kv_dim + size_t(i)]);
+            v_ref[e] = ref_f32_to_bf16(v_new[size_t(t) * kv_dim + size_t(i)]);
+        }
+    DeviceArray<uint16_t> d_k(std::vector<uint16_t>(k_ref.size(), sentinel)),
+        d_v(std::vector<uint16_t>(k_ref.size(), sentinel));
+    DeviceArray<float> d_kn(k_new), d_vn(v_new);
+    DeviceArray<int32_t> d_slot(slot), d_pos(pos);
+    kv_append_cuda(KV_CACHE_BF16, d_kn.get(), d_vn.get(), d_slot.get(), d_pos.get(), T, kv_dim, slot_stride, d_k.get(),
+                   d_v.get(), nullptr);
+    const std::vector<uint16_t> k_got = d_k.download(), v_got = d_v.download();
+    size_t bad_k = 0, bad_v = 0;
+    for (size_t i = 0; i < k_ref.size(); ++i) bad_k += k_got[i] != k_ref[i], bad_v += v_got[i] != v_ref[i];
+    EXPECT_EQ(bad_k, 0u) << "kv_append bf16: K bits differ from ref_f32_to_bf16";
+    EXPECT_EQ(bad_v, 0u) << "kv_append bf16: V bits differ from ref_f32_to_bf16";
+}
+
+// ---- the backend with a bf16 cache and the tiled kernel ----
+
+std::string src(const std::string& rel) {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    return std::string(env ? env : ADABENCH_SOURCE_DIR) + "/" + rel;
+}
+
+std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>& tokens) {
+    std::vector<float> logits(size_t(b.config().vocab_size));
+    BackendBatch batch;
+    batch.slots = {slot};
+    batch.tokens = {tokens};
+    b.forward(batch, logits.data());
+    return logits;
+}
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (std::isnan(a[i])) return INFINITY;
+        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
+        den = std::max(den, std::fabs(double(b[i])));
+    }
+    return den > 0 ? num / den : num;
+}
+
+std::vector<int32_t> organism_prompt() {
+    Tokenizer tok = Tokenizer::load(src("models/organism/base"));
+    return tok.encode(
+        "<|im_start|>user\nMia has 47 marbles. In January, Mia finds 8 more. In February, Mia sells 5. How many "
+        "marbles does Mia have at the end?<|im_end|>\n<|im_start|>assistant\n<think>\n");
+}
+
+TEST(CudaKvBf16, LogitsMatchCpuAndSlotsDouble) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = model_load(src("models/organism/base"));
+    const ModelConfig& c = w->config;
+    CudaBackendOptions f32_opts;
+    f32_opts.max_seq_len = 512;
+    const int64_t f32_slot = 2LL * c.n_layers * f32_opts.max_seq_len * c.n_kv_heads * c.head_dim * 4;
+    f32_opts.max_cache_bytes = 8 * f32_slot;
+    CudaBackendOptions bf16_opts = f32_opts;
+    bf16_opts.kv_cache_dtype = "bf16";
+    auto g32 = cuda_backend_create(w, f32_opts);
+    auto g16 = cuda_backend_create(w, bf16_opts);
+    EXPECT_EQ(cuda_backend_slots(*g32), 8);
+    EXPECT_EQ(cuda_backend_slots(*g16), 16);
+    EXPECT_EQ(cuda_backend_cache_bytes(*g16), cuda_backend_cache_bytes(*g32));
+
+    CpuBackendOptions co;
+    co.n_threads = 4;
+    co.precision = CPU_PRECISION_EXACT;
+    CpuBackend cpu(w, co);
+    const auto prompt = organism_prompt();
+    int gs = g16->seq_alloc(), cs = cpu.seq_alloc();
+    EXPECT_LE(rel_err(step(*g16, gs, prompt), step(cpu, cs, prompt)), 1e-2);
+    for (int32_t t : {40, 41, 42, 7, 300}) EXPECT_LE(rel_err(step(*g16, gs, {t}), step(cpu, cs, {t})), 1e-2) << t;
+
+    // A fork copies the bf16 positions (2 bytes each): both branches continue identically.
+    const int fork = g16->seq_fork(gs);
+    EXPECT_EQ(step(*g16, gs, {99}), step(*g16, fork, {99}));
+}
+
+// Whole-model prefill through the tiled kernel equals the per-row kernel to fp32 rounding, for a
+// step of several prompts and a continuation of a slot that already holds tokens.
+TEST(CudaKvBf16, TiledPrefillEqualsRowKernelInTheBackend) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = model_load(src("models/organism/long"));
+    for (const char* dtype : {"f32", "bf16"}) {
+        CudaBackendOptions tiled, rows;
+        tiled.kv_cache_dtype = rows.kv_cache_dtype = dtype;
+        tiled.max_slots = rows.max_slots = 8;
+        rows.tiled_prefill_attention = false;
+        auto a = cuda_backend_create(w, tiled);
+        auto b = cuda_backend_create(w, rows);
+        const auto p1 = organism_prompt();
+        std::vector<int32_t> p2(p1.begin(), p1.begin() + 7);
+        const int V = w->config.vocab_size;
+        auto run = [&](Backend& be) {
+            int s1 = be.seq_alloc(), s2 = be.seq_alloc();
+            BackendBatch batch;
+            batch.slots = {s1, s2};
+            batch.tokens = {p1, p2};
+            std::vector<float> l(size_t(2 * V));
+            be.forward(batch, l.data());
+            std::vector<float> more = step(be, s2, p1);  // 7 cached positions + a whole prompt
+            l.insert(l.end(), more.begin(), more.end());
+            return l;
+        };
+        EXPECT_LE(rel_err(run(*a), run(*b)), 2e-3) << dtype;
+    }
+}
+
+// Decode through the split-K kernel against the per-row kernel (to fp32 rounding), for both cache
+// types, one sequence and a batch of three, long enough to cross a 256-position split; and split-K
+// decode replayed from CUDA graphs equals eager launches exactly.
+TEST(CudaKvBf16, SplitKDecodeMatchesPerRowKernel) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = model_load(src("models/organism/long"));
+    const auto prompt = organism_prompt();
+    const int V = w->config.vocab_size;
+    for (const char* dtype : {"f32", "bf16"}) {
+        CudaBackendOptions split, rows, split_eager;
+        split.kv_cache_dtype = rows.kv_cache_dtype = split_eager.kv_cache_dtype = dtype;
+        split.max_slots = rows.max_slots = split_eager.max_slots = 4;
+        split.split_k_decode = split_eager.split_k_decode = true;
+        split_eager.cuda_graphs = false;
+        auto a = cuda_backend_create(w, split);
+        auto b = cuda_backend_create(w, rows);
+        auto e = cuda_backend_create(w, split_eager);
+        std::vector<int> sa, sb, se;
+        for (int i = 0; i < 3; ++i) {
+            sa.push_back(a->seq_alloc());
+            sb.push_back(b->seq_alloc());
+            se.push_back(e->seq_alloc());
+            std::vector<int32_t> p(prompt.begin(), prompt.end() - i);
+            step(*a, sa.back(), p);
+            step(*b, sb.back(), p);
+            step(*e, se.back(), p);
+        }
+        auto decode = [&](Backend& be, const std::vector<int>& slots, int32_t tok) {
+            BackendBatch batch;
+            batch.slots = slots;
+            batch.tokens.assign(slots.size(), {tok});
+            std::vector<float> logits(slots.size() * size_t(V));
+            be.forward(batch, logits.data());
+            return logits;
+        };
+        const int n_steps = 300 - int(prompt.size());  // past position 256
+        for (int i = 0; i < n_steps; ++i) {
+            const int32_t tok = int32_t(7 + i % 300);
+            const auto la = decode(*a, sa, tok), lb = decode(*b, sb, tok), le = decode(*e, se, tok);
+            ASSERT_LE(rel_err(la, lb), 1e-3) << dtype << " step " << i;
+            ASSERT_EQ(la, le) << dtype << " step " << i << ": graph replay differs from eager launches";
+        }
+        // A prefill step with a decode row in it: the decode row takes the split-K kernel as well.
+        BackendBatch mixed;
+        mixed.slots = {sa[0], a->seq_alloc()};
+        mixed.tokens = {{5}, prompt};
+        std::vector<float> lm(size_t(2 * V));
+        a->forward(mixed, lm.data());
+        const auto alone = decode(*e, {se[0]}, 5);
+        // (not bit-equal: cuBLAS may pick another GEMM kernel for the larger step)
+        EXPECT_LE(rel_err(std::vector<float>(lm.begin(), lm.begin() + V), alone), 1e-3) << dtype;
+    }
+}
+
+}  // namespace
+}  // namespace adabench
