@@ -1001,6 +1001,7 @@ void CudaBackend::set_compose_sources(ComposeSources sources) {
         upload_compose_sources(sources);
     } catch (...) {
         compose_state_.reset();
+        release_cache();
         allocate_cache();
         throw;
     }
@@ -1009,6 +1010,7 @@ void CudaBackend::set_compose_sources(ComposeSources sources) {
     } catch (const Error& e) {
         const int64_t bytes = compose_source_bytes();
         compose_state_.reset();
+        release_cache();  // a failure part-way leaves some layers allocated
         allocate_cache();
         throw Error(who + ": with the composition sources resident (" + mib(bytes) + ") " + e.what(),
                     "compose on the host instead (EngineFactoryOptions::compose_in_backend = false), or use "
