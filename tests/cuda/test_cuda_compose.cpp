@@ -280,6 +280,8 @@ TEST(CudaComposeBackend, LinearMergeScalarAndPerLayer) {
     gpu->set_compose_sources(s);
     EXPECT_GT(cuda_backend_compose_source_bytes(*gpu), 0);
     EXPECT_GE(cuda_backend_slots(*gpu), 1);
+    // The second lambda runs after the first one's decode steps captured a CUDA graph: the graph
+    // reads the live store in place, so it must see the recomposed weights.
     for (const auto& lambda : {std::vector<float>{0.65f}, std::vector<float>{0.9f, 0.2f, 0.5f}}) {
         ComposeParams p{COMPOSE_MERGE_LINEAR, lambda, {}};
         gpu->compose(p);

@@ -37,7 +37,7 @@ SweepConfig config_of(json j) {
 std::vector<int32_t> greedy(Engine& e, const SweepPrompt& p, std::vector<float> lora_coefs = {}) {
     GenerateRequest r;
     r.prompt_ids = p.ids;
-    r.max_tokens = 160;
+    r.max_tokens = 96;
     r.lora_coefs = std::move(lora_coefs);
     return e.generate({r}).at(0).at(0).output_ids;
 }
