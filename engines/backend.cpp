@@ -1,8 +1,9 @@
-// The default Backend::forward_greedy and forward_sample (see backend.h): forward, then the
-// reduction on the host.
+// The defaults of Backend (see backend.h): forward_greedy and forward_sample (forward, then the
+// reduction on the host), and weight composition (host composition, then set_weights).
 #include "engines/backend.h"
 
 #include "common/error.h"
+#include "engines/backend_checks.h"
 #include "engines/sampling.h"
 
 namespace adabench {
@@ -26,6 +27,18 @@ void Backend::forward_sample(const BackendBatch& batch, const std::vector<Sample
     for (size_t i = 0; i < rows.size(); ++i)
         tokens[i] = sampling_make_chain(rows[i].params, rows[i].seq_id)
                         ->sample(logits.data() + i * n_vocab, static_cast<int>(n_vocab), rows[i].position);
+}
+
+void Backend::set_compose_sources(ComposeSources sources) {
+    compose_check_sources(sources);
+    backend_check_compose_config(config(), *sources.model, "Backend::set_compose_sources");
+    compose_sources_ = std::move(sources);
+}
+
+void Backend::compose(const ComposeParams& params) {
+    if (!compose_sources_.model)
+        throw Error("Backend::compose: no composition sources", "call set_compose_sources first");
+    set_weights(compose_weights_host(compose_sources_, params));
 }
 
 }  // namespace adabench

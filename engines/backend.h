@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engines/engine.h"
+#include "engines/compose.h"
 #include "engines/model.h"
 
 namespace adabench {
@@ -73,6 +74,19 @@ public:
     virtual void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) = 0;
     // Replaces the weights (merged LoRA or a model merge computed on the host). Clears the cache.
     virtual void set_weights(std::shared_ptr<const ModelWeights> weights) = 0;
+
+    // Weight composition (engines/compose.h). The sources come once (checked with
+    // compose_check_sources; their config and shapes must be the backend's); each compose() then
+    // replaces the live weights by the composition of those sources with new parameters (merge
+    // kind, lambda, merged-LoRA coefficients) and clears the cache like set_weights. Unmerged
+    // adapters (set_lora_adapters) stay. The defaults (backend.cpp) keep the sources on the host
+    // and call set_weights(compose_weights_host(...)); a device backend overrides both to keep the
+    // sources in its own memory and compose there. set_compose_sources may clear the cache.
+    virtual void set_compose_sources(ComposeSources sources);
+    virtual void compose(const ComposeParams& params);
+
+protected:
+    ComposeSources compose_sources_;  // the default implementation's copy
 };
 
 }  // namespace adabench

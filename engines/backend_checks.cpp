@@ -110,6 +110,16 @@ void backend_check_same_architecture(const ModelWeights& old_w, const ModelWeigh
                     "merged weights must keep the base model's shapes; create a new backend for another model");
 }
 
+void backend_check_compose_config(const ModelConfig& a, const ModelWeights& model, const std::string& who) {
+    const ModelConfig& b = model.config;
+    if (a.hidden_size != b.hidden_size || a.n_layers != b.n_layers || a.vocab_size != b.vocab_size ||
+        a.n_heads != b.n_heads || a.n_kv_heads != b.n_kv_heads || a.head_dim != b.head_dim ||
+        a.intermediate_size != b.intermediate_size || a.tie_word_embeddings != b.tie_word_embeddings ||
+        a.attention_bias != b.attention_bias)
+        throw Error(who + ": the model " + model.source + " has another architecture than the backend's weights",
+                    "composition sources must have the shapes the backend was built with; create a new backend");
+}
+
 int64_t backend_check_batch(const BackendBatch& batch, const std::string& who, int vocab_size, int max_seq_len,
                             size_t n_adapters, const std::function<int(int)>& slot_len) {
     if (batch.tokens.size() != batch.slots.size())

@@ -30,6 +30,10 @@ void backend_check_adapters(const std::vector<std::shared_ptr<const LoraAdapter>
 // dimension of the old ones (a merge or merged LoRA never changes shapes).
 void backend_check_same_architecture(const ModelWeights& old_w, const ModelWeights& new_w, const std::string& who);
 
+// The composition sources' model has the backend's config (`have`): every dimension and
+// tie_word_embeddings (Backend::set_compose_sources).
+void backend_check_compose_config(const ModelConfig& have, const ModelWeights& model, const std::string& who);
+
 // A forward batch: one token list per slot, no slot twice, no empty list, ids inside the
 // vocabulary, no slot beyond max_seq_len, lora_coefs empty or one list per sequence of size 0 or
 // n_adapters. slot_len(slot) throws for a slot that is not allocated. Returns the token count.

@@ -93,31 +93,38 @@ std::vector<float> engine_parse_float_list(const std::string& arg, const std::st
     return out;
 }
 
-std::shared_ptr<const ModelWeights> engine_compose_weights(const EngineFactoryOptions& o) {
+ComposeSources engine_load_compose_sources(const EngineFactoryOptions& o) {
     if (o.model_dir.empty()) throw Error("engine: no model directory given", "pass --model DIR");
-    std::shared_ptr<const ModelWeights> w = model_load(o.model_dir);
+    if (o.merge_with.empty() && (!o.merge_base.empty() || !o.lambda.empty()))
+        throw Error("engine: --merge-base / --lambda given without --merge-with");
+    ComposeSources s;
+    s.model = model_load(o.model_dir);
     if (!o.merge_with.empty()) {
         if (o.lambda.empty()) throw Error("engine: a merge needs lambda", "pass --lambda L or --lambda L1,L2,...");
-        auto other = model_load(o.merge_with);
-        if (o.merge_base.empty()) {
-            w = merge_linear(*w, *other, o.lambda);
-        } else {
-            auto base = model_load(o.merge_base);
-            w = merge_task_arithmetic(*base, {w.get(), other.get()}, {{1.0f}, o.lambda});
-        }
-    } else if (!o.merge_base.empty() || !o.lambda.empty()) {
+        s.merge_with = model_load(o.merge_with);
+        if (!o.merge_base.empty()) s.merge_base = model_load(o.merge_base);
+    }
+    if (o.lora_merged)
+        for (const auto& ad : o.adapters) s.merged_adapters.push_back(lora_load_adapter(ad.first, *s.model));
+    compose_check_sources(s);
+    return s;
+}
+
+ComposeParams engine_compose_params(const EngineFactoryOptions& o) {
+    if (o.merge_with.empty() && (!o.merge_base.empty() || !o.lambda.empty()))
         throw Error("engine: --merge-base / --lambda given without --merge-with");
+    ComposeParams p;
+    if (!o.merge_with.empty()) {
+        p.merge = o.merge_base.empty() ? COMPOSE_MERGE_LINEAR : COMPOSE_MERGE_TASK_ARITHMETIC;
+        p.lambda = o.lambda;
     }
-    if (o.lora_merged && !o.adapters.empty()) {
-        std::vector<std::shared_ptr<const LoraAdapter>> adapters;
-        std::vector<float> coefs;
-        for (const auto& [dir, coef] : o.adapters) {
-            adapters.push_back(lora_load_adapter(dir, *w));
-            coefs.push_back(coef);
-        }
-        w = lora_merge_weights(*w, adapters, coefs);
-    }
-    return w;
+    if (o.lora_merged)
+        for (const auto& ad : o.adapters) p.lora_coefs.push_back(ad.second);
+    return p;
+}
+
+std::shared_ptr<const ModelWeights> engine_compose_weights(const EngineFactoryOptions& o) {
+    return compose_weights_host(engine_load_compose_sources(o), engine_compose_params(o));
 }
 
 std::vector<int32_t> engine_eos_ids(const ModelConfig& config, const Tokenizer& tokenizer) {
@@ -146,9 +153,22 @@ std::unique_ptr<Generator> engine_make(const EngineFactoryOptions& o) {
                                         : "this build knows: " + known);
     }
     if (o.max_batch <= 0) throw Error("engine: max_batch must be positive");
-    auto weights = engine_compose_weights(o);
+    ComposeSources sources = engine_load_compose_sources(o);
+    const ComposeParams params = engine_compose_params(o);
+    compose_check_params(sources, params);
     auto tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(o.model_dir));
-    std::shared_ptr<Backend> backend = make_backend(weights, o);
+    std::shared_ptr<const ModelWeights> weights;  // the config and the unmerged adapters' shapes
+    std::shared_ptr<Backend> backend;
+    if (o.compose_in_backend && compose_sources_nontrivial(sources)) {
+        weights = sources.model;
+        backend = make_backend(weights, o);
+        backend->set_compose_sources(std::move(sources));
+        backend->compose(params);
+    } else {
+        weights = compose_weights_host(sources, params);
+        sources = ComposeSources{};  // only the composed weights stay
+        backend = make_backend(weights, o);
+    }
 
     GeneratorOptions go;
     go.max_batch = o.max_batch;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "engines/compose.h"
 #include "engines/generator.h"
 #include "engines/model.h"
 
@@ -38,6 +39,11 @@ struct EngineFactoryOptions {
     int max_batch = 16;
     int max_seq_len = 0;                 // 0 = the model's max_position_embeddings
     std::string kv_cache_dtype = "f32";  // cuda: KV cache element type, "f32" | "bf16" (half the memory)
+    // true: the backend gets the composition sources (Backend::set_compose_sources) and composes
+    // itself, so a later composition of the same sources is one Backend::compose call (the sweep);
+    // a device backend then keeps the sources in device memory. false: the weights are composed on
+    // the host and the backend never sees the sources (one composition, least memory).
+    bool compose_in_backend = false;
 };
 
 // Builds a backend over composed weights for engine_make.
@@ -53,7 +59,16 @@ std::pair<std::string, float> engine_parse_adapter_arg(const std::string& arg);
 // "0.5" or "0.1,0.5,0.9" -> values. Throws adabench::UsageError.
 std::vector<float> engine_parse_float_list(const std::string& arg, const std::string& what);
 
-// The composed weights (merge, then merged LoRA when lora_merged). Throws adabench::Error.
+// The composition sources of the options, loaded from disk once: --model, --merge-with,
+// --merge-base, and the adapters when lora_merged (checked: compose_check_sources). Throws
+// adabench::Error naming the file.
+ComposeSources engine_load_compose_sources(const EngineFactoryOptions& options);
+// The composition parameters of the options (merge kind from merge_with / merge_base, lambda, the
+// merged adapters' coefficients). Throws adabench::Error for lambda without --merge-with.
+ComposeParams engine_compose_params(const EngineFactoryOptions& options);
+
+// The composed weights (merge, then merged LoRA when lora_merged):
+// compose_weights_host(engine_load_compose_sources(o), engine_compose_params(o)).
 std::shared_ptr<const ModelWeights> engine_compose_weights(const EngineFactoryOptions& options);
 
 // EOS ids of a model: config.json eos_token_id(s) plus the tokenizer's eos, without duplicates.

@@ -53,8 +53,23 @@ public:
         }
     }
 
+    // The first composition builds the engine with the composition sources kept in its backend;
+    // every later one is a Backend::compose on that engine (no reload, no new backend, and on a
+    // device the merge runs there). Unmerged adapters stay loaded across compositions.
     Engine& engine_for(const SweepComposition& comp) override {
-        engine_.reset();  // free the previous composition first: two sets of weights may not fit
+        EngineFactoryOptions o = options_for(comp);
+        if (engine_ && composable_) {
+            engine_->backend().compose(engine_compose_params(o));
+            return *engine_;
+        }
+        engine_.reset();  // free the previous engine first: two sets of weights may not fit
+        o.compose_in_backend = true;
+        engine_ = engine_make(o);
+        composable_ = !o.merge_with.empty() || (o.lora_merged && !o.adapters.empty());
+        return *engine_;
+    }
+
+    EngineFactoryOptions options_for(const SweepComposition& comp) const {
         EngineFactoryOptions o;
         o.backend = c_.engine;
         o.model_dir = c_.model;
@@ -74,8 +89,7 @@ public:
         for (const auto& b : c_.budgets)
             if (b.mechanism == "hard_cut") forks = std::max(forks, b.think_budgets.size());
         o.max_batch = static_cast<int>(std::min<size_t>(1024, static_cast<size_t>(c_.batch_size) * forks));
-        engine_ = engine_make(o);
-        return *engine_;
+        return o;
     }
 
     SweepPrompt format_prompt(const std::string& user) override {
@@ -118,6 +132,7 @@ private:
     bool use_chat_ = true;
     ChatTemplate chat_;
     std::unique_ptr<Generator> engine_;
+    bool composable_ = false;  // engine_'s backend holds the composition sources
 };
 
 }  // namespace

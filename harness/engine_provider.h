@@ -1,5 +1,6 @@
-// The real SweepEngineProvider: builds engines through engines/engine_factory.h (one build per
-// weight composition), formats prompts with the model's chat template and tokenizer, and computes
+// The real SweepEngineProvider: builds one engine through engines/engine_factory.h with the
+// composition sources kept in its backend, and recomposes it (Backend::compose) for each later
+// weight composition, formats prompts with the model's chat template and tokenizer, and computes
 // the content hashes a run records (model files, adapters, merge models).
 //
 // Not here: scheduling (harness/sweep.cpp) and anything backend-specific.

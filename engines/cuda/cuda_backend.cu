@@ -21,6 +21,7 @@
 #include "engines/backend_checks.h"
 #include "engines/cpu/ops.h"
 #include "engines/cuda/attention.cuh"
+#include "engines/cuda/compose.cuh"
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
 #include "engines/cuda/gemm.cuh"
@@ -29,6 +30,7 @@
 #include "engines/engine_factory.h"
 #include "engines/lora.h"
 #include "engines/sampling.h"
+#include "engines/merge.h"
 
 namespace adabench {
 
@@ -144,6 +146,12 @@ struct CudaHandles {
     }
 };
 
+// The composition sources resident on the device (set_compose_sources; defined with compose()).
+struct CudaComposeState;
+struct CudaComposeStateFree {
+    void operator()(CudaComposeState* s) const;
+};
+
 }  // namespace
 
 class CudaBackend : public Backend {
@@ -169,7 +177,10 @@ public:
 
     void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) override;
     void set_weights(std::shared_ptr<const ModelWeights> weights) override;
+    void set_compose_sources(ComposeSources sources) override;
+    void compose(const ComposeParams& params) override;
 
+    int64_t compose_source_bytes() const;
     int64_t cache_bytes() const { return cache_bytes_; }
     int n_slots() const { return int(slots_.size()); }
     int max_seq_len() const { return max_seq_len_; }
@@ -195,6 +206,10 @@ private:
     // are off or capturing failed (then they stay off and steps run eagerly).
     cudaGraphExec_t decode_graph(int S);
     void drop_graphs();
+    // Composition on the device (the end of this file).
+    void release_cache();
+    void upload_compose_sources(const ComposeSources& sources);
+    void* compose_live_ptr(int item) const;
     void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                  LoraTarget target);
     // The step's products: cuBLAS, or the batch-invariant kernels of gemm.cuh in exact mode.
@@ -277,6 +292,8 @@ private:
     bool batch_invariant_ = false;
     uint64_t scratch_gen_ = 0, graphs_gen_ = 0;
     DeviceBuffer<uint8_t> cublas_ws_;  // cuBLAS workspace set up front, as graph capture needs
+
+    std::unique_ptr<CudaComposeState, CudaComposeStateFree> compose_state_;
 };
 
 // ---- construction, weights ----
@@ -917,6 +934,366 @@ cudaGraphExec_t CudaBackend::decode_graph(int S) {
     return exec;
 }
 
+// ---- composition on the device (Backend::compose) ----
+//
+// The sources (the model, the merge models, the merged adapters) are uploaded once: matrices as
+// bf16, norms and biases as fp32, each tensor in its own 256-byte aligned slot of one store per
+// model, adapters' A/B as fp32. compose() then rewrites every live tensor from them: the merge in
+// fp32 (compose.cuh), the merged-LoRA terms added to an fp32 copy of the merged projection with one
+// SGEMM per adapter, and a single rounding to bf16 into the live store. The live weights are
+// addressed through the per-projection DeviceMatrix pointers only (no assumption about where the
+// projections lie in the store). The KV cache is re-sized around the sources when they arrive.
+
+namespace {
+
+enum ComposeSlot {
+    COMPOSE_SLOT_EMBED,
+    COMPOSE_SLOT_LM_HEAD,  // only when the live weights have their own lm_head
+    COMPOSE_SLOT_FINAL_NORM,
+    COMPOSE_SLOT_MATRIX,  // a decoder projection (target)
+    COMPOSE_SLOT_ATTN_NORM,
+    COMPOSE_SLOT_FFN_NORM,
+    COMPOSE_SLOT_Q_BIAS,
+    COMPOSE_SLOT_K_BIAS,
+    COMPOSE_SLOT_V_BIAS,
+};
+
+// One tensor of the composition with its depth position t (merge.h: embedding 0, layer l of n
+// l / (n - 1), final norm and lm_head 1).
+struct ComposeItem {
+    ComposeSlot slot = COMPOSE_SLOT_EMBED;
+    int layer = -1;
+    LoraTarget target = LORA_TARGET_COUNT;
+    double t = 0.0;
+    int64_t numel = 0;
+    bool matrix() const {
+        return slot == COMPOSE_SLOT_EMBED || slot == COMPOSE_SLOT_LM_HEAD || slot == COMPOSE_SLOT_MATRIX;
+    }
+};
+
+const Tensor& compose_item_tensor(const ModelWeights& w, const ComposeItem& it) {
+    switch (it.slot) {
+        case COMPOSE_SLOT_EMBED:
+            return w.embed_tokens;
+        case COMPOSE_SLOT_LM_HEAD:
+            return w.lm_head;
+        case COMPOSE_SLOT_FINAL_NORM:
+            return w.final_norm;
+        case COMPOSE_SLOT_MATRIX:
+            return lora_target_weight(w.layers[size_t(it.layer)], it.target);
+        case COMPOSE_SLOT_ATTN_NORM:
+            return w.layers[size_t(it.layer)].attn_norm;
+        case COMPOSE_SLOT_FFN_NORM:
+            return w.layers[size_t(it.layer)].ffn_norm;
+        case COMPOSE_SLOT_Q_BIAS:
+            return w.layers[size_t(it.layer)].q_bias;
+        case COMPOSE_SLOT_K_BIAS:
+            return w.layers[size_t(it.layer)].k_bias;
+        case COMPOSE_SLOT_V_BIAS:
+            return w.layers[size_t(it.layer)].v_bias;
+    }
+    throw Error("compose: unknown tensor slot");
+}
+
+std::vector<ComposeItem> compose_plan(const ModelWeights& w, bool separate_head, bool biases) {
+    std::vector<ComposeItem> plan;
+    auto add = [&](ComposeSlot slot, int layer, LoraTarget target, double t) {
+        ComposeItem it;
+        it.slot = slot;
+        it.layer = layer;
+        it.target = target;
+        it.t = t;
+        it.numel = compose_item_tensor(w, it).numel();
+        plan.push_back(it);
+    };
+    const int n = w.config.n_layers;
+    add(COMPOSE_SLOT_EMBED, -1, LORA_TARGET_COUNT, 0.0);
+    for (int l = 0; l < n; ++l) {
+        const double t = merge_layer_t(l, n);
+        for (int k = 0; k < LORA_TARGET_COUNT; ++k) add(COMPOSE_SLOT_MATRIX, l, LoraTarget(k), t);
+        add(COMPOSE_SLOT_ATTN_NORM, l, LORA_TARGET_COUNT, t);
+        add(COMPOSE_SLOT_FFN_NORM, l, LORA_TARGET_COUNT, t);
+        if (biases)
+            for (ComposeSlot b : {COMPOSE_SLOT_Q_BIAS, COMPOSE_SLOT_K_BIAS, COMPOSE_SLOT_V_BIAS})
+                add(b, l, LORA_TARGET_COUNT, t);
+    }
+    add(COMPOSE_SLOT_FINAL_NORM, -1, LORA_TARGET_COUNT, 1.0);
+    if (separate_head) add(COMPOSE_SLOT_LM_HEAD, -1, LORA_TARGET_COUNT, 1.0);
+    return plan;
+}
+
+// One source model on the device: ptrs[i] is plan item i (nullptr for an lm_head it does not need).
+struct DeviceComposeModel {
+    DeviceBuffer<uint16_t> mats;
+    DeviceBuffer<float> vecs;
+    std::vector<const void*> ptrs;
+    int64_t bytes = 0;
+};
+
+std::unique_ptr<DeviceComposeModel> compose_upload_model(const ModelWeights& w, const std::vector<ComposeItem>& plan,
+                                                         bool with_head, int device) {
+    auto align = [](int64_t n) { return (n + 127) / 128 * 128; };  // 256-byte aligned slots
+    auto wanted = [&](const ComposeItem& it) { return it.slot != COMPOSE_SLOT_LM_HEAD || with_head; };
+    int64_t mat_elems = 0, vec_elems = 0;
+    for (const auto& it : plan) {
+        if (!wanted(it)) continue;
+        (it.matrix() ? mat_elems : vec_elems) += align(it.numel);
+    }
+    auto m = std::make_unique<DeviceComposeModel>();
+    const std::string what = "the composition source " + w.source;
+    m->mats.reserve(mat_elems, what + " (bf16 matrices)", device);
+    m->vecs.reserve(vec_elems, what + " (fp32 norms and biases)", device);
+    m->bytes = mat_elems * 2 + vec_elems * 4;
+    int64_t mat_off = 0, vec_off = 0;
+    for (const auto& it : plan) {
+        if (!wanted(it)) {
+            m->ptrs.push_back(nullptr);
+            continue;
+        }
+        const Tensor& t = compose_item_tensor(w, it);
+        if (t.numel() != it.numel)
+            throw Error("compose: tensor '" + t.name + "' of " + w.source + " has " + std::to_string(t.numel()) +
+                            " elements, the model has " + std::to_string(it.numel),
+                        "the composition sources must share every shape");
+        if (it.matrix()) {
+            std::vector<uint16_t> h = to_bf16(t);
+            CUDA_CHECK(
+                cudaMemcpy(m->mats.ptr + mat_off, h.data(), h.size() * sizeof(uint16_t), cudaMemcpyHostToDevice));
+            m->ptrs.push_back(m->mats.ptr + mat_off);
+            mat_off += align(it.numel);
+        } else {
+            std::vector<float> h = to_f32(t);
+            CUDA_CHECK(cudaMemcpy(m->vecs.ptr + vec_off, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
+            m->ptrs.push_back(m->vecs.ptr + vec_off);
+            vec_off += align(it.numel);
+        }
+    }
+    return m;
+}
+
+}  // namespace
+
+namespace {
+
+struct CudaComposeState {
+    std::vector<ComposeItem> plan;
+    std::unique_ptr<DeviceComposeModel> model, with, base;
+    DeviceBuffer<float> lora_store;                                                // every merged adapter's A and B
+    std::vector<std::vector<std::array<DeviceLoraPair, LORA_TARGET_COUNT>>> lora;  // [adapter][layer][target]
+    DeviceBuffer<float> temp;  // fp32 (n_out, n_in) of the largest adapted projection
+    int64_t bytes = 0;
+};
+
+void CudaComposeStateFree::operator()(CudaComposeState* s) const { delete s; }
+
+}  // namespace
+
+int64_t CudaBackend::compose_source_bytes() const { return compose_state_ ? compose_state_->bytes : 0; }
+
+void CudaBackend::release_cache() {
+    synchronize();
+    drop_graphs();
+    ++scratch_gen_;  // graphs captured the cache addresses
+    k_store_.clear();
+    v_store_.clear();
+    k_cache_.clear();
+    v_cache_.clear();
+    slots_.clear();
+    cache_bytes_ = 0;
+}
+
+void CudaBackend::upload_compose_sources(const ComposeSources& s) {
+    const int d = options_.device;
+    const bool tied = weights_->config.tie_word_embeddings;
+    std::unique_ptr<CudaComposeState, CudaComposeStateFree> st(new CudaComposeState);
+    st->plan = compose_plan(*s.model, lm_head_.w != embed_.w, !layers_.empty() && layers_[0].q_bias);
+    st->model = compose_upload_model(*s.model, st->plan, true, d);
+    st->bytes += st->model->bytes;
+    if (s.merge_with) {
+        st->with = compose_upload_model(*s.merge_with, st->plan, !tied, d);
+        st->bytes += st->with->bytes;
+    }
+    if (s.merge_base) {
+        st->base = compose_upload_model(*s.merge_base, st->plan, !tied, d);
+        st->bytes += st->base->bytes;
+    }
+    int64_t elems = 0, temp = 0;
+    for (const auto& ad : s.merged_adapters)
+        for (const auto& layer : ad->layers)
+            for (const LoraPair& p : layer) {
+                elems += int64_t(p.a.size() + p.b.size());
+                if (!p.empty()) temp = std::max(temp, p.n_out * p.n_in);
+            }
+    st->lora_store.reserve(elems, "the merged LoRA adapters (fp32 A and B)", d);
+    st->temp.reserve(temp, "the fp32 scratch of a merged-LoRA projection", d);
+    st->bytes += (elems + temp) * int64_t(sizeof(float));
+    int64_t off = 0;
+    for (const auto& ad : s.merged_adapters) {
+        std::vector<std::array<DeviceLoraPair, LORA_TARGET_COUNT>> pairs(ad->layers.size());
+        for (size_t l = 0; l < ad->layers.size(); ++l) {
+            for (int t = 0; t < LORA_TARGET_COUNT; ++t) {
+                const LoraPair& p = ad->layers[l][size_t(t)];
+                if (p.empty()) continue;
+                DeviceLoraPair& dp = pairs[l][size_t(t)];
+                dp.r = p.r;
+                dp.base_scale = p.base_scale;
+                dp.a = st->lora_store.ptr + off;
+                CUDA_CHECK(cudaMemcpy(dp.a, p.a.data(), p.a.size() * sizeof(float), cudaMemcpyHostToDevice));
+                off += int64_t(p.a.size());
+                dp.b = st->lora_store.ptr + off;
+                CUDA_CHECK(cudaMemcpy(dp.b, p.b.data(), p.b.size() * sizeof(float), cudaMemcpyHostToDevice));
+                off += int64_t(p.b.size());
+            }
+        }
+        st->lora.push_back(std::move(pairs));
+    }
+    CUDA_CHECK(cudaDeviceSynchronize());  // pageable copies may return before the DMA lands
+    compose_state_ = std::move(st);
+}
+
+void CudaBackend::set_compose_sources(ComposeSources sources) {
+    compose_check_sources(sources);
+    const std::string who = "CudaBackend::set_compose_sources";
+    backend_check_compose_config(config(), *sources.model, who);
+    check_weights(*sources.model);
+    const bool tied = weights_->config.tie_word_embeddings;
+    const bool live_head = lm_head_.w != embed_.w, model_head = !(sources.model->lm_head.empty() && tied);
+    if (live_head != model_head)
+        throw Error(who + ": " + sources.model->source + (model_head ? " has" : " has no") +
+                        " lm_head of its own but the backend's weights (" + weights_->source + ")" +
+                        (live_head ? " do" : " do not"),
+                    "build the backend on the composition's model");
+    const bool live_bias = !layers_.empty() && layers_[0].q_bias;
+    if (live_bias != !sources.model->layers.at(0).q_bias.empty())
+        throw Error(who + ": " + sources.model->source + " and the backend's weights (" + weights_->source +
+                    ") differ in q/k/v biases");
+    // The KV cache took the free memory at construction: free it, place the sources, size it again.
+    compose_state_.reset();
+    compose_sources_ = ComposeSources{};
+    release_cache();
+    try {
+        upload_compose_sources(sources);
+    } catch (...) {
+        compose_state_.reset();
+        release_cache();
+        allocate_cache();
+        throw;
+    }
+    try {
+        allocate_cache();
+    } catch (const Error& e) {
+        const int64_t bytes = compose_source_bytes();
+        compose_state_.reset();
+        release_cache();  // a failure part-way leaves some layers allocated
+        allocate_cache();
+        throw Error(who + ": with the composition sources resident (" + mib(bytes) + ") " + e.what(),
+                    "compose on the host instead (EngineFactoryOptions::compose_in_backend = false), or use "
+                    "a shorter max_seq_len");
+    }
+    compose_sources_ = std::move(sources);  // the host copies, for compose_check_params
+}
+
+void* CudaBackend::compose_live_ptr(int item) const {
+    const ComposeItem& it = compose_state_->plan[size_t(item)];
+    switch (it.slot) {
+        case COMPOSE_SLOT_EMBED:
+            return embed_.w;
+        case COMPOSE_SLOT_LM_HEAD:
+            return lm_head_.w;
+        case COMPOSE_SLOT_FINAL_NORM:
+            return final_norm_;
+        case COMPOSE_SLOT_MATRIX: {
+            const DeviceLayer& L = layers_[size_t(it.layer)];
+            const DeviceMatrix* m[LORA_TARGET_COUNT] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+            return m[it.target]->w;
+        }
+        case COMPOSE_SLOT_ATTN_NORM:
+            return layers_[size_t(it.layer)].attn_norm;
+        case COMPOSE_SLOT_FFN_NORM:
+            return layers_[size_t(it.layer)].ffn_norm;
+        case COMPOSE_SLOT_Q_BIAS:
+            return layers_[size_t(it.layer)].q_bias;
+        case COMPOSE_SLOT_K_BIAS:
+            return layers_[size_t(it.layer)].k_bias;
+        case COMPOSE_SLOT_V_BIAS:
+            return layers_[size_t(it.layer)].v_bias;
+    }
+    throw Error("compose: unknown tensor slot");
+}
+
+void CudaBackend::compose(const ComposeParams& p) {
+    if (!compose_state_) throw Error("CudaBackend::compose: no composition sources", "call set_compose_sources first");
+    compose_check_params(compose_sources_, p);
+    const CudaComposeState& st = *compose_state_;
+    const bool tied = weights_->config.tie_word_embeddings;
+    synchronize();  // nothing of a previous step may still read the live weights
+    for (size_t i = 0; i < st.plan.size(); ++i) {
+        const ComposeItem& it = st.plan[i];
+        void* dst = compose_live_ptr(int(i));
+        const size_t bytes = size_t(it.numel) * (it.matrix() ? sizeof(uint16_t) : sizeof(float));
+        if (it.slot == COMPOSE_SLOT_LM_HEAD && tied && p.merge != COMPOSE_MERGE_NONE) {
+            // merge.h: a tied lm_head is the merged embedding (the embedding is plan item 0).
+            CUDA_CHECK(cudaMemcpyAsync(dst, embed_.w, bytes, cudaMemcpyDeviceToDevice, stream_));
+            continue;
+        }
+        ComposeTerms terms;
+        const float lam = p.merge == COMPOSE_MERGE_NONE ? 0.0f : merge_lambda_at(p.lambda, it.t);
+        if (p.merge == COMPOSE_MERGE_LINEAR) {
+            terms.op = COMPOSE_OP_LINEAR;
+            terms.n_src = 2;
+            terms.src[0] = st.model->ptrs[i];
+            terms.src[1] = st.with->ptrs[i];
+            terms.coef[0] = lam;
+            terms.coef[1] = 1.0f - lam;
+        } else if (p.merge == COMPOSE_MERGE_TASK_ARITHMETIC) {
+            // base + 1 * (model - base) + lambda * (merge_with - base), as engine_compose_weights.
+            terms.op = COMPOSE_OP_TASK;
+            terms.n_src = 3;
+            terms.src[0] = st.base->ptrs[i];
+            terms.src[1] = st.model->ptrs[i];
+            terms.src[2] = st.with->ptrs[i];
+            terms.coef[1] = 1.0f;
+            terms.coef[2] = lam;
+        } else {
+            terms.op = COMPOSE_OP_COPY;
+            terms.n_src = 1;
+            terms.src[0] = st.model->ptrs[i];
+        }
+        std::vector<std::pair<const DeviceLoraPair*, float>> deltas;
+        if (it.slot == COMPOSE_SLOT_MATRIX) {
+            for (size_t a = 0; a < st.lora.size(); ++a) {
+                const DeviceLoraPair& dp = st.lora[a][size_t(it.layer)][size_t(it.target)];
+                if (dp.r == 0 || p.lora_coefs[a] == 0.0f) continue;
+                deltas.emplace_back(&dp, p.lora_coefs[a] * dp.base_scale);  // LoraPair::scale
+            }
+        }
+        if (!it.matrix()) {
+            if (terms.op == COMPOSE_OP_COPY) {
+                CUDA_CHECK(cudaMemcpyAsync(dst, terms.src[0], bytes, cudaMemcpyDeviceToDevice, stream_));
+            } else {
+                compose_merge_f32_cuda(terms, it.numel, static_cast<float*>(dst), stream_);
+            }
+        } else if (deltas.empty()) {
+            if (terms.op == COMPOSE_OP_COPY) {
+                CUDA_CHECK(cudaMemcpyAsync(dst, terms.src[0], bytes, cudaMemcpyDeviceToDevice, stream_));
+            } else {
+                compose_merge_bf16_cuda(terms, it.numel, static_cast<uint16_t*>(dst), nullptr, stream_);
+            }
+        } else {
+            // Merged value in fp32, plus every adapter's delta, rounded to bf16 once.
+            const Tensor& w = compose_item_tensor(*compose_sources_.model, it);
+            const int n_out = int(w.shape[0]), n_in = int(w.shape[1]);
+            compose_merge_bf16_cuda(terms, it.numel, nullptr, st.temp.ptr, stream_);
+            for (const auto& [dp, scale] : deltas)
+                compose_lora_delta_f32_cuda(cublas_, dp->a, dp->b, dp->r, n_in, n_out, scale, st.temp.ptr);
+            convert_f32_bf16_cuda(st.temp.ptr, it.numel, static_cast<uint16_t*>(dst), stream_);
+        }
+    }
+    CUDA_CHECK(cudaGetLastError());
+    synchronize();
+    for (auto& s : slots_) s = KvSlot{};  // the cache was computed with other weights
+}
+
 // ---- factory ----
 
 std::unique_ptr<Backend> cuda_backend_create(std::shared_ptr<const ModelWeights> weights,
@@ -931,6 +1308,7 @@ static const CudaBackend& as_cuda(const Backend& b) {
 }
 
 int64_t cuda_backend_cache_bytes(const Backend& backend) { return as_cuda(backend).cache_bytes(); }
+int64_t cuda_backend_compose_source_bytes(const Backend& backend) { return as_cuda(backend).compose_source_bytes(); }
 int cuda_backend_slots(const Backend& backend) { return as_cuda(backend).n_slots(); }
 int cuda_backend_max_seq_len(const Backend& backend) { return as_cuda(backend).max_seq_len(); }
 void cuda_backend_synchronize(Backend& backend) { const_cast<CudaBackend&>(as_cuda(backend)).synchronize(); }
