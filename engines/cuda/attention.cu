@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "engines/cuda/attention.cuh"
+#include "engines/cuda/launch.cuh"
 #include "engines/cuda/ops.cuh"
 
 namespace adabench {
@@ -110,8 +111,8 @@ void kv_append_cuda(KvCacheType type, const float* k_new, const float* v_new, co
     if (n_tok == 0 || kv_dim == 0) return;
     if (n_tok > 65535) throw Error("kv_append_bf16: n_tok " + std::to_string(n_tok) + " exceeds 65535 per launch");
     const dim3 grid{unsigned((kv_dim + kAppendBlock - 1) / kAppendBlock), unsigned(n_tok), 1u};
-    kv_append_bf16<<<grid, kAppendBlock, 0, stream>>>(k_new, v_new, slot, pos, kv_dim, slot_stride,
-                                                      static_cast<uint16_t*>(k_cache), static_cast<uint16_t*>(v_cache));
+    ADABENCH_LAUNCH(kv_append_bf16, grid, kAppendBlock, stream, k_new, v_new, slot, pos, kv_dim, slot_stride,
+                    static_cast<uint16_t*>(k_cache), static_cast<uint16_t*>(v_cache));
     check_launch("kv_append_bf16");
 }
 
@@ -132,7 +133,7 @@ __global__ void __launch_bounds__(kPfThreads)
     constexpr int KPT = BK / 16;  // keys per thread in S = Q K^T
     constexpr int RPT_S = 4;      // rows per thread in S (128 threads = 8 row groups x 16 key groups)
     constexpr int RPT_O = 8;      // rows per thread in O (4 warps x 8 rows = 32)
-    extern __shared__ float smem[];
+    ADABENCH_DYNAMIC_SHARED(float, smem);
     const int D = head_dim, QS = D + 1, PS = BK + 1;
     float* q_s = smem;
     float* kv_s = q_s + kPfRows * QS;
@@ -307,6 +308,7 @@ static void prefill_launch(const float* q, const KV* k, const KV* v, int64_t slo
     const int n_chunks = (group + hpb - 1) / hpb;
     const int smem = pf_smem_floats(head_dim, BK) * int(sizeof(float));
     auto kernel = attention_prefill_f32<KV, DPL, BK>;
+#ifndef ADABENCH_BLOCK_EMULATION
     // Above the default 48 KiB a kernel must opt in (per device; cheap, so every launch does it).
     cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) {
@@ -315,9 +317,10 @@ static void prefill_launch(const float* q, const KV* k, const KV* v, int64_t slo
                     " bytes of shared memory for head_dim " + std::to_string(head_dim) + ": " +
                     cudaGetErrorString(err));
     }
+#endif
     const dim3 grid{unsigned(n_tiles), unsigned(n_kv_heads * n_chunks), 1u};
-    kernel<<<grid, kPfThreads, size_t(smem), stream>>>(q, k, v, slot_stride, row_slot, row_n_ctx, tile_first,
-                                                       tile_count, n_heads, n_kv_heads, head_dim, hpb, scale, out);
+    ADABENCH_LAUNCH_SMEM(kernel, grid, kPfThreads, size_t(smem), stream, q, k, v, slot_stride, row_slot, row_n_ctx,
+                         tile_first, tile_count, n_heads, n_kv_heads, head_dim, hpb, scale, out);
     check_launch("attention_prefill_f32");
 }
 
@@ -536,16 +539,17 @@ void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k
     if (n_rows > 65535) throw Error("attention_decode_split_f32: " + std::to_string(n_rows) + " rows exceed 65535");
     const dim3 grid{unsigned(n_kv_heads), unsigned(n_rows), unsigned(max_splits)};
     if (type == KV_CACHE_F32)
-        attention_decode_split_f32<<<grid, kDecThreads, 0, stream>>>(
-            q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride, row_index, row_slot, row_n_ctx,
-            n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+        ADABENCH_LAUNCH(attention_decode_split_f32, grid, kDecThreads, stream, q, static_cast<const float*>(k),
+                        static_cast<const float*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_heads, n_kv_heads,
+                        head_dim, scale, split_len, max_splits, partial);
     else
-        attention_decode_split_f32<<<grid, kDecThreads, 0, stream>>>(
-            q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot,
-            row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+        ADABENCH_LAUNCH(attention_decode_split_f32, grid, kDecThreads, stream, q, static_cast<const uint16_t*>(k),
+                        static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_heads,
+                        n_kv_heads, head_dim, scale, split_len, max_splits, partial);
     check_launch("attention_decode_split_f32");
-    attention_decode_combine_f32<<<dim3{unsigned(n_heads), unsigned(n_rows), 1u}, 128, 0, stream>>>(
-        partial, row_index, row_n_ctx, n_heads, head_dim, split_len, max_splits, out);
+    const dim3 combine_grid{unsigned(n_heads), unsigned(n_rows), 1u};
+    ADABENCH_LAUNCH(attention_decode_combine_f32, combine_grid, 128, stream, partial, row_index, row_n_ctx, n_heads,
+                    head_dim, split_len, max_splits, out);
     check_launch("attention_decode_combine_f32");
 }
 

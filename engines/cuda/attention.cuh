@@ -11,7 +11,9 @@
 // Not here: paged KV blocks, tensor-core (bf16 MMA) scores; the cache allocation, the scratch and
 // the per-step tile and row lists (the backend builds them).
 #pragma once
+#ifndef ADABENCH_BLOCK_EMULATION  // tests/emulation provides the CUDA types used here
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 #include <string>

@@ -80,6 +80,7 @@ struct Scheduler {
     std::vector<uint64_t> slots[2];  // shuffle slots, double-buffered: one barrier per shuffle
     Fiber* cur = nullptr;
     const std::function<void()>* kernel = nullptr;
+    std::vector<double> dynamic_shared;  // extern __shared__ memory of the block (8-byte aligned)
 };
 
 inline Scheduler& sched() {
@@ -127,11 +128,14 @@ inline void fiber_main() {
 
 inline unsigned flat_thread() { return sched().cur->tid; }
 
+inline void* dynamic_shared() { return sched().dynamic_shared.data(); }
+
 // Runs kernel() over every block of `grid` (one after the other), each as threads.x * threads.y *
 // threads.z cooperatively scheduled threads on this OS thread. Throws when the threads of a block
 // wait at different barriers (a __syncthreads or shuffle not reached by all: undefined on a GPU).
-inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel) {
+inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes = 0) {
     Scheduler& s = sched();
+    s.dynamic_shared.assign((dynamic_shared_bytes + 7) / 8, 0.0);
     blockDim = threads;
     gridDim = grid;
     const unsigned n = threads.x * threads.y * threads.z;

@@ -1,0 +1,7 @@
+// engines/cuda/attention.cu — the tiled prefill kernel, the bf16 cache append, split-K decode and
+// their launchers — on emulated thread blocks, checked by the device tests' own kernel tests,
+// tests/cuda/test_cuda_attention.cpp (the backend-level tests there need a device).
+#include "block_emulation.h"
+// the kernels, then their tests, after the emulation
+#include "engines/cuda/attention.cu"
+#include "tests/cuda/test_cuda_attention.cpp"
