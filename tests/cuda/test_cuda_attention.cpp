@@ -29,65 +29,16 @@
 #include "engines/cuda/ops.cuh"
 #ifndef ADABENCH_BLOCK_EMULATION
 #include "engines/cuda/cuda_backend.h"
-#include "engines/cuda/cuda_check.cuh"
-#include "engines/cuda/device.h"
 #endif
 #include "engines/loader.h"
 #include "engines/tokenizer.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {
 namespace {
 
-#ifdef ADABENCH_BLOCK_EMULATION
-// Compiled into tests/emulation: the kernels run on emulated thread blocks, arrays are host memory.
-#define REQUIRE_CUDA_DEVICE()
-
-template <class T>
-class DeviceArray {
-public:
-    explicit DeviceArray(size_t n) : v_(n) {}
-    explicit DeviceArray(const std::vector<T>& host) : v_(host) {}
-    T* get() { return v_.data(); }
-    std::vector<T> download() { return v_; }
-
-private:
-    std::vector<T> v_;
-};
-#else
-#define REQUIRE_CUDA_DEVICE() \
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
-
-template <class T>
-class DeviceArray {
-public:
-    explicit DeviceArray(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, (n ? n : 1) * sizeof(T))); }
-    explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) {
-        CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
-    ~DeviceArray() { cudaFree(p_); }
-    DeviceArray(const DeviceArray&) = delete;
-    DeviceArray& operator=(const DeviceArray&) = delete;
-    T* get() { return static_cast<T*>(p_); }
-    std::vector<T> download() {
-        std::vector<T> host(n_);
-        CUDA_CHECK(cudaDeviceSynchronize());
-        CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
-        return host;
-    }
-
-private:
-    void* p_ = nullptr;
-    size_t n_ = 0;
-};
-#endif
-
-std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
+using cuda_test::DeviceArray;
+using cuda_test::random_floats;
 
 float round_bf16(float x) { return ref_bf16_to_f32(ref_f32_to_bf16(x)); }
 
