@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/launch.cuh"
 
 namespace adabench {
 
@@ -85,7 +86,7 @@ void compose_merge_bf16_cuda(const ComposeTerms& terms, int64_t n, uint16_t* out
     if ((out_bf16 == nullptr) == (out_f32 == nullptr))
         throw Error("compose_merge_bf16: give exactly one of out_bf16 and out_f32");
     if (n == 0) return;
-    compose_merge<uint16_t><<<grid_for(n), kBlock, 0, stream>>>(terms, n, out_bf16, out_f32);
+    ADABENCH_LAUNCH(compose_merge<uint16_t>, grid_for(n), kBlock, stream, terms, n, out_bf16, out_f32);
     check_launch("compose_merge_bf16");
 }
 
@@ -93,7 +94,7 @@ void compose_merge_f32_cuda(const ComposeTerms& terms, int64_t n, float* out, cu
     check_terms("compose_merge_f32", terms, n);
     if (!out && n > 0) throw Error("compose_merge_f32: out is null");
     if (n == 0) return;
-    compose_merge<float><<<grid_for(n), kBlock, 0, stream>>>(terms, n, nullptr, out);
+    ADABENCH_LAUNCH(compose_merge<float>, grid_for(n), kBlock, stream, terms, n, nullptr, out);
     check_launch("compose_merge_f32");
 }
 

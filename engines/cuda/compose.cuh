@@ -12,8 +12,10 @@
 // and throw adabench::Error for arguments they can check on the host. Not here: which tensor gets
 // which lambda (the backend, with merge_lambda_at / merge_layer_t), memory management.
 #pragma once
+#ifndef ADABENCH_BLOCK_EMULATION  // tests/emulation provides these
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 

@@ -29,8 +29,8 @@
 #include "engines/cuda/sample.cuh"
 #include "engines/engine_factory.h"
 #include "engines/lora.h"
-#include "engines/sampling.h"
 #include "engines/merge.h"
+#include "engines/sampling.h"
 
 namespace adabench {
 

@@ -1,7 +1,9 @@
 // Check macros for every CUDA and cuBLAS call: file, line and the library's message (llm.c cudaCheck).
 #pragma once
+#ifndef ADABENCH_BLOCK_EMULATION  // tests/emulation provides these
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#endif
 
 #include <string>
 

@@ -8,11 +8,9 @@
 #include <string>
 
 #include "common/error.h"
+#include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/launch.cuh"
 #include "engines/cuda/ops.cuh"
-#ifndef ADABENCH_BLOCK_EMULATION
-#include "engines/cuda/cuda_check.cuh"
-#endif
 
 namespace adabench {
 
@@ -390,7 +388,6 @@ void convert_f32_bf16_cuda(const float* x, int64_t n, uint16_t* out, cudaStream_
     check_launch("convert_f32_bf16");
 }
 
-#ifndef ADABENCH_BLOCK_EMULATION  // cuBLAS: not emulated
 void matmul_bf16_f32_cuda(cublasHandle_t handle, const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out,
                           float* y, int ldy, float beta) {
     check_size("matmul_bf16_f32", "n_tok", n_tok);
@@ -418,7 +415,6 @@ void matmul_f32_cuda(cublasHandle_t handle, const float* w, const float* x, int 
     CUBLAS_CHECK(
         cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, n_out, n_tok, n_in, &alpha, w, n_in, x, n_in, &beta, y, ldy));
 }
-#endif
 
 // ---- row gather and row scaling ----
 

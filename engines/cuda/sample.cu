@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "engines/cuda/launch.cuh"
 #include "engines/cuda/sample.cuh"
 #include "engines/cuda/sample_kernel.cuh"
 
@@ -24,8 +25,8 @@ void sample_rows_f32_cuda(const float* logits, int n_rows, int n_vocab, const Cu
     if (n_rows < 0) throw Error("sample_rows_f32: n_rows is negative (" + std::to_string(n_rows) + ")");
     if (n_vocab <= 0) throw Error("sample_rows_f32: n_vocab must be positive, got " + std::to_string(n_vocab));
     if (n_rows == 0) return;
-    sample_kernel::sample_rows_f32<kCudaSampleWindow>
-        <<<unsigned(n_rows), kCudaSampleWindow, 0, stream>>>(logits, n_vocab, rows, tokens, nan_ids);
+    ADABENCH_LAUNCH(sample_kernel::sample_rows_f32<kCudaSampleWindow>, unsigned(n_rows), kCudaSampleWindow, stream,
+                    logits, n_vocab, rows, tokens, nan_ids);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
         throw Error(std::string("CUDA kernel launch failed in sample_rows_f32: ") + cudaGetErrorString(err));

@@ -16,7 +16,9 @@
 // (top_k larger than the window, a nucleus wider than it, a full sort of a large vocabulary) are
 // returned as -1 and the backend samples them on the host from the logits row.
 #pragma once
+#ifndef ADABENCH_BLOCK_EMULATION  // tests/emulation provides these
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 

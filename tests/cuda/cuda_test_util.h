@@ -11,10 +11,8 @@
 #include <string>
 #include <vector>
 
-#ifndef ADABENCH_BLOCK_EMULATION
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
-#endif
 
 namespace adabench {
 namespace cuda_test {

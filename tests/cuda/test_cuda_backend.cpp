@@ -149,15 +149,26 @@ TEST(CudaBackend, LogitsMatchCpuOnTheOrganism) {
     EXPECT_EQ(gpu->seq_len(gs), cpu.seq_len(cs));
 }
 
+// The random fixture's activations are larger than the organism's, so rounding them to bf16 at each
+// projection (what the CUDA backend and the CPU's fast precision do) moves its logits by about 1.3%
+// against fp32 activations (the CPU's exact precision; measured with the emulated backend,
+// tests/emulation). The 1e-2 bound is checked against the CPU engine at the same rounding points;
+// against exact fp32 the bound is 3e-2.
 TEST(CudaBackend, LogitsMatchCpuOnTheRandomQwen2) {
     REQUIRE_CUDA_DEVICE();
     auto w = random_fixture();
     auto gpu = cuda_backend_create(w);
-    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_EXACT));
+    CpuBackend fast(w, cpu_opts(CPU_PRECISION_FAST)), exact(w, cpu_opts(CPU_PRECISION_EXACT));
     const std::vector<int32_t> prompt = {1, 17, 250, 3, 99, 383, 0, 42, 42, 42, 7};
-    int gs = gpu->seq_alloc(), cs = cpu.seq_alloc();
-    EXPECT_LE(rel_err(step(*gpu, gs, prompt), step(cpu, cs, prompt)), 1e-2);
-    for (int32_t t : {5, 6, 300}) EXPECT_LE(rel_err(step(*gpu, gs, {t}), step(cpu, cs, {t})), 1e-2) << t;
+    int gs = gpu->seq_alloc(), fs = fast.seq_alloc(), es = exact.seq_alloc();
+    std::vector<float> g = step(*gpu, gs, prompt);
+    EXPECT_LE(rel_err(g, step(fast, fs, prompt)), 1e-2);
+    EXPECT_LE(rel_err(g, step(exact, es, prompt)), 3e-2);
+    for (int32_t t : {5, 6, 300}) {
+        g = step(*gpu, gs, {t});
+        EXPECT_LE(rel_err(g, step(fast, fs, {t})), 1e-2) << t;
+        EXPECT_LE(rel_err(g, step(exact, es, {t})), 3e-2) << t;
+    }
 }
 
 TEST(CudaBackend, Greedy64TokensIdenticalToCpuOnTheOrganism) {

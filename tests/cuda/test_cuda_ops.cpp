@@ -4,7 +4,8 @@
 // its tests on machines without a GPU; there the tests that need a device skip (CudaDevice.IsVisible
 // is the one that fails). The argument checks of the launchers run everywhere.
 // The same file is compiled into tests/emulation (ADABENCH_BLOCK_EMULATION): there the kernels and
-// their launchers run on emulated thread blocks on the CPU, every test but the cuBLAS products.
+// their launchers run on emulated thread blocks on the CPU, and cuBLAS is an emulated column-major
+// product (which checks our calls' transposes and leading dimensions, not cuBLAS).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -293,7 +294,6 @@ TEST(CudaOps, ConvertBf16MatchesTwin) {
     EXPECT_EQ(bad, 0u) << "convert_f32_bf16: bits differ from ref_f32_to_bf16";
 }
 
-#ifndef ADABENCH_BLOCK_EMULATION  // cuBLAS is not emulated
 // The projection through cuBLAS against ref_matmul_rows with bf16-rounded activations, including a
 // strided output (ldy > n_out, as when q/k/v share one buffer) and beta = 1 accumulation.
 TEST(CudaOps, MatmulBf16MatchesTwin) {
@@ -346,7 +346,6 @@ TEST(CudaOps, MatmulF32MatchesTwin) {
     }
     cublasDestroy(handle);
 }
-#endif
 
 // The device greedy pick against sampling_greedy: ties to the lowest index, -inf rows, NaN rows.
 TEST(CudaOps, ArgmaxRowsMatchesSamplingGreedy) {

@@ -1,5 +1,5 @@
 // CUDA thread blocks emulated on the CPU, enough to run the kernels of engines/cuda/ (and their
-// launchers, through ADABENCH_LAUNCH) in plain C++ tests. Each CUDA thread is a fiber (ucontext)
+// launchers, through ADABENCH_LAUNCH) in plain C++ tests. Each CUDA thread is a fiber
 // scheduled cooperatively on the calling OS thread; the blocks of a grid run one after the other.
 //   - __syncthreads: a barrier over the block; a thread that returns drops out of it (as an exited
 //     thread stops counting at a CUDA barrier). Threads waiting at different barriers are reported
@@ -26,6 +26,13 @@
 #include <vector>
 
 #define ADABENCH_BLOCK_EMULATION 1
+
+// Fibers switch with a few instructions on x86-64 (fiber_switch.cpp) and with ucontext elsewhere
+// and under AddressSanitizer, whose swapcontext interceptor keeps its view of the stacks right.
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define ADABENCH_FAST_FIBERS 1
+extern "C" void adabench_fiber_switch(void** save_sp, void* new_sp);
+#endif
 #define __device__
 #define __host__
 #define __forceinline__ inline
@@ -34,14 +41,9 @@
 #define __shared__ static
 #define __restrict__
 
-namespace adabench {
+#include "cuda_runtime_emulation.h"
 
-// The CUDA runtime types the launchers name (nothing is asynchronous here).
-using cudaStream_t = void*;
-using cublasHandle_t = void*;
-enum cudaError_t { cudaSuccess = 0 };
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline const char* cudaGetErrorString(cudaError_t) { return "no error"; }
+namespace adabench {
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -62,7 +64,11 @@ struct Barrier {
 };
 
 struct Fiber {
+#ifdef ADABENCH_FAST_FIBERS
+    void* sp = nullptr;
+#else
     ucontext_t ctx{};
+#endif
     dim3 idx;
     unsigned tid = 0;
     bool done = false;
@@ -72,7 +78,11 @@ struct Fiber {
 };
 
 struct Scheduler {
+#ifdef ADABENCH_FAST_FIBERS
+    void* main_sp = nullptr;
+#else
     ucontext_t main{};
+#endif
     std::vector<Fiber> fibers;
     std::vector<std::unique_ptr<char[]>> stacks;
     Barrier block;
@@ -94,6 +104,23 @@ constexpr size_t kStackBytes = size_t(32) << 10;  // the swapcontext interceptor
 constexpr size_t kStackBytes = size_t(128) << 10;
 #endif
 
+// From the running fiber back to the scheduler, and from the scheduler into fiber f.
+inline void to_scheduler(Scheduler& s) {
+#ifdef ADABENCH_FAST_FIBERS
+    adabench_fiber_switch(&s.cur->sp, s.main_sp);
+#else
+    swapcontext(&s.cur->ctx, &s.main);
+#endif
+}
+
+inline void to_fiber(Scheduler& s, Fiber& f) {
+#ifdef ADABENCH_FAST_FIBERS
+    adabench_fiber_switch(&s.main_sp, f.sp);
+#else
+    swapcontext(&s.main, &f.ctx);
+#endif
+}
+
 // Arrives at b and returns once every live thread of b has arrived.
 inline void arrive(Barrier& b) {
     Scheduler& s = sched();
@@ -105,7 +132,7 @@ inline void arrive(Barrier& b) {
     }
     s.cur->waiting = &b;
     s.cur->wait_gen = g;
-    swapcontext(&s.cur->ctx, &s.main);
+    to_scheduler(s);
 }
 
 // A thread that exits no longer counts at its block's and warp's barriers.
@@ -123,7 +150,7 @@ inline void fiber_main() {
     s.cur->done = true;
     leave(s.block);
     leave(s.warps[s.cur->tid / 32]);
-    swapcontext(&s.cur->ctx, &s.main);
+    to_scheduler(s);  // never resumed
 }
 
 inline unsigned flat_thread() { return sched().cur->tid; }
@@ -155,11 +182,22 @@ inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel,
                     Fiber& f = s.fibers[t];
                     f.tid = t;
                     f.idx = dim3(t % threads.x, (t / threads.x) % threads.y, t / (threads.x * threads.y));
+#ifdef ADABENCH_FAST_FIBERS
+                    // The first switch pops six callee-saved registers and returns into fiber_main
+                    // with the stack aligned as after a call.
+                    auto top = reinterpret_cast<uintptr_t>(s.stacks[t].get() + kStackBytes) & ~uintptr_t(15);
+                    void** sp = reinterpret_cast<void**>(top);
+                    *--sp = nullptr;
+                    *--sp = reinterpret_cast<void*>(&fiber_main);
+                    for (int r = 0; r < 6; ++r) *--sp = nullptr;
+                    f.sp = sp;
+#else
                     getcontext(&f.ctx);
                     f.ctx.uc_stack.ss_sp = s.stacks[t].get();
                     f.ctx.uc_stack.ss_size = kStackBytes;
                     f.ctx.uc_link = nullptr;
                     makecontext(&f.ctx, fiber_main, 0);
+#endif
                 }
                 unsigned n_done = 0;
                 while (n_done < n) {
@@ -172,7 +210,7 @@ inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel,
                         }
                         s.cur = &f;
                         threadIdx = f.idx;
-                        swapcontext(&s.main, &f.ctx);
+                        to_fiber(s, f);
                         progressed = true;
                         if (f.done) ++n_done;
                     }
@@ -252,6 +290,9 @@ inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float sqrtf(float x) { return std::sqrt(x); }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
 inline float fmaf(float a, float b, float c) { return std::fma(a, b, c); }
 using std::cos;
 using std::exp;

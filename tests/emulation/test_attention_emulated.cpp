@@ -2,6 +2,5 @@
 // their launchers — on emulated thread blocks, checked by the device tests' own kernel tests,
 // tests/cuda/test_cuda_attention.cpp (the backend-level tests there need a device).
 #include "block_emulation.h"
-// the kernels, then their tests, after the emulation
-#include "engines/cuda/attention.cu"
+// the tests after the emulation (the kernels: emu_*.cpp)
 #include "tests/cuda/test_cuda_attention.cpp"

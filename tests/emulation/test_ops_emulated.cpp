@@ -1,7 +1,6 @@
 // engines/cuda/ops.cu — kernels and launchers, unchanged — compiled for emulated thread blocks
 // (block_emulation.h) and checked by the device tests' own file, tests/cuda/test_cuda_ops.cpp,
-// against the CPU twins. The cuBLAS wrappers are left out (not emulated).
+// against the CPU twins (cuBLAS emulated: see cuda_runtime_emulation.h).
 #include "block_emulation.h"
-// the kernels, then their tests, after the emulation
-#include "engines/cuda/ops.cu"
+// the tests after the emulation (the kernels: emu_*.cpp)
 #include "tests/cuda/test_cuda_ops.cpp"

@@ -1,0 +1,231 @@
+// The slice of the CUDA runtime and cuBLAS that engines/cuda uses, emulated on the host for
+// tests/emulation, so that CudaBackend itself — allocation, copies, the KV cache, the step's index
+// uploads, LoRA, composition, sampling — runs on the CPU with its kernels on emulated thread blocks
+// (block_emulation.h, which includes this).
+//   - memory: "device" allocations are host allocations (256-byte aligned) out of an emulated
+//     device of kEmulatedDeviceBytes; cudaMemGetInfo reports what is left. Copies are memcpy.
+//   - streams are no-ops (every launch has finished when it returns); graph capture is refused
+//     (cudaErrorStreamCaptureUnsupported), so the backend runs decode steps eagerly.
+//   - cublasSgemm / cublasGemmEx: column-major products with fp32 accumulation over k in
+//     increasing order (bf16 or fp32 inputs, fp32 output); beta == 0 does not read C.
+// Not emulated: anything about the real device's numerics (cuBLAS's summation order, tensor
+// cores), asynchrony, or limits beyond memory size.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace adabench {
+
+enum cudaError_t {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorStreamCaptureUnsupported = 900,
+};
+
+using cudaStream_t = void*;
+using cudaGraph_t = void*;
+using cudaGraphExec_t = void*;
+
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
+};
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 };
+constexpr unsigned cudaStreamNonBlocking = 1;
+
+struct cudaDeviceProp {
+    char name[256] = "emulated CUDA device";
+    int major = 9, minor = 0;
+    size_t totalGlobalMem = 0;
+};
+
+namespace cuda_emulation {
+
+constexpr size_t kEmulatedDeviceBytes = size_t(4) << 30;
+
+struct Memory {
+    std::mutex mu;
+    std::map<void*, size_t> blocks;
+    size_t used = 0;
+};
+
+inline Memory& memory() {
+    static Memory m;
+    return m;
+}
+
+}  // namespace cuda_emulation
+
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+inline const char* cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+        case cudaSuccess:
+            return "no error";
+        case cudaErrorMemoryAllocation:
+            return "out of memory";
+        case cudaErrorStreamCaptureUnsupported:
+            return "operation not permitted when stream is capturing (emulated: no graphs)";
+        default:
+            return "invalid argument";
+    }
+}
+inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceCount(int* n) {
+    *n = 1;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
+    if (device != 0) return cudaErrorInvalidValue;
+    *p = cudaDeviceProp{};
+    p->totalGlobalMem = cuda_emulation::kEmulatedDeviceBytes;
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemGetInfo(size_t* free_b, size_t* total_b) {
+    auto& m = cuda_emulation::memory();
+    std::lock_guard<std::mutex> lock(m.mu);
+    *total_b = cuda_emulation::kEmulatedDeviceBytes;
+    *free_b = cuda_emulation::kEmulatedDeviceBytes - m.used;
+    return cudaSuccess;
+}
+inline cudaError_t cudaMalloc(void** p, size_t bytes) {
+    auto& m = cuda_emulation::memory();
+    std::lock_guard<std::mutex> lock(m.mu);
+    const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+    if (m.used + rounded > cuda_emulation::kEmulatedDeviceBytes) return cudaErrorMemoryAllocation;
+    *p = std::aligned_alloc(256, rounded);
+    if (!*p) return cudaErrorMemoryAllocation;
+    m.blocks[*p] = rounded;
+    m.used += rounded;
+    return cudaSuccess;
+}
+// The runtime's typed convenience overload.
+template <class T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+    return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+inline cudaError_t cudaFree(void* p) {
+    if (!p) return cudaSuccess;
+    auto& m = cuda_emulation::memory();
+    std::lock_guard<std::mutex> lock(m.mu);
+    auto it = m.blocks.find(p);
+    if (it == m.blocks.end()) return cudaErrorInvalidValue;
+    m.used -= it->second;
+    m.blocks.erase(it);
+    std::free(p);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
+    if (n) std::memmove(dst, src, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t) {
+    return cudaMemcpy(dst, src, n, kind);
+}
+inline cudaError_t cudaMemset(void* p, int v, size_t n) {
+    std::memset(p, v, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { return cudaMemset(p, v, n); }
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+    static char token;
+    *s = &token;
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
+    return cudaErrorStreamCaptureUnsupported;
+}
+inline cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t* g) {
+    *g = nullptr;
+    return cudaErrorStreamCaptureUnsupported;
+}
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t*, cudaGraph_t, unsigned long long) {
+    return cudaErrorStreamCaptureUnsupported;
+}
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t, cudaStream_t) { return cudaErrorStreamCaptureUnsupported; }
+inline cudaError_t cudaGraphDestroy(cudaGraph_t) { return cudaSuccess; }
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t) { return cudaSuccess; }
+
+// ---- cuBLAS ----
+
+using cublasHandle_t = void*;
+enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
+enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
+enum cudaDataType { CUDA_R_32F = 0, CUDA_R_16BF = 14 };
+enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68 };
+enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
+enum cublasMath_t { CUBLAS_DEFAULT_MATH = 0 };
+
+inline const char* cublasGetStatusString(cublasStatus_t s) {
+    return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
+}
+inline cublasStatus_t cublasCreate(cublasHandle_t* h) {
+    static char token;
+    *h = &token;
+    return CUBLAS_STATUS_SUCCESS;
+}
+inline cublasStatus_t cublasDestroy(cublasHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void*, size_t) { return CUBLAS_STATUS_SUCCESS; }
+
+namespace cuda_emulation {
+
+inline float load(const void* p, cudaDataType t, int64_t i) {
+    if (t == CUDA_R_16BF) {
+        uint32_t bits = uint32_t(static_cast<const uint16_t*>(p)[i]) << 16;
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    return static_cast<const float*>(p)[i];
+}
+
+// C (m x n, column-major, ldc) = alpha op(A) op(B) + beta C.
+inline cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void* a,
+                           cudaDataType at, int lda, const void* b, cudaDataType bt, int ldb, float beta, float* c,
+                           int ldc) {
+    if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    for (int j = 0; j < n; ++j)
+        for (int i = 0; i < m; ++i) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; ++p) {
+                const float av =
+                    load(a, at, ta == CUBLAS_OP_N ? int64_t(i) + int64_t(p) * lda : int64_t(p) + int64_t(i) * lda);
+                const float bv =
+                    load(b, bt, tb == CUBLAS_OP_N ? int64_t(p) + int64_t(j) * ldb : int64_t(j) + int64_t(p) * ldb);
+                acc += av * bv;
+            }
+            float& dst = c[int64_t(i) + int64_t(j) * ldc];
+            dst = beta == 0.0f ? alpha * acc : alpha * acc + beta * dst;
+        }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // namespace cuda_emulation
+
+inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                  const float* alpha, const float* a, int lda, const float* b, int ldb,
+                                  const float* beta, float* c, int ldc) {
+    return cuda_emulation::gemm(ta, tb, m, n, k, *alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, *beta, c, ldc);
+}
+
+inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const void* alpha, const void* a, cudaDataType at, int lda, const void* b,
+                                   cudaDataType bt, int ldb, const void* beta, void* c, cudaDataType ct, int ldc,
+                                   cublasComputeType_t, cublasGemmAlgo_t) {
+    if (ct != CUDA_R_32F) return CUBLAS_STATUS_INVALID_VALUE;
+    return cuda_emulation::gemm(ta, tb, m, n, k, *static_cast<const float*>(alpha), a, at, lda, b, bt, ldb,
+                                *static_cast<const float*>(beta), static_cast<float*>(c), ldc);
+}
+
+}  // namespace adabench
