@@ -23,6 +23,7 @@
 #include "engines/cuda/sample.cuh"
 #include "engines/generator.h"
 #include "engines/sampling.h"
+#include "tests/cuda/sample_test_rows.h"
 
 namespace adabench {
 namespace {
@@ -37,55 +38,9 @@ struct Dev {
     ~Dev() { cudaFree(p); }
 };
 
-// Row r of a test matrix: shape of the distribution.
-std::vector<float> make_row(int V, int kind, std::mt19937& rng) {
-    std::normal_distribution<float> n(0.0f, 1.0f);
-    std::vector<float> row(static_cast<size_t>(V));
-    for (float& x : row) x = n(rng);
-    switch (kind) {
-        case 0:  // peaked: a few tokens hold the mass
-            for (float& x : row) x *= 6.0f;
-            break;
-        case 1:  // flat: a nucleus of thousands of tokens when V is large
-            for (float& x : row) x *= 0.05f;
-            break;
-        case 2:  // exact ties: eight distinct values
-            for (float& x : row) x = std::round(x * 2.0f);
-            break;
-        case 3:  // a masked vocabulary: most entries -inf
-            for (size_t i = 0; i < row.size(); ++i)
-                if (i % 7 != 3) row[i] = -INFINITY;
-            break;
-        default:  // LLM-like: a long tail and one dominant token
-            for (float& x : row) x *= 2.0f;
-            row[size_t(rng() % unsigned(V))] += 12.0f;
-    }
-    return row;
-}
-
-// The size of the host's nucleus (top_p alone) for a row: whether the device may hand it back.
-size_t nucleus_size(const std::vector<float>& row, float t, float top_p) {
-    std::vector<float> l(row.size());
-    for (size_t i = 0; i < row.size(); ++i) l[i] = row[i] / t;
-    std::vector<size_t> idx(row.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return l[a] > l[b]; });
-    const float m = l[idx[0]];
-    double sum = 0.0;
-    for (float x : l) sum += float(std::exp(x - m));
-    double cum = 0.0;
-    for (size_t i = 0; i < idx.size(); ++i) {
-        cum += float(float(std::exp(l[idx[i]] - m)) / sum);
-        if (cum >= top_p) return i + 1;
-    }
-    return idx.size();
-}
-
-struct Case {
-    float temperature;
-    float top_p;
-    int top_k;
-};
+using sample_test::Case;
+using sample_test::make_row;
+using sample_test::nucleus_size;
 
 void check_rows(int V, int n_rows, const std::vector<Case>& cases, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -133,8 +88,7 @@ void check_rows(int V, int n_rows, const std::vector<Case>& cases, uint32_t seed
         }
         if (got == -1) {  // only a nucleus wider than the window may come back
             const bool k_eff = p.top_k > 0 && p.top_k < V;
-            EXPECT_TRUE(!k_eff && p.top_p < 1.0f &&
-                        nucleus_size(std::vector<float>(row, row + V), p.temperature, p.top_p) > kCudaSampleWindow);
+            EXPECT_TRUE(!k_eff && p.top_p < 1.0f && nucleus_size(row, V, p.temperature, p.top_p) > kCudaSampleWindow);
             continue;
         }
         ++on_device;

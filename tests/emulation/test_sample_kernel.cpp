@@ -14,6 +14,7 @@
 
 #include "engines/cuda/sample_kernel.cuh"
 #include "engines/sampling.h"
+#include "tests/cuda/sample_test_rows.h"
 
 namespace adabench {
 namespace {
@@ -30,53 +31,9 @@ std::vector<int32_t> run_kernel(const std::vector<float>& logits, int V, const s
     return out;
 }
 
-// The host's nucleus size for top-p alone: whether the kernel may hand the row back.
-size_t nucleus_size(const float* row, int V, float t, float top_p) {
-    std::vector<float> l(static_cast<size_t>(V));
-    for (size_t i = 0; i < l.size(); ++i) l[i] = row[i] / t;
-    std::vector<size_t> idx(l.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return l[a] > l[b]; });
-    const float m = l[idx[0]];
-    double sum = 0.0;
-    for (float x : l) sum += std::exp(x - m);
-    double cum = 0.0;
-    for (size_t i = 0; i < idx.size(); ++i) {
-        cum += static_cast<float>(std::exp(l[idx[i]] - m) / sum);
-        if (cum >= top_p) return i + 1;
-    }
-    return idx.size();
-}
-
-std::vector<float> make_row(int V, int kind, std::mt19937& rng) {
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> row(static_cast<size_t>(V));
-    for (float& x : row) x = nd(rng);
-    switch (kind) {
-        case 0:  // peaked
-            for (float& x : row) x *= 6.0f;
-            break;
-        case 1:  // flat: a nucleus wider than the window when V is large
-            for (float& x : row) x *= 0.05f;
-            break;
-        case 2:  // exact ties: a handful of distinct values
-            for (float& x : row) x = std::round(x * 2.0f);
-            break;
-        case 3:  // mostly masked
-            for (size_t i = 0; i < row.size(); ++i)
-                if (i % 7 != 3) row[i] = -INFINITY;
-            break;
-        default:  // one dominant token over a long tail
-            for (float& x : row) x *= 2.0f;
-            row[rng() % static_cast<unsigned>(V)] += 12.0f;
-    }
-    return row;
-}
-
-struct Case {
-    float temperature, top_p;
-    int top_k;
-};
+using sample_test::Case;
+using sample_test::make_row;
+using sample_test::nucleus_size;
 
 // Every case on `n_rows` rows of vocabulary V; returns how many rows the kernel decided itself.
 template <int kThreads>
