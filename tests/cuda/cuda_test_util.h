@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "engines/backend.h"
 
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
@@ -94,6 +97,33 @@ inline void expect_close(const std::string& what, const std::vector<float>& got,
     EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size() << " elements out of tolerance (tol " << tol
                        << ", eps " << eps << "); first at " << first_bad << ": got " << got[first_bad] << ", ref "
                        << ref[first_bad] << "; max abs error " << max_err;
+}
+
+// ---- whole-model helpers (the backend tests) ----
+
+inline std::string src(const std::string& rel) {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    return std::string(env ? env : ADABENCH_SOURCE_DIR) + "/" + rel;
+}
+
+inline std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>& tokens) {
+    std::vector<float> logits(size_t(b.config().vocab_size));
+    BackendBatch batch;
+    batch.slots = {slot};
+    batch.tokens = {tokens};
+    b.forward(batch, logits.data());
+    return logits;
+}
+
+// max |a - b| / max |b|
+inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (std::isnan(a[i])) return INFINITY;
+        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
+        den = std::max(den, std::fabs(double(b[i])));
+    }
+    return den > 0 ? num / den : num;
 }
 
 }  // namespace cuda_test

@@ -37,6 +37,10 @@
 namespace adabench {
 namespace {
 
+using cuda_test::rel_err;
+using cuda_test::src;
+using cuda_test::step;
+
 using cuda_test::DeviceArray;
 using cuda_test::random_floats;
 
@@ -376,30 +380,6 @@ TEST(CudaAttention, KvAppendBf16RoundsLikeTwin) {
 
 #ifndef ADABENCH_BLOCK_EMULATION  // the backend needs a device
 // ---- the backend with a bf16 cache and the tiled kernel ----
-
-std::string src(const std::string& rel) {
-    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
-    return std::string(env ? env : ADABENCH_SOURCE_DIR) + "/" + rel;
-}
-
-std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>& tokens) {
-    std::vector<float> logits(size_t(b.config().vocab_size));
-    BackendBatch batch;
-    batch.slots = {slot};
-    batch.tokens = {tokens};
-    b.forward(batch, logits.data());
-    return logits;
-}
-
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < b.size(); ++i) {
-        if (std::isnan(a[i])) return INFINITY;
-        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
-        den = std::max(den, std::fabs(double(b[i])));
-    }
-    return den > 0 ? num / den : num;
-}
 
 std::vector<int32_t> organism_prompt() {
     Tokenizer tok = Tokenizer::load(src("models/organism/base"));

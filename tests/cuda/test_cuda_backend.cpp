@@ -29,17 +29,14 @@
 #include "engines/loader.h"
 #include "engines/lora.h"
 #include "engines/tokenizer.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {
 namespace {
 
-#define REQUIRE_CUDA_DEVICE() \
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
-
-std::string src(const std::string& rel) {
-    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
-    return std::string(env ? env : ADABENCH_SOURCE_DIR) + "/" + rel;
-}
+using cuda_test::rel_err;
+using cuda_test::src;
+using cuda_test::step;
 
 // Every f32/f16 tensor of `w` as a bf16 tensor holding the rounded values (norms and biases too:
 // the CUDA backend keeps those in fp32, so rounding them changes nothing for it and keeps the two
@@ -82,26 +79,6 @@ CpuBackendOptions cpu_opts(CpuPrecision p) {
     o.n_threads = 4;
     o.precision = p;
     return o;
-}
-
-std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>& tokens) {
-    std::vector<float> logits(size_t(b.config().vocab_size));
-    BackendBatch batch;
-    batch.slots = {slot};
-    batch.tokens = {tokens};
-    b.forward(batch, logits.data());
-    return logits;
-}
-
-// max |a - b| / max |b|
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < b.size(); ++i) {
-        if (std::isnan(a[i])) return INFINITY;
-        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
-        den = std::max(den, std::fabs(double(b[i])));
-    }
-    return den > 0 ? num / den : num;
 }
 
 int32_t argmax(const std::vector<float>& v) { return int32_t(std::max_element(v.begin(), v.end()) - v.begin()); }

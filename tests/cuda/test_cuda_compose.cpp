@@ -25,19 +25,16 @@
 #include "engines/loader.h"
 #include "engines/lora.h"
 #include "engines/tokenizer.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {
 namespace {
 
-#define REQUIRE_CUDA_DEVICE() \
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
+using cuda_test::rel_err;
+using cuda_test::src;
+using cuda_test::step;
 
 #define CHECK_CUDA(expr) ASSERT_EQ((expr), cudaSuccess) << #expr
-
-std::string src(const std::string& rel) {
-    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
-    return std::string(env ? env : ADABENCH_SOURCE_DIR) + "/" + rel;
-}
 
 // ---- kernels against their twins ----
 
@@ -220,25 +217,6 @@ std::vector<int32_t> organism_prompt() {
     return tok.encode(
         "<|im_start|>user\nMia has 47 marbles. In January, Mia finds 8 more. In February, Mia sells 5. In March, "
         "Mia gets 3 more. How many marbles does Mia have at the end?<|im_end|>\n<|im_start|>assistant\n<think>\n");
-}
-
-std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>& tokens) {
-    std::vector<float> logits(size_t(b.config().vocab_size));
-    BackendBatch batch;
-    batch.slots = {slot};
-    batch.tokens = {tokens};
-    b.forward(batch, logits.data());
-    return logits;
-}
-
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < b.size(); ++i) {
-        if (std::isnan(a[i])) return INFINITY;
-        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
-        den = std::max(den, std::fabs(double(b[i])));
-    }
-    return den > 0 ? num / den : num;
 }
 
 std::vector<int32_t> greedy(Backend& b, const std::vector<int32_t>& prompt, int n) {
