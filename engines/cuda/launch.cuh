@@ -2,7 +2,7 @@
 // for the CPU emulation of thread blocks (tests/emulation/block_emulation.h), so that the
 // launchers themselves — argument checks, grid sizes and all — run in the CPU tests too. Under nvcc
 // it is kernel<<<grid, block, 0, stream>>>(args...); emulated, the blocks run one after the other
-// before it returns.
+// before it returns (the arguments are captured by value, so a stream capture can replay them).
 #pragma once
 
 //
@@ -10,10 +10,10 @@
 // memory, which the kernel declares with ADABENCH_DYNAMIC_SHARED(type, name).
 #ifdef ADABENCH_BLOCK_EMULATION
 #define ADABENCH_LAUNCH(kernel, grid, block, stream, ...) \
-    ::adabench::block_emulation::launch(dim3(grid), dim3(block), [&] { kernel(__VA_ARGS__); })
+    ::adabench::block_emulation::launch(dim3(grid), dim3(block), [=] { kernel(__VA_ARGS__); })
 #define ADABENCH_LAUNCH_SMEM(kernel, grid, block, smem_bytes, stream, ...) \
     ::adabench::block_emulation::launch(                                   \
-        dim3(grid), dim3(block), [&] { kernel(__VA_ARGS__); }, size_t(smem_bytes))
+        dim3(grid), dim3(block), [=] { kernel(__VA_ARGS__); }, size_t(smem_bytes))
 #define ADABENCH_DYNAMIC_SHARED(type, name) \
     type* name = static_cast<type*>(::adabench::block_emulation::dynamic_shared())
 #else

@@ -161,6 +161,11 @@ inline void* dynamic_shared() { return sched().dynamic_shared.data(); }
 // threads.z cooperatively scheduled threads on this OS thread. Throws when the threads of a block
 // wait at different barriers (a __syncthreads or shuffle not reached by all: undefined on a GPU).
 inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes = 0) {
+    if (cuda_emulation::capture().on) {  // a stream capture records the launch (see cuda_runtime_emulation.h)
+        cuda_emulation::capture().graph.ops.push_back(
+            [grid, threads, kernel, dynamic_shared_bytes] { launch(grid, threads, kernel, dynamic_shared_bytes); });
+        return;
+    }
     Scheduler& s = sched();
     s.dynamic_shared.assign((dynamic_shared_bytes + 7) / 8, 0.0);
     blockDim = threads;

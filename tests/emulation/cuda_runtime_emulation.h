@@ -4,8 +4,11 @@
 // (block_emulation.h, which includes this).
 //   - memory: "device" allocations are host allocations (256-byte aligned) out of an emulated
 //     device of kEmulatedDeviceBytes; cudaMemGetInfo reports what is left. Copies are memcpy.
-//   - streams are no-ops (every launch has finished when it returns); graph capture is refused
-//     (cudaErrorStreamCaptureUnsupported), so the backend runs decode steps eagerly.
+//   - streams are no-ops (every launch has finished when it returns).
+//   - graphs: between cudaStreamBeginCapture and EndCapture, kernel launches, cuBLAS products and
+//     async copies are recorded with their arguments' values instead of run; cudaGraphLaunch
+//     replays them in order (what a CUDA graph does: the captured addresses and scalars are baked
+//     in).
 //   - cublasSgemm / cublasGemmEx: column-major products with fp32 accumulation over k in
 //     increasing order (bf16 or fp32 inputs, fp32 output); beta == 0 does not read C.
 // Not emulated: anything about the real device's numerics (cuBLAS's summation order, tensor
@@ -14,8 +17,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace adabench {
 
@@ -50,6 +55,30 @@ namespace cuda_emulation {
 
 constexpr size_t kEmulatedDeviceBytes = size_t(4) << 30;
 
+// The operations recorded by a stream capture, and a graph (or its executable) holding them.
+struct Graph {
+    std::vector<std::function<void()>> ops;
+};
+
+struct Capture {
+    bool on = false;
+    Graph graph;
+};
+
+inline Capture& capture() {
+    static Capture c;
+    return c;
+}
+
+// Runs op now, or records it when a capture is on.
+inline void run_or_record(std::function<void()> op) {
+    if (capture().on) {
+        capture().graph.ops.push_back(std::move(op));
+    } else {
+        op();
+    }
+}
+
 struct Memory {
     std::mutex mu;
     std::map<void*, size_t> blocks;
@@ -71,7 +100,7 @@ inline const char* cudaGetErrorString(cudaError_t e) {
         case cudaErrorMemoryAllocation:
             return "out of memory";
         case cudaErrorStreamCaptureUnsupported:
-            return "operation not permitted when stream is capturing (emulated: no graphs)";
+            return "operation not permitted when stream is capturing";
         default:
             return "invalid argument";
     }
@@ -126,7 +155,8 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKi
     return cudaSuccess;
 }
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t) {
-    return cudaMemcpy(dst, src, n, kind);
+    cuda_emulation::run_or_record([=] { cudaMemcpy(dst, src, n, kind); });
+    return cudaSuccess;
 }
 inline cudaError_t cudaMemset(void* p, int v, size_t n) {
     std::memset(p, v, n);
@@ -142,18 +172,38 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
-    return cudaErrorStreamCaptureUnsupported;
+    auto& c = cuda_emulation::capture();
+    if (c.on) return cudaErrorStreamCaptureUnsupported;
+    c.on = true;
+    c.graph.ops.clear();
+    return cudaSuccess;
 }
 inline cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t* g) {
-    *g = nullptr;
-    return cudaErrorStreamCaptureUnsupported;
+    auto& c = cuda_emulation::capture();
+    if (!c.on) return cudaErrorInvalidValue;
+    c.on = false;
+    *g = new cuda_emulation::Graph{std::move(c.graph.ops)};
+    c.graph.ops.clear();
+    return cudaSuccess;
 }
-inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t*, cudaGraph_t, unsigned long long) {
-    return cudaErrorStreamCaptureUnsupported;
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t g, unsigned long long) {
+    if (!g) return cudaErrorInvalidValue;
+    *exec = new cuda_emulation::Graph(*static_cast<cuda_emulation::Graph*>(g));
+    return cudaSuccess;
 }
-inline cudaError_t cudaGraphLaunch(cudaGraphExec_t, cudaStream_t) { return cudaErrorStreamCaptureUnsupported; }
-inline cudaError_t cudaGraphDestroy(cudaGraph_t) { return cudaSuccess; }
-inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t) { return cudaSuccess; }
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+    if (!exec || cuda_emulation::capture().on) return cudaErrorInvalidValue;
+    for (auto& op : static_cast<cuda_emulation::Graph*>(exec)->ops) op();
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete static_cast<cuda_emulation::Graph*>(g);
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    delete static_cast<cuda_emulation::Graph*>(e);
+    return cudaSuccess;
+}
 
 // ---- cuBLAS ----
 
@@ -213,19 +263,27 @@ inline cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
 
 }  // namespace cuda_emulation
 
+// Alpha and beta are read when the call is made (host pointer mode), as a captured graph bakes them in.
 inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                   const float* alpha, const float* a, int lda, const float* b, int ldb,
                                   const float* beta, float* c, int ldc) {
-    return cuda_emulation::gemm(ta, tb, m, n, k, *alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, *beta, c, ldc);
+    if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    const float al = *alpha, be = *beta;
+    cuda_emulation::run_or_record(
+        [=] { cuda_emulation::gemm(ta, tb, m, n, k, al, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, be, c, ldc); });
+    return CUBLAS_STATUS_SUCCESS;
 }
 
 inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                    const void* alpha, const void* a, cudaDataType at, int lda, const void* b,
                                    cudaDataType bt, int ldb, const void* beta, void* c, cudaDataType ct, int ldc,
                                    cublasComputeType_t, cublasGemmAlgo_t) {
-    if (ct != CUDA_R_32F) return CUBLAS_STATUS_INVALID_VALUE;
-    return cuda_emulation::gemm(ta, tb, m, n, k, *static_cast<const float*>(alpha), a, at, lda, b, bt, ldb,
-                                *static_cast<const float*>(beta), static_cast<float*>(c), ldc);
+    if (ct != CUDA_R_32F || m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+    float* cf = static_cast<float*>(c);
+    cuda_emulation::run_or_record(
+        [=] { cuda_emulation::gemm(ta, tb, m, n, k, al, a, at, lda, b, bt, ldb, be, cf, ldc); });
+    return CUBLAS_STATUS_SUCCESS;
 }
 
 }  // namespace adabench
