@@ -27,11 +27,16 @@
 
 #define ADABENCH_BLOCK_EMULATION 1
 
-// Fibers switch with a few instructions on x86-64 (fiber_switch.cpp) and with ucontext elsewhere
-// and under AddressSanitizer, whose swapcontext interceptor keeps its view of the stacks right.
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+// Fibers switch with a few instructions on x86-64 (fiber_switch.cpp), telling AddressSanitizer
+// about each stack switch when it is on; elsewhere they use ucontext.
+#if defined(__x86_64__)
 #define ADABENCH_FAST_FIBERS 1
 extern "C" void adabench_fiber_switch(void** save_sp, void* new_sp);
+#if defined(__SANITIZE_ADDRESS__)
+#define ADABENCH_ASAN_FIBERS 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 #endif
 #define __device__
 #define __host__
@@ -66,6 +71,9 @@ struct Barrier {
 struct Fiber {
 #ifdef ADABENCH_FAST_FIBERS
     void* sp = nullptr;
+    const void* stack_bottom = nullptr;
+    size_t stack_size = 0;
+    void* fake_stack = nullptr;  // AddressSanitizer's bookkeeping while it is switched out
 #else
     ucontext_t ctx{};
 #endif
@@ -80,6 +88,8 @@ struct Fiber {
 struct Scheduler {
 #ifdef ADABENCH_FAST_FIBERS
     void* main_sp = nullptr;
+    const void* main_bottom = nullptr;  // the scheduler's stack, as AddressSanitizer reports it
+    size_t main_size = 0;
 #else
     ucontext_t main{};
 #endif
@@ -99,23 +109,39 @@ inline Scheduler& sched() {
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kStackBytes = size_t(32) << 10;  // the swapcontext interceptor clears its shadow
+constexpr size_t kStackBytes = size_t(256) << 10;  // instrumented frames are larger
 #else
 constexpr size_t kStackBytes = size_t(128) << 10;
 #endif
 
 // From the running fiber back to the scheduler, and from the scheduler into fiber f.
-inline void to_scheduler(Scheduler& s) {
+inline void to_scheduler(Scheduler& s, bool exiting = false) {
 #ifdef ADABENCH_FAST_FIBERS
-    adabench_fiber_switch(&s.cur->sp, s.main_sp);
+#ifdef ADABENCH_ASAN_FIBERS
+    Fiber& f = *s.cur;
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &f.fake_stack, s.main_bottom, s.main_size);
+    adabench_fiber_switch(&f.sp, s.main_sp);
+    __sanitizer_finish_switch_fiber(f.fake_stack, nullptr, nullptr);  // resumed
 #else
+    (void)exiting;
+    adabench_fiber_switch(&s.cur->sp, s.main_sp);
+#endif
+#else
+    (void)exiting;
     swapcontext(&s.cur->ctx, &s.main);
 #endif
 }
 
 inline void to_fiber(Scheduler& s, Fiber& f) {
 #ifdef ADABENCH_FAST_FIBERS
+#ifdef ADABENCH_ASAN_FIBERS
+    void* main_fake = nullptr;
+    __sanitizer_start_switch_fiber(&main_fake, f.stack_bottom, f.stack_size);
     adabench_fiber_switch(&s.main_sp, f.sp);
+    __sanitizer_finish_switch_fiber(main_fake, nullptr, nullptr);
+#else
+    adabench_fiber_switch(&s.main_sp, f.sp);
+#endif
 #else
     swapcontext(&s.main, &f.ctx);
 #endif
@@ -146,11 +172,15 @@ inline void leave(Barrier& b) {
 
 inline void fiber_main() {
     Scheduler& s = sched();
+#ifdef ADABENCH_ASAN_FIBERS
+    // First entry: finish the switch from the scheduler and learn its stack.
+    __sanitizer_finish_switch_fiber(nullptr, &s.main_bottom, &s.main_size);
+#endif
     (*s.kernel)();
     s.cur->done = true;
     leave(s.block);
     leave(s.warps[s.cur->tid / 32]);
-    to_scheduler(s);  // never resumed
+    to_scheduler(s, true);  // never resumed
 }
 
 inline unsigned flat_thread() { return sched().cur->tid; }
@@ -196,6 +226,12 @@ inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel,
                     *--sp = reinterpret_cast<void*>(&fiber_main);
                     for (int r = 0; r < 6; ++r) *--sp = nullptr;
                     f.sp = sp;
+                    f.stack_bottom = s.stacks[t].get();
+                    f.stack_size = kStackBytes;
+#ifdef ADABENCH_ASAN_FIBERS
+                    // A finished fiber never returned: its frames' redzones are still poisoned.
+                    __asan_unpoison_memory_region(s.stacks[t].get(), kStackBytes);
+#endif
 #else
                     getcontext(&f.ctx);
                     f.ctx.uc_stack.ss_sp = s.stacks[t].get();

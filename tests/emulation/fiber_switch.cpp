@@ -1,10 +1,11 @@
 // adabench_fiber_switch(save_sp, new_sp): saves the callee-saved registers on the current stack,
 // stores the stack pointer in *save_sp, and resumes the stack new_sp (x86-64 System V). The
 // emulated thread blocks (block_emulation.h) switch fibers with it: a few instructions instead of
-// swapcontext's signal-mask system call. Elsewhere (other CPUs, AddressSanitizer) they use ucontext.
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+// swapcontext's signal-mask system call (under AddressSanitizer they announce each switch to it).
+// Elsewhere (other CPUs) they use ucontext.
+#if defined(__x86_64__)
 asm(R"(
-    .text
+    .pushsection .text
     .globl adabench_fiber_switch
     .type adabench_fiber_switch, @function
 adabench_fiber_switch:
@@ -24,6 +25,6 @@ adabench_fiber_switch:
     popq %rbp
     ret
     .size adabench_fiber_switch, .-adabench_fiber_switch
-    .section .note.GNU-stack,"",@progbits
+    .popsection
 )");
 #endif
