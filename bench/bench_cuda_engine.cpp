@@ -270,19 +270,24 @@ int main(int argc, char** argv) {
                 backend.forward(b, nullptr);
             }
             cuda_backend_synchronize(backend);
-            std::vector<double> t;
-            for (int rep = 0; rep < 5; ++rep) {
-                for (int s : slots) backend.seq_truncate(s, ctx);
-                BackendBatch b;
-                b.slots = slots;
-                b.tokens.assign(size_t(batch), {17});
-                std::vector<int32_t> picks(static_cast<size_t>(batch));
-                t.push_back(wall_seconds([&] {
-                                for (int i = 0; i < steps; ++i) backend.forward_greedy(b, picks.data());
-                            }) /
-                            steps);
-            }
-            const double step_s = median(t);
+            // Median seconds per decode step of every slot from position ctx, over 5 repetitions.
+            auto step_seconds = [&](const std::function<void(const BackendBatch&, int32_t*)>& decode) {
+                std::vector<double> t;
+                for (int rep = 0; rep < 5; ++rep) {
+                    for (int s : slots) backend.seq_truncate(s, ctx);
+                    BackendBatch b;
+                    b.slots = slots;
+                    b.tokens.assign(size_t(batch), {17});
+                    std::vector<int32_t> picks(static_cast<size_t>(batch));
+                    t.push_back(wall_seconds([&] {
+                                    for (int i = 0; i < steps; ++i) decode(b, picks.data());
+                                }) /
+                                steps);
+                }
+                return median(t);
+            };
+            const double step_s =
+                step_seconds([&](const BackendBatch& b, int32_t* picks) { backend.forward_greedy(b, picks); });
             const double bytes = weight_bytes + double(batch) * (ctx + steps / 2) * double(kv_bytes_per_pos);
             char name[64];
             std::snprintf(name, sizeof(name), "decode b%d ctx%d %s", batch, ctx, dtype);
@@ -298,20 +303,10 @@ int main(int argc, char** argv) {
                     rows[size_t(s)].seq_id = uint64_t(s);
                     rows[size_t(s)].position = uint64_t(ctx);
                 }
-                std::vector<double> ts;
-                for (int rep = 0; rep < 5; ++rep) {
-                    for (int s : slots) backend.seq_truncate(s, ctx);
-                    BackendBatch b;
-                    b.slots = slots;
-                    b.tokens.assign(size_t(batch), {17});
-                    std::vector<int32_t> picks(static_cast<size_t>(batch));
-                    ts.push_back(wall_seconds([&] {
-                                     for (int i = 0; i < steps; ++i) backend.forward_sample(b, rows, picks.data());
-                                 }) /
-                                 steps);
-                }
+                const double sampled_s = step_seconds(
+                    [&](const BackendBatch& b, int32_t* picks) { backend.forward_sample(b, rows, picks); });
                 std::printf("%-26s %12.0f %12s %10s %10.3f   x%.3f of the greedy step\n", "  (sampled t0.7 p0.95)",
-                            batch / median(ts), "", "", median(ts) * 1e3, median(ts) / step_s);
+                            batch / sampled_s, "", "", sampled_s * 1e3, sampled_s / step_s);
             }
             if (with_logits) {
                 std::vector<float> logits(size_t(cfg.vocab_size) * size_t(batch));
