@@ -696,12 +696,7 @@ void CudaBackend::forward_sample(const BackendBatch& batch, const std::vector<Sa
     h_sample_rows_.resize(size_t(S));
     for (int s = 0; s < S; ++s) {
         const SampleRow& r = rows[size_t(s)];
-        CudaSampleRow& d = h_sample_rows_[size_t(s)];
-        d = CudaSampleRow{};
-        d.temperature = r.params.temperature;
-        d.top_p = r.params.top_p;
-        d.top_k = r.params.top_k;
-        d.u = sampling_uniform(r.params.seed, r.seq_id, r.position);
+        h_sample_rows_[size_t(s)] = cuda_sample_row(r.params, r.seq_id, r.position);
     }
     sample_rows_.reserve(S, "sampling parameters", options_.device);
     picks_.reserve(2 * int64_t(S), "sampled tokens", options_.device);

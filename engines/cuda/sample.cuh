@@ -23,6 +23,8 @@
 #include <cstdint>
 
 #include "engines/cuda/sample_kernel.cuh"
+#include "engines/engine.h"
+#include "engines/sampling.h"
 
 namespace adabench {
 
@@ -31,6 +33,16 @@ namespace adabench {
 // nucleus is wider than the window; top_k >= n_vocab > window with top_p == 1). nan_ids[r] = the
 // lowest id of a NaN logit in row r (tokens[r] is then -1), else -1. Throws adabench::Error for
 // bad sizes (host checks only).
+// A row's chain for the kernel: the parameters, and the uniform of (seed, seq_id, position).
+inline CudaSampleRow cuda_sample_row(const SamplingParams& p, uint64_t seq_id, uint64_t position) {
+    CudaSampleRow d;
+    d.temperature = p.temperature;
+    d.top_p = p.top_p;
+    d.top_k = p.top_k;
+    d.u = sampling_uniform(p.seed, seq_id, position);
+    return d;
+}
+
 void sample_rows_f32_cuda(const float* logits, int n_rows, int n_vocab, const CudaSampleRow* rows, int32_t* tokens,
                           int32_t* nan_ids, cudaStream_t stream);
 

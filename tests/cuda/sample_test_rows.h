@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <vector>
+
+#include "engines/cuda/sample.cuh"
 
 namespace adabench {
 namespace sample_test {
@@ -59,6 +62,33 @@ struct Case {
     float temperature, top_p;
     int top_k;
 };
+
+// n_rows rows of vocabulary V (shape r % 5) with cases[r % size] as their chains, seed
+// seed_base + r, sequence r, and the uniform of position_of(r).
+struct SampleRows {
+    std::vector<float> logits;
+    std::vector<SamplingParams> params;
+    std::vector<CudaSampleRow> rows;
+};
+
+inline SampleRows make_rows(int V, int n_rows, const std::vector<Case>& cases, uint32_t seed, uint64_t seed_base,
+                            const std::function<uint64_t(int)>& position_of) {
+    std::mt19937 rng(seed);
+    SampleRows out;
+    for (int r = 0; r < n_rows; ++r) {
+        std::vector<float> row = make_row(V, r % 5, rng);
+        out.logits.insert(out.logits.end(), row.begin(), row.end());
+        const Case& c = cases[static_cast<size_t>(r) % cases.size()];
+        SamplingParams p;
+        p.temperature = c.temperature;
+        p.top_p = c.top_p;
+        p.top_k = c.top_k;
+        p.seed = seed_base + static_cast<uint64_t>(r);
+        out.params.push_back(p);
+        out.rows.push_back(cuda_sample_row(p, static_cast<uint64_t>(r), position_of(r)));
+    }
+    return out;
+}
 
 }  // namespace sample_test
 }  // namespace adabench

@@ -43,27 +43,11 @@ using sample_test::make_row;
 using sample_test::nucleus_size;
 
 void check_rows(int V, int n_rows, const std::vector<Case>& cases, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::vector<float> logits;
-    std::vector<CudaSampleRow> rows;
-    std::vector<SamplingParams> params;
-    for (int r = 0; r < n_rows; ++r) {
-        std::vector<float> row = make_row(V, r % 5, rng);
-        logits.insert(logits.end(), row.begin(), row.end());
-        const Case& c = cases[size_t(r) % cases.size()];
-        SamplingParams p;
-        p.temperature = c.temperature;
-        p.top_p = c.top_p;
-        p.top_k = c.top_k;
-        p.seed = 1234 + uint64_t(r);
-        params.push_back(p);
-        CudaSampleRow d;
-        d.temperature = p.temperature;
-        d.top_p = p.top_p;
-        d.top_k = p.top_k;
-        d.u = sampling_uniform(p.seed, uint64_t(r), uint64_t(r) * 3);
-        rows.push_back(d);
-    }
+    const sample_test::SampleRows made =
+        sample_test::make_rows(V, n_rows, cases, seed, 1234, [](int r) { return uint64_t(r) * 3; });
+    const std::vector<float>& logits = made.logits;
+    const std::vector<SamplingParams>& params = made.params;
+    const std::vector<CudaSampleRow>& rows = made.rows;
     Dev<float> d_logits(logits.size());
     Dev<CudaSampleRow> d_rows(rows.size());
     Dev<int32_t> d_out(2 * rows.size());

@@ -38,27 +38,11 @@ using sample_test::nucleus_size;
 // Every case on `n_rows` rows of vocabulary V; returns how many rows the kernel decided itself.
 template <int kThreads>
 int check(int V, int n_rows, const std::vector<Case>& cases, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::vector<float> logits;
-    std::vector<CudaSampleRow> rows;
-    std::vector<SamplingParams> params;
-    for (int r = 0; r < n_rows; ++r) {
-        std::vector<float> row = make_row(V, r % 5, rng);
-        logits.insert(logits.end(), row.begin(), row.end());
-        const Case& c = cases[static_cast<size_t>(r) % cases.size()];
-        SamplingParams p;
-        p.temperature = c.temperature;
-        p.top_p = c.top_p;
-        p.top_k = c.top_k;
-        p.seed = 77 + static_cast<uint64_t>(r);
-        params.push_back(p);
-        CudaSampleRow d;
-        d.temperature = p.temperature;
-        d.top_p = p.top_p;
-        d.top_k = p.top_k;
-        d.u = sampling_uniform(p.seed, static_cast<uint64_t>(r), 5);
-        rows.push_back(d);
-    }
+    const sample_test::SampleRows made =
+        sample_test::make_rows(V, n_rows, cases, seed, 77, [](int) { return uint64_t(5); });
+    const std::vector<float>& logits = made.logits;
+    const std::vector<SamplingParams>& params = made.params;
+    const std::vector<CudaSampleRow>& rows = made.rows;
     const std::vector<int32_t> out = run_kernel<kThreads>(logits, V, rows);
     int decided = 0;
     for (int r = 0; r < n_rows; ++r) {
