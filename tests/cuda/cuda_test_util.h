@@ -21,24 +21,13 @@ namespace adabench {
 namespace cuda_test {
 
 #ifdef ADABENCH_BLOCK_EMULATION
-// Compiled into tests/emulation: the kernels run on the CPU, "device" arrays are host memory.
+// Compiled into tests/emulation: the kernels run on the CPU, the runtime is emulated
+// (tests/emulation/cuda_runtime_emulation.h), device arrays are its host-heap allocations.
 #define REQUIRE_CUDA_DEVICE()
-
-template <class T>
-class DeviceArray {
-public:
-    explicit DeviceArray(size_t n) : v_(n) {}
-    explicit DeviceArray(const std::vector<T>& host) : v_(host) {}
-    T* get() { return v_.data(); }
-    void upload(const std::vector<T>& host) { v_ = host; }
-    std::vector<T> download() { return v_; }
-
-private:
-    std::vector<T> v_;
-};
 #else
 #define REQUIRE_CUDA_DEVICE() \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible"
+#endif
 
 // A device array of T that frees itself; upload/download copy whole vectors.
 template <class T>
@@ -64,7 +53,6 @@ private:
     void* p_ = nullptr;
     size_t n_ = 0;
 };
-#endif
 
 inline std::vector<float> random_floats(size_t n, float lo, float hi, uint32_t seed) {
     std::mt19937 rng(seed);

@@ -9,6 +9,16 @@
 //   - atomics: std::atomic_ref. __shared__: a function-local static (one block runs at a time).
 //   - CUDA math: the C++ library's (expf, rsqrtf, ... may differ from the device's in the last
 //     bits; the tests compare with the same tolerances as on the device).
+//   - schedule: by default threads resume in index order and blocks run in index order. The race
+//     check (ADABENCH_EMU_RACECHECK=1, or racecheck().on) runs every launch again with threads and
+//     blocks in reverse and in shuffled orders, from the same inputs, and throws when the outputs
+//     differ by a byte: a kernel whose result depends on the schedule has a data race (a missing
+//     __syncthreads or __syncwarp, a thread reading what another writes in the same barrier
+//     interval, blocks writing what other blocks read). Outputs are the allocations behind the
+//     launch's non-const pointer arguments (ADABENCH_LAUNCH finds them) or the spans given to
+//     launch(); a launch whose outputs exceed racecheck().max_bytes runs once, unchecked.
+//   - dynamic shared memory starts filled with 0xff bytes (NaN floats, -1 ints) in every block, so a
+//     read before the block wrote it shows.
 // Not emulated: divergence within a warp beyond shuffles, memory ordering, timing, tensor cores,
 // cuBLAS. Include this first, then the kernel source.
 #pragma once
@@ -19,10 +29,15 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <random>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #define ADABENCH_BLOCK_EMULATION 1
@@ -85,6 +100,9 @@ struct Fiber {
     unsigned shuffle_parity = 0;
 };
 
+// The order in which a launch runs its blocks and, each round, resumes its waiting threads.
+enum class Order { forward, reverse, shuffled };
+
 struct Scheduler {
 #ifdef ADABENCH_FAST_FIBERS
     void* main_sp = nullptr;
@@ -101,6 +119,8 @@ struct Scheduler {
     Fiber* cur = nullptr;
     const std::function<void()>* kernel = nullptr;
     std::vector<double> dynamic_shared;  // extern __shared__ memory of the block (8-byte aligned)
+    Order order = Order::forward;
+    std::mt19937 rng;  // the shuffled order's
 };
 
 inline Scheduler& sched() {
@@ -187,81 +207,216 @@ inline unsigned flat_thread() { return sched().cur->tid; }
 
 inline void* dynamic_shared() { return sched().dynamic_shared.data(); }
 
-// Runs kernel() over every block of `grid` (one after the other), each as threads.x * threads.y *
-// threads.z cooperatively scheduled threads on this OS thread. Throws when the threads of a block
-// wait at different barriers (a __syncthreads or shuffle not reached by all: undefined on a GPU).
-inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes = 0) {
-    if (cuda_emulation::capture().on) {  // a stream capture records the launch (see cuda_runtime_emulation.h)
-        cuda_emulation::capture().graph.ops.push_back(
-            [grid, threads, kernel, dynamic_shared_bytes] { launch(grid, threads, kernel, dynamic_shared_bytes); });
-        return;
-    }
+// Runs kernel() over every block of `grid` (one after the other, in s.order), each as threads.x *
+// threads.y * threads.z cooperatively scheduled threads on this OS thread. Throws when the threads
+// of a block wait at different barriers (a __syncthreads or shuffle not reached by all: undefined on
+// a GPU).
+inline void run_grid(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes) {
     Scheduler& s = sched();
-    s.dynamic_shared.assign((dynamic_shared_bytes + 7) / 8, 0.0);
     blockDim = threads;
     gridDim = grid;
     const unsigned n = threads.x * threads.y * threads.z;
     while (s.stacks.size() < n) s.stacks.emplace_back(new char[kStackBytes]);
     s.kernel = &kernel;
+    std::vector<dim3> blocks;
     for (unsigned bz = 0; bz < grid.z; ++bz)
         for (unsigned by = 0; by < grid.y; ++by)
-            for (unsigned bx = 0; bx < grid.x; ++bx) {
-                blockIdx = dim3(bx, by, bz);
-                s.fibers.assign(n, Fiber{});
-                s.block = Barrier{n, 0, 0};
-                s.warps.assign((n + 31) / 32, Barrier{});
-                for (unsigned w = 0; w < s.warps.size(); ++w) s.warps[w].live = std::min(32u, n - 32 * w);
-                s.slots[0].assign(n, 0);
-                s.slots[1].assign(n, 0);
-                for (unsigned t = 0; t < n; ++t) {
-                    Fiber& f = s.fibers[t];
-                    f.tid = t;
-                    f.idx = dim3(t % threads.x, (t / threads.x) % threads.y, t / (threads.x * threads.y));
+            for (unsigned bx = 0; bx < grid.x; ++bx) blocks.emplace_back(bx, by, bz);
+    if (s.order == Order::reverse) std::reverse(blocks.begin(), blocks.end());
+    if (s.order == Order::shuffled) std::shuffle(blocks.begin(), blocks.end(), s.rng);
+    std::vector<unsigned> round(n);  // the threads in the order one round resumes them
+    for (const dim3& b : blocks) {
+        blockIdx = b;
+        // A GPU's shared memory holds whatever was there: a read before a write must not find zeros.
+        s.dynamic_shared.assign((dynamic_shared_bytes + 7) / 8, 0.0);
+        std::memset(s.dynamic_shared.data(), 0xff, s.dynamic_shared.size() * sizeof(double));
+        s.fibers.assign(n, Fiber{});
+        s.block = Barrier{n, 0, 0};
+        s.warps.assign((n + 31) / 32, Barrier{});
+        for (unsigned w = 0; w < s.warps.size(); ++w) s.warps[w].live = std::min(32u, n - 32 * w);
+        s.slots[0].assign(n, 0);
+        s.slots[1].assign(n, 0);
+        for (unsigned t = 0; t < n; ++t) {
+            Fiber& f = s.fibers[t];
+            f.tid = t;
+            f.idx = dim3(t % threads.x, (t / threads.x) % threads.y, t / (threads.x * threads.y));
 #ifdef ADABENCH_FAST_FIBERS
-                    // The first switch pops six callee-saved registers and returns into fiber_main
-                    // with the stack aligned as after a call.
-                    auto top = reinterpret_cast<uintptr_t>(s.stacks[t].get() + kStackBytes) & ~uintptr_t(15);
-                    void** sp = reinterpret_cast<void**>(top);
-                    *--sp = nullptr;
-                    *--sp = reinterpret_cast<void*>(&fiber_main);
-                    for (int r = 0; r < 6; ++r) *--sp = nullptr;
-                    f.sp = sp;
-                    f.stack_bottom = s.stacks[t].get();
-                    f.stack_size = kStackBytes;
+            // The first switch pops six callee-saved registers and returns into fiber_main with the
+            // stack aligned as after a call.
+            auto top = reinterpret_cast<uintptr_t>(s.stacks[t].get() + kStackBytes) & ~uintptr_t(15);
+            void** sp = reinterpret_cast<void**>(top);
+            *--sp = nullptr;
+            *--sp = reinterpret_cast<void*>(&fiber_main);
+            for (int r = 0; r < 6; ++r) *--sp = nullptr;
+            f.sp = sp;
+            f.stack_bottom = s.stacks[t].get();
+            f.stack_size = kStackBytes;
 #ifdef ADABENCH_ASAN_FIBERS
-                    // A finished fiber never returned: its frames' redzones are still poisoned.
-                    __asan_unpoison_memory_region(s.stacks[t].get(), kStackBytes);
+            // A finished fiber never returned: its frames' redzones are still poisoned.
+            __asan_unpoison_memory_region(s.stacks[t].get(), kStackBytes);
 #endif
 #else
-                    getcontext(&f.ctx);
-                    f.ctx.uc_stack.ss_sp = s.stacks[t].get();
-                    f.ctx.uc_stack.ss_size = kStackBytes;
-                    f.ctx.uc_link = nullptr;
-                    makecontext(&f.ctx, fiber_main, 0);
+            getcontext(&f.ctx);
+            f.ctx.uc_stack.ss_sp = s.stacks[t].get();
+            f.ctx.uc_stack.ss_size = kStackBytes;
+            f.ctx.uc_link = nullptr;
+            makecontext(&f.ctx, fiber_main, 0);
 #endif
+        }
+        for (unsigned t = 0; t < n; ++t) round[t] = s.order == Order::reverse ? n - 1 - t : t;
+        unsigned n_done = 0;
+        while (n_done < n) {
+            if (s.order == Order::shuffled) std::shuffle(round.begin(), round.end(), s.rng);
+            bool progressed = false;
+            for (unsigned t : round) {
+                Fiber& f = s.fibers[t];
+                if (f.done) continue;
+                if (f.waiting) {
+                    if (f.waiting->gen == f.wait_gen) continue;
+                    f.waiting = nullptr;
                 }
-                unsigned n_done = 0;
-                while (n_done < n) {
-                    bool progressed = false;
-                    for (Fiber& f : s.fibers) {
-                        if (f.done) continue;
-                        if (f.waiting) {
-                            if (f.waiting->gen == f.wait_gen) continue;
-                            f.waiting = nullptr;
-                        }
-                        s.cur = &f;
-                        threadIdx = f.idx;
-                        to_fiber(s, f);
-                        progressed = true;
-                        if (f.done) ++n_done;
-                    }
-                    if (!progressed)
-                        throw std::runtime_error(
-                            "emulated CUDA block deadlocked: its threads wait at different barriers (a "
-                            "__syncthreads or shuffle not reached by all)");
-                }
-                s.cur = nullptr;
+                s.cur = &f;
+                threadIdx = f.idx;
+                to_fiber(s, f);
+                progressed = true;
+                if (f.done) ++n_done;
             }
+            if (!progressed)
+                throw std::runtime_error(
+                    "emulated CUDA block deadlocked: its threads wait at different barriers (a __syncthreads or "
+                    "shuffle not reached by all)");
+        }
+        s.cur = nullptr;
+    }
+}
+
+// Bytes a kernel may write: the race check compares them across schedules.
+struct OutputSpan {
+    void* p = nullptr;
+    size_t bytes = 0;
+};
+
+struct RaceCheck {
+    bool on = [] {
+        const char* v = std::getenv("ADABENCH_EMU_RACECHECK");
+        return v && *v && std::string(v) != "0";
+    }();
+    size_t max_bytes = size_t(64) << 20;  // larger outputs: the launch runs once, unchecked
+    int shuffled_runs = 2;                // shuffled schedules per launch, besides reverse
+    uint64_t checked = 0, unchecked = 0;  // launches, since the program started
+};
+
+inline RaceCheck& racecheck() {
+    static RaceCheck r;
+    return r;
+}
+
+// The allocation a launch argument points into, when it is a non-const pointer to emulated device
+// memory (const pointers are inputs: a kernel cannot write through them).
+template <class A>
+void add_output(std::vector<OutputSpan>& out, const A& a) {
+    if constexpr (std::is_pointer_v<A> && !std::is_const_v<std::remove_pointer_t<A>>) {
+        if (!a) return;
+        auto& m = cuda_emulation::memory();
+        std::lock_guard<std::mutex> lock(m.mu);
+        auto it = m.blocks.upper_bound(static_cast<void*>(const_cast<std::remove_cv_t<std::remove_pointer_t<A>>*>(a)));
+        if (it == m.blocks.begin()) return;
+        --it;
+        const char* base = static_cast<const char*>(it->first);
+        const char* p = reinterpret_cast<const char*>(a);
+        if (p >= base && p < base + it->second) {
+            for (const OutputSpan& o : out)
+                if (o.p == it->first) return;
+            out.push_back({it->first, it->second});
+        }
+    }
+}
+
+template <class... A>
+std::vector<OutputSpan> outputs_of(const A&... a) {
+    std::vector<OutputSpan> out;
+    (add_output(out, a), ...);
+    return out;
+}
+
+inline std::vector<std::vector<char>> snapshot(const std::vector<OutputSpan>& outs) {
+    std::vector<std::vector<char>> s;
+    for (const OutputSpan& o : outs) {
+        const char* p = static_cast<const char*>(o.p);
+        s.emplace_back(p, p + o.bytes);
+    }
+    return s;
+}
+
+inline void restore(const std::vector<OutputSpan>& outs, const std::vector<std::vector<char>>& s) {
+    for (size_t i = 0; i < outs.size(); ++i) std::memcpy(outs[i].p, s[i].data(), outs[i].bytes);
+}
+
+// Runs the launch in index order; with the race check on, again from the same inputs in reverse and
+// shuffled orders, and throws naming the kernel, the schedule and the first differing byte when an
+// output differs.
+inline void checked_run(const char* name, dim3 grid, dim3 threads, const std::function<void()>& kernel,
+                        size_t dynamic_shared_bytes, const std::vector<OutputSpan>& outs) {
+    Scheduler& s = sched();
+    RaceCheck& rc = racecheck();
+    size_t total = 0;
+    for (const OutputSpan& o : outs) total += o.bytes;
+    if (!rc.on || outs.empty() || total > rc.max_bytes) {
+        if (rc.on) ++rc.unchecked;
+        s.order = Order::forward;
+        run_grid(grid, threads, kernel, dynamic_shared_bytes);
+        return;
+    }
+    ++rc.checked;
+    const auto before = snapshot(outs);
+    s.order = Order::forward;
+    run_grid(grid, threads, kernel, dynamic_shared_bytes);
+    const auto expected = snapshot(outs);
+    for (int run = 0; run <= rc.shuffled_runs; ++run) {
+        restore(outs, before);
+        s.order = run == 0 ? Order::reverse : Order::shuffled;
+        s.rng.seed(uint32_t(0x9e3779b9u * unsigned(run) + uint32_t(rc.checked)));
+        try {
+            run_grid(grid, threads, kernel, dynamic_shared_bytes);
+        } catch (...) {
+            s.order = Order::forward;
+            restore(outs, expected);
+            throw;
+        }
+        s.order = Order::forward;
+        for (size_t i = 0; i < outs.size(); ++i) {
+            const char* got = static_cast<const char*>(outs[i].p);
+            const size_t at = size_t(std::mismatch(expected[i].begin(), expected[i].end(), got).first -
+                                     expected[i].begin());
+            if (at == outs[i].bytes) continue;
+            const size_t word = at / 4 * 4;
+            uint32_t want_bits = 0, got_bits = 0;
+            std::memcpy(&want_bits, expected[i].data() + word, std::min<size_t>(4, outs[i].bytes - word));
+            std::memcpy(&got_bits, got + word, std::min<size_t>(4, outs[i].bytes - word));
+            char msg[512];
+            std::snprintf(msg, sizeof msg,
+                          "emulated race check: kernel %s (grid %ux%ux%u, block %ux%ux%u) wrote different bytes "
+                          "in index order and in %s order: output %zu, byte %zu of %zu (word 0x%08x vs 0x%08x) — "
+                          "its result depends on the thread schedule (a data race: a missing __syncthreads or "
+                          "__syncwarp, or blocks sharing data)",
+                          name, grid.x, grid.y, grid.z, threads.x, threads.y, threads.z,
+                          run == 0 ? "reverse" : "shuffled", i, at, outs[i].bytes, want_bits, got_bits);
+            restore(outs, expected);
+            throw std::runtime_error(msg);
+        }
+    }
+}
+
+// A launch: recorded when a stream capture is on (see cuda_runtime_emulation.h), else run now;
+// `outputs` are the bytes the race check compares (ADABENCH_LAUNCH passes the allocations behind
+// the kernel's non-const pointer arguments).
+inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes = 0,
+                   const char* name = "kernel", std::vector<OutputSpan> outputs = {}) {
+    if (cuda_emulation::capture().on) {
+        cuda_emulation::capture().graph.ops.push_back([=] { launch(grid, threads, kernel, dynamic_shared_bytes, name, outputs); });
+        return;
+    }
+    checked_run(name, grid, threads, kernel, dynamic_shared_bytes, outputs);
 }
 
 template <class T>
