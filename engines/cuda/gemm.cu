@@ -86,8 +86,8 @@ __global__ void __launch_bounds__(kThreads)
 
 // The launch configuration and argument checks, shared by both element types.
 template <class Kernel, class WT, class XT>
-void launch(const char* op, Kernel kernel, const WT* w, const XT* x, int n_tok, int n_in, int n_out, float* y, int ldy,
-            float alpha, float beta, cudaStream_t stream) {
+void launch(const char* op, Kernel invariant_kernel, const WT* w, const XT* x, int n_tok, int n_in, int n_out, float* y,
+            int ldy, float alpha, float beta, cudaStream_t stream) {
     if (n_tok < 0 || n_in < 0 || n_out < 0)
         throw Error(std::string(op) + ": negative size (n_tok " + std::to_string(n_tok) + ", n_in " +
                     std::to_string(n_in) + ", n_out " + std::to_string(n_out) + ")");
@@ -97,7 +97,7 @@ void launch(const char* op, Kernel kernel, const WT* w, const XT* x, int n_tok, 
     const unsigned gt = unsigned((n_tok + kTileT - 1) / kTileT);
     if (gt > 65535) throw Error(std::string(op) + ": " + std::to_string(n_tok) + " tokens is too many for one launch");
     const dim3 grid(unsigned((n_out + kTileO - 1) / kTileO), gt);
-    ADABENCH_LAUNCH(kernel, grid, kThreads, stream, w, x, n_tok, n_in, n_out, y, ldy, alpha, beta);
+    ADABENCH_LAUNCH(invariant_kernel, grid, kThreads, stream, w, x, n_tok, n_in, n_out, y, ldy, alpha, beta);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
         throw Error(std::string("CUDA kernel launch failed in ") + op + ": " + cudaGetErrorString(err));

@@ -11,13 +11,14 @@
 // ADABENCH_LAUNCH_SMEM(kernel, grid, block, smem_bytes, stream, args...) launches with dynamic shared
 // memory, which the kernel declares with ADABENCH_DYNAMIC_SHARED(type, name).
 #ifdef ADABENCH_BLOCK_EMULATION
-#define ADABENCH_LAUNCH(kernel, grid, block, stream, ...)                                        \
-    ::adabench::block_emulation::launch(dim3(grid), dim3(block), [=] { kernel(__VA_ARGS__); }, 0, #kernel, \
-                                        ::adabench::block_emulation::outputs_of(__VA_ARGS__))
-#define ADABENCH_LAUNCH_SMEM(kernel, grid, block, smem_bytes, stream, ...)                     \
-    ::adabench::block_emulation::launch(dim3(grid), dim3(block), [=] { kernel(__VA_ARGS__); }, \
-                                        size_t(smem_bytes), #kernel,                           \
-                                        ::adabench::block_emulation::outputs_of(__VA_ARGS__))
+#define ADABENCH_LAUNCH(kernel, grid, block, stream, ...)                  \
+    ::adabench::block_emulation::launch(                                   \
+        dim3(grid), dim3(block), [=] { kernel(__VA_ARGS__); }, 0, #kernel, \
+        ::adabench::block_emulation::outputs_of(__VA_ARGS__))
+#define ADABENCH_LAUNCH_SMEM(kernel, grid, block, smem_bytes, stream, ...)                  \
+    ::adabench::block_emulation::launch(                                                    \
+        dim3(grid), dim3(block), [=] { kernel(__VA_ARGS__); }, size_t(smem_bytes), #kernel, \
+        ::adabench::block_emulation::outputs_of(__VA_ARGS__))
 #define ADABENCH_DYNAMIC_SHARED(type, name) \
     type* name = static_cast<type*>(::adabench::block_emulation::dynamic_shared())
 #else

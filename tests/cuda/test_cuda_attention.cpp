@@ -1,5 +1,6 @@
-// cuda attention: the tiled prefill kernel and the bf16 KV cache (engines/cuda/attention.cuh)
-// against ref_attention_row on random inputs, and CudaBackend with a bf16 cache against the CPU.
+// cuda attention: the tiled prefill kernel, split-K decode and the bf16 KV cache
+// (engines/cuda/attention.cuh) against ref_attention_row on random inputs (CudaBackend with these:
+// test_cuda_attention_backend.cpp).
 //
 // Each attention case is one step of several sequences with ragged lengths (1, 63, 64, 65, 300
 // tokens, one continuing a slot that already holds 100 positions, one decode row), GQA ratios 1, 6
@@ -7,8 +8,8 @@
 // may read hold NaN, so a kernel that reads past a row's context fails the NaN check. Tolerance
 // |x - ref| <= tol + |ref| * eps element-wise (test-backend-ops style). The host-side checks
 // (tile sizes, shared memory within sm_80 / sm_90 limits, argument errors) run without a device;
-// everything else skips there. The kernel tests also compile into tests/emulation, where they run
-// on emulated thread blocks on every machine.
+// everything else skips there. The tests also compile into tests/emulation, where they run on
+// emulated thread blocks on every machine.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,18 +28,11 @@
 #include "engines/cpu/ops_ref.h"
 #include "engines/cuda/attention.cuh"
 #include "engines/cuda/ops.cuh"
-#ifndef ADABENCH_BLOCK_EMULATION
-#include "engines/cuda/cuda_backend.h"
-#endif
-#include "engines/loader.h"
-#include "engines/tokenizer.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {
 namespace {
 
-using cuda_test::rel_err;
-using cuda_test::src;
 using cuda_test::step;
 
 using cuda_test::DeviceArray;
@@ -377,131 +371,6 @@ TEST(CudaAttention, KvAppendBf16RoundsLikeTwin) {
     EXPECT_EQ(bad_k, 0u) << "kv_append bf16: K bits differ from ref_f32_to_bf16";
     EXPECT_EQ(bad_v, 0u) << "kv_append bf16: V bits differ from ref_f32_to_bf16";
 }
-
-#ifndef ADABENCH_BLOCK_EMULATION  // the backend needs a device
-// ---- the backend with a bf16 cache and the tiled kernel ----
-
-std::vector<int32_t> organism_prompt() {
-    Tokenizer tok = Tokenizer::load(src("models/organism/base"));
-    return tok.encode(
-        "<|im_start|>user\nMia has 47 marbles. In January, Mia finds 8 more. In February, Mia sells 5. How many "
-        "marbles does Mia have at the end?<|im_end|>\n<|im_start|>assistant\n<think>\n");
-}
-
-TEST(CudaKvBf16, LogitsMatchCpuAndSlotsDouble) {
-    REQUIRE_CUDA_DEVICE();
-    auto w = model_load(src("models/organism/base"));
-    const ModelConfig& c = w->config;
-    CudaBackendOptions f32_opts;
-    f32_opts.max_seq_len = 512;
-    const int64_t f32_slot = 2LL * c.n_layers * f32_opts.max_seq_len * c.n_kv_heads * c.head_dim * 4;
-    f32_opts.max_cache_bytes = 8 * f32_slot;
-    CudaBackendOptions bf16_opts = f32_opts;
-    bf16_opts.kv_cache_dtype = "bf16";
-    auto g32 = cuda_backend_create(w, f32_opts);
-    auto g16 = cuda_backend_create(w, bf16_opts);
-    EXPECT_EQ(cuda_backend_slots(*g32), 8);
-    EXPECT_EQ(cuda_backend_slots(*g16), 16);
-    EXPECT_EQ(cuda_backend_cache_bytes(*g16), cuda_backend_cache_bytes(*g32));
-
-    CpuBackendOptions co;
-    co.n_threads = 4;
-    co.precision = CPU_PRECISION_EXACT;
-    CpuBackend cpu(w, co);
-    const auto prompt = organism_prompt();
-    int gs = g16->seq_alloc(), cs = cpu.seq_alloc();
-    EXPECT_LE(rel_err(step(*g16, gs, prompt), step(cpu, cs, prompt)), 1e-2);
-    for (int32_t t : {40, 41, 42, 7, 300}) EXPECT_LE(rel_err(step(*g16, gs, {t}), step(cpu, cs, {t})), 1e-2) << t;
-
-    // A fork copies the bf16 positions (2 bytes each): both branches continue identically.
-    const int fork = g16->seq_fork(gs);
-    EXPECT_EQ(step(*g16, gs, {99}), step(*g16, fork, {99}));
-}
-
-// Whole-model prefill through the tiled kernel equals the per-row kernel to fp32 rounding, for a
-// step of several prompts and a continuation of a slot that already holds tokens.
-TEST(CudaKvBf16, TiledPrefillEqualsRowKernelInTheBackend) {
-    REQUIRE_CUDA_DEVICE();
-    auto w = model_load(src("models/organism/long"));
-    for (const char* dtype : {"f32", "bf16"}) {
-        CudaBackendOptions tiled, rows;
-        tiled.kv_cache_dtype = rows.kv_cache_dtype = dtype;
-        tiled.max_slots = rows.max_slots = 8;
-        rows.tiled_prefill_attention = false;
-        auto a = cuda_backend_create(w, tiled);
-        auto b = cuda_backend_create(w, rows);
-        const auto p1 = organism_prompt();
-        std::vector<int32_t> p2(p1.begin(), p1.begin() + 7);
-        const int V = w->config.vocab_size;
-        auto run = [&](Backend& be) {
-            int s1 = be.seq_alloc(), s2 = be.seq_alloc();
-            BackendBatch batch;
-            batch.slots = {s1, s2};
-            batch.tokens = {p1, p2};
-            std::vector<float> l(size_t(2 * V));
-            be.forward(batch, l.data());
-            std::vector<float> more = step(be, s2, p1);  // 7 cached positions + a whole prompt
-            l.insert(l.end(), more.begin(), more.end());
-            return l;
-        };
-        EXPECT_LE(rel_err(run(*a), run(*b)), 2e-3) << dtype;
-    }
-}
-
-// Decode through the split-K kernel against the per-row kernel (to fp32 rounding), for both cache
-// types, one sequence and a batch of three, long enough to cross a 256-position split; and split-K
-// decode replayed from CUDA graphs equals eager launches exactly.
-TEST(CudaKvBf16, SplitKDecodeMatchesPerRowKernel) {
-    REQUIRE_CUDA_DEVICE();
-    auto w = model_load(src("models/organism/long"));
-    const auto prompt = organism_prompt();
-    const int V = w->config.vocab_size;
-    for (const char* dtype : {"f32", "bf16"}) {
-        CudaBackendOptions split, rows, split_eager;
-        split.kv_cache_dtype = rows.kv_cache_dtype = split_eager.kv_cache_dtype = dtype;
-        split.max_slots = rows.max_slots = split_eager.max_slots = 4;
-        split.split_k_decode = split_eager.split_k_decode = true;
-        split_eager.cuda_graphs = false;
-        auto a = cuda_backend_create(w, split);
-        auto b = cuda_backend_create(w, rows);
-        auto e = cuda_backend_create(w, split_eager);
-        std::vector<int> sa, sb, se;
-        for (int i = 0; i < 3; ++i) {
-            sa.push_back(a->seq_alloc());
-            sb.push_back(b->seq_alloc());
-            se.push_back(e->seq_alloc());
-            std::vector<int32_t> p(prompt.begin(), prompt.end() - i);
-            step(*a, sa.back(), p);
-            step(*b, sb.back(), p);
-            step(*e, se.back(), p);
-        }
-        auto decode = [&](Backend& be, const std::vector<int>& slots, int32_t tok) {
-            BackendBatch batch;
-            batch.slots = slots;
-            batch.tokens.assign(slots.size(), {tok});
-            std::vector<float> logits(slots.size() * size_t(V));
-            be.forward(batch, logits.data());
-            return logits;
-        };
-        const int n_steps = 300 - int(prompt.size());  // past position 256
-        for (int i = 0; i < n_steps; ++i) {
-            const int32_t tok = int32_t(7 + i % 300);
-            const auto la = decode(*a, sa, tok), lb = decode(*b, sb, tok), le = decode(*e, se, tok);
-            ASSERT_LE(rel_err(la, lb), 1e-3) << dtype << " step " << i;
-            ASSERT_EQ(la, le) << dtype << " step " << i << ": graph replay differs from eager launches";
-        }
-        // A prefill step with a decode row in it: the decode row takes the split-K kernel as well.
-        BackendBatch mixed;
-        mixed.slots = {sa[0], a->seq_alloc()};
-        mixed.tokens = {{5}, prompt};
-        std::vector<float> lm(size_t(2 * V));
-        a->forward(mixed, lm.data());
-        const auto alone = decode(*e, {se[0]}, 5);
-        // (not bit-equal: cuBLAS may pick another GEMM kernel for the larger step)
-        EXPECT_LE(rel_err(std::vector<float>(lm.begin(), lm.begin() + V), alone), 1e-3) << dtype;
-    }
-}
-#endif
 
 }  // namespace
 }  // namespace adabench

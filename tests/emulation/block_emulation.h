@@ -9,14 +9,19 @@
 //   - atomics: std::atomic_ref. __shared__: a function-local static (one block runs at a time).
 //   - CUDA math: the C++ library's (expf, rsqrtf, ... may differ from the device's in the last
 //     bits; the tests compare with the same tolerances as on the device).
-//   - schedule: by default threads resume in index order and blocks run in index order. The race
-//     check (ADABENCH_EMU_RACECHECK=1, or racecheck().on) runs every launch again with threads and
-//     blocks in reverse and in shuffled orders, from the same inputs, and throws when the outputs
-//     differ by a byte: a kernel whose result depends on the schedule has a data race (a missing
-//     __syncthreads or __syncwarp, a thread reading what another writes in the same barrier
-//     interval, blocks writing what other blocks read). Outputs are the allocations behind the
-//     launch's non-const pointer arguments (ADABENCH_LAUNCH finds them) or the spans given to
-//     launch(); a launch whose outputs exceed racecheck().max_bytes runs once, unchecked.
+//   - schedule: by default blocks run in index order and, round after round, every thread that can
+//     go on is resumed in index order and runs to its next barrier. The race check
+//     (ADABENCH_EMU_RACECHECK=1, or racecheck().on) runs every launch again from the same inputs
+//     under other schedules (racecheck().schedules): rounds in reverse or shuffled order, and
+//     "run-ahead" schedules, where after every barrier release the first thread of a priority order
+//     that can go on is resumed, so that early threads and warps run as far ahead of the others as
+//     the barriers allow (a warp's shuffles hold its lanes together but not the other warps). It
+//     throws when an output differs by a byte: a kernel whose result depends on the schedule has a
+//     data race (a missing __syncthreads or __syncwarp, a thread reading what another writes in the
+//     same barrier interval, a buffer overwritten while others still read it, blocks writing what
+//     other blocks read). Outputs are the allocations behind the launch's non-const pointer
+//     arguments (ADABENCH_LAUNCH finds them) or the spans given to launch(); a launch whose outputs
+//     exceed racecheck().max_bytes runs once, unchecked.
 //   - dynamic shared memory starts filled with 0xff bytes (NaN floats, -1 ints) in every block, so a
 //     read before the block wrote it shows.
 // Not emulated: divergence within a warp beyond shuffles, memory ordering, timing, tensor cores,
@@ -100,8 +105,23 @@ struct Fiber {
     unsigned shuffle_parity = 0;
 };
 
-// The order in which a launch runs its blocks and, each round, resumes its waiting threads.
+// The order in which a launch runs its blocks and resumes its threads; run_ahead: after each barrier
+// release resume the first thread in that order that can go on (priority), instead of going on round
+// the threads.
 enum class Order { forward, reverse, shuffled };
+
+struct Schedule {
+    Order order = Order::forward;
+    bool run_ahead = false;
+};
+
+inline const char* schedule_name(const Schedule& sc) {
+    if (!sc.run_ahead)
+        return sc.order == Order::forward ? "index" : sc.order == Order::reverse ? "reverse" : "shuffled";
+    return sc.order == Order::forward   ? "run-ahead (index priority)"
+           : sc.order == Order::reverse ? "run-ahead (reverse priority)"
+                                        : "run-ahead (shuffled priority)";
+}
 
 struct Scheduler {
 #ifdef ADABENCH_FAST_FIBERS
@@ -119,8 +139,9 @@ struct Scheduler {
     Fiber* cur = nullptr;
     const std::function<void()>* kernel = nullptr;
     std::vector<double> dynamic_shared;  // extern __shared__ memory of the block (8-byte aligned)
-    Order order = Order::forward;
-    std::mt19937 rng;  // the shuffled order's
+    Schedule schedule;
+    std::mt19937 rng;       // the shuffled orders'
+    uint64_t releases = 0;  // barrier releases so far (a run-ahead schedule rescans after each)
 };
 
 inline Scheduler& sched() {
@@ -174,6 +195,7 @@ inline void arrive(Barrier& b) {
     if (++b.arrived == b.live) {
         b.arrived = 0;
         ++b.gen;
+        ++s.releases;
         return;
     }
     s.cur->waiting = &b;
@@ -187,6 +209,7 @@ inline void leave(Barrier& b) {
     if (b.arrived > 0 && b.arrived == b.live) {
         b.arrived = 0;
         ++b.gen;
+        ++sched().releases;
     }
 }
 
@@ -207,7 +230,7 @@ inline unsigned flat_thread() { return sched().cur->tid; }
 
 inline void* dynamic_shared() { return sched().dynamic_shared.data(); }
 
-// Runs kernel() over every block of `grid` (one after the other, in s.order), each as threads.x *
+// Runs kernel() over every block of `grid` (one after the other, in s.schedule), each as threads.x *
 // threads.y * threads.z cooperatively scheduled threads on this OS thread. Throws when the threads
 // of a block wait at different barriers (a __syncthreads or shuffle not reached by all: undefined on
 // a GPU).
@@ -222,9 +245,11 @@ inline void run_grid(dim3 grid, dim3 threads, const std::function<void()>& kerne
     for (unsigned bz = 0; bz < grid.z; ++bz)
         for (unsigned by = 0; by < grid.y; ++by)
             for (unsigned bx = 0; bx < grid.x; ++bx) blocks.emplace_back(bx, by, bz);
-    if (s.order == Order::reverse) std::reverse(blocks.begin(), blocks.end());
-    if (s.order == Order::shuffled) std::shuffle(blocks.begin(), blocks.end(), s.rng);
-    std::vector<unsigned> round(n);  // the threads in the order one round resumes them
+    const Order order = s.schedule.order;
+    const bool run_ahead = s.schedule.run_ahead;
+    if (order == Order::reverse) std::reverse(blocks.begin(), blocks.end());
+    if (order == Order::shuffled) std::shuffle(blocks.begin(), blocks.end(), s.rng);
+    std::vector<unsigned> round(n);  // the threads in the order they are resumed (run-ahead: priority)
     for (const dim3& b : blocks) {
         blockIdx = b;
         // A GPU's shared memory holds whatever was there: a read before a write must not find zeros.
@@ -263,23 +288,27 @@ inline void run_grid(dim3 grid, dim3 threads, const std::function<void()>& kerne
             makecontext(&f.ctx, fiber_main, 0);
 #endif
         }
-        for (unsigned t = 0; t < n; ++t) round[t] = s.order == Order::reverse ? n - 1 - t : t;
+        for (unsigned t = 0; t < n; ++t) round[t] = order == Order::reverse ? n - 1 - t : t;
+        if (order == Order::shuffled && run_ahead) std::shuffle(round.begin(), round.end(), s.rng);
         unsigned n_done = 0;
         while (n_done < n) {
-            if (s.order == Order::shuffled) std::shuffle(round.begin(), round.end(), s.rng);
+            if (order == Order::shuffled && !run_ahead) std::shuffle(round.begin(), round.end(), s.rng);
             bool progressed = false;
-            for (unsigned t : round) {
-                Fiber& f = s.fibers[t];
+            for (size_t i = 0; i < n; ++i) {
+                Fiber& f = s.fibers[round[i]];
                 if (f.done) continue;
                 if (f.waiting) {
                     if (f.waiting->gen == f.wait_gen) continue;
                     f.waiting = nullptr;
                 }
+                const uint64_t releases = s.releases;
                 s.cur = &f;
                 threadIdx = f.idx;
                 to_fiber(s, f);
                 progressed = true;
                 if (f.done) ++n_done;
+                // Run-ahead: a release may have freed threads of higher priority: start again from the first.
+                if (run_ahead && s.releases != releases) i = size_t(-1);
             }
             if (!progressed)
                 throw std::runtime_error(
@@ -302,7 +331,12 @@ struct RaceCheck {
         return v && *v && std::string(v) != "0";
     }();
     size_t max_bytes = size_t(64) << 20;  // larger outputs: the launch runs once, unchecked
-    int shuffled_runs = 2;                // shuffled schedules per launch, besides reverse
+    // The schedules each checked launch runs again under, compared with the index-order run.
+    std::vector<Schedule> schedules = {{Order::reverse, false},
+                                       {Order::shuffled, false},
+                                       {Order::forward, true},
+                                       {Order::reverse, true},
+                                       {Order::shuffled, true}};
     uint64_t checked = 0, unchecked = 0;  // launches, since the program started
 };
 
@@ -352,9 +386,9 @@ inline void restore(const std::vector<OutputSpan>& outs, const std::vector<std::
     for (size_t i = 0; i < outs.size(); ++i) std::memcpy(outs[i].p, s[i].data(), outs[i].bytes);
 }
 
-// Runs the launch in index order; with the race check on, again from the same inputs in reverse and
-// shuffled orders, and throws naming the kernel, the schedule and the first differing byte when an
-// output differs.
+// Runs the launch in index order; with the race check on, again from the same inputs under each of
+// racecheck().schedules, and throws naming the kernel, the schedule and the first differing byte
+// when an output differs.
 inline void checked_run(const char* name, dim3 grid, dim3 threads, const std::function<void()>& kernel,
                         size_t dynamic_shared_bytes, const std::vector<OutputSpan>& outs) {
     Scheduler& s = sched();
@@ -363,44 +397,45 @@ inline void checked_run(const char* name, dim3 grid, dim3 threads, const std::fu
     for (const OutputSpan& o : outs) total += o.bytes;
     if (!rc.on || outs.empty() || total > rc.max_bytes) {
         if (rc.on) ++rc.unchecked;
-        s.order = Order::forward;
+        s.schedule = Schedule{};
         run_grid(grid, threads, kernel, dynamic_shared_bytes);
         return;
     }
     ++rc.checked;
     const auto before = snapshot(outs);
-    s.order = Order::forward;
+    s.schedule = Schedule{};
     run_grid(grid, threads, kernel, dynamic_shared_bytes);
     const auto expected = snapshot(outs);
-    for (int run = 0; run <= rc.shuffled_runs; ++run) {
+    for (size_t run = 0; run < rc.schedules.size(); ++run) {
         restore(outs, before);
-        s.order = run == 0 ? Order::reverse : Order::shuffled;
-        s.rng.seed(uint32_t(0x9e3779b9u * unsigned(run) + uint32_t(rc.checked)));
+        s.schedule = rc.schedules[run];
+        s.rng.seed(uint32_t(0x9e3779b9u * unsigned(run + 1) + uint32_t(rc.checked)));
         try {
             run_grid(grid, threads, kernel, dynamic_shared_bytes);
         } catch (...) {
-            s.order = Order::forward;
+            s.schedule = Schedule{};
             restore(outs, expected);
             throw;
         }
-        s.order = Order::forward;
+        s.schedule = Schedule{};
         for (size_t i = 0; i < outs.size(); ++i) {
             const char* got = static_cast<const char*>(outs[i].p);
-            const size_t at = size_t(std::mismatch(expected[i].begin(), expected[i].end(), got).first -
-                                     expected[i].begin());
+            const size_t at =
+                size_t(std::mismatch(expected[i].begin(), expected[i].end(), got).first - expected[i].begin());
             if (at == outs[i].bytes) continue;
             const size_t word = at / 4 * 4;
             uint32_t want_bits = 0, got_bits = 0;
             std::memcpy(&want_bits, expected[i].data() + word, std::min<size_t>(4, outs[i].bytes - word));
             std::memcpy(&got_bits, got + word, std::min<size_t>(4, outs[i].bytes - word));
             char msg[512];
-            std::snprintf(msg, sizeof msg,
-                          "emulated race check: kernel %s (grid %ux%ux%u, block %ux%ux%u) wrote different bytes "
-                          "in index order and in %s order: output %zu, byte %zu of %zu (word 0x%08x vs 0x%08x) — "
-                          "its result depends on the thread schedule (a data race: a missing __syncthreads or "
-                          "__syncwarp, or blocks sharing data)",
-                          name, grid.x, grid.y, grid.z, threads.x, threads.y, threads.z,
-                          run == 0 ? "reverse" : "shuffled", i, at, outs[i].bytes, want_bits, got_bits);
+            std::snprintf(
+                msg, sizeof msg,
+                "emulated race check: kernel %s (grid %ux%ux%u, block %ux%ux%u) wrote different bytes "
+                "under the index schedule and the %s schedule: output %zu, byte %zu of %zu (word 0x%08x vs 0x%08x) — "
+                "its result depends on the thread schedule (a data race: a missing __syncthreads or "
+                "__syncwarp, or blocks sharing data)",
+                name, grid.x, grid.y, grid.z, threads.x, threads.y, threads.z, schedule_name(rc.schedules[run]), i, at,
+                outs[i].bytes, want_bits, got_bits);
             restore(outs, expected);
             throw std::runtime_error(msg);
         }
@@ -413,7 +448,8 @@ inline void checked_run(const char* name, dim3 grid, dim3 threads, const std::fu
 inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes = 0,
                    const char* name = "kernel", std::vector<OutputSpan> outputs = {}) {
     if (cuda_emulation::capture().on) {
-        cuda_emulation::capture().graph.ops.push_back([=] { launch(grid, threads, kernel, dynamic_shared_bytes, name, outputs); });
+        cuda_emulation::capture().graph.ops.push_back(
+            [=] { launch(grid, threads, kernel, dynamic_shared_bytes, name, outputs); });
         return;
     }
     checked_run(name, grid, threads, kernel, dynamic_shared_bytes, outputs);

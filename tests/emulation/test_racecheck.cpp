@@ -59,6 +59,25 @@ __global__ void warp_sum(const float* in, bool sync, float* out) {
     if (t == 0) out[0] = sh[0];
 }
 
+// Two rounds of: each warp sums its lanes with shuffles, lane 0 stores the sum in sh[warp], a barrier,
+// every thread adds up sh. Without the barrier at the end of a round (`sync`), a warp that runs
+// ahead overwrites sh[warp] with its round-2 sum while other warps still read round 1. Every lane
+// of a warp is held at its shuffles, so only a schedule that lets whole warps run ahead shows it.
+__global__ void rounds_of_warp_sums(const float* in, bool sync, float* out) {
+    __shared__ float sh[kThreads / 32];
+    const int t = threadIdx.x, warp = t / 32;
+    float total = 0.0f;
+    for (int round = 0; round < 2; ++round) {
+        float v = in[round * kThreads + t];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (t % 32 == 0) sh[warp] = v;
+        __syncthreads();
+        for (int w = 0; w < kThreads / 32; ++w) total += sh[w];
+        if (sync) __syncthreads();
+    }
+    out[t] = total;
+}
+
 // Block b writes out[b], then block b reads block b-1's slot: blocks are not ordered.
 __global__ void chain_blocks(const float* in, float* out) {
     const int b = blockIdx.x;
@@ -94,7 +113,11 @@ struct Floats {
     ~Floats() { cudaFree(p); }
     Floats(const Floats&) = delete;  // a launch's lambda captures its arguments: pass .p, by value
     Floats& operator=(const Floats&) = delete;
-    std::vector<float> get() const { return {p, p + n}; }
+    std::vector<float> get() const {
+        std::vector<float> v(n);
+        std::memcpy(v.data(), p, n * sizeof(float));
+        return v;
+    }
 };
 
 std::vector<float> iota_floats(size_t n) {
@@ -117,8 +140,7 @@ TEST(EmulationRaceCheck, MissingSyncthreadsBeforeAReadIsReported) {
     Floats in(iota_floats(2 * kThreads)), out(std::vector<float>(2 * kThreads, 0.0f));
     const float* x = in.p;
     float* y = out.p;
-    const std::string err =
-        race_error([&] { ADABENCH_LAUNCH(neighbour_sum, 2, kThreads, nullptr, x, false, y); });
+    const std::string err = race_error([&] { ADABENCH_LAUNCH(neighbour_sum, 2, kThreads, nullptr, x, false, y); });
     EXPECT_NE(err.find("race check: kernel neighbour_sum"), std::string::npos) << err;
     EXPECT_NE(err.find("missing __syncthreads"), std::string::npos) << err;
 
@@ -132,9 +154,9 @@ TEST(EmulationRaceCheck, OverwritingWhatOthersStillReadIsReported) {
     Floats in(iota_floats(kThreads)), out(std::vector<float>(kThreads, 0.0f));
     const float* x = in.p;
     float* y = out.p;
-    EXPECT_NE(race_error([&] { ADABENCH_LAUNCH(two_rounds, 1, kThreads, nullptr, x, false, y); })
-                  .find("kernel two_rounds"),
-              std::string::npos);
+    EXPECT_NE(
+        race_error([&] { ADABENCH_LAUNCH(two_rounds, 1, kThreads, nullptr, x, false, y); }).find("kernel two_rounds"),
+        std::string::npos);
     EXPECT_EQ(race_error([&] { ADABENCH_LAUNCH(two_rounds, 1, kThreads, nullptr, x, true, y); }), "");
     const std::vector<float> got = out.get();
     for (int t = 0; t < kThreads; ++t)
@@ -150,6 +172,20 @@ TEST(EmulationRaceCheck, WarpSynchronousReductionWithoutSyncIsReported) {
               std::string::npos);
     EXPECT_EQ(race_error([&] { ADABENCH_LAUNCH(warp_sum, 1, 32, nullptr, x, true, y); }), "");
     EXPECT_EQ(out.get()[0], 32.0f * 33.0f / 2.0f);
+}
+
+TEST(EmulationRaceCheck, AWarpRunningAheadIntoASharedBufferIsReported) {
+    RaceCheckOn on;
+    Floats in(iota_floats(2 * kThreads)), out(std::vector<float>(kThreads, 0.0f));
+    const float* x = in.p;
+    float* y = out.p;
+    const std::string err =
+        race_error([&] { ADABENCH_LAUNCH(rounds_of_warp_sums, 1, kThreads, nullptr, x, false, y); });
+    EXPECT_NE(err.find("kernel rounds_of_warp_sums"), std::string::npos) << err;
+    EXPECT_NE(err.find("run-ahead"), std::string::npos) << "only a run-ahead schedule can show it: " << err;
+    EXPECT_EQ(race_error([&] { ADABENCH_LAUNCH(rounds_of_warp_sums, 1, kThreads, nullptr, x, true, y); }), "");
+    const float sum_all = float(2 * kThreads) * float(2 * kThreads + 1) / 2.0f;
+    for (float v : out.get()) ASSERT_EQ(v, sum_all);
 }
 
 TEST(EmulationRaceCheck, BlocksReadingEachOthersOutputAreReported) {
@@ -177,7 +213,8 @@ TEST(EmulationRaceCheck, DynamicSharedMemoryIsNotZeroedForTheKernel) {
     Floats out(std::vector<float>(32, 0.0f));
     float* y = out.p;
     ADABENCH_LAUNCH_SMEM(read_dynamic_shared, 1, 32, 32 * sizeof(float), nullptr, y);
-    for (float v : out.get()) EXPECT_TRUE(std::isnan(v));
+    const std::vector<float> got = out.get();
+    for (float v : got) EXPECT_TRUE(std::isnan(v));
 }
 
 TEST(EmulationRaceCheck, OutputsOverTheLimitRunOnceUnchecked) {
@@ -193,7 +230,8 @@ TEST(EmulationRaceCheck, OutputsOverTheLimitRunOnceUnchecked) {
     ADABENCH_LAUNCH(fill, 2, 32, nullptr, y, 2.5f);
     rc.max_bytes = max_bytes;
     EXPECT_EQ(rc.unchecked, unchecked + 1);
-    for (float v : small.get()) EXPECT_EQ(v, 2.5f);
+    const std::vector<float> got = small.get();
+    for (float v : got) EXPECT_EQ(v, 2.5f);
 }
 
 }  // namespace

@@ -27,8 +27,8 @@ std::vector<int32_t> run_kernel(const std::vector<float>& logits, int V, const s
     std::vector<int32_t> out(2 * rows.size(), -7);
     block_emulation::launch(
         dim3(static_cast<unsigned>(n)), dim3(kThreads),
-        [&] { sample_kernel::sample_rows_f32<kThreads>(logits.data(), V, rows.data(), out.data(), out.data() + n); },
-        0, "sample_rows_f32", {{out.data(), out.size() * sizeof(int32_t)}});
+        [&] { sample_kernel::sample_rows_f32<kThreads>(logits.data(), V, rows.data(), out.data(), out.data() + n); }, 0,
+        "sample_rows_f32", {{out.data(), out.size() * sizeof(int32_t)}});
     return out;
 }
 
