@@ -61,8 +61,11 @@ __device__ __forceinline__ float merge_at(const ComposeTerms& t, int64_t i) {
                          __fmul_rn(t.coef[1], load_f32(t.src[1], i, tag)));
     const float base = load_f32(t.src[0], i, tag);
     float v = base;
-    for (int k = 1; k < t.n_src; ++k)
-        v = __fadd_rn(v, __fmul_rn(t.coef[k], __fsub_rn(load_f32(t.src[k], i, tag), base)));
+    // A fixed trip count keeps t.src[k] / t.coef[k] constant-indexed in parameter space (a loop to
+    // t.n_src would copy the struct to local memory).
+#pragma unroll
+    for (int k = 1; k < kComposeMaxSources; ++k)
+        if (k < t.n_src) v = __fadd_rn(v, __fmul_rn(t.coef[k], __fsub_rn(load_f32(t.src[k], i, tag), base)));
     return v;
 }
 
