@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -183,6 +184,7 @@ public:
     int64_t compose_source_bytes() const;
     int64_t cache_bytes() const { return cache_bytes_; }
     int n_slots() const { return int(slots_.size()); }
+    int64_t graph_replays() const { return graph_replays_; }
     int max_seq_len() const { return max_seq_len_; }
     void synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
@@ -286,8 +288,12 @@ private:
     DeviceBuffer<float> partial_;
 
     // CUDA graphs of decode steps (one token per sequence, no LoRA), by S. They bake in the scratch
-    // addresses, so any reallocation (scratch_gen_) drops them.
+    // addresses, so any reallocation (scratch_gen_) drops them. A batch size is captured the second
+    // time it runs: the first run is eager, so that lazy module loading and cuBLAS's first-call
+    // set-up happen outside a capture (as PyTorch warms up before capturing).
     std::map<int, cudaGraphExec_t> graphs_;
+    std::set<int> graph_warm_;  // batch sizes that ran eagerly once since the graphs were dropped
+    int64_t graph_replays_ = 0;
     bool graphs_on_ = true;
     bool batch_invariant_ = false;
     uint64_t scratch_gen_ = 0, graphs_gen_ = 0;
@@ -348,6 +354,7 @@ CudaBackend::~CudaBackend() {
 void CudaBackend::drop_graphs() {
     for (auto& [s, exec] : graphs_) cudaGraphExecDestroy(exec);
     graphs_.clear();
+    graph_warm_.clear();
 }
 
 void CudaBackend::check_weights(const ModelWeights& w) const {
@@ -792,6 +799,7 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     cudaGraphExec_t graph = T == S && !any_lora ? decode_graph(S) : nullptr;
     if (graph) {
         CUDA_CHECK(cudaGraphLaunch(graph, stream_));
+        ++graph_replays_;
     } else {
         enqueue_step(T, S);
     }
@@ -904,6 +912,7 @@ cudaGraphExec_t CudaBackend::decode_graph(int S) {
     }
     auto it = graphs_.find(S);
     if (it != graphs_.end()) return it->second;
+    if (graph_warm_.insert(S).second) return nullptr;  // first time: eager (warm-up), capture next time
     auto give_up = [&](const std::string& why) -> cudaGraphExec_t {
         cudaGetLastError();  // clear the error so eager steps are not poisoned
         graphs_on_ = false;
@@ -1305,6 +1314,8 @@ static const CudaBackend& as_cuda(const Backend& b) {
 int64_t cuda_backend_cache_bytes(const Backend& backend) { return as_cuda(backend).cache_bytes(); }
 int64_t cuda_backend_compose_source_bytes(const Backend& backend) { return as_cuda(backend).compose_source_bytes(); }
 int cuda_backend_slots(const Backend& backend) { return as_cuda(backend).n_slots(); }
+
+int64_t cuda_backend_graph_replays(const Backend& backend) { return as_cuda(backend).graph_replays(); }
 int cuda_backend_max_seq_len(const Backend& backend) { return as_cuda(backend).max_seq_len(); }
 void cuda_backend_synchronize(Backend& backend) { const_cast<CudaBackend&>(as_cuda(backend)).synchronize(); }
 

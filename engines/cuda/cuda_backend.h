@@ -67,6 +67,8 @@ int cuda_backend_slots(const Backend& backend);
 // Device bytes the composition sources hold (Backend::set_compose_sources): 0 before.
 int64_t cuda_backend_compose_source_bytes(const Backend& backend);
 int cuda_backend_max_seq_len(const Backend& backend);
+// Decode steps replayed from a captured CUDA graph so far (tests check that graphs are really used).
+int64_t cuda_backend_graph_replays(const Backend& backend);
 
 // Waits for the backend's stream (benchmarks time with it).
 void cuda_backend_synchronize(Backend& backend);

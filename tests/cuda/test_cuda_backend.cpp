@@ -245,7 +245,9 @@ TEST(CudaBackend, ForwardGreedyPicksTheArgmaxOnTheDevice) {
 }
 
 // Decode steps replayed from a captured CUDA graph compute exactly what eager launches compute,
-// also after the scratch buffers grow (the graphs are dropped and captured again).
+// also after the scratch buffers grow (the graphs are dropped and captured again). A batch size
+// runs eagerly the first time (warm-up) and from its graph after that: the replays are counted, so
+// a capture that fails (and falls back to eager launches) fails the test.
 TEST(CudaBackend, GraphDecodeEqualsEagerDecode) {
     REQUIRE_CUDA_DEVICE();
     auto w = organism("long");
@@ -255,6 +257,8 @@ TEST(CudaBackend, GraphDecodeEqualsEagerDecode) {
     auto eager = cuda_backend_create(w, eager_opts);
     const auto prompt = organism_prompt(kQuestion);
     EXPECT_EQ(greedy(*graphs, prompt, 40), greedy(*eager, prompt, 40));
+    EXPECT_EQ(cuda_backend_graph_replays(*graphs), 39) << "a prefill and 40 decode steps: a warm-up, 39 replays";
+    EXPECT_EQ(cuda_backend_graph_replays(*eager), 0);
     // Batched decode of 3 sequences, then a long prefill that grows the scratch, then decode again.
     std::vector<int> gs, es;
     for (int i = 0; i < 3; ++i) {
@@ -278,7 +282,11 @@ TEST(CudaBackend, GraphDecodeEqualsEagerDecode) {
     for (int i = 0; i < 5; ++i) long_prompt.insert(long_prompt.end(), prompt.begin(), prompt.end());
     step(*graphs, graphs->seq_alloc(), long_prompt);
     step(*eager, eager->seq_alloc(), long_prompt);
-    EXPECT_EQ(decode(*graphs, gs, 42), decode(*eager, es, 42));
+    const int64_t before = cuda_backend_graph_replays(*graphs);
+    EXPECT_EQ(decode(*graphs, gs, 42), decode(*eager, es, 42));  // warm-up again: the scratch moved
+    EXPECT_EQ(decode(*graphs, gs, 43), decode(*eager, es, 43));  // captured anew
+    EXPECT_EQ(decode(*graphs, gs, 44), decode(*eager, es, 44));
+    EXPECT_EQ(cuda_backend_graph_replays(*graphs), before + 2);
 }
 
 TEST(CudaBackend, ForkAndTruncate) {
