@@ -138,7 +138,9 @@ struct Scheduler {
     std::vector<uint64_t> slots[2];  // shuffle slots, double-buffered: one barrier per shuffle
     Fiber* cur = nullptr;
     const std::function<void()>* kernel = nullptr;
-    std::vector<double> dynamic_shared;  // extern __shared__ memory of the block (8-byte aligned)
+    // extern __shared__ memory of the block: exactly the launch's bytes in a fresh heap block (16-byte
+    // aligned), so that AddressSanitizer reports a kernel reading or writing past them.
+    std::unique_ptr<unsigned char[]> dynamic_shared;
     Schedule schedule;
     std::mt19937 rng;       // the shuffled orders'
     uint64_t releases = 0;  // barrier releases so far (a run-ahead schedule rescans after each)
@@ -228,7 +230,7 @@ inline void fiber_main() {
 
 inline unsigned flat_thread() { return sched().cur->tid; }
 
-inline void* dynamic_shared() { return sched().dynamic_shared.data(); }
+inline void* dynamic_shared() { return sched().dynamic_shared.get(); }
 
 // Runs kernel() over every block of `grid` (one after the other, in s.schedule), each as threads.x *
 // threads.y * threads.z cooperatively scheduled threads on this OS thread. Throws when the threads
@@ -241,6 +243,7 @@ inline void run_grid(dim3 grid, dim3 threads, const std::function<void()>& kerne
     const unsigned n = threads.x * threads.y * threads.z;
     while (s.stacks.size() < n) s.stacks.emplace_back(new char[kStackBytes]);
     s.kernel = &kernel;
+    s.dynamic_shared.reset(dynamic_shared_bytes ? new unsigned char[dynamic_shared_bytes] : nullptr);
     std::vector<dim3> blocks;
     for (unsigned bz = 0; bz < grid.z; ++bz)
         for (unsigned by = 0; by < grid.y; ++by)
@@ -253,8 +256,7 @@ inline void run_grid(dim3 grid, dim3 threads, const std::function<void()>& kerne
     for (const dim3& b : blocks) {
         blockIdx = b;
         // A GPU's shared memory holds whatever was there: a read before a write must not find zeros.
-        s.dynamic_shared.assign((dynamic_shared_bytes + 7) / 8, 0.0);
-        std::memset(s.dynamic_shared.data(), 0xff, s.dynamic_shared.size() * sizeof(double));
+        if (dynamic_shared_bytes) std::memset(s.dynamic_shared.get(), 0xff, dynamic_shared_bytes);
         s.fibers.assign(n, Fiber{});
         s.block = Barrier{n, 0, 0};
         s.warps.assign((n + 31) / 32, Barrier{});

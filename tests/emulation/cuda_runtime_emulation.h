@@ -2,8 +2,9 @@
 // tests/emulation, so that CudaBackend itself — allocation, copies, the KV cache, the step's index
 // uploads, LoRA, composition, sampling — runs on the CPU with its kernels on emulated thread blocks
 // (block_emulation.h, which includes this).
-//   - memory: "device" allocations are host allocations (256-byte aligned) out of an emulated
-//     device of kEmulatedDeviceBytes; cudaMemGetInfo reports what is left. Copies are memcpy.
+//   - memory: "device" allocations are host allocations (256-byte aligned, exactly the requested
+//     size, so AddressSanitizer sees an overrun the device's rounding would hide) out of an
+//     emulated device of kEmulatedDeviceBytes; cudaMemGetInfo reports what is left. Copies are memcpy.
 //   - streams are no-ops (every launch has finished when it returns).
 //   - graphs: between cudaStreamBeginCapture and EndCapture, kernel launches, cuBLAS products and
 //     async copies are recorded with their arguments' values instead of run; cudaGraphLaunch
@@ -80,11 +81,15 @@ inline void run_or_record(std::function<void()> op) {
     }
 }
 
+// The emulated device: its live allocations (address -> requested bytes) and the bytes they take
+// counted as the device rounds them (256).
 struct Memory {
     std::mutex mu;
     std::map<void*, size_t> blocks;
     size_t used = 0;
 };
+
+inline size_t rounded_bytes(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 inline Memory& memory() {
     static Memory m;
@@ -127,11 +132,13 @@ inline cudaError_t cudaMemGetInfo(size_t* free_b, size_t* total_b) {
 inline cudaError_t cudaMalloc(void** p, size_t bytes) {
     auto& m = cuda_emulation::memory();
     std::lock_guard<std::mutex> lock(m.mu);
-    const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+    bytes = std::max<size_t>(bytes, 1);
+    const size_t rounded = cuda_emulation::rounded_bytes(bytes);
     if (m.used + rounded > cuda_emulation::kEmulatedDeviceBytes) return cudaErrorMemoryAllocation;
-    *p = std::aligned_alloc(256, rounded);
-    if (!*p) return cudaErrorMemoryAllocation;
-    m.blocks[*p] = rounded;
+    // 256-byte aligned as cudaMalloc, but exactly `bytes` long: under AddressSanitizer an access past
+    // the requested size is reported even where the device's rounding would hide it.
+    if (posix_memalign(p, 256, bytes) != 0) return cudaErrorMemoryAllocation;
+    m.blocks[*p] = bytes;
     m.used += rounded;
     return cudaSuccess;
 }
@@ -146,7 +153,7 @@ inline cudaError_t cudaFree(void* p) {
     std::lock_guard<std::mutex> lock(m.mu);
     auto it = m.blocks.find(p);
     if (it == m.blocks.end()) return cudaErrorInvalidValue;
-    m.used -= it->second;
+    m.used -= cuda_emulation::rounded_bytes(it->second);
     m.blocks.erase(it);
     std::free(p);
     return cudaSuccess;

@@ -1,8 +1,11 @@
 // Linked into the emulation's test programs: every kernel launch in them runs under the race check
 // (block_emulation.h). ADABENCH_EMU_RACECHECK=0 turns it off; =full runs every schedule of the
-// check where the program would run fewer (ADABENCH_EMU_RACECHECK_ONE_SCHEDULE: the whole-model
-// tests, whose many launches check under one schedule, run-ahead in shuffled priority, to keep the
-// test command short; their kernels meet every schedule in test-emulation).
+// check where the program would run fewer: the whole-model tests (ADABENCH_EMU_RACECHECK_ONE_SCHEDULE)
+// and any build under AddressSanitizer check under one schedule, run-ahead in shuffled priority,
+// to keep the test command short (the kernels meet every schedule in the plain test-emulation).
+#if defined(__SANITIZE_ADDRESS__) && !defined(ADABENCH_EMU_RACECHECK_ONE_SCHEDULE)
+#define ADABENCH_EMU_RACECHECK_ONE_SCHEDULE 1
+#endif
 #include "block_emulation.h"
 
 namespace adabench {
