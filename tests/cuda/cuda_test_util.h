@@ -103,6 +103,16 @@ inline std::vector<float> step(Backend& b, int slot, const std::vector<int32_t>&
     return logits;
 }
 
+// One decode step: token `tok` for every sequence in `slots`; their logits, row after row.
+inline std::vector<float> decode_step(Backend& b, const std::vector<int>& slots, int32_t tok) {
+    BackendBatch batch;
+    batch.slots = slots;
+    batch.tokens.assign(slots.size(), {tok});
+    std::vector<float> logits(slots.size() * size_t(b.config().vocab_size));
+    b.forward(batch, logits.data());
+    return logits;
+}
+
 // max |a - b| / max |b|
 inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0.0, den = 0.0;

@@ -116,14 +116,7 @@ TEST(CudaKvBf16, SplitKDecodeMatchesPerRowKernel) {
             step(*b, sb.back(), p);
             step(*e, se.back(), p);
         }
-        auto decode = [&](Backend& be, const std::vector<int>& slots, int32_t tok) {
-            BackendBatch batch;
-            batch.slots = slots;
-            batch.tokens.assign(slots.size(), {tok});
-            std::vector<float> logits(slots.size() * size_t(V));
-            be.forward(batch, logits.data());
-            return logits;
-        };
+        const auto decode = cuda_test::decode_step;
 #ifdef ADABENCH_BLOCK_EMULATION  // emulation is slow: a few steps either side of position 256
         const int n_steps = 8;
         for (size_t j = 0; j < sa.size(); ++j) {

@@ -267,15 +267,7 @@ TEST(CudaBackend, GraphDecodeEqualsEagerDecode) {
         step(*graphs, gs.back(), prompt);
         step(*eager, es.back(), prompt);
     }
-    const int V = w->config.vocab_size;
-    auto decode = [&](Backend& b, const std::vector<int>& slots, int32_t tok) {
-        BackendBatch batch;
-        batch.slots = slots;
-        batch.tokens.assign(slots.size(), {tok});
-        std::vector<float> logits(slots.size() * size_t(V));
-        b.forward(batch, logits.data());
-        return logits;
-    };
+    const auto decode = cuda_test::decode_step;
     EXPECT_EQ(decode(*graphs, gs, 40), decode(*eager, es, 40));
     EXPECT_EQ(decode(*graphs, gs, 41), decode(*eager, es, 41));
     std::vector<int32_t> long_prompt;
