@@ -444,11 +444,26 @@ inline void checked_run(const char* name, dim3 grid, dim3 threads, const std::fu
     }
 }
 
+// The device's launch limits (compute capability 8.0 and 9.0): at most 1024 threads a block (x, y
+// <= 1024, z <= 64), grid y and z <= 65535, x < 2^31, no empty dimension, and dynamic shared memory
+// within the sm_80 opt-in maximum (163 KB; sm_90 allows 227 KB, but the build targets both).
+inline bool launch_config_valid(dim3 grid, dim3 threads, size_t dynamic_shared_bytes) {
+    if (!grid.x || !grid.y || !grid.z || !threads.x || !threads.y || !threads.z) return false;
+    if (threads.x > 1024 || threads.y > 1024 || threads.z > 64) return false;
+    if (uint64_t(threads.x) * threads.y * threads.z > 1024) return false;
+    if (grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) return false;
+    return dynamic_shared_bytes <= size_t(163) * 1024;
+}
+
 // A launch: recorded when a stream capture is on (see cuda_runtime_emulation.h), else run now;
 // `outputs` are the bytes the race check compares (ADABENCH_LAUNCH passes the allocations behind
 // the kernel's non-const pointer arguments).
 inline void launch(dim3 grid, dim3 threads, const std::function<void()>& kernel, size_t dynamic_shared_bytes = 0,
                    const char* name = "kernel", std::vector<OutputSpan> outputs = {}) {
+    if (!launch_config_valid(grid, threads, dynamic_shared_bytes)) {
+        cuda_emulation::last_error() = cudaErrorInvalidConfiguration;  // as the runtime: nothing runs
+        return;
+    }
     if (cuda_emulation::capture().on) {
         cuda_emulation::capture().graph.ops.push_back(
             [=] { launch(grid, threads, kernel, dynamic_shared_bytes, name, outputs); });

@@ -12,8 +12,11 @@
 //     in).
 //   - cublasSgemm / cublasGemmEx: column-major products with fp32 accumulation over k in
 //     increasing order (bf16 or fp32 inputs, fp32 output); beta == 0 does not read C.
+//   - errors: cuBLAS's argument rules (sizes, leading dimensions, the bf16/fp32 type pairs used);
+//     a kernel launch beyond the device's limits (block_emulation.h) sets the sticky error that
+//     cudaGetLastError returns, as the runtime does, and runs nothing.
 // Not emulated: anything about the real device's numerics (cuBLAS's summation order, tensor
-// cores), asynchrony, or limits beyond memory size.
+// cores), asynchrony, registers and occupancy.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -30,6 +33,7 @@ enum cudaError_t {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
     cudaErrorStreamCaptureUnsupported = 900,
 };
 
@@ -98,13 +102,28 @@ inline Memory& memory() {
 
 }  // namespace cuda_emulation
 
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+namespace cuda_emulation {
+// The runtime's sticky-until-read launch error (an invalid launch configuration sets it).
+inline cudaError_t& last_error() {
+    static cudaError_t e = cudaSuccess;
+    return e;
+}
+}  // namespace cuda_emulation
+
+inline cudaError_t cudaGetLastError() {
+    const cudaError_t e = cuda_emulation::last_error();
+    cuda_emulation::last_error() = cudaSuccess;
+    return e;
+}
+inline cudaError_t cudaPeekAtLastError() { return cuda_emulation::last_error(); }
 inline const char* cudaGetErrorString(cudaError_t e) {
     switch (e) {
         case cudaSuccess:
             return "no error";
         case cudaErrorMemoryAllocation:
             return "out of memory";
+        case cudaErrorInvalidConfiguration:
+            return "invalid configuration argument";
         case cudaErrorStreamCaptureUnsupported:
             return "operation not permitted when stream is capturing";
         default:
@@ -252,10 +271,20 @@ inline float load(const void* p, cudaDataType t, int64_t i) {
 // increasing order (acc += a * b); op(A) and op(B) are first copied out as fp32 (A by rows, B by
 // k-rows) so that the inner loop runs over contiguous columns j, which the compiler vectorises
 // without changing any element's summation order.
+// cuBLAS's argument rules for a product: sizes >= 0, and each leading dimension at least the rows of
+// the matrix as stored (op(A) m x k: A is m x k when not transposed, else k x m), and at least 1.
+inline bool gemm_args_valid(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, int lda, int ldb,
+                            int ldc) {
+    if (m < 0 || n < 0 || k < 0) return false;
+    if (lda < std::max(1, ta == CUBLAS_OP_N ? m : k)) return false;
+    if (ldb < std::max(1, tb == CUBLAS_OP_N ? k : n)) return false;
+    return ldc >= std::max(1, m);
+}
+
 inline cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void* a,
                            cudaDataType at, int lda, const void* b, cudaDataType bt, int ldb, float beta, float* c,
                            int ldc) {
-    if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!gemm_args_valid(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
     std::vector<float> ar(size_t(m) * size_t(k)), bk(size_t(k) * size_t(n));
     for (int i = 0; i < m; ++i)
         for (int p = 0; p < k; ++p)
@@ -287,7 +316,7 @@ inline cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
 inline cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                   const float* alpha, const float* a, int lda, const float* b, int ldb,
                                   const float* beta, float* c, int ldc) {
-    if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!cuda_emulation::gemm_args_valid(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
     const float al = *alpha, be = *beta;
     cuda_emulation::run_or_record(
         [=] { cuda_emulation::gemm(ta, tb, m, n, k, al, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, be, c, ldc); });
@@ -298,7 +327,8 @@ inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasO
                                    const void* alpha, const void* a, cudaDataType at, int lda, const void* b,
                                    cudaDataType bt, int ldb, const void* beta, void* c, cudaDataType ct, int ldc,
                                    cublasComputeType_t, cublasGemmAlgo_t) {
-    if (ct != CUDA_R_32F || m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    if (ct != CUDA_R_32F || at != bt || !cuda_emulation::gemm_args_valid(ta, tb, m, n, k, lda, ldb, ldc))
+        return CUBLAS_STATUS_INVALID_VALUE;
     const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
     float* cf = static_cast<float*>(c);
     cuda_emulation::run_or_record(

@@ -1,0 +1,67 @@
+// The emulation refuses what the device and cuBLAS refuse, as they do: a launch beyond the device's
+// limits runs nothing and leaves cudaErrorInvalidConfiguration for cudaGetLastError (so a
+// launcher's own check reports it), and a product with an impossible leading dimension returns
+// CUBLAS_STATUS_INVALID_VALUE. Without this the emulated tests would pass launches a GPU rejects.
+#include "block_emulation.h"
+// after the emulation
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "engines/cuda/launch.cuh"
+
+namespace adabench {
+namespace {
+
+__global__ void write_one(int* out) { out[blockIdx.x] = 1; }
+
+// Launches write_one with this configuration; returns what cudaGetLastError says after it, and
+// whether the kernel ran.
+std::pair<cudaError_t, bool> try_launch(dim3 grid, dim3 block, size_t smem = 0) {
+    int* out = nullptr;
+    EXPECT_EQ(cudaMalloc(&out, sizeof(int) * 4), cudaSuccess);
+    *out = 0;
+    block_emulation::launch(grid, block, [=] { write_one(out); }, smem, "write_one", {});
+    const bool ran = *out == 1;
+    cudaFree(out);
+    return {cudaGetLastError(), ran};
+}
+
+TEST(EmulationLimits, LaunchesBeyondTheDeviceLimitsRunNothingAndSetTheError) {
+    EXPECT_EQ(try_launch(1, 1024), std::make_pair(cudaSuccess, true));
+    EXPECT_EQ(try_launch(1, 1025), std::make_pair(cudaErrorInvalidConfiguration, false));
+    EXPECT_EQ(try_launch(1, dim3(32, 33)), std::make_pair(cudaErrorInvalidConfiguration, false));
+    EXPECT_EQ(try_launch(1, dim3(1, 1, 65)), std::make_pair(cudaErrorInvalidConfiguration, false));
+    EXPECT_EQ(try_launch(dim3(1, 65535), 1), std::make_pair(cudaSuccess, true));
+    EXPECT_EQ(try_launch(dim3(1, 65536), 1), std::make_pair(cudaErrorInvalidConfiguration, false));
+    EXPECT_EQ(try_launch(dim3(0), 32), std::make_pair(cudaErrorInvalidConfiguration, false));
+    EXPECT_EQ(try_launch(1, 32, size_t(163) * 1024), std::make_pair(cudaSuccess, true));
+    EXPECT_EQ(try_launch(1, 32, size_t(163) * 1024 + 1), std::make_pair(cudaErrorInvalidConfiguration, false));
+    EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "reading the error clears it";
+    EXPECT_STREQ(cudaGetErrorString(cudaErrorInvalidConfiguration), "invalid configuration argument");
+}
+
+TEST(EmulationLimits, CublasRefusesImpossibleLeadingDimensions) {
+    std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, 0.0f);
+    cublasHandle_t h = nullptr;
+    ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    const float one = 1.0f, zero = 0.0f;
+    // C (4 x 2) = A^T B with A stored k x m = 3 x 4 (lda >= 3), B stored k x n = 3 x 2 (ldb >= 3).
+    EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 4, 2, 3, &one, a.data(), 3, b.data(), 3, &zero, c.data(), 4),
+              CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(c[0], 3.0f);
+    EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 4, 2, 3, &one, a.data(), 2, b.data(), 3, &zero, c.data(), 4),
+              CUBLAS_STATUS_INVALID_VALUE);
+    EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 2, 3, &one, a.data(), 3, b.data(), 3, &zero, c.data(), 4),
+              CUBLAS_STATUS_INVALID_VALUE)
+        << "not transposed, A is m x k: lda >= m = 4";
+    EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 4, 2, 3, &one, a.data(), 3, b.data(), 3, &zero, c.data(), 3),
+              CUBLAS_STATUS_INVALID_VALUE);
+    EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_T, 4, 2, 3, &one, a.data(), 3, b.data(), 1, &zero, c.data(), 4),
+              CUBLAS_STATUS_INVALID_VALUE)
+        << "transposed, B is n x k: ldb >= n = 2";
+    cublasDestroy(h);
+}
+
+}  // namespace
+}  // namespace adabench
