@@ -310,19 +310,10 @@ int main(int argc, char** argv) {
             }
             if (with_logits) {
                 std::vector<float> logits(size_t(cfg.vocab_size) * size_t(batch));
-                std::vector<double> tl;
-                for (int rep = 0; rep < 5; ++rep) {
-                    for (int s : slots) backend.seq_truncate(s, ctx);
-                    BackendBatch b1;
-                    b1.slots = slots;
-                    b1.tokens.assign(size_t(batch), {17});
-                    tl.push_back(wall_seconds([&] {
-                                     for (int i = 0; i < steps; ++i) backend.forward(b1, logits.data());
-                                 }) /
-                                 steps);
-                }
-                std::printf("%-26s %12.0f %12s %10s %10.3f\n", "  (with logits copy)", batch / median(tl), "", "",
-                            median(tl) * 1e3);
+                const double logits_s =
+                    step_seconds([&](const BackendBatch& b, int32_t*) { backend.forward(b, logits.data()); });
+                std::printf("%-26s %12.0f %12s %10s %10.3f\n", "  (with logits copy)", batch / logits_s, "", "",
+                            logits_s * 1e3);
             }
             for (int s : slots) backend.seq_free(s);
         };
