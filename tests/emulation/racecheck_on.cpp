@@ -7,6 +7,9 @@
 #define ADABENCH_EMU_RACECHECK_ONE_SCHEDULE 1
 #endif
 #include "block_emulation.h"
+// after the emulation
+#include <cstdlib>
+#include <string>
 
 namespace adabench {
 namespace {
