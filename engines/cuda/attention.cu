@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "engines/cuda/attention.cuh"
+#include "engines/cuda/device_math.cuh"
 #include "engines/cuda/launch.cuh"
 #include "engines/cuda/ops.cuh"
 
@@ -43,16 +44,12 @@ void check_launch(const char* op) {
         throw Error(std::string("CUDA kernel launch failed in ") + op + ": " + cudaGetErrorString(err));
 }
 
-__device__ __forceinline__ float load_f32(float x) { return x; }
-__device__ __forceinline__ float load_f32(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
+using cuda_dev::f32_to_bf16_bits;
 
-// Same rounding as ref_f32_to_bf16 (and convert_f32_bf16 in ops.cu).
-__device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
-    uint32_t bits = __float_as_uint(f);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return uint16_t(bits >> 16);
-}
+__device__ __forceinline__ float load_f32(float x) { return x; }
+__device__ __forceinline__ float load_f32(uint16_t h) { return cuda_dev::bf16_bits_to_f32(h); }
+__device__ __forceinline__ float to_kv(float x, float) { return x; }
+__device__ __forceinline__ uint16_t to_kv(float x, uint16_t) { return f32_to_bf16_bits(x); }
 
 // Key positions per K/V tile and head dims per lane, by head_dim: 64 keys up to head_dim 128,
 // 32 above (the shared memory of head_dim 256 stays under 72 KiB).
@@ -114,6 +111,73 @@ void kv_append_cuda(KvCacheType type, const float* k_new, const float* v_new, co
     ADABENCH_LAUNCH(kv_append_bf16, grid, kAppendBlock, stream, k_new, v_new, slot, pos, kv_dim, slot_stride,
                     static_cast<uint16_t*>(k_cache), static_cast<uint16_t*>(v_cache));
     check_launch("kv_append_bf16");
+}
+
+// ---- the q/k/v projection's output to the cache: split, biases, RoPE, append in one launch ----
+
+// One block column per token (blockIdx.y); threads walk the token's work items: the q pairs
+// (head, i < D/2), the k pairs, then the v values. Same arithmetic as split_qkv_f32 + rope_f32 +
+// kv_append (the shared cuda_dev functions), so bit-identical to them.
+template <typename KV>
+__global__ void qkv_rope_append(const float* qkv, const float* bq, const float* bk, const float* bv,
+                                const int32_t* slot, const int32_t* pos, int n_heads, int n_kv_heads, int head_dim,
+                                float theta, int64_t slot_stride, float* q, KV* k_cache, KV* v_cache) {
+    const int t = blockIdx.y, half = head_dim / 2;
+    const int q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim, width = q_dim + 2 * kv_dim;
+    const int n_q = n_heads * half, n_qk = n_q + n_kv_heads * half, n_items = n_qk + kv_dim;
+    const float* row = qkv + int64_t(t) * width;
+    const int32_t p = pos[t];
+    const int64_t dst = int64_t(slot[t]) * slot_stride + int64_t(p) * kv_dim;
+    const KV tag{};
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < n_items; idx += gridDim.x * blockDim.x) {
+        if (idx < n_qk) {
+            const bool is_q = idx < n_q;
+            const int e = is_q ? idx : idx - n_q;
+            const int i = e % half, c1 = (e / half) * head_dim + i, c2 = c1 + half;  // columns in q or k
+            const float* src = is_q ? row : row + q_dim;
+            const float* bias = is_q ? bq : bk;
+            float x1 = bias ? src[c1] + bias[c1] : src[c1];
+            float x2 = bias ? src[c2] + bias[c2] : src[c2];
+            float c, s;
+            cuda_dev::rope_cos_sin(p, i, head_dim, theta, c, s);
+            cuda_dev::rope_rotate(x1, x2, c, s);
+            if (is_q) {
+                q[int64_t(t) * q_dim + c1] = x1;
+                q[int64_t(t) * q_dim + c2] = x2;
+            } else {
+                k_cache[dst + c1] = to_kv(x1, tag);
+                k_cache[dst + c2] = to_kv(x2, tag);
+            }
+        } else {
+            const int j = idx - n_qk;
+            const float val = row[q_dim + kv_dim + j];
+            v_cache[dst + j] = to_kv(bv ? val + bv[j] : val, tag);
+        }
+    }
+}
+
+void qkv_rope_append_cuda(KvCacheType type, const float* qkv, const float* bq, const float* bk, const float* bv,
+                          const int32_t* slot, const int32_t* pos, int n_tok, int n_heads, int n_kv_heads,
+                          int head_dim, float theta, float* q, int64_t slot_stride, void* k_cache, void* v_cache,
+                          cudaStream_t stream) {
+    const char* op = "qkv_rope_append";
+    if (n_tok < 0 || n_heads < 0 || n_kv_heads < 0 || head_dim < 0)
+        throw Error(std::string(op) + ": negative size (n_tok " + std::to_string(n_tok) + ", n_heads " +
+                    std::to_string(n_heads) + ", n_kv_heads " + std::to_string(n_kv_heads) + ", head_dim " +
+                    std::to_string(head_dim) + ")");
+    if (head_dim % 2 != 0) throw Error(std::string(op) + ": head_dim " + std::to_string(head_dim) + " is odd");
+    if (n_tok > 65535) throw Error(std::string(op) + ": n_tok " + std::to_string(n_tok) + " exceeds 65535 per launch");
+    const int64_t n_items = int64_t(n_heads + n_kv_heads) * (head_dim / 2) + int64_t(n_kv_heads) * head_dim;
+    if (n_tok == 0 || n_items == 0) return;
+    const dim3 grid{unsigned(std::min<int64_t>((n_items + kAppendBlock - 1) / kAppendBlock, 64)), unsigned(n_tok), 1u};
+    if (type == KV_CACHE_BF16)
+        ADABENCH_LAUNCH(qkv_rope_append, grid, kAppendBlock, stream, qkv, bq, bk, bv, slot, pos, n_heads, n_kv_heads,
+                        head_dim, theta, slot_stride, q, static_cast<uint16_t*>(k_cache),
+                        static_cast<uint16_t*>(v_cache));
+    else
+        ADABENCH_LAUNCH(qkv_rope_append, grid, kAppendBlock, stream, qkv, bq, bk, bv, slot, pos, n_heads, n_kv_heads,
+                        head_dim, theta, slot_stride, q, static_cast<float*>(k_cache), static_cast<float*>(v_cache));
+    check_launch(op);
 }
 
 void attention_rows_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,

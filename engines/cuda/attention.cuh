@@ -35,6 +35,16 @@ const char* kv_cache_type_name(KvCacheType type);
 void kv_append_cuda(KvCacheType type, const float* k_new, const float* v_new, const int32_t* slot, const int32_t* pos,
                     int n_tok, int kv_dim, int64_t slot_stride, void* k_cache, void* v_cache, cudaStream_t stream);
 
+// The fused q/k/v projection's output qkv (n_tok, q_dim + 2 kv_dim), columns [q | k | v], to
+// attention's inputs in one launch: q (n_tok, n_heads, head_dim) = RoPE(q block + bq) at pos[t],
+// and RoPE(k block + bk), v block + bv appended to the cache of `type` at (slot[t], pos[t]) as
+// kv_append_cuda stores them. A null bias adds nothing. Bit-identical to split_qkv_f32_cuda, then
+// rope_f32_cuda on q and k, then kv_append_cuda. head_dim even; n_tok <= 65535.
+void qkv_rope_append_cuda(KvCacheType type, const float* qkv, const float* bq, const float* bk, const float* bv,
+                          const int32_t* slot, const int32_t* pos, int n_tok, int n_heads, int n_kv_heads,
+                          int head_dim, float theta, float* q, int64_t slot_stride, void* k_cache, void* v_cache,
+                          cudaStream_t stream);
+
 // The one-block-per-(row, head) kernel (attention_f32_cuda in ops.cuh) over a cache of either type;
 // same arguments, slot_stride in elements. row_index null: rows 0..n_rows-1; otherwise the n_rows
 // query rows row_index[i] (q, out, row_slot, row_n_ctx indexed by row number), the rest of out

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device_math.cuh"
 #include "engines/cuda/launch.cuh"
 
 namespace adabench {
@@ -40,16 +41,10 @@ void check_terms(const char* op, const ComposeTerms& t, int64_t n) {
 unsigned grid_for(int64_t n) { return unsigned(std::min<int64_t>((n + kBlock - 1) / kBlock, 65535)); }
 
 __device__ __forceinline__ float load_f32(const void* p, int64_t i, uint16_t) {
-    return __uint_as_float(uint32_t(static_cast<const uint16_t*>(p)[i]) << 16);
+    return cuda_dev::bf16_bits_to_f32(static_cast<const uint16_t*>(p)[i]);
 }
 __device__ __forceinline__ float load_f32(const void* p, int64_t i, float) { return static_cast<const float*>(p)[i]; }
 
-__device__ __forceinline__ uint16_t f32_to_bf16(float x) {
-    uint32_t bits = __float_as_uint(x);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);  // quiet NaN
-    bits += 0x7fffu + ((bits >> 16) & 1u);                                         // round to nearest even
-    return uint16_t(bits >> 16);
-}
 
 // The merge of element i: merge.cpp's formulas with explicit rounding (no FMA contraction).
 template <class Tin>
@@ -74,7 +69,7 @@ __global__ void compose_merge(ComposeTerms t, int64_t n, uint16_t* out_bf16, flo
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         const float v = merge_at<Tin>(t, i);
         if (out_bf16) {
-            out_bf16[i] = f32_to_bf16(v);
+            out_bf16[i] = cuda_dev::f32_to_bf16_bits(v);
         } else {
             out_f32[i] = v;
         }

@@ -230,6 +230,11 @@ private:
             matmul_f32_cuda(cublas_, w, x, T, n_in, n_out, y, ldy, alpha, beta);
         }
     }
+    // Whether an adapter active in this step has a LoRA pair on (layer, target).
+    bool has_lora(int layer, LoraTarget target) const;
+    // x_ += (xb_ m^T + the unmerged LoRA terms of x): the residual add after the o and down
+    // products, folded into the product when no LoRA applies.
+    void residual_project(const DeviceMatrix& m, const float* x, int T, int layer, LoraTarget target);
     // y[t, 0:n_out] (row stride ldy) += the unmerged LoRA terms of `target` for the fp32 input x.
     void lora_add(const float* x, int n_in, int T, float* y, int n_out, int ldy, int layer, LoraTarget target);
 
@@ -265,8 +270,10 @@ private:
 
     // Per-step scratch (grown, never shrunk).
     int scratch_T_ = 0, scratch_S_ = 0;
-    // qkv_ (T, q_dim + 2 kv_dim) and gu_ (T, 2 I): outputs of the fused GEMMs; act_ (T, I) SwiGLU.
-    DeviceBuffer<float> x_, xn_, qkv_, q_, k_, v_, att_, proj_, gu_, act_, hs_, logits_, lora_u_;
+    // qkv_ (T, q_dim + 2 kv_dim) and gu_ (T, 2 I): outputs of the fused GEMMs; q_ (T, q_dim) the
+    // rotated queries; att_ (T, q_dim) attention; xb_ the next product's bf16 input; xn_, act_
+    // (T, I) and proj_ the fp32 norm, SwiGLU and product outputs the unmerged LoRA terms need.
+    DeviceBuffer<float> x_, xn_, qkv_, q_, att_, proj_, gu_, act_, logits_, lora_u_;
     DeviceBuffer<uint16_t> xb_;
     // tok_id | tok_slot | tok_pos | row_n_ctx | last_tok, then in prefill steps tile_first | tile_count | single_rows
     DeviceBuffer<int32_t> ints_;
@@ -620,8 +627,6 @@ void CudaBackend::ensure_scratch(int T, int S) {
         realloc |= xn_.reserve(T * C, what, d);
         realloc |= qkv_.reserve(T * (q_dim + 2 * kv_dim), what, d);
         realloc |= q_.reserve(T * q_dim, what, d);
-        realloc |= k_.reserve(T * kv_dim, what, d);
-        realloc |= v_.reserve(T * kv_dim, what, d);
         realloc |= att_.reserve(T * q_dim, what, d);
         realloc |= proj_.reserve(T * C, what, d);
         realloc |= gu_.reserve(T * 2 * I, what, d);
@@ -635,7 +640,6 @@ void CudaBackend::ensure_scratch(int T, int S) {
         scratch_T_ = T;
     }
     if (S > scratch_S_) {
-        realloc |= hs_.reserve(S * C, "the final hidden states", options_.device);
         realloc |= logits_.reserve(S * V, "the logits of " + std::to_string(S) + " sequences", options_.device);
         if (dec_max_splits_ > 0)
             realloc |= partial_.reserve(attention_decode_partial_floats(S, c.n_heads, c.head_dim, dec_max_splits_),
@@ -654,6 +658,23 @@ void CudaBackend::project(const DeviceMatrix& m, const uint16_t* xb, const float
                           LoraTarget target) {
     gemm_bf16(m.w, xb, T, m.n_in, m.n_out, y, m.n_out, 0.0f);
     lora_add(x, m.n_in, T, y, m.n_out, m.n_out, layer, target);
+}
+
+bool CudaBackend::has_lora(int layer, LoraTarget target) const {
+    for (size_t a = 0; a < adapters_.size(); ++a)
+        if (lora_active_[a] && lora_[a][size_t(layer)][size_t(target)].r > 0) return true;
+    return false;
+}
+
+void CudaBackend::residual_project(const DeviceMatrix& m, const float* x, int T, int layer, LoraTarget target) {
+    if (!has_lora(layer, target)) {
+        // x_ += xb m^T as the product's beta = 1: fl(x + fl(sum)), the same value as a separate add
+        gemm_bf16(m.w, xb_.ptr, T, m.n_in, m.n_out, x_.ptr, m.n_out, 1.0f);
+        return;
+    }
+    // With LoRA the product and its low-rank terms are summed first, as the CPU backend does.
+    project(m, xb_.ptr, x, T, proj_.ptr, layer, target);
+    add_f32_cuda(x_.ptr, proj_.ptr, int64_t(T) * m.n_out, stream_);
 }
 
 void CudaBackend::lora_add(const float* x, int n_in, int T, float* y, int n_out, int ldy, int layer,
@@ -829,25 +850,27 @@ void CudaBackend::enqueue_step(int T, int S) {
     // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
     get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
 
+    // Launches per layer without LoRA: norm (+ bf16), the q/k/v product, split + RoPE + append,
+    // attention, bf16, the o product accumulating into x, norm (+ bf16), the gate/up product,
+    // SwiGLU (+ bf16), the down product accumulating into x. The fp32 copies of the products'
+    // inputs (xn, att, act) exist only for the unmerged LoRA terms, which read them.
     for (int l = 0; l < cfg.n_layers; ++l) {
         const DeviceLayer& L = layers_[size_t(l)];
 
         // ---- attention block ----
-        // xn = RMSNorm(x) * attn_norm; [q | k | v] = xn [Wq; Wk; Wv]^T in one GEMM (+ LoRA per
-        // column block), then split into q, k, v with the biases added
-        rms_norm_f32_cuda(x_.ptr, L.attn_norm, xn_.ptr, T, C, eps, stream_);
-        convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
+        // xn = RMSNorm(x) * attn_norm (bf16 in xb); [q | k | v] = xn [Wq; Wk; Wv]^T in one GEMM
+        // (+ LoRA per column block)
+        const bool lora_qkv = has_lora(l, LORA_TARGET_Q) || has_lora(l, LORA_TARGET_K) || has_lora(l, LORA_TARGET_V);
+        rms_norm_rows_cuda(x_.ptr, nullptr, L.attn_norm, lora_qkv ? xn_.ptr : nullptr, xb_.ptr, T, C, eps, stream_);
         const int qkv_dim = L.qkv.n_out;
         gemm_bf16(L.qkv.w, xb_.ptr, T, C, qkv_dim, qkv_.ptr, qkv_dim, 0.0f);
         lora_add(xn_.ptr, C, T, qkv_.ptr, q_dim, qkv_dim, l, LORA_TARGET_Q);
         lora_add(xn_.ptr, C, T, qkv_.ptr + q_dim, kv_dim, qkv_dim, l, LORA_TARGET_K);
         lora_add(xn_.ptr, C, T, qkv_.ptr + q_dim + kv_dim, kv_dim, qkv_dim, l, LORA_TARGET_V);
-        split_qkv_f32_cuda(qkv_.ptr, L.q_bias, L.k_bias, L.v_bias, T, q_dim, kv_dim, q_.ptr, k_.ptr, v_.ptr, stream_);
-        // RoPE at each token's absolute position, then K/V into the cache at (slot, pos)
-        rope_f32_cuda(q_.ptr, d_pos, T, H, D, cfg.rope_theta, stream_);
-        rope_f32_cuda(k_.ptr, d_pos, T, Hkv, D, cfg.rope_theta, stream_);
-        kv_append_cuda(kv_type_, k_.ptr, v_.ptr, d_slot, d_pos, T, kv_dim, slot_stride, k_cache_[size_t(l)],
-                       v_cache_[size_t(l)], stream_);
+        // q, k, v with their biases, RoPE on q and k at each token's absolute position, K/V into
+        // the cache at (slot, pos)
+        qkv_rope_append_cuda(kv_type_, qkv_.ptr, L.q_bias, L.k_bias, L.v_bias, d_slot, d_pos, T, H, Hkv, D,
+                             cfg.rope_theta, q_.ptr, slot_stride, k_cache_[size_t(l)], v_cache_[size_t(l)], stream_);
         // Causal GQA attention: token t attends to positions 0..pos_t of its slot   att is (T, H, D)
         // (prefill: tiles of consecutive tokens share each K/V tile; decode: one block per row)
         if (tiled) {
@@ -863,26 +886,22 @@ void CudaBackend::enqueue_step(int T, int S) {
         }
         // x = x + att Wo^T
         convert_f32_bf16_cuda(att_.ptr, int64_t(T) * q_dim, xb_.ptr, stream_);
-        project(L.o, xb_.ptr, att_.ptr, T, proj_.ptr, l, LORA_TARGET_O);
-        add_f32_cuda(x_.ptr, proj_.ptr, int64_t(T) * C, stream_);
+        residual_project(L.o, att_.ptr, T, l, LORA_TARGET_O);
 
         // ---- MLP block (SwiGLU) ----
-        rms_norm_f32_cuda(x_.ptr, L.ffn_norm, xn_.ptr, T, C, eps, stream_);
-        convert_f32_bf16_cuda(xn_.ptr, int64_t(T) * C, xb_.ptr, stream_);
+        const bool lora_gu = has_lora(l, LORA_TARGET_GATE) || has_lora(l, LORA_TARGET_UP);
+        rms_norm_rows_cuda(x_.ptr, nullptr, L.ffn_norm, lora_gu ? xn_.ptr : nullptr, xb_.ptr, T, C, eps, stream_);
         // [gate | up] in one GEMM (+ LoRA per column block); act = silu(gate) * up    act is (T, I)
         gemm_bf16(L.gate_up.w, xb_.ptr, T, C, 2 * I, gu_.ptr, 2 * I, 0.0f);
         lora_add(xn_.ptr, C, T, gu_.ptr, I, 2 * I, l, LORA_TARGET_GATE);
         lora_add(xn_.ptr, C, T, gu_.ptr + I, I, 2 * I, l, LORA_TARGET_UP);
-        swiglu_f32_cuda(gu_.ptr, T, I, act_.ptr, stream_);
-        convert_f32_bf16_cuda(act_.ptr, int64_t(T) * I, xb_.ptr, stream_);
-        project(L.down, xb_.ptr, act_.ptr, T, proj_.ptr, l, LORA_TARGET_DOWN);
-        add_f32_cuda(x_.ptr, proj_.ptr, int64_t(T) * C, stream_);
+        swiglu_f32_cuda(gu_.ptr, T, I, has_lora(l, LORA_TARGET_DOWN) ? act_.ptr : nullptr, stream_, xb_.ptr);
+        // x = x + act Wdown^T
+        residual_project(L.down, act_.ptr, T, l, LORA_TARGET_DOWN);
     }
 
     // ---- head: only each sequence's last position ----
-    gather_rows_f32_cuda(x_.ptr, d_last, S, C, xn_.ptr, stream_);
-    rms_norm_f32_cuda(xn_.ptr, final_norm_, hs_.ptr, S, C, eps, stream_);
-    convert_f32_bf16_cuda(hs_.ptr, int64_t(S) * C, xb_.ptr, stream_);
+    rms_norm_rows_cuda(x_.ptr, d_last, final_norm_, nullptr, xb_.ptr, S, C, eps, stream_);
     gemm_bf16(lm_head_.w, xb_.ptr, S, C, V, logits_.ptr, V, 0.0f);
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "engines/cuda/cuda_check.cuh"
+#include "engines/cuda/device_math.cuh"
 #include "engines/cuda/launch.cuh"
 #include "engines/cuda/ops.cuh"
 
@@ -34,7 +35,8 @@ void check_size(const char* op, const char* what, int64_t v) {
 
 unsigned grid_for(int64_t n, int block) { return unsigned((n + block - 1) / block); }
 
-__device__ __forceinline__ float bf16_bits_to_f32(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
+using cuda_dev::bf16_bits_to_f32;
+using cuda_dev::f32_to_bf16_bits;
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -66,13 +68,15 @@ void get_rows_bf16_f32_cuda(const uint16_t* table, const int32_t* ids, int n_tok
 }
 
 // ---- RMSNorm: one block per row; the sum of squares is a tree reduction (the twin sums in index
-// order, so results differ by rounding only) ----
+// order, so results differ by rounding only). Row r reads row rows[r] of x when rows is not null
+// (the head's last positions) and writes y and/or its bf16 rounding yb (the next product's
+// input), whichever is not null. ----
 
-__global__ void rms_norm_f32(const float* x, const float* w, float* y, int n, float eps) {
+__global__ void rms_norm_f32(const float* x, const int32_t* rows, const float* w, float* y, uint16_t* yb, int n,
+                             float eps) {
     __shared__ float partial[kNormBlock / 32];
     const int64_t row = blockIdx.x;
-    const float* xr = x + row * n;
-    float* yr = y + row * n;
+    const float* xr = x + (rows ? int64_t(rows[row]) : row) * n;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     ss = warp_sum(ss);
@@ -81,15 +85,30 @@ __global__ void rms_norm_f32(const float* x, const float* w, float* y, int n, fl
     float total = 0.0f;
     for (int i = 0; i < int(blockDim.x >> 5); ++i) total += partial[i];
     const float inv = 1.0f / sqrtf(total / float(n) + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = xr[i] * inv * w[i];
+        if (y) y[row * n + i] = v;
+        if (yb) yb[row * n + i] = f32_to_bf16_bits(v);
+    }
 }
 
-void rms_norm_f32_cuda(const float* x, const float* w, float* y, int n_rows, int n, float eps, cudaStream_t stream) {
+static void rms_norm_launch(const float* x, const int32_t* rows, const float* w, float* y, uint16_t* yb, int n_rows,
+                            int n, float eps, cudaStream_t stream) {
     check_size("rms_norm_f32", "n_rows", n_rows);
     check_size("rms_norm_f32", "n", n);
     if (n_rows == 0 || n == 0) return;
-    ADABENCH_LAUNCH(rms_norm_f32, unsigned(n_rows), kNormBlock, stream, x, w, y, n, eps);
+    ADABENCH_LAUNCH(rms_norm_f32, unsigned(n_rows), kNormBlock, stream, x, rows, w, y, yb, n, eps);
     check_launch("rms_norm_f32");
+}
+
+void rms_norm_f32_cuda(const float* x, const float* w, float* y, int n_rows, int n, float eps, cudaStream_t stream) {
+    rms_norm_launch(x, nullptr, w, y, nullptr, n_rows, n, eps, stream);
+}
+
+void rms_norm_rows_cuda(const float* x, const int32_t* rows, const float* w, float* y, uint16_t* y_bf16, int n_rows,
+                        int n, float eps, cudaStream_t stream) {
+    if (!y && !y_bf16) throw Error("rms_norm_rows: no output (y and y_bf16 are both null)");
+    rms_norm_launch(x, rows, w, y, y_bf16, n_rows, n, eps, stream);
 }
 
 // ---- RoPE (rotate_half): one thread per (token, head, i < head_dim/2) ----
@@ -102,15 +121,13 @@ __global__ void rope_f32(float* x, const int32_t* pos, int n_tok, int n_heads, i
         const int i = int(idx % half);
         const int64_t th = idx / half;  // token * n_heads + head
         const int t = int(th / n_heads);
-        // Same arithmetic as ref_rope_table: inv_freq in double rounded to fp32, angle in fp32.
-        const float inv_freq = float(1.0 / pow(double(theta), double(2 * i) / double(head_dim)));
-        const float angle = float(pos[t]) * inv_freq;
-        const float c = float(cos(double(angle)));
-        const float s = float(sin(double(angle)));
+        float c, s;
+        cuda_dev::rope_cos_sin(pos[t], i, head_dim, theta, c, s);
         float* v = x + th * head_dim;
-        const float x1 = v[i], x2 = v[i + half];
-        v[i] = x1 * c - x2 * s;
-        v[i + half] = x2 * c + x1 * s;
+        float x1 = v[i], x2 = v[i + half];
+        cuda_dev::rope_rotate(x1, x2, c, s);
+        v[i] = x1;
+        v[i + half] = x2;
     }
 }
 
@@ -205,22 +222,25 @@ void split_qkv_f32_cuda(const float* qkv, const float* bq, const float* bk, cons
     check_launch("split_qkv_f32");
 }
 
-__global__ void swiglu_f32(const float* gu, int n_ff, float* y) {
+__global__ void swiglu_f32(const float* gu, int n_ff, float* y, uint16_t* yb) {
     const int64_t t = blockIdx.y;
     const float* g = gu + t * 2 * n_ff;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_ff; i += gridDim.x * blockDim.x) {
         const float gv = g[i];
-        y[t * n_ff + i] = gv / (1.0f + expf(-gv)) * g[n_ff + i];  // as silu_mul_f32
+        const float v = gv / (1.0f + expf(-gv)) * g[n_ff + i];  // as silu_mul_f32
+        if (y) y[t * n_ff + i] = v;
+        if (yb) yb[t * n_ff + i] = f32_to_bf16_bits(v);
     }
 }
 
-void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_t stream) {
+void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_t stream, uint16_t* y_bf16) {
     check_size("swiglu_f32", "n_tok", n_tok);
     check_size("swiglu_f32", "n_ff", n_ff);
     if (n_tok > 65535) throw Error("swiglu_f32: " + std::to_string(n_tok) + " tokens (limit 65535)");
     if (n_tok == 0 || n_ff == 0) return;
+    if (!y && !y_bf16) throw Error("swiglu_f32: no output (y and y_bf16 are both null)");
     const dim3 grid(std::min<unsigned>(grid_for(n_ff, kBlock), 64u), unsigned(n_tok));
-    ADABENCH_LAUNCH(swiglu_f32, grid, kBlock, stream, gu, n_ff, y);
+    ADABENCH_LAUNCH(swiglu_f32, grid, kBlock, stream, gu, n_ff, y, y_bf16);
     check_launch("swiglu_f32");
 }
 
@@ -370,13 +390,7 @@ void kv_append_f32_cuda(const float* k_new, const float* v_new, const int32_t* s
 
 __global__ void convert_f32_bf16(const float* x, int64_t n, uint16_t* out) {
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-        uint32_t bits = __float_as_uint(x[i]);
-        if ((bits & 0x7fffffffu) > 0x7f800000u) {
-            out[i] = uint16_t((bits >> 16) | 0x40);  // quiet NaN, as ref_f32_to_bf16
-        } else {
-            bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
-            out[i] = uint16_t(bits >> 16);
-        }
+        out[i] = f32_to_bf16_bits(x[i]);
     }
 }
 

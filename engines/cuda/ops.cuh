@@ -25,6 +25,13 @@ void get_rows_bf16_f32_cuda(const uint16_t* table, const int32_t* ids, int n_tok
 // y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for each of n_rows rows of n (twin: ref_rms_norm).
 void rms_norm_f32_cuda(const float* x, const float* w, float* y, int n_rows, int n, float eps, cudaStream_t stream);
 
+// The same norm over selected rows, fused with the bf16 rounding of the next product's input:
+// output row r is the norm of row rows[r] of x (of row r when rows is null); it goes to y (fp32)
+// and/or to y_bf16 (bf16 bits, rounded as convert_f32_bf16_cuda), whichever is not null; both
+// null throws. Bit-identical to rms_norm_f32_cuda (+ gather_rows_f32_cuda, convert_f32_bf16_cuda).
+void rms_norm_rows_cuda(const float* x, const int32_t* rows, const float* w, float* y, uint16_t* y_bf16, int n_rows,
+                        int n, float eps, cudaStream_t stream);
+
 // In-place RoPE, Hugging Face rotate_half, on x (n_tok, n_heads, head_dim): token t is at absolute
 // position pos[t]; angles as ref_rope_table computes them (inv_freq in double rounded to fp32,
 // angle in fp32, cos/sin in double). head_dim must be even.
@@ -48,8 +55,9 @@ void split_qkv_f32_cuda(const float* qkv, const float* bq, const float* bk, cons
 
 // SwiGLU over the fused gate/up projection gu (n_tok, 2 n_ff), columns [gate | up]:
 // y[t, i] = silu(gu[t, i]) * gu[t, n_ff + i], y (n_tok, n_ff) (twin: ref_silu_mul on the halves).
-// n_tok <= 65535.
-void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_t stream);
+// y_bf16, when not null, receives the same values rounded to bf16 (the down projection's input,
+// bit-identical to convert_f32_bf16_cuda of y); y may then be null. n_tok <= 65535.
+void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_t stream, uint16_t* y_bf16 = nullptr);
 
 // Largest head_dim attention_decode_f32_cuda accepts.
 constexpr int kCudaAttentionMaxHeadDim = 256;

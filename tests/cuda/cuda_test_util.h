@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -85,6 +86,15 @@ inline void expect_close(const std::string& what, const std::vector<float>& got,
     EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size() << " elements out of tolerance (tol " << tol
                        << ", eps " << eps << "); first at " << first_bad << ": got " << got[first_bad] << ", ref "
                        << ref[first_bad] << "; max abs error " << max_err;
+}
+
+// Elements whose bytes differ (bit-for-bit comparison: NaN payloads and signed zeros count).
+template <class T>
+size_t bit_differences(const std::vector<T>& a, const std::vector<T>& b) {
+    if (a.size() != b.size()) return std::max(a.size(), b.size());
+    size_t n = 0;
+    for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
+    return n;
 }
 
 // ---- whole-model helpers (the backend tests) ----

@@ -35,6 +35,7 @@ namespace {
 
 using cuda_test::step;
 
+using cuda_test::bit_differences;
 using cuda_test::DeviceArray;
 using cuda_test::random_floats;
 
@@ -118,6 +119,14 @@ TEST(CudaAttentionArgs, LaunchersRejectBadArguments) {
     EXPECT_THROW(
         kv_append_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, nullptr, -1, 256, 0, nullptr, nullptr, nullptr),
         Error);
+    EXPECT_THROW(qkv_rope_append_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 2, 1, 63,
+                                      1e4f, nullptr, 0, nullptr, nullptr, nullptr),
+                 Error);  // odd head_dim
+    EXPECT_THROW(qkv_rope_append_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 70000, 2, 1,
+                                      64, 1e4f, nullptr, 0, nullptr, nullptr, nullptr),
+                 Error);
+    EXPECT_NO_THROW(qkv_rope_append_cuda(KV_CACHE_BF16, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 2, 1,
+                                         64, 1e4f, nullptr, 0, nullptr, nullptr, nullptr));
     EXPECT_THROW(attention_decode_split_cuda(KV_CACHE_F32, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 1,
                                              64, 1, 32, 1.0f, 256, 1, nullptr, nullptr, nullptr),
                  Error);
@@ -370,6 +379,56 @@ TEST(CudaAttention, KvAppendBf16RoundsLikeTwin) {
     for (size_t i = 0; i < k_ref.size(); ++i) bad_k += k_got[i] != k_ref[i], bad_v += v_got[i] != v_ref[i];
     EXPECT_EQ(bad_k, 0u) << "kv_append bf16: K bits differ from ref_f32_to_bf16";
     EXPECT_EQ(bad_v, 0u) << "kv_append bf16: V bits differ from ref_f32_to_bf16";
+}
+
+// The fused q/k/v output stage against the launches it replaces in the backend (split_qkv_f32,
+// rope_f32 on q and on k, kv_append), each tested against its twin above or in
+// test_cuda_ops.cpp: q and both caches bit for bit, for both cache types, with and without biases,
+// for the Qwen2.5-1.5B and -0.5B head shapes, positions up to 4095, several slots.
+TEST(CudaAttention, QkvRopeAppendIsBitIdenticalToSplitRopeAppend) {
+    REQUIRE_CUDA_DEVICE();
+    struct Shape {
+        int H, Hkv, D;
+        float theta;
+    };
+    const std::vector<int32_t> slot = {2, 0, 2, 1, 1, 0, 2}, pos = {0, 1, 7, 100, 4095, 2048, 8};
+    const int T = int(slot.size()), n_slots = 3, max_len = 4096;
+    uint32_t seed = 500;
+    for (const Shape& sh : {Shape{12, 2, 128, 1e6f}, Shape{14, 2, 64, 1e6f}, Shape{4, 4, 16, 1e4f}}) {
+        const int q_dim = sh.H * sh.D, kv_dim = sh.Hkv * sh.D, width = q_dim + 2 * kv_dim;
+        const int64_t slot_stride = int64_t(max_len) * kv_dim;
+        const std::vector<float> qkv = random_floats(size_t(T) * width, -4.0f, 4.0f, ++seed);
+        const std::vector<float> bq = random_floats(size_t(q_dim), -1.0f, 1.0f, ++seed);
+        const std::vector<float> bk = random_floats(size_t(kv_dim), -1.0f, 1.0f, ++seed);
+        const std::vector<float> bv = random_floats(size_t(kv_dim), -1.0f, 1.0f, ++seed);
+        DeviceArray<float> d_qkv(qkv), d_bq(bq), d_bk(bk), d_bv(bv);
+        DeviceArray<int32_t> d_slot(slot), d_pos(pos);
+        for (KvCacheType type : {KV_CACHE_F32, KV_CACHE_BF16})
+            for (bool bias : {true, false}) {
+                const std::string what = std::string("D ") + std::to_string(sh.D) + " cache " +
+                                         kv_cache_type_name(type) + (bias ? " bias" : " no bias");
+                const size_t cache_bytes = size_t(n_slots * slot_stride) * size_t(kv_cache_type_size(type));
+                // separate launches
+                DeviceArray<float> d_q(size_t(T) * q_dim), d_k(size_t(T) * kv_dim), d_v(size_t(T) * kv_dim);
+                DeviceArray<uint8_t> d_kc(std::vector<uint8_t>(cache_bytes, 0x7f)), d_vc(d_kc.download());
+                const float *b_q = bias ? d_bq.get() : nullptr, *b_k = bias ? d_bk.get() : nullptr,
+                            *b_v = bias ? d_bv.get() : nullptr;
+                split_qkv_f32_cuda(d_qkv.get(), b_q, b_k, b_v, T, q_dim, kv_dim, d_q.get(), d_k.get(), d_v.get(),
+                                   nullptr);
+                rope_f32_cuda(d_q.get(), d_pos.get(), T, sh.H, sh.D, sh.theta, nullptr);
+                rope_f32_cuda(d_k.get(), d_pos.get(), T, sh.Hkv, sh.D, sh.theta, nullptr);
+                kv_append_cuda(type, d_k.get(), d_v.get(), d_slot.get(), d_pos.get(), T, kv_dim, slot_stride,
+                               d_kc.get(), d_vc.get(), nullptr);
+                // fused
+                DeviceArray<float> d_qf(size_t(T) * q_dim);
+                DeviceArray<uint8_t> d_kcf(std::vector<uint8_t>(cache_bytes, 0x7f)), d_vcf(d_kcf.download());
+                qkv_rope_append_cuda(type, d_qkv.get(), b_q, b_k, b_v, d_slot.get(), d_pos.get(), T, sh.H, sh.Hkv,
+                                     sh.D, sh.theta, d_qf.get(), slot_stride, d_kcf.get(), d_vcf.get(), nullptr);
+                EXPECT_EQ(bit_differences(d_qf.download(), d_q.download()), 0u) << what << ": q";
+                EXPECT_EQ(bit_differences(d_kcf.download(), d_kc.download()), 0u) << what << ": K cache";
+                EXPECT_EQ(bit_differences(d_vcf.download(), d_vc.download()), 0u) << what << ": V cache";
+            }
+    }
 }
 
 }  // namespace

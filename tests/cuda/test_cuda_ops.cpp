@@ -43,6 +43,8 @@ TEST(CudaOpsArgs, LaunchersRejectBadShapes) {
         split_qkv_f32_cuda(nullptr, nullptr, nullptr, nullptr, 70000, 64, 64, nullptr, nullptr, nullptr, nullptr),
         Error);
     EXPECT_THROW(swiglu_f32_cuda(nullptr, -1, 8, nullptr, nullptr), Error);
+    EXPECT_THROW(swiglu_f32_cuda(nullptr, 2, 8, nullptr, nullptr, nullptr), Error);  // no output
+    EXPECT_THROW(rms_norm_rows_cuda(nullptr, nullptr, nullptr, nullptr, nullptr, 2, 8, 1e-6f, nullptr), Error);
     EXPECT_NO_THROW(swiglu_f32_cuda(nullptr, 0, 8, nullptr, nullptr));
 }
 
@@ -82,6 +84,40 @@ TEST(CudaOps, RmsNormMatchesTwin) {
         rms_norm_f32_cuda(d_x.get(), d_w.get(), d_y.get(), rows, n, eps, nullptr);
         expect_close("rms_norm_f32 n=" + std::to_string(n), d_y.download(), ref, 1e-6f, 1e-5f);
     }
+}
+
+// The fused norm (row selection, bf16 output) against the separate launches it replaces in the
+// backend: gather_rows_f32, rms_norm_f32, convert_f32_bf16. Bit for bit.
+TEST(CudaOps, RmsNormRowsIsBitIdenticalToGatherNormConvert) {
+    REQUIRE_CUDA_DEVICE();
+    const int n = 1536, n_x = 7;
+    const float eps = 1e-6f;
+    std::vector<float> x = random_floats(size_t(n_x) * n, -3.0f, 3.0f, 41);
+    x[5] = NAN;  // row 0 is NaN throughout, in both paths
+    const std::vector<float> w = random_floats(size_t(n), 0.5f, 1.5f, 42);
+    const std::vector<int32_t> rows = {6, 0, 3, 3};
+    const int R = int(rows.size());
+    DeviceArray<float> d_x(x), d_w(w), d_g(size_t(R) * n), d_y(size_t(R) * n), d_yf(size_t(R) * n),
+        d_all(x.size()), d_allf(x.size());
+    DeviceArray<int32_t> d_rows(rows);
+    DeviceArray<uint16_t> d_b(size_t(R) * n), d_bf(size_t(R) * n), d_bonly(size_t(R) * n), d_allb(x.size()),
+        d_allbf(x.size());
+    // separate: gather, norm, convert
+    gather_rows_f32_cuda(d_x.get(), d_rows.get(), R, n, d_g.get(), nullptr);
+    rms_norm_f32_cuda(d_g.get(), d_w.get(), d_y.get(), R, n, eps, nullptr);
+    convert_f32_bf16_cuda(d_y.get(), int64_t(R) * n, d_b.get(), nullptr);
+    // fused: both outputs, then the bf16 one alone
+    rms_norm_rows_cuda(d_x.get(), d_rows.get(), d_w.get(), d_yf.get(), d_bf.get(), R, n, eps, nullptr);
+    rms_norm_rows_cuda(d_x.get(), d_rows.get(), d_w.get(), nullptr, d_bonly.get(), R, n, eps, nullptr);
+    EXPECT_EQ(bit_differences(d_yf.download(), d_y.download()), 0u) << "fp32 output";
+    EXPECT_EQ(bit_differences(d_bf.download(), d_b.download()), 0u) << "bf16 output";
+    EXPECT_EQ(bit_differences(d_bonly.download(), d_b.download()), 0u) << "bf16 output alone";
+    // every row (rows null)
+    rms_norm_f32_cuda(d_x.get(), d_w.get(), d_all.get(), n_x, n, eps, nullptr);
+    convert_f32_bf16_cuda(d_all.get(), int64_t(n_x) * n, d_allb.get(), nullptr);
+    rms_norm_rows_cuda(d_x.get(), nullptr, d_w.get(), d_allf.get(), d_allbf.get(), n_x, n, eps, nullptr);
+    EXPECT_EQ(bit_differences(d_allf.download(), d_all.download()), 0u) << "fp32 output, all rows";
+    EXPECT_EQ(bit_differences(d_allbf.download(), d_allb.download()), 0u) << "bf16 output, all rows";
 }
 
 TEST(CudaOps, RopeMatchesTwin) {
@@ -162,9 +198,19 @@ TEST(CudaOps, SwigluOverFusedGateUpMatchesTwin) {
         const float* row = gu.data() + size_t(t) * 2 * I;
         ref_silu_mul(row, row + I, I, ref.data() + size_t(t) * I);
     }
-    DeviceArray<float> d_gu(gu), d_y(ref.size());
+    DeviceArray<float> d_gu(gu), d_y(ref.size()), d_y2(ref.size());
     swiglu_f32_cuda(d_gu.get(), T, I, d_y.get(), nullptr);
     expect_close("swiglu_f32", d_y.download(), ref, 1e-6f, 1e-5f);
+
+    // The bf16 output (the down product's input) is convert_f32_bf16 of the fp32 one, bit for bit,
+    // written alone or beside the fp32 output.
+    DeviceArray<uint16_t> d_b(ref.size()), d_fused(ref.size()), d_alone(ref.size());
+    convert_f32_bf16_cuda(d_y.get(), int64_t(ref.size()), d_b.get(), nullptr);
+    swiglu_f32_cuda(d_gu.get(), T, I, d_y2.get(), nullptr, d_fused.get());
+    swiglu_f32_cuda(d_gu.get(), T, I, nullptr, nullptr, d_alone.get());
+    EXPECT_EQ(bit_differences(d_y2.download(), d_y.download()), 0u) << "fp32 output beside the bf16 one";
+    EXPECT_EQ(bit_differences(d_fused.download(), d_b.download()), 0u) << "bf16 output beside the fp32 one";
+    EXPECT_EQ(bit_differences(d_alone.download(), d_b.download()), 0u) << "bf16 output alone";
 }
 
 TEST(CudaOps, AddAndBiasMatchTwin) {
