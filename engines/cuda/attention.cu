@@ -182,9 +182,10 @@ void qkv_rope_append_cuda(KvCacheType type, const float* qkv, const float* bq, c
 
 void attention_rows_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                          const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
-                         int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+                         int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream,
+                         uint16_t* out_bf16) {
     attention_f32_rows_cuda(type == KV_CACHE_BF16, q, k, v, slot_stride, row_index, row_slot, row_n_ctx, n_rows,
-                            n_heads, n_kv_heads, head_dim, scale, out, stream);
+                            n_heads, n_kv_heads, head_dim, scale, out, stream, out_bf16);
 }
 
 // ---- tiled prefill ----
@@ -193,7 +194,7 @@ template <typename KV, int DPL, int BK>
 __global__ void __launch_bounds__(kPfThreads)
     attention_prefill_f32(const float* q, const KV* k, const KV* v, int64_t slot_stride, const int32_t* row_slot,
                           const int32_t* row_n_ctx, const int32_t* tile_first, const int32_t* tile_count, int n_heads,
-                          int n_kv_heads, int head_dim, int heads_per_block, float scale, float* out) {
+                          int n_kv_heads, int head_dim, int heads_per_block, float scale, float* out, uint16_t* out_b) {
     constexpr int KPT = BK / 16;  // keys per thread in S = Q K^T
     constexpr int RPT_S = 4;      // rows per thread in S (128 threads = 8 row groups x 16 key groups)
     constexpr int RPT_O = 8;      // rows per thread in O (4 warps x 8 rows = 32)
@@ -342,11 +343,14 @@ __global__ void __launch_bounds__(kPfThreads)
         const int tl = r / hpb, hl = r % hpb;
         if (tl >= nt || hl >= nh) continue;
         const float l = l_s[r];
-        float* o = out + (int64_t(t0 + tl) * n_heads + h0 + hl) * D;
+        const int64_t o = (int64_t(t0 + tl) * n_heads + h0 + hl) * D;
 #pragma unroll
         for (int cc = 0; cc < DPL; ++cc) {
             const int d = lane + 32 * cc;
-            if (d < D) o[d] = l > 0.0f ? acc[i][cc] / l : 0.0f;
+            if (d >= D) continue;
+            const float val = l > 0.0f ? acc[i][cc] / l : 0.0f;
+            out[o + d] = val;
+            if (out_b) out_b[o + d] = f32_to_bf16_bits(val);
         }
     }
 }
@@ -366,7 +370,8 @@ int attention_prefill_smem_bytes(int head_dim) {
 template <typename KV, int DPL, int BK>
 static void prefill_launch(const float* q, const KV* k, const KV* v, int64_t slot_stride, const int32_t* row_slot,
                            const int32_t* row_n_ctx, const int32_t* tile_first, const int32_t* tile_count, int n_tiles,
-                           int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+                           int n_heads, int n_kv_heads, int head_dim, float scale, float* out, uint16_t* out_b,
+                           cudaStream_t stream) {
     const int group = n_heads / n_kv_heads;
     const int hpb = std::min(group, kPfRows);
     const int n_chunks = (group + hpb - 1) / hpb;
@@ -384,7 +389,7 @@ static void prefill_launch(const float* q, const KV* k, const KV* v, int64_t slo
 #endif
     const dim3 grid{unsigned(n_tiles), unsigned(n_kv_heads * n_chunks), 1u};
     ADABENCH_LAUNCH_SMEM(prefill_kernel, grid, kPfThreads, size_t(smem), stream, q, k, v, slot_stride, row_slot,
-                         row_n_ctx, tile_first, tile_count, n_heads, n_kv_heads, head_dim, hpb, scale, out);
+                         row_n_ctx, tile_first, tile_count, n_heads, n_kv_heads, head_dim, hpb, scale, out, out_b);
     check_launch("attention_prefill_f32");
 }
 
@@ -392,23 +397,23 @@ template <typename KV>
 static void prefill_dispatch(const float* q, const KV* k, const KV* v, int64_t slot_stride, const int32_t* row_slot,
                              const int32_t* row_n_ctx, const int32_t* tile_first, const int32_t* tile_count,
                              int n_tiles, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
-                             cudaStream_t stream) {
+                             uint16_t* out_b, cudaStream_t stream) {
     const PfShape sh = pf_shape(head_dim);
     if (sh.dims_per_lane == 2)
         prefill_launch<KV, 2, 64>(q, k, v, slot_stride, row_slot, row_n_ctx, tile_first, tile_count, n_tiles, n_heads,
-                                  n_kv_heads, head_dim, scale, out, stream);
+                                  n_kv_heads, head_dim, scale, out, out_b, stream);
     else if (sh.dims_per_lane == 4)
         prefill_launch<KV, 4, 64>(q, k, v, slot_stride, row_slot, row_n_ctx, tile_first, tile_count, n_tiles, n_heads,
-                                  n_kv_heads, head_dim, scale, out, stream);
+                                  n_kv_heads, head_dim, scale, out, out_b, stream);
     else
         prefill_launch<KV, 8, 32>(q, k, v, slot_stride, row_slot, row_n_ctx, tile_first, tile_count, n_tiles, n_heads,
-                                  n_kv_heads, head_dim, scale, out, stream);
+                                  n_kv_heads, head_dim, scale, out, out_b, stream);
 }
 
 void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                             const int32_t* row_slot, const int32_t* row_n_ctx, const int32_t* tile_first,
                             const int32_t* tile_count, int n_tiles, int n_heads, int n_kv_heads, int head_dim,
-                            float scale, float* out, cudaStream_t stream) {
+                            float scale, float* out, cudaStream_t stream, uint16_t* out_bf16) {
     if (n_tiles < 0) throw Error("attention_prefill_f32: n_tiles is negative (" + std::to_string(n_tiles) + ")");
     if (attention_prefill_tile_rows(n_heads, n_kv_heads, head_dim) == 0)
         throw Error("attention_prefill_f32: unsupported shape (n_heads " + std::to_string(n_heads) + ", n_kv_heads " +
@@ -420,10 +425,12 @@ void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, con
         throw Error("attention_prefill_f32: " + std::to_string(n_tiles) + " tiles exceed 65535 per launch");
     if (type == KV_CACHE_F32)
         prefill_dispatch(q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride, row_slot,
-                         row_n_ctx, tile_first, tile_count, n_tiles, n_heads, n_kv_heads, head_dim, scale, out, stream);
+                         row_n_ctx, tile_first, tile_count, n_tiles, n_heads, n_kv_heads, head_dim, scale, out,
+                         out_bf16, stream);
     else
         prefill_dispatch(q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride, row_slot,
-                         row_n_ctx, tile_first, tile_count, n_tiles, n_heads, n_kv_heads, head_dim, scale, out, stream);
+                         row_n_ctx, tile_first, tile_count, n_tiles, n_heads, n_kv_heads, head_dim, scale, out,
+                         out_bf16, stream);
 }
 
 // ---- split-K decode (flash-decoding) ----
@@ -543,7 +550,8 @@ __global__ void __launch_bounds__(kDecThreads)
 }
 
 __global__ void attention_decode_combine_f32(const float* partial, const int32_t* row_index, const int32_t* row_n_ctx,
-                                             int n_heads, int head_dim, int split_len, int max_splits, float* out) {
+                                             int n_heads, int head_dim, int split_len, int max_splits, float* out,
+                                             uint16_t* out_b) {
     const int h = blockIdx.x;
     const int r = row_index ? row_index[blockIdx.y] : int(blockIdx.y);
     const int n = row_n_ctx[r];
@@ -556,14 +564,16 @@ __global__ void attention_decode_combine_f32(const float* partial, const int32_t
         const float ms = pp[s * (head_dim + 2)];
         L += ms == -INFINITY ? 0.0f : pp[s * (head_dim + 2) + 1] * expf(ms - M);
     }
-    float* o = out + (int64_t(r) * n_heads + h) * head_dim;
+    const int64_t o = (int64_t(r) * n_heads + h) * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         float a = 0.0f;
         for (int s = 0; s < n_splits; ++s) {
             const float ms = pp[s * (head_dim + 2)];
             if (ms != -INFINITY) a += pp[s * (head_dim + 2) + 2 + d] * expf(ms - M);
         }
-        o[d] = L > 0.0f ? a / L : 0.0f;
+        const float val = L > 0.0f ? a / L : 0.0f;
+        out[o + d] = val;
+        if (out_b) out_b[o + d] = f32_to_bf16_bits(val);
     }
 }
 
@@ -589,7 +599,8 @@ int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, i
 void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                                  const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
                                  int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
-                                 int max_splits, float* partial, float* out, cudaStream_t stream) {
+                                 int max_splits, float* partial, float* out, cudaStream_t stream,
+                                 uint16_t* out_bf16) {
     if (n_rows < 0) throw Error("attention_decode_split_f32: n_rows is negative (" + std::to_string(n_rows) + ")");
     if (!attention_decode_split_supported(n_heads, n_kv_heads, head_dim))
         throw Error("attention_decode_split_f32: unsupported shape (n_heads " + std::to_string(n_heads) +
@@ -613,7 +624,7 @@ void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k
     check_launch("attention_decode_split_f32");
     const dim3 combine_grid{unsigned(n_heads), unsigned(n_rows), 1u};
     ADABENCH_LAUNCH(attention_decode_combine_f32, combine_grid, 128, stream, partial, row_index, row_n_ctx, n_heads,
-                    head_dim, split_len, max_splits, out);
+                    head_dim, split_len, max_splits, out, out_bf16);
     check_launch("attention_decode_combine_f32");
 }
 

@@ -49,9 +49,12 @@ void qkv_rope_append_cuda(KvCacheType type, const float* qkv, const float* bq, c
 // same arguments, slot_stride in elements. row_index null: rows 0..n_rows-1; otherwise the n_rows
 // query rows row_index[i] (q, out, row_slot, row_n_ctx indexed by row number), the rest of out
 // untouched: the single-token rows of a step whose other sequences go through the tiled kernel.
+// Every attention launcher here also writes out_bf16, when not null, with the same layout: out
+// rounded to bf16 as convert_f32_bf16_cuda rounds it (the o projection's input), bit for bit.
 void attention_rows_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                          const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
-                         int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream);
+                         int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream,
+                         uint16_t* out_bf16 = nullptr);
 
 // Query rows (tokens) per tile of attention_prefill_cuda for this shape, or 0 when the tiled
 // kernel does not handle it (head_dim > kCudaAttentionMaxHeadDim or not a multiple of 4; the
@@ -69,7 +72,7 @@ int attention_prefill_tile_rows(int n_heads, int n_kv_heads, int head_dim);
 void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                             const int32_t* row_slot, const int32_t* row_n_ctx, const int32_t* tile_first,
                             const int32_t* tile_count, int n_tiles, int n_heads, int n_kv_heads, int head_dim,
-                            float scale, float* out, cudaStream_t stream);
+                            float scale, float* out, cudaStream_t stream, uint16_t* out_bf16 = nullptr);
 
 // Split-K (flash-decoding) attention for decode rows: row r's context is cut into splits of
 // split_len positions, one block per (kv head, row, split) scores its split for every query head
@@ -88,7 +91,8 @@ int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, i
 void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                                  const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
                                  int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
-                                 int max_splits, float* partial, float* out, cudaStream_t stream);
+                                 int max_splits, float* partial, float* out, cudaStream_t stream,
+                                 uint16_t* out_bf16 = nullptr);
 
 // Dynamic shared memory (bytes) one block of attention_prefill_cuda uses for head_dim; for the
 // tests and the notes (<= 227 KiB on sm_90, <= 163 KiB on sm_80 for every head_dim <= 256).

@@ -850,10 +850,11 @@ void CudaBackend::enqueue_step(int T, int S) {
     // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
     get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
 
-    // Launches per layer without LoRA: norm (+ bf16), the q/k/v product, split + RoPE + append,
-    // attention, bf16, the o product accumulating into x, norm (+ bf16), the gate/up product,
-    // SwiGLU (+ bf16), the down product accumulating into x. The fp32 copies of the products'
-    // inputs (xn, att, act) exist only for the unmerged LoRA terms, which read them.
+    // Launches per layer without LoRA (9; 4 are products): norm (+ bf16), the q/k/v product,
+    // split + RoPE + append, attention (+ bf16), the o product accumulating into x, norm (+ bf16),
+    // the gate/up product, SwiGLU (+ bf16), the down product accumulating into x. The fp32 copies
+    // of the products' inputs (xn, act) are written only for the unmerged LoRA terms, which read
+    // them.
     for (int l = 0; l < cfg.n_layers; ++l) {
         const DeviceLayer& L = layers_[size_t(l)];
 
@@ -876,16 +877,15 @@ void CudaBackend::enqueue_step(int T, int S) {
         if (tiled) {
             attention_prefill_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_slot,
                                    d_n_ctx, d_tile_first, d_tile_count, n_tiles, H, Hkv, D, attn_scale, att_.ptr,
-                                   stream_);
+                                   stream_, xb_.ptr);
             if (n_single > 0) decode_attention(l, d_single, n_single, d_slot, d_n_ctx);
         } else if (T == S) {
             decode_attention(l, nullptr, T, d_slot, d_n_ctx);
         } else {
             attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, nullptr,
-                                d_slot, d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_);
+                                d_slot, d_n_ctx, T, H, Hkv, D, attn_scale, att_.ptr, stream_, xb_.ptr);
         }
-        // x = x + att Wo^T
-        convert_f32_bf16_cuda(att_.ptr, int64_t(T) * q_dim, xb_.ptr, stream_);
+        // x = x + att Wo^T (att's bf16 rounding, written by the attention kernels, in xb)
         residual_project(L.o, att_.ptr, T, l, LORA_TARGET_O);
 
         // ---- MLP block (SwiGLU) ----
@@ -917,10 +917,10 @@ void CudaBackend::decode_attention(int l, const int32_t* d_rows, int n_rows, con
     if (dec_max_splits_ > 0)
         attention_decode_split_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_rows,
                                     d_slot, d_n_ctx, n_rows, H, Hkv, D, attn_scale, dec_split_len_, dec_max_splits_,
-                                    partial_.ptr, att_.ptr, stream_);
+                                    partial_.ptr, att_.ptr, stream_, xb_.ptr);
     else
         attention_rows_cuda(kv_type_, q_.ptr, k_cache_[size_t(l)], v_cache_[size_t(l)], slot_stride, d_rows, d_slot,
-                            d_n_ctx, n_rows, H, Hkv, D, attn_scale, att_.ptr, stream_);
+                            d_n_ctx, n_rows, H, Hkv, D, attn_scale, att_.ptr, stream_, xb_.ptr);
 }
 
 cudaGraphExec_t CudaBackend::decode_graph(int S) {

@@ -256,7 +256,7 @@ __device__ __forceinline__ float kv_to_f32(uint16_t h) { return bf16_bits_to_f32
 template <typename KV>
 __global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
                               const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
-                              float scale, float* out) {
+                              float scale, float* out, uint16_t* out_b) {
     __shared__ float q_s[kCudaAttentionMaxHeadDim];
     __shared__ float p_s[kAttnChunk];
     const int h = blockIdx.x, s = row_index ? row_index[blockIdx.y] : int(blockIdx.y);  // s: query row
@@ -266,7 +266,7 @@ __global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t 
     const float* qh = q + (int64_t(s) * n_heads + h) * head_dim;
     const KV* kb = k + slot * seq_stride + int64_t(kvh) * head_dim;
     const KV* vb = v + slot * seq_stride + int64_t(kvh) * head_dim;
-    float* oh = out + (int64_t(s) * n_heads + h) * head_dim;
+    const int64_t oh = (int64_t(s) * n_heads + h) * head_dim;
     const int n = n_ctx[s];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
 
@@ -313,14 +313,17 @@ __global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t 
     for (int r = 0; r < kAttnDimsPerThread; ++r) {
         const int d = threadIdx.x + r * kAttnBlock;
         if (d >= head_dim) break;
-        oh[d] = n > 0 ? acc[r] / l : 0.0f;
+        const float val = n > 0 ? acc[r] / l : 0.0f;
+        out[oh + d] = val;
+        if (out_b) out_b[oh + d] = f32_to_bf16_bits(val);
     }
 }
 
 template <typename KV>
 static void attention_launch(const char* op, const float* q, const KV* k, const KV* v, int64_t seq_stride,
                              const int32_t* row_index, const int32_t* row_slot, const int32_t* n_ctx, int n_rows,
-                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, uint16_t* out_b,
+                             cudaStream_t stream) {
     check_size(op, "n_rows", n_rows);
     if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
         throw Error(std::string(op) + ": n_heads " + std::to_string(n_heads) + " is not a positive multiple of " +
@@ -332,7 +335,7 @@ static void attention_launch(const char* op, const float* q, const KV* k, const 
     if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
     const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
     ADABENCH_LAUNCH(attention_f32, grid, kAttnBlock, stream, q, k, v, seq_stride, row_index, row_slot, n_ctx, n_heads,
-                    n_kv_heads, head_dim, scale, out);
+                    n_kv_heads, head_dim, scale, out, out_b);
     check_launch(op);
 }
 
@@ -340,26 +343,27 @@ void attention_decode_f32_cuda(const float* q, const float* k, const float* v, i
                                int n_seq, int n_heads, int n_kv_heads, int head_dim, float scale, float* out,
                                cudaStream_t stream) {
     attention_launch("attention_decode_f32", q, k, v, seq_stride, nullptr, nullptr, n_ctx, n_seq, n_heads, n_kv_heads,
-                     head_dim, scale, out, stream);
+                     head_dim, scale, out, nullptr, stream);
 }
 
 void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t slot_stride, const int32_t* row_slot,
                         const int32_t* row_n_ctx, int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale,
                         float* out, cudaStream_t stream) {
     attention_launch("attention_f32", q, k, v, slot_stride, nullptr, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads,
-                     head_dim, scale, out, stream);
+                     head_dim, scale, out, nullptr, stream);
 }
 
 void attention_f32_rows_cuda(bool kv_bf16, const float* q, const void* k, const void* v, int64_t slot_stride,
                              const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
-                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream,
+                             uint16_t* out_bf16) {
     if (kv_bf16)
         attention_launch("attention_f32 (bf16 cache)", q, static_cast<const uint16_t*>(k),
                          static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_rows, n_heads,
-                         n_kv_heads, head_dim, scale, out, stream);
+                         n_kv_heads, head_dim, scale, out, out_bf16, stream);
     else
         attention_launch("attention_f32", q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
-                         row_index, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, stream);
+                         row_index, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, out_bf16, stream);
 }
 
 // ---- KV cache append: row t of k_new / v_new goes to (slot[t], pos[t]) ----

@@ -86,10 +86,12 @@ void attention_f32_cuda(const float* q, const float* k, const float* v, int64_t 
 // holds fp32 values, or bf16 bits when kv_bf16 (converted to fp32 on load; twin: ref_attention_row
 // over the bf16-rounded K/V), slot_stride in elements; and when row_index is not null, the n_rows
 // blocks compute query rows row_index[0..n_rows) (q, out, row_slot, row_n_ctx indexed by those row
-// numbers) and leave the other rows of out alone.
+// numbers) and leave the other rows of out alone. out_bf16, when not null, receives out rounded
+// to bf16 (as convert_f32_bf16_cuda), same layout.
 void attention_f32_rows_cuda(bool kv_bf16, const float* q, const void* k, const void* v, int64_t slot_stride,
                              const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx, int n_rows,
-                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream);
+                             int n_heads, int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream,
+                             uint16_t* out_bf16 = nullptr);
 
 // KV cache append: k_new, v_new (n_tok, kv_dim) rows go to position pos[t] of slot slot[t]:
 // k_cache[slot[t]*slot_stride + pos[t]*kv_dim + i]. Slots and positions are checked by the caller.

@@ -2,6 +2,7 @@
 // (engines/cuda/attention.cuh) against ref_attention_row on random inputs (CudaBackend with these:
 // test_cuda_attention_backend.cpp).
 //
+// Each launcher's optional bf16 output must be its fp32 output rounded, bit for bit.
 // Each attention case is one step of several sequences with ragged lengths (1, 63, 64, 65, 300
 // tokens, one continuing a slot that already holds 100 positions, one decode row), GQA ratios 1, 6
 // and 7 and head dims 64, 80, 128 and 256, over an fp32 and a bf16 cache. Cache positions no row
@@ -165,6 +166,17 @@ StepLayout ragged_step() {
     return s;
 }
 
+// A launcher's bf16 output (out_bf16) holds ref_f32_to_bf16 of its fp32 output, element for
+// element: where the launch wrote both, and where it wrote neither (both start as 7.0).
+void expect_bf16_of(const std::string& what, const std::vector<uint16_t>& got, const std::vector<float>& out) {
+    ASSERT_EQ(got.size(), out.size()) << what;
+    size_t bad = 0;
+    for (size_t i = 0; i < out.size(); ++i) bad += got[i] != ref_f32_to_bf16(out[i]);
+    EXPECT_EQ(bad, 0u) << what << ": the bf16 output is not the fp32 output rounded";
+}
+
+std::vector<uint16_t> bf16_sevens(size_t n) { return std::vector<uint16_t>(n, ref_f32_to_bf16(7.0f)); }
+
 struct AttnCase {
     int n_heads, n_kv_heads, head_dim;
     float q_range;
@@ -260,9 +272,12 @@ void check_case(const AttnCase& c, KvCacheType type, uint32_t seed) {
         std::vector<int32_t> first, count, singles;
         tiles_of(1, first, count, singles);
         DeviceArray<int32_t> d_tf(first), d_tc(count);
+        DeviceArray<uint16_t> d_out_b(q.size());
         attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
-                               int(first.size()), H, Hkv, D, scale, d_out.get(), nullptr);
-        expect_close("attention_prefill " + name, d_out.download(), ref, 1e-5f, 1e-4f);
+                               int(first.size()), H, Hkv, D, scale, d_out.get(), nullptr, d_out_b.get());
+        const std::vector<float> got = d_out.download();
+        expect_close("attention_prefill " + name, got, ref, 1e-5f, 1e-4f);
+        expect_bf16_of("attention_prefill " + name, d_out_b.download(), got);
     }
 
     // The backend's split: tiles over sequences feeding several tokens, the per-row kernel over
@@ -275,13 +290,18 @@ void check_case(const AttnCase& c, KvCacheType type, uint32_t seed) {
         for (int32_t r : singles)
             std::copy_n(ref.begin() + int64_t(r) * H * D, H * D, expect.begin() + int64_t(r) * H * D);
         DeviceArray<float> d_mixed(std::vector<float>(q.size(), 7.0f));
+        DeviceArray<uint16_t> d_mixed_b(bf16_sevens(q.size()));
         DeviceArray<int32_t> d_tf(first), d_tc(count), d_single(singles);
         attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_single.get(), d_slot.get(), d_n.get(),
-                            int(singles.size()), H, Hkv, D, scale, d_mixed.get(), nullptr);
-        expect_close("attention_rows (listed rows only) " + name, d_mixed.download(), expect, 1e-5f, 1e-4f);
+                            int(singles.size()), H, Hkv, D, scale, d_mixed.get(), nullptr, d_mixed_b.get());
+        std::vector<float> got = d_mixed.download();
+        expect_close("attention_rows (listed rows only) " + name, got, expect, 1e-5f, 1e-4f);
+        expect_bf16_of("attention_rows (listed rows only) " + name, d_mixed_b.download(), got);
         attention_prefill_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_slot.get(), d_n.get(), d_tf.get(), d_tc.get(),
-                               int(first.size()), H, Hkv, D, scale, d_mixed.get(), nullptr);
-        expect_close("attention_prefill + rows " + name, d_mixed.download(), ref, 1e-5f, 1e-4f);
+                               int(first.size()), H, Hkv, D, scale, d_mixed.get(), nullptr, d_mixed_b.get());
+        got = d_mixed.download();
+        expect_close("attention_prefill + rows " + name, got, ref, 1e-5f, 1e-4f);
+        expect_bf16_of("attention_prefill + rows " + name, d_mixed_b.download(), got);
     }
 
     // Split-K decode kernel over every row (prefill rows are rows too), with short splits (many per
@@ -291,10 +311,14 @@ void check_case(const AttnCase& c, KvCacheType type, uint32_t seed) {
             const int max_splits = (max_len + split_len - 1) / split_len;
             DeviceArray<float> d_part(size_t(attention_decode_partial_floats(T, H, D, max_splits)));
             DeviceArray<float> d_split(q.size());
+            DeviceArray<uint16_t> d_split_b(q.size());
             attention_decode_split_cuda(type, d_q.get(), d_k, d_v, slot_stride, nullptr, d_slot.get(), d_n.get(), T, H,
-                                        Hkv, D, scale, split_len, max_splits, d_part.get(), d_split.get(), nullptr);
-            expect_close("attention_decode_split split_len=" + std::to_string(split_len) + " " + name,
-                         d_split.download(), ref, 1e-5f, 1e-4f);
+                                        Hkv, D, scale, split_len, max_splits, d_part.get(), d_split.get(), nullptr,
+                                        d_split_b.get());
+            const std::string what = "attention_decode_split split_len=" + std::to_string(split_len) + " " + name;
+            const std::vector<float> got = d_split.download();
+            expect_close(what, got, ref, 1e-5f, 1e-4f);
+            expect_bf16_of(what, d_split_b.download(), got);
         }
         std::vector<int32_t> first, count, singles;
         tiles_of(2, first, count, singles);
@@ -304,17 +328,23 @@ void check_case(const AttnCase& c, KvCacheType type, uint32_t seed) {
         const int max_splits = attention_decode_max_splits(max_len);
         DeviceArray<float> d_part(size_t(attention_decode_partial_floats(int(singles.size()), H, D, max_splits)));
         DeviceArray<float> d_listed(std::vector<float>(q.size(), 7.0f));
+        DeviceArray<uint16_t> d_listed_b(bf16_sevens(q.size()));
         DeviceArray<int32_t> d_single(singles);
         attention_decode_split_cuda(type, d_q.get(), d_k, d_v, slot_stride, d_single.get(), d_slot.get(), d_n.get(),
                                     int(singles.size()), H, Hkv, D, scale, attention_decode_split_len(max_len),
-                                    max_splits, d_part.get(), d_listed.get(), nullptr);
-        expect_close("attention_decode_split (listed rows only) " + name, d_listed.download(), expect, 1e-5f, 1e-4f);
+                                    max_splits, d_part.get(), d_listed.get(), nullptr, d_listed_b.get());
+        const std::vector<float> got = d_listed.download();
+        expect_close("attention_decode_split (listed rows only) " + name, got, expect, 1e-5f, 1e-4f);
+        expect_bf16_of("attention_decode_split (listed rows only) " + name, d_listed_b.download(), got);
     }
 
     DeviceArray<float> d_out_rows(q.size());
+    DeviceArray<uint16_t> d_out_rows_b(q.size());
     attention_rows_cuda(type, d_q.get(), d_k, d_v, slot_stride, nullptr, d_slot.get(), d_n.get(), T, H, Hkv, D, scale,
-                        d_out_rows.get(), nullptr);
-    expect_close("attention_rows " + name, d_out_rows.download(), ref, 1e-5f, 1e-4f);
+                        d_out_rows.get(), nullptr, d_out_rows_b.get());
+    const std::vector<float> got_rows = d_out_rows.download();
+    expect_close("attention_rows " + name, got_rows, ref, 1e-5f, 1e-4f);
+    expect_bf16_of("attention_rows " + name, d_out_rows_b.download(), got_rows);
 }
 
 const AttnCase kCases[] = {
