@@ -291,8 +291,11 @@ int main(int argc, char** argv) {
             const double bytes = weight_bytes + double(batch) * (ctx + steps / 2) * double(kv_bytes_per_pos);
             char name[64];
             std::snprintf(name, sizeof(name), "decode b%d ctx%d %s", batch, ctx, dtype);
-            std::printf("%-26s %12.0f %12.0f %9.1f%% %10.3f\n", name, batch / step_s, bytes / step_s / 1e9,
+            std::printf("%-26s %12.0f %12.0f %9.1f%% %10.3f", name, batch / step_s, bytes / step_s / 1e9,
                         100.0 * bytes / step_s / bw, step_s * 1e3);
+            const int64_t nodes = cuda_backend_graph_nodes(backend, batch);
+            if (nodes > 0) std::printf("   %lld graph nodes/step", static_cast<long long>(nodes));
+            std::printf("\n");
             {
                 // The same steps sampled on the device (temperature 0.7, top-p 0.95): the cost of
                 // the sampling kernel over the greedy argmax.

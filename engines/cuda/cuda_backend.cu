@@ -185,6 +185,10 @@ public:
     int64_t cache_bytes() const { return cache_bytes_; }
     int n_slots() const { return int(slots_.size()); }
     int64_t graph_replays() const { return graph_replays_; }
+    int64_t graph_nodes(int S) const {
+        auto it = graph_nodes_.find(S);
+        return it == graph_nodes_.end() ? -1 : it->second;
+    }
     int max_seq_len() const { return max_seq_len_; }
     void synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
@@ -301,6 +305,7 @@ private:
     std::map<int, cudaGraphExec_t> graphs_;
     std::set<int> graph_warm_;  // batch sizes that ran eagerly once since the graphs were dropped
     int64_t graph_replays_ = 0;
+    std::map<int, int64_t> graph_nodes_;  // nodes of each captured decode graph (kernels and products)
     bool graphs_on_ = true;
     bool batch_invariant_ = false;
     uint64_t scratch_gen_ = 0, graphs_gen_ = 0;
@@ -950,10 +955,13 @@ cudaGraphExec_t CudaBackend::decode_graph(int S) {
     }
     cudaError_t err = cudaStreamEndCapture(stream_, &g);
     cudaGraphExec_t exec = nullptr;
+    size_t n_nodes = 0;
+    if (err == cudaSuccess) err = cudaGraphGetNodes(g, nullptr, &n_nodes);
     if (err == cudaSuccess) err = cudaGraphInstantiate(&exec, g, 0);
     if (g) cudaGraphDestroy(g);
     if (err != cudaSuccess) return give_up(cudaGetErrorString(err));
     graphs_.emplace(S, exec);
+    graph_nodes_[S] = int64_t(n_nodes);
     return exec;
 }
 
@@ -1335,6 +1343,7 @@ int64_t cuda_backend_compose_source_bytes(const Backend& backend) { return as_cu
 int cuda_backend_slots(const Backend& backend) { return as_cuda(backend).n_slots(); }
 
 int64_t cuda_backend_graph_replays(const Backend& backend) { return as_cuda(backend).graph_replays(); }
+int64_t cuda_backend_graph_nodes(const Backend& backend, int batch) { return as_cuda(backend).graph_nodes(batch); }
 int cuda_backend_max_seq_len(const Backend& backend) { return as_cuda(backend).max_seq_len(); }
 void cuda_backend_synchronize(Backend& backend) { const_cast<CudaBackend&>(as_cuda(backend)).synchronize(); }
 

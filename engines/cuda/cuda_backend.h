@@ -69,6 +69,9 @@ int64_t cuda_backend_compose_source_bytes(const Backend& backend);
 int cuda_backend_max_seq_len(const Backend& backend);
 // Decode steps replayed from a captured CUDA graph so far (tests check that graphs are really used).
 int64_t cuda_backend_graph_replays(const Backend& backend);
+// Nodes (kernel launches and cuBLAS kernels) of the decode graph last captured for `batch`
+// sequences, or -1 when none is: the launches a decode step costs.
+int64_t cuda_backend_graph_nodes(const Backend& backend, int batch);
 
 // Waits for the backend's stream (benchmarks time with it).
 void cuda_backend_synchronize(Backend& backend);

@@ -259,6 +259,16 @@ TEST(CudaBackend, GraphDecodeEqualsEagerDecode) {
     EXPECT_EQ(greedy(*graphs, prompt, 40), greedy(*eager, prompt, 40));
     EXPECT_EQ(cuda_backend_graph_replays(*graphs), 39) << "a prefill and 40 decode steps: a warm-up, 39 replays";
     EXPECT_EQ(cuda_backend_graph_replays(*eager), 0);
+    // Launches per decode step: 9 per layer (4 products, norm, q/k/v + RoPE + append, attention,
+    // norm, SwiGLU), the embedding lookup, the final norm and the lm_head.
+    const int64_t nodes = cuda_backend_graph_nodes(*graphs, 1), n_layers = w->config.n_layers;
+    EXPECT_EQ(cuda_backend_graph_nodes(*eager, 1), -1);
+#ifdef ADABENCH_BLOCK_EMULATION
+    EXPECT_EQ(nodes, 9 * n_layers + 3);  // one node per product here
+#else
+    EXPECT_GE(nodes, 9 * n_layers + 3);
+    EXPECT_LE(nodes, 13 * n_layers + 4) << "more than two cuBLAS kernels per product?";
+#endif
     // Batched decode of 3 sequences, then a long prefill that grows the scratch, then decode again.
     std::vector<int> gs, es;
     for (int i = 0; i < 3; ++i) {

@@ -40,6 +40,7 @@ enum cudaError_t {
 using cudaStream_t = void*;
 using cudaGraph_t = void*;
 using cudaGraphExec_t = void*;
+using cudaGraphNode_t = void*;
 
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -221,6 +222,12 @@ inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t g, un
 inline cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
     if (!exec || cuda_emulation::capture().on) return cudaErrorInvalidValue;
     for (auto& op : static_cast<cuda_emulation::Graph*>(exec)->ops) op();
+    return cudaSuccess;
+}
+// The node count (nodes null) of a captured graph: one node per recorded launch, product or copy.
+inline cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t* nodes, size_t* num_nodes) {
+    if (!g || !num_nodes || nodes) return cudaErrorInvalidValue;
+    *num_nodes = static_cast<cuda_emulation::Graph*>(g)->ops.size();
     return cudaSuccess;
 }
 inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
