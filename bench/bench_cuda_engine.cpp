@@ -6,6 +6,8 @@
 //   - decode tokens/s at batch 1, 16, 64 and 256 (every sequence has a 128-token context), with the
 //     weight bytes read per second (each step reads every matrix once, whatever the batch) plus the
 //     KV cache bytes read, as a share of the copy bandwidth (the roofline of a memory-bound step);
+//   - batch 1 and 8 with the products through cuBLAS instead of the small-batch matvec (the
+//     default for steps of <= 8 tokens), and the CUDA graph's node count per decode step;
 //   - the same decode over a 1024-token context at batch 256, and at batch 64 / 256 with the bf16
 //     KV cache (half the K/V bytes per position);
 //   - prefill tokens/s (4 prompts of 512 tokens, and 1 of 2048, per step) with the tiled attention
@@ -352,6 +354,18 @@ int main(int argc, char** argv) {
             std::printf(header, "case", "tok/s", "GB/s", "%copy-bw", "ms/step");
             for (int batch : {1, 16, 64, 256}) decode_case(*backend, batch, 128, "f32", batch == 1);
             decode_case(*backend, 256, 1024, "f32", false);
+            {
+                // Steps of up to 8 tokens: the small-batch matvec (default) against cuBLAS products.
+                CudaBackendOptions co = o;
+                co.max_slots = 8;
+                co.small_batch_matvec = false;
+                auto cublas_backend = cuda_backend_create(weights, co);
+                std::printf("  products of steps <= 8 tokens, matvec (default) vs cuBLAS:\n");
+                for (int batch : {1, 8}) {
+                    if (batch > 1) decode_case(*backend, batch, 128, "f32", false);
+                    decode_case(*cublas_backend, batch, 128, "f32 cuBLAS", false);
+                }
+            }
 
             // Whole-model prefill with the tiled attention kernel (this backend) and the per-row one.
             CudaBackendOptions ro;

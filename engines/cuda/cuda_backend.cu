@@ -218,10 +218,13 @@ private:
     void* compose_live_ptr(int item) const;
     void project(const DeviceMatrix& m, const uint16_t* xb, const float* x, int T, float* y, int layer,
                  LoraTarget target);
-    // The step's products: cuBLAS, or the batch-invariant kernels of gemm.cuh in exact mode.
+    // The step's products: cuBLAS; the small-batch matvec for steps of up to 8 tokens; the
+    // batch-invariant kernels of gemm.cuh in exact mode.
     void gemm_bf16(const uint16_t* w, const uint16_t* xb, int T, int n_in, int n_out, float* y, int ldy, float beta) {
         if (batch_invariant_) {
             matmul_invariant_bf16_cuda(w, xb, T, n_in, n_out, y, ldy, 1.0f, beta, stream_);
+        } else if (matvec_on_ && T <= kMatvecMaxTokens) {
+            matvec_bf16_f32_cuda(w, xb, T, n_in, n_out, y, ldy, beta, stream_);
         } else {
             matmul_bf16_f32_cuda(cublas_, w, xb, T, n_in, n_out, y, ldy, beta);
         }
@@ -308,6 +311,7 @@ private:
     std::map<int, int64_t> graph_nodes_;  // nodes of each captured decode graph (kernels and products)
     bool graphs_on_ = true;
     bool batch_invariant_ = false;
+    bool matvec_on_ = true;  // products of steps of <= kMatvecMaxTokens tokens: matvec_bf16_f32
     uint64_t scratch_gen_ = 0, graphs_gen_ = 0;
     DeviceBuffer<uint8_t> cublas_ws_;  // cuBLAS workspace set up front, as graph capture needs
 
@@ -344,6 +348,8 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, const Cuda
     graphs_on_ = options_.cuda_graphs && !(env_graphs && std::string(env_graphs) == "0");
     const char* env_invariant = std::getenv("ADABENCH_CUDA_BATCH_INVARIANT");
     batch_invariant_ = options_.batch_invariant || (env_invariant && std::string(env_invariant) == "1");
+    const char* env_matvec = std::getenv("ADABENCH_CUDA_MATVEC");
+    matvec_on_ = options_.small_batch_matvec && !(env_matvec && std::string(env_matvec) == "0");
     // On an exception below, the members already built free their device memory themselves.
     check_weights(*weights);
     upload_weights(*weights);

@@ -50,6 +50,12 @@ struct CudaBackendOptions {
     // Decode rows through the split-K (flash-decoding) kernel: a row's context in splits of >= 256
     // positions, each kv head's K/V read once for its query heads. Off until measured on a GPU.
     bool split_k_decode = false;
+    // Products of steps with at most kMatvecMaxTokens (8) tokens through matvec_bf16_f32 (gemm.cuh:
+    // one warp per output row, 16-byte loads, each weight read once) instead of cuBLAS;
+    // ADABENCH_CUDA_MATVEC=0 turns it off too. On by default: batch-1 decode is bandwidth-bound and
+    // this is the kernel llama.cpp uses there; bench-cuda-engine prints batch 1 both ways. Not used
+    // in the batch-invariant mode.
+    bool small_batch_matvec = true;
 };
 
 // Throws adabench::Error when there is no usable device, the weights have the wrong shapes, or the

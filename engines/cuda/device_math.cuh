@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#ifdef ADABENCH_BLOCK_EMULATION
+#include <cstring>
+#endif
 
 namespace adabench {
 namespace cuda_dev {
@@ -17,6 +20,22 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
     if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);
     bits += 0x7fffu + ((bits >> 16) & 1u);
     return uint16_t(bits >> 16);
+}
+
+// Eight consecutive bf16 values from a 16-byte aligned address, as fp32: one 16-byte load.
+__device__ __forceinline__ void load_bf16x8(const uint16_t* p, float out[8]) {
+    uint32_t u[4];
+#ifdef ADABENCH_BLOCK_EMULATION
+    std::memcpy(u, p, sizeof(u));
+#else
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    u[0] = v.x, u[1] = v.y, u[2] = v.z, u[3] = v.w;
+#endif
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        out[2 * i] = __uint_as_float(u[i] << 16);  // little-endian: the lower half is the earlier value
+        out[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+    }
 }
 
 // cos and sin of the angle of pair i (< head_dim / 2) at position pos, with ref_rope_table's
