@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -48,6 +49,14 @@
 using namespace adabench;
 
 namespace {
+
+// The source tree: ADABENCH_SOURCE_DIR from the environment (a bundle run elsewhere, tools/gpu_bundle.sh),
+// else the one this binary was built from.
+std::string source_dir() {
+    const char* env = std::getenv("ADABENCH_SOURCE_DIR");
+    return env ? env : ADABENCH_SOURCE_DIR;
+}
+
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -244,7 +253,7 @@ int main(int argc, char** argv) {
         std::printf("copy bandwidth (d2d, read+write): %.0f GB/s\n", bw / 1e9);
 
         ModelConfig cfg =
-            config_load(std::string(ADABENCH_SOURCE_DIR) + "/tests/fixtures/configs/Qwen2.5-1.5B-Instruct.json");
+            config_load(source_dir() + "/tests/fixtures/configs/Qwen2.5-1.5B-Instruct.json");
         std::printf(
             "model: Qwen2.5-1.5B shape (C %d, %d layers, %d/%d heads, D %d, I %d, V %d, tied %d), random bf16\n",
             cfg.hidden_size, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.intermediate_size,
