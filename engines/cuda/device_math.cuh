@@ -22,21 +22,37 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
     return uint16_t(bits >> 16);
 }
 
-// Eight consecutive bf16 values from a 16-byte aligned address, as fp32: one 16-byte load.
-__device__ __forceinline__ void load_bf16x8(const uint16_t* p, float out[8]) {
-    uint32_t u[4];
+// 16 bytes from a 16-byte aligned address in one load.
+struct Bits16 {
+    uint32_t w[4];
+};
+__device__ __forceinline__ Bits16 load16(const void* p) {
+    Bits16 b;
 #ifdef ADABENCH_BLOCK_EMULATION
-    std::memcpy(u, p, sizeof(u));
+    std::memcpy(b.w, p, sizeof(b.w));
 #else
-    const uint4 v = *reinterpret_cast<const uint4*>(p);
-    u[0] = v.x, u[1] = v.y, u[2] = v.z, u[3] = v.w;
+    const uint4 v = *static_cast<const uint4*>(p);
+    b.w[0] = v.x, b.w[1] = v.y, b.w[2] = v.z, b.w[3] = v.w;
 #endif
+    return b;
+}
+
+// The values of 16 loaded bytes as fp32: 4 floats, or 8 bf16 (little-endian: the lower half of
+// each word is the earlier value).
+__device__ __forceinline__ void unpack16(const Bits16& b, float out[4], float) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) out[i] = __uint_as_float(b.w[i]);
+}
+__device__ __forceinline__ void unpack16(const Bits16& b, float out[8], uint16_t) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        out[2 * i] = __uint_as_float(u[i] << 16);  // little-endian: the lower half is the earlier value
-        out[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+        out[2 * i] = __uint_as_float(b.w[i] << 16);
+        out[2 * i + 1] = __uint_as_float(b.w[i] & 0xffff0000u);
     }
 }
+
+// Eight consecutive bf16 values from a 16-byte aligned address, as fp32: one 16-byte load.
+__device__ __forceinline__ void load_bf16x8(const uint16_t* p, float out[8]) { unpack16(load16(p), out, uint16_t{}); }
 
 // cos and sin of the angle of pair i (< head_dim / 2) at position pos, with ref_rope_table's
 // arithmetic: inv_freq in double rounded to fp32, the angle in fp32, cos and sin in double.

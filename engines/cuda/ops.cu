@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "common/error.h"
@@ -19,9 +20,14 @@ namespace {
 
 constexpr int kBlock = 256;      // threads per block of the elementwise kernels
 constexpr int kNormBlock = 256;  // threads per row of rms_norm
-constexpr int kAttnBlock = 128;  // threads per (sequence, head) of attention
-constexpr int kAttnChunk = 128;  // context positions scored per step of the online softmax
+constexpr int kAttnBlock = 128;      // threads per (row, head) of attention
+constexpr int kAttnChunk = 64;       // context positions staged and scored per step of the online softmax
+constexpr int kAttnStageLoads = 8;   // 16-byte loads of K and of V each thread issues before storing any
 constexpr int kAttnDimsPerThread = (kCudaAttentionMaxHeadDim + kAttnBlock - 1) / kAttnBlock;
+
+// Shared memory of attention_f32 for head_dim D: q | K chunk (row stride D + 1) | V chunk | p |
+// the two block reductions.
+int attention_rows_smem_floats(int D) { return D + kAttnChunk * (D + 1) + kAttnChunk * D + kAttnChunk + 2 * (kAttnBlock / 32); }
 
 void check_launch(const char* op) {
     cudaError_t err = cudaGetLastError();
@@ -244,34 +250,90 @@ void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_
     check_launch("swiglu_f32");
 }
 
-// ---- decode attention: one block per (head, sequence). The context is scored a chunk at a time
-// (one warp per position, lanes split head_dim), then an online softmax folds the chunk into the
-// running max, sum and output (thread d owns output dims d, d + 128). The twin normalises each
-// probability before the V sum; here the sum divides once at the end. ----
+// ---- attention over the cache, one block per (head, query row). The context is taken a chunk of
+// 64 positions at a time: K and V of the chunk are staged into shared memory with every thread's
+// loads in flight together (16-byte loads where the layout allows), so a chunk costs a round trip
+// or two to memory rather than one per position; then thread j scores position j, a block max and
+// sum fold the chunk into the running max, sum and output (online softmax), and thread d owns
+// output dims d, d + 128. The twin normalises each probability before the V sum; here the sum
+// divides once at the end. ----
 
 // KV is float (fp32 cache) or uint16_t (bf16 cache bits); scores and softmax are fp32 either way.
 __device__ __forceinline__ float kv_to_f32(float x) { return x; }
 __device__ __forceinline__ float kv_to_f32(uint16_t h) { return bf16_bits_to_f32(h); }
 
-template <typename KV>
-__global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
-                              const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
-                              float scale, float* out, uint16_t* out_b) {
-    __shared__ float q_s[kCudaAttentionMaxHeadDim];
-    __shared__ float p_s[kAttnChunk];
+// Rows 0..cn-1 of K and V (D values each, row stride `stride` elements) into k_s (row stride D + 1)
+// and v_s (row stride D) as fp32. VEC: 16-byte loads, kAttnStageLoads of K and of V per thread in
+// flight before the stores (needs D * sizeof(KV) and the addresses 16-byte aligned).
+template <bool VEC, typename KV>
+__device__ __forceinline__ void stage_kv(float* k_s, float* v_s, const KV* kb, const KV* vb, int64_t stride, int cn,
+                                         int D) {
+    if (VEC) {
+        constexpr int E = 16 / int(sizeof(KV));  // values per load
+        const int per_row = D / E, total = cn * per_row;
+        for (int base = 0; base < total; base += kAttnStageLoads * kAttnBlock) {
+            cuda_dev::Bits16 kbuf[kAttnStageLoads], vbuf[kAttnStageLoads];
+#pragma unroll
+            for (int b = 0; b < kAttnStageLoads; ++b) {
+                const int i = base + b * kAttnBlock + int(threadIdx.x);
+                if (i < total) {
+                    const int64_t off = int64_t(i / per_row) * stride + (i % per_row) * E;
+                    kbuf[b] = cuda_dev::load16(kb + off);
+                    vbuf[b] = cuda_dev::load16(vb + off);
+                } else {
+                    kbuf[b] = vbuf[b] = cuda_dev::Bits16{};
+                }
+            }
+#pragma unroll
+            for (int b = 0; b < kAttnStageLoads; ++b) {
+                const int i = base + b * kAttnBlock + int(threadIdx.x);
+                if (i >= total) break;
+                const int row = i / per_row, col = (i % per_row) * E;
+                float kv[E], vv[E];
+                cuda_dev::unpack16(kbuf[b], kv, KV{});
+                cuda_dev::unpack16(vbuf[b], vv, KV{});
+#pragma unroll
+                for (int e = 0; e < E; ++e) {
+                    k_s[row * (D + 1) + col + e] = kv[e];
+                    v_s[row * D + col + e] = vv[e];
+                }
+            }
+        }
+    } else {
+        for (int i = threadIdx.x; i < cn * D; i += kAttnBlock) {
+            const int row = i / D, col = i % D;
+            const int64_t off = int64_t(row) * stride + col;
+            k_s[row * (D + 1) + col] = kv_to_f32(kb[off]);
+            v_s[row * D + col] = kv_to_f32(vb[off]);
+        }
+    }
+}
+
+template <typename KV, bool VEC>
+__global__ void __launch_bounds__(kAttnBlock)
+    attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
+                  const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
+                  float scale, float* out, uint16_t* out_b) {
+    ADABENCH_DYNAMIC_SHARED(float, smem);
+    const int D = head_dim;
+    float* q_s = smem;
+    float* k_s = q_s + D;
+    float* v_s = k_s + kAttnChunk * (D + 1);
+    float* p_s = v_s + kAttnChunk * D;
+    float* red = p_s + kAttnChunk;  // [0, warps): chunk max; [warps, 2 warps): chunk sum
     const int h = blockIdx.x, s = row_index ? row_index[blockIdx.y] : int(blockIdx.y);  // s: query row
     const int64_t slot = row_slot ? row_slot[s] : s;
     const int kvh = h / (n_heads / n_kv_heads);
-    const int64_t kv_stride = int64_t(n_kv_heads) * head_dim;
-    const float* qh = q + (int64_t(s) * n_heads + h) * head_dim;
-    const KV* kb = k + slot * seq_stride + int64_t(kvh) * head_dim;
-    const KV* vb = v + slot * seq_stride + int64_t(kvh) * head_dim;
-    const int64_t oh = (int64_t(s) * n_heads + h) * head_dim;
+    const int64_t kv_stride = int64_t(n_kv_heads) * D;
+    const float* qh = q + (int64_t(s) * n_heads + h) * D;
+    const KV* kb = k + slot * seq_stride + int64_t(kvh) * D;
+    const KV* vb = v + slot * seq_stride + int64_t(kvh) * D;
+    const int64_t oh = (int64_t(s) * n_heads + h) * D;
     const int n = n_ctx[s];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    constexpr int kWarps = kAttnBlock / 32;
 
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) q_s[d] = qh[d];
-    __syncthreads();
+    for (int d = tid; d < D; d += kAttnBlock) q_s[d] = qh[d];
 
     float m = -INFINITY, l = 0.0f;
     float acc[kAttnDimsPerThread];
@@ -280,39 +342,47 @@ __global__ void attention_f32(const float* q, const KV* k, const KV* v, int64_t 
 
     for (int c0 = 0; c0 < n; c0 += kAttnChunk) {
         const int cn = min(kAttnChunk, n - c0);
-        for (int jj = warp; jj < cn; jj += n_warps) {
-            const KV* kr = kb + int64_t(c0 + jj) * kv_stride;
-            float dot = 0.0f;
-            for (int d = lane; d < head_dim; d += 32) dot += q_s[d] * kv_to_f32(kr[d]);
-            dot = warp_sum(dot);
-            if (lane == 0) p_s[jj] = dot * scale;
-        }
+        stage_kv<VEC>(k_s, v_s, kb + int64_t(c0) * kv_stride, vb + int64_t(c0) * kv_stride, kv_stride, cn, D);
         __syncthreads();
-        float cm = -INFINITY;
-        for (int jj = 0; jj < cn; ++jj) cm = fmaxf(cm, p_s[jj]);
+        // Thread j scores position c0 + j; the chunk's max over the block.
+        float sc = -INFINITY;
+        if (tid < cn) {
+            const float* kr = k_s + tid * (D + 1);
+            float dot = 0.0f;
+            for (int d = 0; d < D; ++d) dot += q_s[d] * kr[d];
+            sc = dot * scale;
+        }
+        float cm = sc;
+        for (int o = 16; o > 0; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
+        if (lane == 0) red[warp] = cm;
+        __syncthreads();
+        cm = red[0];
+        for (int w = 1; w < kWarps; ++w) cm = fmaxf(cm, red[w]);
         const float new_m = fmaxf(m, cm);
         const float corr = expf(m - new_m);  // 0 on the first chunk (m = -inf)
-        __syncthreads();                     // every thread has read the raw scores
-        for (int jj = threadIdx.x; jj < cn; jj += blockDim.x) p_s[jj] = expf(p_s[jj] - new_m);
+        const float p = tid < cn ? expf(sc - new_m) : 0.0f;
+        if (tid < kAttnChunk) p_s[tid] = p;
+        const float psum = warp_sum(p);
+        if (lane == 0) red[kWarps + warp] = psum;
         __syncthreads();
         float chunk_sum = 0.0f;
-        for (int jj = 0; jj < cn; ++jj) chunk_sum += p_s[jj];
+        for (int w = 0; w < kWarps; ++w) chunk_sum += red[kWarps + w];
         l = l * corr + chunk_sum;
 #pragma unroll
         for (int r = 0; r < kAttnDimsPerThread; ++r) {
-            const int d = threadIdx.x + r * kAttnBlock;
-            if (d >= head_dim) break;
+            const int d = tid + r * kAttnBlock;
+            if (d >= D) break;
             float a = acc[r] * corr;
-            for (int jj = 0; jj < cn; ++jj) a += p_s[jj] * kv_to_f32(vb[int64_t(c0 + jj) * kv_stride + d]);
+            for (int jj = 0; jj < cn; ++jj) a += p_s[jj] * v_s[jj * D + d];
             acc[r] = a;
         }
         m = new_m;
-        __syncthreads();  // p_s is rewritten by the next chunk
+        __syncthreads();  // k_s, v_s, p_s and red are rewritten by the next chunk
     }
 #pragma unroll
     for (int r = 0; r < kAttnDimsPerThread; ++r) {
-        const int d = threadIdx.x + r * kAttnBlock;
-        if (d >= head_dim) break;
+        const int d = tid + r * kAttnBlock;
+        if (d >= D) break;
         const float val = n > 0 ? acc[r] / l : 0.0f;
         out[oh + d] = val;
         if (out_b) out_b[oh + d] = f32_to_bf16_bits(val);
@@ -334,9 +404,29 @@ static void attention_launch(const char* op, const float* q, const KV* k, const 
     if (n_rows == 0) return;
     if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
     const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
-    ADABENCH_LAUNCH(attention_f32, grid, kAttnBlock, stream, q, k, v, seq_stride, row_index, row_slot, n_ctx, n_heads,
-                    n_kv_heads, head_dim, scale, out, out_b);
+    // 16-byte staging when every K/V row start is 16-byte aligned.
+    const bool vec = (int64_t(head_dim) * int64_t(sizeof(KV))) % 16 == 0 &&
+                     (seq_stride * int64_t(sizeof(KV))) % 16 == 0 && reinterpret_cast<uintptr_t>(k) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(v) % 16 == 0;
+    auto rows_kernel = vec ? attention_f32<KV, true> : attention_f32<KV, false>;
+    const int smem = attention_rows_smem_floats(head_dim) * int(sizeof(float));
+#ifndef ADABENCH_BLOCK_EMULATION
+    // Above the default 48 KiB a kernel must opt in (per device; cheap, so every launch does it).
+    cudaError_t err = cudaFuncSetAttribute(rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        throw Error(std::string(op) + ": cannot use " + std::to_string(smem) + " bytes of shared memory for head_dim " +
+                    std::to_string(head_dim) + ": " + cudaGetErrorString(err));
+    }
+#endif
+    ADABENCH_LAUNCH_SMEM(rows_kernel, grid, kAttnBlock, size_t(smem), stream, q, k, v, seq_stride, row_index, row_slot,
+                         n_ctx, n_heads, n_kv_heads, head_dim, scale, out, out_b);
     check_launch(op);
+}
+
+int attention_rows_smem_bytes(int head_dim) {
+    if (head_dim <= 0 || head_dim > kCudaAttentionMaxHeadDim) return 0;
+    return attention_rows_smem_floats(head_dim) * int(sizeof(float));
 }
 
 void attention_decode_f32_cuda(const float* q, const float* k, const float* v, int64_t seq_stride, const int32_t* n_ctx,

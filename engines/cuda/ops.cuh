@@ -62,6 +62,11 @@ void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_
 // Largest head_dim attention_decode_f32_cuda accepts.
 constexpr int kCudaAttentionMaxHeadDim = 256;
 
+// Dynamic shared memory (bytes) of one block of the attention kernels below for head_dim (K and V
+// of 64 positions staged in fp32: 66.6 KB at head_dim 128, 132.6 KB at 256, under sm_80's 163 KB);
+// 0 outside [1, kCudaAttentionMaxHeadDim].
+int attention_rows_smem_bytes(int head_dim);
+
 // Decode attention, one query row per sequence over a contiguous fp32 KV cache, GQA:
 //   q     (n_seq, n_heads, head_dim)
 //   k, v  sequence s's position j, kv head g at k[s*seq_stride + j*n_kv_heads*head_dim + g*head_dim]

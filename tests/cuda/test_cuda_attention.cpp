@@ -83,6 +83,14 @@ TEST(CudaAttentionArgs, TileShapesAndSharedMemoryFit) {
         EXPECT_LE(attention_prefill_smem_bytes(d), 80 * 1024) << d;
     }
     EXPECT_EQ(attention_prefill_smem_bytes(kCudaAttentionMaxHeadDim + 1), 0);
+    // The per-row kernel stages K and V of 64 positions: within sm_80's 163 KiB at head_dim 256,
+    // 3 blocks per SM at 128.
+    for (int d = 1; d <= kCudaAttentionMaxHeadDim; ++d) {
+        EXPECT_GT(attention_rows_smem_bytes(d), 0) << d;
+        EXPECT_LE(attention_rows_smem_bytes(d), 163 * 1024) << d;
+    }
+    EXPECT_LE(attention_rows_smem_bytes(128), 76 * 1024);
+    EXPECT_EQ(attention_rows_smem_bytes(0), 0);
     // Split-K decode: at least 256 positions per split, at most 16 splits, whatever the cache length.
     EXPECT_EQ(attention_decode_split_len(100), 256);
     EXPECT_EQ(attention_decode_max_splits(100), 1);

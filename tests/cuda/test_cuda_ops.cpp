@@ -242,7 +242,9 @@ TEST(CudaOps, AttentionDecodeMatchesTwin) {
     };
     const std::vector<int32_t> n_ctx = {1, 127, 129, 300, 0};
     const int max_ctx = 300, S = int(n_ctx.size());
-    for (const Case& c : {Case{14, 2, 64, 1.0f}, Case{4, 4, 128, 8.0f}, Case{4, 2, 80, 1.0f}, Case{2, 1, 256, 3.0f}}) {
+    // head_dim 6 and 42: rows not 16-byte aligned, so K and V are staged one value per thread
+    for (const Case& c : {Case{14, 2, 64, 1.0f}, Case{4, 4, 128, 8.0f}, Case{4, 2, 80, 1.0f}, Case{2, 1, 256, 3.0f},
+                          Case{3, 1, 6, 2.0f}, Case{2, 2, 42, 1.0f}}) {
         const int kv_dim = c.n_kv_heads * c.head_dim;
         const int64_t seq_stride = int64_t(max_ctx) * kv_dim;
         const float scale = 1.0f / std::sqrt(float(c.head_dim));
