@@ -32,9 +32,10 @@ constexpr int kAppendBlock = 256;
 constexpr int kPfThreads = 128;    // threads per prefill block (4 warps)
 constexpr int kPfRows = 32;        // (token, head) query rows per prefill block
 constexpr int kDecThreads = 128;   // threads per split-K decode block
-constexpr int kDecMinSplit = 256;  // context positions per split, at least (more for long caches)
-constexpr int kDecMaxSplits = 16;  // splits per row, at most
-constexpr int kDecChunk = 64;      // positions scored per step inside a split
+constexpr int kDecMinSplit = 64;   // context positions per split, at least (more for long caches)
+constexpr int kDecMaxSplits = 32;  // splits per row, at most
+constexpr int kDecChunk = 64;      // positions staged and scored per step inside a split
+constexpr int kDecStageLoads = 8;  // 16-byte loads of K and of V per thread in flight while staging
 constexpr int kDecMaxGroup = 8;    // query heads per kv head the split-K kernel handles
 constexpr int kDecDimsPerThread = (kCudaAttentionMaxHeadDim + kDecThreads - 1) / kDecThreads;
 
@@ -442,105 +443,115 @@ void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, con
 // ceil(n_ctx / split_len), a function of its own context and split_len only, so its result does
 // not depend on the batch; split_len and the grid (max_splits) come from the cache length, not
 // from the contexts, so CUDA graphs replay it.
+//
+// Inside a split, chunks of 64 positions: K and V staged into shared memory with every thread's
+// loads in flight together (cuda_dev::stage_kv), then one score per (head, position) per thread
+// from shared memory, one warp per head for the chunk's max, exponentials and sum, and thread d
+// sums P V for dims d, d + 128 of every head.
 
-template <typename KV>
+// Shared memory of the split-K kernel, in floats: q of the group | K chunk (row stride D + 1) |
+// V chunk | scores / probabilities (group x chunk) | per head: correction, running max, running sum.
+static int dec_smem_floats(int group, int D) {
+    return group * D + kDecChunk * (D + 1) + kDecChunk * D + group * kDecChunk + 3 * group;
+}
+
+template <typename KV, bool VEC>
 __global__ void __launch_bounds__(kDecThreads)
     attention_decode_split_f32(const float* q, const KV* k, const KV* v, int64_t slot_stride, const int32_t* row_index,
                                const int32_t* row_slot, const int32_t* row_n_ctx, int n_heads, int n_kv_heads,
                                int head_dim, float scale, int split_len, int max_splits, float* partial) {
-    __shared__ float q_s[kDecMaxGroup * kCudaAttentionMaxHeadDim];
-    __shared__ float p_s[kDecMaxGroup][kDecChunk];
+    ADABENCH_DYNAMIC_SHARED(float, smem);
     const int D = head_dim, group = n_heads / n_kv_heads;
+    float* q_s = smem;
+    float* k_s = q_s + group * D;
+    float* v_s = k_s + kDecChunk * (D + 1);
+    float* s_s = v_s + kDecChunk * D;
+    float* c_s = s_s + group * kDecChunk;  // this chunk's correction per head
+    float* m_s = c_s + group;              // running max per head
+    float* l_s = m_s + group;              // running sum per head
     const int kvh = blockIdx.x, split = blockIdx.z;
     const int r = row_index ? row_index[blockIdx.y] : int(blockIdx.y);
     const int n = row_n_ctx[r];
     const int j_begin = split * split_len, j_end = min(n, j_begin + split_len);
     if (split > 0 && j_begin >= j_end) return;  // past the row's context (split 0 always reports)
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    constexpr int kWarps = kDecThreads / 32;
     const int64_t kv_stride = int64_t(n_kv_heads) * D;
     const int64_t slot = row_slot[r];
     const KV* kb = k + slot * slot_stride + int64_t(kvh) * D;
     const KV* vb = v + slot * slot_stride + int64_t(kvh) * D;
     const int h0 = kvh * group;
     for (int idx = tid; idx < group * D; idx += kDecThreads) q_s[idx] = q[(int64_t(r) * n_heads + h0) * D + idx];
-    __syncthreads();
+    if (tid < group) m_s[tid] = -INFINITY, l_s[tid] = 0.0f;
 
-    float m[kDecMaxGroup], l[kDecMaxGroup], acc[kDecMaxGroup][kDecDimsPerThread];
+    float acc[kDecMaxGroup][kDecDimsPerThread];
 #pragma unroll
-    for (int h = 0; h < kDecMaxGroup; ++h) {
-        m[h] = -INFINITY, l[h] = 0.0f;
+    for (int h = 0; h < kDecMaxGroup; ++h)
 #pragma unroll
         for (int i = 0; i < kDecDimsPerThread; ++i) acc[h][i] = 0.0f;
-    }
+
     for (int c0 = j_begin; c0 < j_end; c0 += kDecChunk) {
         const int cn = min(kDecChunk, j_end - c0);
-        // Scores: one warp per position, lanes split head_dim; every head of the group at once.
-        for (int jj = warp; jj < cn; jj += kDecThreads / 32) {
-            const KV* kr = kb + int64_t(c0 + jj) * kv_stride;
-            float dot[kDecMaxGroup];
-#pragma unroll
-            for (int h = 0; h < kDecMaxGroup; ++h) dot[h] = 0.0f;
-            for (int d = lane; d < D; d += 32) {
-                const float kv = load_f32(kr[d]);
-#pragma unroll
-                for (int h = 0; h < kDecMaxGroup; ++h)
-                    if (h < group) dot[h] += q_s[h * D + d] * kv;
+        cuda_dev::stage_kv<kDecThreads, kDecStageLoads, VEC>(k_s, v_s, kb + int64_t(c0) * kv_stride,
+                                                             vb + int64_t(c0) * kv_stride, kv_stride, cn, D);
+        __syncthreads();
+        // Scores: entry (h, j) of s_s, position c0 + j for query head h0 + h (-inf past the chunk).
+        for (int idx = tid; idx < group * kDecChunk; idx += kDecThreads) {
+            const int h = idx / kDecChunk, j = idx % kDecChunk;
+            float sc = -INFINITY;
+            if (j < cn) {
+                const float* qh = q_s + h * D;
+                const float* kr = k_s + j * (D + 1);
+                float dot = 0.0f;
+                for (int d = 0; d < D; ++d) dot += qh[d] * kr[d];
+                sc = dot * scale;
             }
-#pragma unroll
-            for (int h = 0; h < kDecMaxGroup; ++h) {
-                if (h >= group) break;
-                float x = dot[h];
-                for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-                if (lane == 0) p_s[h][jj] = x * scale;
+            s_s[idx] = sc;
+        }
+        __syncthreads();
+        // One warp per head: the chunk's max, the probabilities in place, their sum.
+        for (int h = warp; h < group; h += kWarps) {
+            float* sh = s_s + h * kDecChunk;
+            const float x0 = sh[lane], x1 = sh[lane + 32];
+            float cm = fmaxf(x0, x1);
+            for (int o = 16; o > 0; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
+            const float m_old = m_s[h];
+            const float new_m = fmaxf(m_old, cm);
+            const float corr = expf(m_old - new_m);  // 0 on the first chunk
+            const float p0 = expf(x0 - new_m), p1 = expf(x1 - new_m);  // masked: exp(-inf) = 0
+            sh[lane] = p0;
+            sh[lane + 32] = p1;
+            float psum = p0 + p1;
+            for (int o = 16; o > 0; o >>= 1) psum += __shfl_xor_sync(0xffffffffu, psum, o);
+            if (lane == 0) {
+                l_s[h] = l_s[h] * corr + psum;
+                m_s[h] = new_m;
+                c_s[h] = corr;
             }
         }
         __syncthreads();
-        float corr[kDecMaxGroup];
-#pragma unroll
-        for (int h = 0; h < kDecMaxGroup; ++h) {
-            corr[h] = 1.0f;
-            if (h >= group) continue;
-            float cm = -INFINITY;
-            for (int jj = 0; jj < cn; ++jj) cm = fmaxf(cm, p_s[h][jj]);
-            const float new_m = fmaxf(m[h], cm);
-            corr[h] = expf(m[h] - new_m);  // 0 on the first chunk
-            m[h] = new_m;
-        }
-        __syncthreads();  // every thread has read the raw scores
 #pragma unroll
         for (int h = 0; h < kDecMaxGroup; ++h) {
             if (h >= group) break;
-            for (int jj = tid; jj < cn; jj += kDecThreads) p_s[h][jj] = expf(p_s[h][jj] - m[h]);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int h = 0; h < kDecMaxGroup; ++h) {
-            if (h >= group) break;
-            float sum = 0.0f;
-            for (int jj = 0; jj < cn; ++jj) sum += p_s[h][jj];
-            l[h] = l[h] * corr[h] + sum;
-#pragma unroll
-            for (int i = 0; i < kDecDimsPerThread; ++i) acc[h][i] *= corr[h];
-        }
-        for (int jj = 0; jj < cn; ++jj) {
+            const float corr = c_s[h];
+            const float* ph = s_s + h * kDecChunk;
 #pragma unroll
             for (int i = 0; i < kDecDimsPerThread; ++i) {
                 const int d = tid + i * kDecThreads;
                 if (d >= D) break;
-                const float vv = load_f32(vb[int64_t(c0 + jj) * kv_stride + d]);
-#pragma unroll
-                for (int h = 0; h < kDecMaxGroup; ++h)
-                    if (h < group) acc[h][i] += p_s[h][jj] * vv;
+                float a = acc[h][i] * corr;
+                for (int j = 0; j < cn; ++j) a += ph[j] * v_s[j * D + d];
+                acc[h][i] = a;
             }
         }
-        __syncthreads();  // p_s is rewritten by the next chunk
+        __syncthreads();  // k_s, v_s, s_s and c_s are rewritten by the next chunk
     }
     // partial[((row * n_heads + head) * max_splits + split) * (D + 2)]: m, l, acc[D]
 #pragma unroll
     for (int h = 0; h < kDecMaxGroup; ++h) {
         if (h >= group) break;
         float* pp = partial + ((int64_t(blockIdx.y) * n_heads + h0 + h) * max_splits + split) * (D + 2);
-        if (tid == 0) pp[0] = m[h], pp[1] = l[h];
+        if (tid == 0) pp[0] = m_s[h], pp[1] = l_s[h];
 #pragma unroll
         for (int i = 0; i < kDecDimsPerThread; ++i) {
             const int d = tid + i * kDecThreads;
@@ -596,6 +607,28 @@ int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, i
     return int64_t(n_rows) * n_heads * max_splits * (head_dim + 2);
 }
 
+// Opts the split-K kernel into its shared memory (above 48 KiB at the larger head dims) and launches it.
+template <typename KV>
+static void dec_split_launch(void (*split_kernel)(const float*, const KV*, const KV*, int64_t, const int32_t*,
+                                                  const int32_t*, const int32_t*, int, int, int, float, int, int,
+                                                  float*),
+                             dim3 grid, int smem, cudaStream_t stream, const float* q, const KV* k, const KV* v,
+                             int64_t slot_stride, const int32_t* row_index, const int32_t* row_slot,
+                             const int32_t* row_n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
+                             int split_len, int max_splits, float* partial) {
+#ifndef ADABENCH_BLOCK_EMULATION
+    cudaError_t err = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        throw Error("attention_decode_split_f32: cannot use " + std::to_string(smem) +
+                    " bytes of shared memory for head_dim " + std::to_string(head_dim) + ": " +
+                    cudaGetErrorString(err));
+    }
+#endif
+    ADABENCH_LAUNCH_SMEM(split_kernel, grid, kDecThreads, size_t(smem), stream, q, k, v, slot_stride, row_index,
+                         row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+}
+
 void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                                  const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
                                  int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
@@ -613,14 +646,19 @@ void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k
     if (n_rows == 0) return;
     if (n_rows > 65535) throw Error("attention_decode_split_f32: " + std::to_string(n_rows) + " rows exceed 65535");
     const dim3 grid{unsigned(n_kv_heads), unsigned(n_rows), unsigned(max_splits)};
+    const int64_t elem = kv_cache_type_size(type);
+    const bool vec = cuda_dev::stage_kv_aligned(k, v, head_dim, slot_stride, elem);
+    const int smem = dec_smem_floats(n_heads / n_kv_heads, head_dim) * int(sizeof(float));
     if (type == KV_CACHE_F32)
-        ADABENCH_LAUNCH(attention_decode_split_f32, grid, kDecThreads, stream, q, static_cast<const float*>(k),
-                        static_cast<const float*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_heads, n_kv_heads,
-                        head_dim, scale, split_len, max_splits, partial);
+        dec_split_launch(vec ? attention_decode_split_f32<float, true> : attention_decode_split_f32<float, false>,
+                         grid, smem, stream, q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
+                         row_index, row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits,
+                         partial);
     else
-        ADABENCH_LAUNCH(attention_decode_split_f32, grid, kDecThreads, stream, q, static_cast<const uint16_t*>(k),
-                        static_cast<const uint16_t*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_heads,
-                        n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+        dec_split_launch(
+            vec ? attention_decode_split_f32<uint16_t, true> : attention_decode_split_f32<uint16_t, false>, grid, smem,
+            stream, q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride, row_index,
+            row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
     check_launch("attention_decode_split_f32");
     const dim3 combine_grid{unsigned(n_heads), unsigned(n_rows), 1u};
     ADABENCH_LAUNCH(attention_decode_combine_f32, combine_grid, 128, stream, partial, row_index, row_n_ctx, n_heads,

@@ -262,53 +262,6 @@ void swiglu_f32_cuda(const float* gu, int n_tok, int n_ff, float* y, cudaStream_
 __device__ __forceinline__ float kv_to_f32(float x) { return x; }
 __device__ __forceinline__ float kv_to_f32(uint16_t h) { return bf16_bits_to_f32(h); }
 
-// Rows 0..cn-1 of K and V (D values each, row stride `stride` elements) into k_s (row stride D + 1)
-// and v_s (row stride D) as fp32. VEC: 16-byte loads, kAttnStageLoads of K and of V per thread in
-// flight before the stores (needs D * sizeof(KV) and the addresses 16-byte aligned).
-template <bool VEC, typename KV>
-__device__ __forceinline__ void stage_kv(float* k_s, float* v_s, const KV* kb, const KV* vb, int64_t stride, int cn,
-                                         int D) {
-    if (VEC) {
-        constexpr int E = 16 / int(sizeof(KV));  // values per load
-        const int per_row = D / E, total = cn * per_row;
-        for (int base = 0; base < total; base += kAttnStageLoads * kAttnBlock) {
-            cuda_dev::Bits16 kbuf[kAttnStageLoads], vbuf[kAttnStageLoads];
-#pragma unroll
-            for (int b = 0; b < kAttnStageLoads; ++b) {
-                const int i = base + b * kAttnBlock + int(threadIdx.x);
-                if (i < total) {
-                    const int64_t off = int64_t(i / per_row) * stride + (i % per_row) * E;
-                    kbuf[b] = cuda_dev::load16(kb + off);
-                    vbuf[b] = cuda_dev::load16(vb + off);
-                } else {
-                    kbuf[b] = vbuf[b] = cuda_dev::Bits16{};
-                }
-            }
-#pragma unroll
-            for (int b = 0; b < kAttnStageLoads; ++b) {
-                const int i = base + b * kAttnBlock + int(threadIdx.x);
-                if (i >= total) break;
-                const int row = i / per_row, col = (i % per_row) * E;
-                float kv[E], vv[E];
-                cuda_dev::unpack16(kbuf[b], kv, KV{});
-                cuda_dev::unpack16(vbuf[b], vv, KV{});
-#pragma unroll
-                for (int e = 0; e < E; ++e) {
-                    k_s[row * (D + 1) + col + e] = kv[e];
-                    v_s[row * D + col + e] = vv[e];
-                }
-            }
-        }
-    } else {
-        for (int i = threadIdx.x; i < cn * D; i += kAttnBlock) {
-            const int row = i / D, col = i % D;
-            const int64_t off = int64_t(row) * stride + col;
-            k_s[row * (D + 1) + col] = kv_to_f32(kb[off]);
-            v_s[row * D + col] = kv_to_f32(vb[off]);
-        }
-    }
-}
-
 template <typename KV, bool VEC>
 __global__ void __launch_bounds__(kAttnBlock)
     attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
@@ -342,7 +295,8 @@ __global__ void __launch_bounds__(kAttnBlock)
 
     for (int c0 = 0; c0 < n; c0 += kAttnChunk) {
         const int cn = min(kAttnChunk, n - c0);
-        stage_kv<VEC>(k_s, v_s, kb + int64_t(c0) * kv_stride, vb + int64_t(c0) * kv_stride, kv_stride, cn, D);
+        cuda_dev::stage_kv<kAttnBlock, kAttnStageLoads, VEC>(k_s, v_s, kb + int64_t(c0) * kv_stride,
+                                                             vb + int64_t(c0) * kv_stride, kv_stride, cn, D);
         __syncthreads();
         // Thread j scores position c0 + j; the chunk's max over the block.
         float sc = -INFINITY;
@@ -405,9 +359,7 @@ static void attention_launch(const char* op, const float* q, const KV* k, const 
     if (n_rows > 65535) throw Error(std::string(op) + ": " + std::to_string(n_rows) + " query rows exceed 65535");
     const dim3 grid{unsigned(n_heads), unsigned(n_rows), 1u};
     // 16-byte staging when every K/V row start is 16-byte aligned.
-    const bool vec = (int64_t(head_dim) * int64_t(sizeof(KV))) % 16 == 0 &&
-                     (seq_stride * int64_t(sizeof(KV))) % 16 == 0 && reinterpret_cast<uintptr_t>(k) % 16 == 0 &&
-                     reinterpret_cast<uintptr_t>(v) % 16 == 0;
+    const bool vec = cuda_dev::stage_kv_aligned(k, v, head_dim, seq_stride, int64_t(sizeof(KV)));
     auto rows_kernel = vec ? attention_f32<KV, true> : attention_f32<KV, false>;
     const int smem = attention_rows_smem_floats(head_dim) * int(sizeof(float));
 #ifndef ADABENCH_BLOCK_EMULATION

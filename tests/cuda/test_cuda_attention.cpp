@@ -91,15 +91,19 @@ TEST(CudaAttentionArgs, TileShapesAndSharedMemoryFit) {
     }
     EXPECT_LE(attention_rows_smem_bytes(128), 76 * 1024);
     EXPECT_EQ(attention_rows_smem_bytes(0), 0);
-    // Split-K decode: at least 256 positions per split, at most 16 splits, whatever the cache length.
-    EXPECT_EQ(attention_decode_split_len(100), 256);
-    EXPECT_EQ(attention_decode_max_splits(100), 1);
-    EXPECT_EQ(attention_decode_max_splits(1024), 4);
-    EXPECT_EQ(attention_decode_max_splits(4096), 16);
-    EXPECT_EQ(attention_decode_split_len(32768), 2048);
-    EXPECT_EQ(attention_decode_max_splits(32768), 16);
-    EXPECT_EQ(attention_decode_max_splits(5000), 16);
-    EXPECT_GE(attention_decode_split_len(5000) * 16, 5000);
+    // Split-K decode: at least 64 positions per split (a multiple of 64), at most 32 splits,
+    // whatever the cache length.
+    EXPECT_EQ(attention_decode_split_len(100), 64);
+    EXPECT_EQ(attention_decode_max_splits(100), 2);
+    EXPECT_EQ(attention_decode_max_splits(1024), 16);
+    EXPECT_EQ(attention_decode_max_splits(2048), 32);
+    EXPECT_EQ(attention_decode_split_len(4096), 128);
+    EXPECT_EQ(attention_decode_max_splits(4096), 32);
+    EXPECT_EQ(attention_decode_split_len(32768), 1024);
+    EXPECT_EQ(attention_decode_max_splits(32768), 32);
+    EXPECT_LE(attention_decode_max_splits(5000), 32);
+    EXPECT_EQ(attention_decode_split_len(5000) % 64, 0);
+    EXPECT_GE(attention_decode_split_len(5000) * attention_decode_max_splits(5000), 5000);
     EXPECT_TRUE(attention_decode_split_supported(12, 2, 128));
     EXPECT_TRUE(attention_decode_split_supported(16, 2, 256));
     EXPECT_FALSE(attention_decode_split_supported(64, 1, 32));  // group > 8: the per-row kernel
@@ -417,6 +421,46 @@ TEST(CudaAttention, KvAppendBf16RoundsLikeTwin) {
     for (size_t i = 0; i < k_ref.size(); ++i) bad_k += k_got[i] != k_ref[i], bad_v += v_got[i] != v_ref[i];
     EXPECT_EQ(bad_k, 0u) << "kv_append bf16: K bits differ from ref_f32_to_bf16";
     EXPECT_EQ(bad_v, 0u) << "kv_append bf16: V bits differ from ref_f32_to_bf16";
+}
+
+// Split-K decode where rows are not 16-byte aligned (head_dim 42: 168 bytes of fp32, 84 of bf16), so
+// K and V are staged one value per thread, against the twin over both cache types; contexts within
+// one split, across two, and across many with short splits.
+TEST(CudaAttention, SplitDecodeUnalignedRowsMatchTwin) {
+    REQUIRE_CUDA_DEVICE();
+    const int H = 4, Hkv = 2, D = 42, kv_dim = Hkv * D, max_len = 300;
+    const std::vector<int32_t> n_ctx = {1, 100, 300}, slot = {2, 0, 1};
+    const int R = int(n_ctx.size()), n_slots = 3;
+    const int64_t slot_stride = int64_t(max_len) * kv_dim;
+    const float scale = 1.0f / std::sqrt(float(D));
+    std::vector<float> k = random_floats(size_t(n_slots * slot_stride), -1.0f, 1.0f, 81);
+    std::vector<float> v = random_floats(k.size(), -1.0f, 1.0f, 82);
+    for (size_t i = 0; i < k.size(); ++i) k[i] = round_bf16(k[i]), v[i] = round_bf16(v[i]);  // exact in both caches
+    const std::vector<float> q = random_floats(size_t(R) * H * D, -2.0f, 2.0f, 83);
+    std::vector<float> ref(q.size()), scores(static_cast<size_t>(max_len));
+    for (int r = 0; r < R; ++r)
+        for (int h = 0; h < H; ++h) {
+            const int64_t off = slot[size_t(r)] * slot_stride + int64_t(h / (H / Hkv)) * D;
+            ref_attention_row(&q[(size_t(r) * H + size_t(h)) * D], &k[size_t(off)], &v[size_t(off)], kv_dim,
+                              n_ctx[size_t(r)], D, scale, &ref[(size_t(r) * H + size_t(h)) * D], scores.data());
+        }
+    std::vector<uint16_t> kbits(k.size()), vbits(v.size());
+    for (size_t i = 0; i < k.size(); ++i) kbits[i] = ref_f32_to_bf16(k[i]), vbits[i] = ref_f32_to_bf16(v[i]);
+    DeviceArray<float> d_q(q), d_kf(k), d_vf(v);
+    DeviceArray<uint16_t> d_kb(kbits), d_vb(vbits);
+    DeviceArray<int32_t> d_n(n_ctx), d_slot(slot);
+    for (KvCacheType type : {KV_CACHE_F32, KV_CACHE_BF16})
+        for (int split_len : {64, attention_decode_split_len(max_len)}) {
+            const int max_splits = (max_len + split_len - 1) / split_len;
+            const void* d_k = type == KV_CACHE_F32 ? static_cast<const void*>(d_kf.get()) : d_kb.get();
+            const void* d_v = type == KV_CACHE_F32 ? static_cast<const void*>(d_vf.get()) : d_vb.get();
+            DeviceArray<float> d_part(size_t(attention_decode_partial_floats(R, H, D, max_splits))), d_out(q.size());
+            attention_decode_split_cuda(type, d_q.get(), d_k, d_v, slot_stride, nullptr, d_slot.get(), d_n.get(), R, H,
+                                        Hkv, D, scale, split_len, max_splits, d_part.get(), d_out.get(), nullptr);
+            expect_close(std::string("attention_decode_split D 42 ") + kv_cache_type_name(type) + " split_len " +
+                             std::to_string(split_len),
+                         d_out.download(), ref, 1e-5f, 1e-4f);
+        }
 }
 
 // The fused q/k/v output stage against the launches it replaces in the backend (split_qkv_f32,
