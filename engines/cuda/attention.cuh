@@ -80,7 +80,8 @@ void attention_prefill_cuda(KvCacheType type, const float* q, const void* k, con
 // out / row_index semantics as attention_rows_cuda. `partial` is scratch of
 // attention_decode_partial_floats(n_rows, n_heads, head_dim, max_splits) floats; max_splits *
 // split_len must cover every row's context. The backend takes split_len =
-// attention_decode_split_len(max_seq_len) (>= 256 positions, at most 16 splits) and max_splits =
+// attention_decode_split_len(max_seq_len) (a multiple of 64, >= 64 positions, at most 32 splits)
+// and max_splits =
 // attention_decode_max_splits(max_seq_len), so a row's result depends only on its own context and
 // the cache length, never on the batch, and the grid is fixed per batch size (CUDA graphs).
 // Handles at most 8 query heads per kv head and head_dim <= 256 (attention_decode_split_supported).

@@ -47,8 +47,9 @@ struct CudaBackendOptions {
     // Steps in which a sequence contributes several tokens (prefill) use the tiled attention kernel
     // (engines/cuda/attention.cuh); false keeps the one-block-per-row kernel (benchmarks compare).
     bool tiled_prefill_attention = true;
-    // Decode rows through the split-K (flash-decoding) kernel: a row's context in splits of >= 256
-    // positions, each kv head's K/V read once for its query heads. Off until measured on a GPU.
+    // Decode rows through the split-K (flash-decoding) kernel: a row's context in splits of >= 64
+    // positions (at most 32 splits), each kv head's K/V read once for its query heads. Off until
+    // measured on a GPU (engines/cuda/NOTES.md says why it is expected to win).
     bool split_k_decode = false;
     // Products of steps with at most kMatvecMaxTokens (8) tokens through matvec_bf16_f32 (gemm.cuh:
     // one warp per output row, 16-byte loads, each weight read once) instead of cuBLAS;
