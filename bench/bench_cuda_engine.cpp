@@ -405,10 +405,10 @@ int main(int argc, char** argv) {
             so.max_slots = 64;
             so.split_k_decode = true;
             auto split_backend = cuda_backend_create(weights, so);
-            for (int batch : {1, 64}) {
-                decode_case(*backend, batch, 1024, "f32", false);
+            for (auto [batch, ctx] : {std::pair{1, 128}, std::pair{1, 1024}, std::pair{64, 1024}}) {
+                decode_case(*backend, batch, ctx, "f32", false);
                 std::printf("  split-K:\n");
-                decode_case(*split_backend, batch, 1024, "f32", false);
+                decode_case(*split_backend, batch, ctx, "f32", false);
             }
             std::printf("cuBLAS bf16 GEMM rate measured here: %.0f TFLOP/s at %dx%dx%d\n", gemm / 1e12,
                         cfg.intermediate_size, 4 * 512, cfg.hidden_size);
