@@ -158,8 +158,8 @@ __global__ void qkv_rope_append(const float* qkv, const float* bq, const float* 
 }
 
 void qkv_rope_append_cuda(KvCacheType type, const float* qkv, const float* bq, const float* bk, const float* bv,
-                          const int32_t* slot, const int32_t* pos, int n_tok, int n_heads, int n_kv_heads,
-                          int head_dim, float theta, float* q, int64_t slot_stride, void* k_cache, void* v_cache,
+                          const int32_t* slot, const int32_t* pos, int n_tok, int n_heads, int n_kv_heads, int head_dim,
+                          float theta, float* q, int64_t slot_stride, void* k_cache, void* v_cache,
                           cudaStream_t stream) {
     const char* op = "qkv_rope_append";
     if (n_tok < 0 || n_heads < 0 || n_kv_heads < 0 || head_dim < 0)
@@ -517,7 +517,7 @@ __global__ void __launch_bounds__(kDecThreads)
             for (int o = 16; o > 0; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
             const float m_old = m_s[h];
             const float new_m = fmaxf(m_old, cm);
-            const float corr = expf(m_old - new_m);  // 0 on the first chunk
+            const float corr = expf(m_old - new_m);                    // 0 on the first chunk
             const float p0 = expf(x0 - new_m), p1 = expf(x1 - new_m);  // masked: exp(-inf) = 0
             sh[lane] = p0;
             sh[lane + 32] = p1;
@@ -632,8 +632,7 @@ static void dec_split_launch(void (*split_kernel)(const float*, const KV*, const
 void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                                  const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
                                  int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
-                                 int max_splits, float* partial, float* out, cudaStream_t stream,
-                                 uint16_t* out_bf16) {
+                                 int max_splits, float* partial, float* out, cudaStream_t stream, uint16_t* out_bf16) {
     if (n_rows < 0) throw Error("attention_decode_split_f32: n_rows is negative (" + std::to_string(n_rows) + ")");
     if (!attention_decode_split_supported(n_heads, n_kv_heads, head_dim))
         throw Error("attention_decode_split_f32: unsupported shape (n_heads " + std::to_string(n_heads) +
@@ -650,15 +649,15 @@ void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k
     const bool vec = cuda_dev::stage_kv_aligned(k, v, head_dim, slot_stride, elem);
     const int smem = dec_smem_floats(n_heads / n_kv_heads, head_dim) * int(sizeof(float));
     if (type == KV_CACHE_F32)
-        dec_split_launch(vec ? attention_decode_split_f32<float, true> : attention_decode_split_f32<float, false>,
-                         grid, smem, stream, q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
+        dec_split_launch(vec ? attention_decode_split_f32<float, true> : attention_decode_split_f32<float, false>, grid,
+                         smem, stream, q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
                          row_index, row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits,
                          partial);
     else
-        dec_split_launch(
-            vec ? attention_decode_split_f32<uint16_t, true> : attention_decode_split_f32<uint16_t, false>, grid, smem,
-            stream, q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v), slot_stride, row_index,
-            row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+        dec_split_launch(vec ? attention_decode_split_f32<uint16_t, true> : attention_decode_split_f32<uint16_t, false>,
+                         grid, smem, stream, q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v),
+                         slot_stride, row_index, row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len,
+                         max_splits, partial);
     check_launch("attention_decode_split_f32");
     const dim3 combine_grid{unsigned(n_heads), unsigned(n_rows), 1u};
     ADABENCH_LAUNCH(attention_decode_combine_f32, combine_grid, 128, stream, partial, row_index, row_n_ctx, n_heads,

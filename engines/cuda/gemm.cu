@@ -182,6 +182,16 @@ void matvec_launch(bool vec, unsigned blocks, const uint16_t* w, const uint16_t*
     ADABENCH_LAUNCH(matvec_kernel, blocks, kMvThreads, stream, w, x, n_in, n_out, y, ldy, beta);
 }
 
+// matvec_launch<n_tok> for n_tok in [NT, kMatvecMaxTokens].
+template <int NT>
+void matvec_dispatch(int n_tok, bool vec, unsigned blocks, const uint16_t* w, const uint16_t* x, int n_in, int n_out,
+                     float* y, int ldy, float beta, cudaStream_t stream) {
+    if constexpr (NT < kMatvecMaxTokens) {
+        if (n_tok != NT) return matvec_dispatch<NT + 1>(n_tok, vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream);
+    }
+    matvec_launch<NT>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream);
+}
+
 }  // namespace
 
 void matvec_bf16_f32_cuda(const uint16_t* w, const uint16_t* x, int n_tok, int n_in, int n_out, float* y, int ldy,
@@ -193,20 +203,13 @@ void matvec_bf16_f32_cuda(const uint16_t* w, const uint16_t* x, int n_tok, int n
     if (n_tok > kMatvecMaxTokens)
         throw Error(std::string(op) + ": " + std::to_string(n_tok) + " tokens (at most " +
                     std::to_string(kMatvecMaxTokens) + "; larger steps use the GEMM)");
-    if (ldy < n_out) throw Error(std::string(op) + ": ldy " + std::to_string(ldy) + " < n_out " + std::to_string(n_out));
+    if (ldy < n_out)
+        throw Error(std::string(op) + ": ldy " + std::to_string(ldy) + " < n_out " + std::to_string(n_out));
     if (n_tok == 0 || n_out == 0) return;
-    const bool vec = n_in % 8 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    const bool vec =
+        n_in % 8 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
     const unsigned blocks = unsigned((int64_t(n_out) + kMvWarps - 1) / kMvWarps);
-    switch (n_tok) {
-        case 1: matvec_launch<1>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        case 2: matvec_launch<2>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        case 3: matvec_launch<3>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        case 4: matvec_launch<4>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        case 5: matvec_launch<5>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        case 6: matvec_launch<6>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        case 7: matvec_launch<7>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-        default: matvec_launch<8>(vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream); break;
-    }
+    matvec_dispatch<1>(n_tok, vec, blocks, w, x, n_in, n_out, y, ldy, beta, stream);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
         throw Error(std::string("CUDA kernel launch failed in ") + op + ": " + cudaGetErrorString(err));

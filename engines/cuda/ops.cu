@@ -18,16 +18,18 @@ namespace adabench {
 
 namespace {
 
-constexpr int kBlock = 256;      // threads per block of the elementwise kernels
-constexpr int kNormBlock = 256;  // threads per row of rms_norm
-constexpr int kAttnBlock = 128;      // threads per (row, head) of attention
-constexpr int kAttnChunk = 64;       // context positions staged and scored per step of the online softmax
-constexpr int kAttnStageLoads = 8;   // 16-byte loads of K and of V each thread issues before storing any
+constexpr int kBlock = 256;         // threads per block of the elementwise kernels
+constexpr int kNormBlock = 256;     // threads per row of rms_norm
+constexpr int kAttnBlock = 128;     // threads per (row, head) of attention
+constexpr int kAttnChunk = 64;      // context positions staged and scored per step of the online softmax
+constexpr int kAttnStageLoads = 8;  // 16-byte loads of K and of V each thread issues before storing any
 constexpr int kAttnDimsPerThread = (kCudaAttentionMaxHeadDim + kAttnBlock - 1) / kAttnBlock;
 
 // Shared memory of attention_f32 for head_dim D: q | K chunk (row stride D + 1) | V chunk | p |
 // the two block reductions.
-int attention_rows_smem_floats(int D) { return D + kAttnChunk * (D + 1) + kAttnChunk * D + kAttnChunk + 2 * (kAttnBlock / 32); }
+int attention_rows_smem_floats(int D) {
+    return D + kAttnChunk * (D + 1) + kAttnChunk * D + kAttnChunk + 2 * (kAttnBlock / 32);
+}
 
 void check_launch(const char* op) {
     cudaError_t err = cudaGetLastError();
@@ -265,8 +267,8 @@ __device__ __forceinline__ float kv_to_f32(uint16_t h) { return bf16_bits_to_f32
 template <typename KV, bool VEC>
 __global__ void __launch_bounds__(kAttnBlock)
     attention_f32(const float* q, const KV* k, const KV* v, int64_t seq_stride, const int32_t* row_index,
-                  const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim,
-                  float scale, float* out, uint16_t* out_b) {
+                  const int32_t* row_slot, const int32_t* n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
+                  float* out, uint16_t* out_b) {
     ADABENCH_DYNAMIC_SHARED(float, smem);
     const int D = head_dim;
     float* q_s = smem;
@@ -405,7 +407,8 @@ void attention_f32_rows_cuda(bool kv_bf16, const float* q, const void* k, const 
                          n_kv_heads, head_dim, scale, out, out_bf16, stream);
     else
         attention_launch("attention_f32", q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
-                         row_index, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, out_bf16, stream);
+                         row_index, row_slot, row_n_ctx, n_rows, n_heads, n_kv_heads, head_dim, scale, out, out_bf16,
+                         stream);
 }
 
 // ---- KV cache append: row t of k_new / v_new goes to (slot[t], pos[t]) ----
@@ -511,50 +514,70 @@ void scale_rows_f32_cuda(float* x, const float* scale, int n_rows, int n_cols, c
     check_launch("scale_rows_f32");
 }
 
-// ---- greedy pick: one block per row; each thread keeps its best (value, index), then a tree
-// reduction in shared memory with the same order rule (larger value, then smaller index) ----
+// ---- greedy pick: one block of 1024 threads per row; each thread keeps its best (value, index)
+// over its part of the row (16-byte loads when the row is 16-byte aligned), then a tree reduction
+// in shared memory with the same order rule (larger value, then smaller index). The rule is a
+// total order, so the result does not depend on who reads what. At batch 1 one block reads the
+// whole vocabulary: many loads in flight per thread is what keeps it short. ----
 
-__global__ void argmax_rows_f32(const float* x, int n_cols, int32_t* out) {
-    __shared__ float best_v[kBlock];
-    __shared__ int best_i[kBlock];
+constexpr int kArgmaxBlock = 1024;
+
+__global__ void __launch_bounds__(kArgmaxBlock) argmax_rows_f32(const float* x, int n_cols, int32_t* out) {
+    __shared__ float best_v[kArgmaxBlock];
+    __shared__ int best_i[kArgmaxBlock];
     __shared__ int has_nan;
     const float* row = x + int64_t(blockIdx.x) * n_cols;
-    if (threadIdx.x == 0) has_nan = 0;
+    const int tid = threadIdx.x;
+    if (tid == 0) has_nan = 0;
     __syncthreads();
     float v = -INFINITY;
     int idx = INT_MAX;
-    for (int c = threadIdx.x; c < n_cols; c += blockDim.x) {
-        const float e = row[c];
+    bool nan = false;
+    auto take = [&](float e, int c) {
         if (isnan(e)) {
-            has_nan = 1;
+            nan = true;
         } else if (e > v || (e == v && c < idx)) {
             v = e;
             idx = c;
         }
+    };
+    int c_tail = 0;
+    if ((reinterpret_cast<uintptr_t>(row) & 15u) == 0) {
+        const int n4 = n_cols / 4;
+#pragma unroll 4
+        for (int c = tid; c < n4; c += kArgmaxBlock) {
+            float f[4];
+            cuda_dev::unpack16(cuda_dev::load16(row + int64_t(c) * 4), f, 0.0f);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) take(f[j], 4 * c + j);
+        }
+        c_tail = n4 * 4;
     }
-    best_v[threadIdx.x] = v;
-    best_i[threadIdx.x] = idx;
+    for (int c = c_tail + tid; c < n_cols; c += kArgmaxBlock) take(row[c], c);
+    if (nan) has_nan = 1;
+    best_v[tid] = v;
+    best_i[tid] = idx;
     __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
-        if (int(threadIdx.x) < half) {
-            const float ov = best_v[threadIdx.x + half];
-            const int oi = best_i[threadIdx.x + half];
-            if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x])) {
-                best_v[threadIdx.x] = ov;
-                best_i[threadIdx.x] = oi;
+    for (int half = kArgmaxBlock / 2; half > 0; half >>= 1) {
+        if (tid < half) {
+            const float ov = best_v[tid + half];
+            const int oi = best_i[tid + half];
+            if (ov > best_v[tid] || (ov == best_v[tid] && oi < best_i[tid])) {
+                best_v[tid] = ov;
+                best_i[tid] = oi;
             }
         }
         __syncthreads();
     }
     // Every logit -inf: no strict maximum; the host's sampling_greedy keeps id 0.
-    if (threadIdx.x == 0) out[blockIdx.x] = has_nan ? -1 : (best_i[0] == INT_MAX ? 0 : best_i[0]);
+    if (tid == 0) out[blockIdx.x] = has_nan ? -1 : (best_i[0] == INT_MAX ? 0 : best_i[0]);
 }
 
 void argmax_rows_f32_cuda(const float* x, int n_rows, int n_cols, int32_t* out, cudaStream_t stream) {
     check_size("argmax_rows_f32", "n_rows", n_rows);
     if (n_cols <= 0) throw Error("argmax_rows_f32: n_cols must be positive, got " + std::to_string(n_cols));
     if (n_rows == 0) return;
-    ADABENCH_LAUNCH(argmax_rows_f32, unsigned(n_rows), kBlock, stream, x, n_cols, out);
+    ADABENCH_LAUNCH(argmax_rows_f32, unsigned(n_rows), kArgmaxBlock, stream, x, n_cols, out);
     check_launch("argmax_rows_f32");
 }
 

@@ -504,8 +504,8 @@ TEST(CudaAttention, QkvRopeAppendIsBitIdenticalToSplitRopeAppend) {
                 // fused
                 DeviceArray<float> d_qf(size_t(T) * q_dim);
                 DeviceArray<uint8_t> d_kcf(std::vector<uint8_t>(cache_bytes, 0x7f)), d_vcf(d_kcf.download());
-                qkv_rope_append_cuda(type, d_qkv.get(), b_q, b_k, b_v, d_slot.get(), d_pos.get(), T, sh.H, sh.Hkv,
-                                     sh.D, sh.theta, d_qf.get(), slot_stride, d_kcf.get(), d_vcf.get(), nullptr);
+                qkv_rope_append_cuda(type, d_qkv.get(), b_q, b_k, b_v, d_slot.get(), d_pos.get(), T, sh.H, sh.Hkv, sh.D,
+                                     sh.theta, d_qf.get(), slot_stride, d_kcf.get(), d_vcf.get(), nullptr);
                 EXPECT_EQ(bit_differences(d_qf.download(), d_q.download()), 0u) << what << ": q";
                 EXPECT_EQ(bit_differences(d_kcf.download(), d_kc.download()), 0u) << what << ": K cache";
                 EXPECT_EQ(bit_differences(d_vcf.download(), d_vc.download()), 0u) << what << ": V cache";

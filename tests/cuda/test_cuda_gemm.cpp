@@ -1,6 +1,7 @@
 // The batch-invariant product and the small-batch matvec (engines/cuda/gemm.cuh) against their twin
 // ref_matmul_rows, and their contract: a row's result is bit-identical whatever the number of
-// tokens in the launch and wherever the row sits. Label gpu in test-cuda; compiled into tests/emulation too (every machine).
+// tokens in the launch and wherever the row sits. Label gpu in test-cuda; compiled into tests/emulation too (every
+// machine).
 #include <gtest/gtest.h>
 
 #include <cstring>

@@ -97,8 +97,8 @@ TEST(CudaOps, RmsNormRowsIsBitIdenticalToGatherNormConvert) {
     const std::vector<float> w = random_floats(size_t(n), 0.5f, 1.5f, 42);
     const std::vector<int32_t> rows = {6, 0, 3, 3};
     const int R = int(rows.size());
-    DeviceArray<float> d_x(x), d_w(w), d_g(size_t(R) * n), d_y(size_t(R) * n), d_yf(size_t(R) * n),
-        d_all(x.size()), d_allf(x.size());
+    DeviceArray<float> d_x(x), d_w(w), d_g(size_t(R) * n), d_y(size_t(R) * n), d_yf(size_t(R) * n), d_all(x.size()),
+        d_allf(x.size());
     DeviceArray<int32_t> d_rows(rows);
     DeviceArray<uint16_t> d_b(size_t(R) * n), d_bf(size_t(R) * n), d_bonly(size_t(R) * n), d_allb(x.size()),
         d_allbf(x.size());
@@ -413,6 +413,35 @@ TEST(CudaOps, ArgmaxRowsMatchesSamplingGreedy) {
     EXPECT_EQ(got[1], 70000);
     EXPECT_EQ(got[3], 0);
     EXPECT_EQ(got[4], -1);
+
+    // Rows of 533 (the organism's vocabulary) and 1001 columns: every row but the first starts off
+    // 16-byte alignment, and the tail past the last group of 4 is read one value at a time. Ties
+    // inside a group of 4, across threads, and with the tail.
+    for (int cols : {533, 1001}) {
+        const int R = 6;
+        std::vector<float> y = random_floats(size_t(R) * cols, -10.0f, 10.0f, uint32_t(cols));
+        auto at = [&](int r, int c) -> float& { return y[size_t(r) * cols + size_t(c)]; };
+        at(0, 5) = at(0, 6) = 40.0f;                // inside one group of 4 -> 5
+        at(1, 7) = at(1, cols - 5) = 40.0f;         // across threads -> 7
+        at(2, cols - 1) = at(2, 2) = 40.0f;         // the tail and the head -> 2
+        at(3, cols - 1) = 45.0f;                    // the last column alone
+        at(4, 0) = NAN;                             // NaN -> -1
+        at(5, cols - 2) = 45.0f, at(5, 1) = 45.0f;  // -> 1
+        DeviceArray<float> d_y(y);
+        DeviceArray<int32_t> d_o(static_cast<size_t>(R));
+        argmax_rows_f32_cuda(d_y.get(), R, cols, d_o.get(), nullptr);
+        const std::vector<int32_t> o = d_o.download();
+        for (int r = 0; r < R; ++r)
+            if (r != 4) {
+                EXPECT_EQ(o[size_t(r)], sampling_greedy(&y[size_t(r) * cols], cols)) << cols << " row " << r;
+            }
+        EXPECT_EQ(o[0], 5);
+        EXPECT_EQ(o[1], 7);
+        EXPECT_EQ(o[2], 2);
+        EXPECT_EQ(o[3], cols - 1);
+        EXPECT_EQ(o[4], -1);
+        EXPECT_EQ(o[5], 1);
+    }
 }
 
 // No CPU twin exists for these two (forward.cpp does them inline); the reference loops are here.
