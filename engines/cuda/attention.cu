@@ -378,16 +378,7 @@ static void prefill_launch(const float* q, const KV* k, const KV* v, int64_t slo
     const int n_chunks = (group + hpb - 1) / hpb;
     const int smem = pf_smem_floats(head_dim, BK) * int(sizeof(float));
     auto prefill_kernel = attention_prefill_f32<KV, DPL, BK>;  // (the emulation's race check names it so)
-#ifndef ADABENCH_BLOCK_EMULATION
-    // Above the default 48 KiB a kernel must opt in (per device; cheap, so every launch does it).
-    cudaError_t err = cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) {
-        cudaGetLastError();
-        throw Error("attention_prefill_f32: cannot use " + std::to_string(smem) +
-                    " bytes of shared memory for head_dim " + std::to_string(head_dim) + ": " +
-                    cudaGetErrorString(err));
-    }
-#endif
+    opt_in_shared_memory(prefill_kernel, smem, "attention_prefill_f32");
     const dim3 grid{unsigned(n_tiles), unsigned(n_kv_heads * n_chunks), 1u};
     ADABENCH_LAUNCH_SMEM(prefill_kernel, grid, kPfThreads, size_t(smem), stream, q, k, v, slot_stride, row_slot,
                          row_n_ctx, tile_first, tile_count, n_heads, n_kv_heads, head_dim, hpb, scale, out, out_b);
@@ -608,6 +599,7 @@ int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, i
 }
 
 // Opts the split-K kernel into its shared memory (above 48 KiB at the larger head dims) and launches it.
+// (head_dim is in the kernel's arguments.)
 template <typename KV>
 static void dec_split_launch(void (*split_kernel)(const float*, const KV*, const KV*, int64_t, const int32_t*,
                                                   const int32_t*, const int32_t*, int, int, int, float, int, int,
@@ -616,15 +608,7 @@ static void dec_split_launch(void (*split_kernel)(const float*, const KV*, const
                              int64_t slot_stride, const int32_t* row_index, const int32_t* row_slot,
                              const int32_t* row_n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
                              int split_len, int max_splits, float* partial) {
-#ifndef ADABENCH_BLOCK_EMULATION
-    cudaError_t err = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) {
-        cudaGetLastError();
-        throw Error("attention_decode_split_f32: cannot use " + std::to_string(smem) +
-                    " bytes of shared memory for head_dim " + std::to_string(head_dim) + ": " +
-                    cudaGetErrorString(err));
-    }
-#endif
+    opt_in_shared_memory(split_kernel, smem, "attention_decode_split_f32");
     ADABENCH_LAUNCH_SMEM(split_kernel, grid, kDecThreads, size_t(smem), stream, q, k, v, slot_stride, row_index,
                          row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
 }

@@ -27,3 +27,43 @@
     kernel<<<grid, block, smem_bytes, stream>>>(__VA_ARGS__)
 #define ADABENCH_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #endif
+
+// opt_in_shared_memory(kernel, bytes, op): lets `kernel` launch with `bytes` of dynamic shared
+// memory; above the default 48 KiB a kernel must opt in (per device). The attribute only grows,
+// and the call is made only when a launch needs more than any before it on that device: in
+// practice once per kernel, on the eager warm-up step that precedes every decode-graph capture,
+// never inside a capture. Throws adabench::Error naming `op` when the device refuses.
+#ifdef ADABENCH_BLOCK_EMULATION
+namespace adabench {
+template <class Kernel>
+void opt_in_shared_memory(Kernel, int, const char*) {}  // the emulation checks the size at launch
+}  // namespace adabench
+#else
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "common/error.h"
+
+namespace adabench {
+template <class Kernel>
+void opt_in_shared_memory(Kernel kernel, int bytes, const char* op) {
+    if (bytes <= 48 * 1024) return;
+    static std::mutex mu;
+    static std::map<std::pair<int, const void*>, int> granted;  // (device, kernel) -> bytes
+    int device = 0;
+    cudaGetDevice(&device);
+    std::lock_guard<std::mutex> lock(mu);
+    int& have = granted[{device, reinterpret_cast<const void*>(kernel)}];
+    if (bytes <= have) return;
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        throw Error(std::string(op) + ": the device refuses " + std::to_string(bytes) +
+                    " bytes of dynamic shared memory per block: " + cudaGetErrorString(err));
+    }
+    have = bytes;
+}
+}  // namespace adabench
+#endif

@@ -364,15 +364,7 @@ static void attention_launch(const char* op, const float* q, const KV* k, const 
     const bool vec = cuda_dev::stage_kv_aligned(k, v, head_dim, seq_stride, int64_t(sizeof(KV)));
     auto rows_kernel = vec ? attention_f32<KV, true> : attention_f32<KV, false>;
     const int smem = attention_rows_smem_floats(head_dim) * int(sizeof(float));
-#ifndef ADABENCH_BLOCK_EMULATION
-    // Above the default 48 KiB a kernel must opt in (per device; cheap, so every launch does it).
-    cudaError_t err = cudaFuncSetAttribute(rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) {
-        cudaGetLastError();
-        throw Error(std::string(op) + ": cannot use " + std::to_string(smem) + " bytes of shared memory for head_dim " +
-                    std::to_string(head_dim) + ": " + cudaGetErrorString(err));
-    }
-#endif
+    opt_in_shared_memory(rows_kernel, smem, op);
     ADABENCH_LAUNCH_SMEM(rows_kernel, grid, kAttnBlock, size_t(smem), stream, q, k, v, seq_stride, row_index, row_slot,
                          n_ctx, n_heads, n_kv_heads, head_dim, scale, out, out_b);
     check_launch(op);
