@@ -31,11 +31,12 @@ namespace {
 constexpr int kAppendBlock = 256;
 constexpr int kPfThreads = 128;    // threads per prefill block (4 warps)
 constexpr int kPfRows = 32;        // (token, head) query rows per prefill block
+constexpr int kPfStageLoads = 8;   // 16-byte loads per thread in flight while staging a K or V tile
 constexpr int kDecThreads = 128;   // threads per split-K decode block
 constexpr int kDecMinSplit = 64;   // context positions per split, at least (more for long caches)
 constexpr int kDecMaxSplits = 32;  // splits per row, at most
 constexpr int kDecChunk = 64;      // positions staged and scored per step inside a split
-constexpr int kDecStageLoads = 8;  // 16-byte loads of K and of V per thread in flight while staging
+constexpr int kDecStageLoads = 6;  // 16-byte loads of K and of V per thread in flight while staging
 constexpr int kDecMaxGroup = 8;    // query heads per kv head the split-K kernel handles
 constexpr int kDecDimsPerThread = (kCudaAttentionMaxHeadDim + kDecThreads - 1) / kDecThreads;
 
@@ -47,8 +48,6 @@ void check_launch(const char* op) {
 
 using cuda_dev::f32_to_bf16_bits;
 
-__device__ __forceinline__ float load_f32(float x) { return x; }
-__device__ __forceinline__ float load_f32(uint16_t h) { return cuda_dev::bf16_bits_to_f32(h); }
 __device__ __forceinline__ float to_kv(float x, float) { return x; }
 __device__ __forceinline__ uint16_t to_kv(float x, uint16_t) { return f32_to_bf16_bits(x); }
 
@@ -191,7 +190,7 @@ void attention_rows_cuda(KvCacheType type, const float* q, const void* k, const 
 
 // ---- tiled prefill ----
 
-template <typename KV, int DPL, int BK>
+template <typename KV, int DPL, int BK, bool VEC>
 __global__ void __launch_bounds__(kPfThreads)
     attention_prefill_f32(const float* q, const KV* k, const KV* v, int64_t slot_stride, const int32_t* row_slot,
                           const int32_t* row_n_ctx, const int32_t* tile_first, const int32_t* tile_count, int n_heads,
@@ -249,10 +248,9 @@ __global__ void __launch_bounds__(kPfThreads)
         const int nk = min(BK, n_max - j0);
         __syncthreads();  // the previous tile's P V has finished reading kv_s and p_s
         // K^T tile; positions past the tile's context are zero (never NaN garbage).
-        for (int idx = tid; idx < BK * D; idx += kPfThreads) {
-            const int j = idx / D, d = idx % D;
-            kv_s[d * PS + j] = j < nk ? load_f32(kb[int64_t(j0 + j) * kv_stride + d]) : 0.0f;
-        }
+        cuda_dev::stage_rows<kPfThreads, kPfStageLoads, VEC, 1>(
+            kb + int64_t(j0) * kv_stride, kb, kv_stride, nk, BK, D,
+            [&](int, int j, int d, float x) { kv_s[d * PS + j] = x; });
         __syncthreads();
 
         // S = Q K^T for rows rg + 8i, keys kg + 16j (summed over d in index order, as the twin).
@@ -305,10 +303,9 @@ __global__ void __launch_bounds__(kPfThreads)
         __syncthreads();  // K^T is no longer read; P and the corrections are in place
 
         // V tile into the same buffer, row-major (BK, D).
-        for (int idx = tid; idx < BK * D; idx += kPfThreads) {
-            const int j = idx / D, d = idx % D;
-            kv_s[j * D + d] = j < nk ? load_f32(vb[int64_t(j0 + j) * kv_stride + d]) : 0.0f;
-        }
+        cuda_dev::stage_rows<kPfThreads, kPfStageLoads, VEC, 1>(
+            vb + int64_t(j0) * kv_stride, vb, kv_stride, nk, BK, D,
+            [&](int, int j, int d, float x) { kv_s[j * D + d] = x; });
         __syncthreads();
 
         // O = O * corr + P V for rows warp + 4i, dims lane + 32c.
@@ -377,7 +374,10 @@ static void prefill_launch(const float* q, const KV* k, const KV* v, int64_t slo
     const int hpb = std::min(group, kPfRows);
     const int n_chunks = (group + hpb - 1) / hpb;
     const int smem = pf_smem_floats(head_dim, BK) * int(sizeof(float));
-    auto prefill_kernel = attention_prefill_f32<KV, DPL, BK>;  // (the emulation's race check names it so)
+    // (the emulation's race check names the kernel so)
+    auto prefill_kernel = cuda_dev::stage_kv_aligned(k, v, head_dim, slot_stride, int64_t(sizeof(KV)))
+                              ? attention_prefill_f32<KV, DPL, BK, true>
+                              : attention_prefill_f32<KV, DPL, BK, false>;
     opt_in_shared_memory(prefill_kernel, smem, "attention_prefill_f32");
     const dim3 grid{unsigned(n_tiles), unsigned(n_kv_heads * n_chunks), 1u};
     ADABENCH_LAUNCH_SMEM(prefill_kernel, grid, kPfThreads, size_t(smem), stream, q, k, v, slot_stride, row_slot,

@@ -57,53 +57,66 @@ __device__ __forceinline__ void load_bf16x8(const uint16_t* p, float out[8]) { u
 __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(uint16_t h) { return bf16_bits_to_f32(h); }
 
-// Rows 0..cn-1 of K and V (D values each, row stride `stride` elements of fp32 or bf16 bits) into
-// shared memory as fp32: k_s with row stride D + 1 (conflict-free reads of a row per thread), v_s
-// with row stride D. A block of THREADS threads; VEC: 16-byte loads, LOADS of K and LOADS of V per
-// thread in flight before any store (D * sizeof(KV) and both addresses 16-byte aligned), so the
-// chunk costs one round trip to memory per THREADS * LOADS * 16 bytes of each, not one per row.
-template <int THREADS, int LOADS, bool VEC, typename KV>
-__device__ __forceinline__ void stage_kv(float* k_s, float* v_s, const KV* kb, const KV* vb, int64_t stride, int cn,
-                                         int D) {
+// Rows 0..n_rows-1 of NSRC (1 or 2) sources of fp32 or bf16 bits (cols values a row, row stride
+// `stride` elements, the same layout for both) into shared memory as fp32 through
+// store(source, row, col, value); rows n_valid..n_rows-1 store 0 without reading. A block of
+// THREADS threads; VEC: 16-byte loads, LOADS per source and thread in flight before any store
+// (cols * sizeof(KV) and the sources 16-byte aligned), so the rows cost one round trip to memory
+// per THREADS * LOADS * 16 bytes of each source, not one per row.
+template <int THREADS, int LOADS, bool VEC, int NSRC, typename KV, typename Store>
+__device__ __forceinline__ void stage_rows(const KV* src0, const KV* src1, int64_t stride, int n_valid, int n_rows,
+                                           int cols, Store store) {
+    const KV* const src[2] = {src0, src1};
     if (VEC) {
         constexpr int E = 16 / int(sizeof(KV));  // values per load
-        const int per_row = D / E, total = cn * per_row;
+        const int per_row = cols / E, total = n_rows * per_row;
         for (int base = 0; base < total; base += LOADS * THREADS) {
-            Bits16 kbuf[LOADS], vbuf[LOADS];
+            Bits16 buf[NSRC][LOADS];
 #pragma unroll
             for (int b = 0; b < LOADS; ++b) {
                 const int i = base + b * THREADS + int(threadIdx.x);
-                if (i < total) {
-                    const int64_t off = int64_t(i / per_row) * stride + (i % per_row) * E;
-                    kbuf[b] = load16(kb + off);
-                    vbuf[b] = load16(vb + off);
-                } else {
-                    kbuf[b] = vbuf[b] = Bits16{};
-                }
+                const int row = i / per_row;
+#pragma unroll
+                for (int q = 0; q < NSRC; ++q)
+                    buf[q][b] = (i < total && row < n_valid)
+                                    ? load16(src[q] + int64_t(row) * stride + (i % per_row) * E)
+                                    : Bits16{};
             }
 #pragma unroll
             for (int b = 0; b < LOADS; ++b) {
                 const int i = base + b * THREADS + int(threadIdx.x);
                 if (i >= total) break;
                 const int row = i / per_row, col = (i % per_row) * E;
-                float kv[E], vv[E];
-                unpack16(kbuf[b], kv, KV{});
-                unpack16(vbuf[b], vv, KV{});
 #pragma unroll
-                for (int e = 0; e < E; ++e) {
-                    k_s[row * (D + 1) + col + e] = kv[e];
-                    v_s[row * D + col + e] = vv[e];
+                for (int q = 0; q < NSRC; ++q) {
+                    float vals[E];
+                    unpack16(buf[q][b], vals, KV{});
+#pragma unroll
+                    for (int e = 0; e < E; ++e) store(q, row, col + e, vals[e]);
                 }
             }
         }
     } else {
-        for (int i = threadIdx.x; i < cn * D; i += THREADS) {
-            const int row = i / D, col = i % D;
-            const int64_t off = int64_t(row) * stride + col;
-            k_s[row * (D + 1) + col] = to_f32(kb[off]);
-            v_s[row * D + col] = to_f32(vb[off]);
+        for (int i = threadIdx.x; i < n_rows * cols; i += THREADS) {
+            const int row = i / cols, col = i % cols;
+#pragma unroll
+            for (int q = 0; q < NSRC; ++q)
+                store(q, row, col, row < n_valid ? to_f32(src[q][int64_t(row) * stride + col]) : 0.0f);
         }
     }
+}
+
+// K and V rows 0..cn-1 (D values each) into k_s (row stride D + 1: conflict-free when each thread
+// reads its own row) and v_s (row stride D), both in flight together.
+template <int THREADS, int LOADS, bool VEC, typename KV>
+__device__ __forceinline__ void stage_kv(float* k_s, float* v_s, const KV* kb, const KV* vb, int64_t stride, int cn,
+                                         int D) {
+    stage_rows<THREADS, LOADS, VEC, 2>(kb, vb, stride, cn, cn, D, [&](int q, int row, int col, float x) {
+        if (q == 0)
+            k_s[row * (D + 1) + col] = x;
+        else
+            v_s[row * D + col] = x;
+    });
 }
 
 // Whether 16-byte staging applies to a cache of element size `elem` bytes: every row start of
