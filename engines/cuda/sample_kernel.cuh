@@ -9,6 +9,9 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#if defined(__CUDACC__) || defined(ADABENCH_BLOCK_EMULATION)
+#include "engines/cuda/device_math.cuh"  // the kernel's 16-byte loads
+#endif
 
 namespace adabench {
 
@@ -62,6 +65,28 @@ __device__ __forceinline__ uint64_t candidate_key(uint32_t key, int id) {
 __device__ __forceinline__ int candidate_id(uint64_t ck) { return int(0xffffffffu - uint32_t(ck & 0xffffffffu)); }
 
 __device__ __forceinline__ float candidate_logit(uint64_t ck) { return key_to_float(uint32_t(ck >> 32)); }
+
+// f(value, id) for the ids of row x (V values) that this thread reads: groups of 4 by 16-byte loads
+// when the row is 16-byte aligned (then the tail one by one). Which thread reads which id is not
+// the plain stride: only for passes whose result does not depend on it (a minimum, the argmax by
+// its total order, histogram counts, sums reduced across the block anyway). At batch 1 one block
+// reads the whole vocabulary per pass; more bytes per load is fewer trips to memory.
+template <int kThreads, class F>
+__device__ __forceinline__ void for_each_logit(const float* x, int V, F f) {
+    int tail = 0;
+    if ((reinterpret_cast<uintptr_t>(x) & 15u) == 0) {
+        const int n4 = V / 4;
+#pragma unroll 4
+        for (int c = threadIdx.x; c < n4; c += kThreads) {
+            float v[4];
+            cuda_dev::unpack16(cuda_dev::load16(x + int64_t(c) * 4), v, 0.0f);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) f(v[j], 4 * c + j);
+        }
+        tail = n4 * 4;
+    }
+    for (int i = tail + int(threadIdx.x); i < V; i += kThreads) f(x[i], i);
+}
 
 // The host's weight of a candidate: float(exp(l - max)), with exp correctly rounded.
 __device__ __forceinline__ float weight(float l, float max_l) { return float(exp(double(l - max_l))); }
@@ -170,18 +195,17 @@ __global__ void __launch_bounds__(kThreads)
     int nan_id = INT_MAX;
     float m = -INFINITY;
     int arg = INT_MAX;
-    for (int i = tid; i < V; i += kThreads) {
-        const float v = x[i];
+    for_each_logit<kThreads>(x, V, [&](float v, int i) {
         if (isnan(v)) {
             nan_id = min(nan_id, i);
-            continue;
+            return;
         }
         const float l = greedy ? v : v / t;
         if (l > m || (l == m && i < arg)) {
             m = l;
             arg = i;
         }
-    }
+    });
     nan_id = block_min(nan_id, sh);
     block_argmax(m, arg, sh);
     if (nan_id != INT_MAX) {
@@ -242,10 +266,10 @@ __global__ void __launch_bounds__(kThreads)
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int j = tid; j < 256; j += kThreads) sh.hist[j] = 0;
         __syncthreads();
-        for (int i = tid; i < V; i += kThreads) {
-            const uint32_t key = order_key(x[i] / t);
+        for_each_logit<kThreads>(x, V, [&](float v, int) {
+            const uint32_t key = order_key(v / t);
             if ((key & mask) == prefix) atomicAdd(&sh.hist[(key >> shift) & 255u], 1u);
-        }
+        });
         __syncthreads();
         if (tid == 0) {
             int above = 0;
@@ -301,7 +325,7 @@ __global__ void __launch_bounds__(kThreads)
     if (use_p) {
         double part = 0.0;
         if (!k_eff)  // over the whole vocabulary (the host has not truncated yet)
-            for (int i = tid; i < V; i += kThreads) part += weight(x[i] / t, l0);
+            for_each_logit<kThreads>(x, V, [&](float v, int) { part += weight(v / t, l0); });
         const double vocab_sum = k_eff ? 0.0 : block_sum(part, sh);
         if (tid < K) sh.e[tid] = weight(candidate_logit(sh.keys[tid]), l0);
         __syncthreads();
