@@ -8,9 +8,10 @@
 #                                        # copies them stripped to .gpu/bin, the two shared
 #                                        # libraries they need beyond CUDA's to .gpu/lib, and
 #                                        # .gpu/run.sh
-#   bash .gpu/run.sh [out-dir]           # there (the device tool: carry .gpu): every gpu test, the
-#                                        # benchmark and one CLI generation on the organism, each
-#                                        # log in out-dir (default $OUT, else .gpu/out)
+#   bash .gpu/run.sh [out-dir] [steps]   # there (the device tool: carry .gpu): every gpu test, the
+#                                        # benchmark, one CLI generation on the organism and
+#                                        # compute-sanitizer over the kernel tests, each log in
+#                                        # out-dir (default $OUT, else .gpu/out); steps picks some
 #
 # The binaries link CUDA 13's cudart and cuBLAS dynamically: the GPU machine must have CUDA 13
 # (the lent one has 13.0 with driver 580, like this toolkit). About 15 MB.
@@ -40,25 +41,41 @@ done
 
 cat >"$OUTDIR/run.sh" <<'EOF'
 #!/usr/bin/env bash
-# Runs the CUDA engine's GPU checks from the repository root (made by tools/gpu_bundle.sh).
+# Runs the CUDA engine's GPU checks from the repository root (made by tools/gpu_bundle.sh):
+#   bash .gpu/run.sh [out-dir] [steps]
+# steps, in order (default all): test (every gpu test), bench (bench-cuda-engine), generate (one
+# CLI generation on the organism), sanitize (compute-sanitizer memcheck and racecheck over the
+# kernel tests, at most 150 s each). Each writes its log to out-dir (default $OUT, else .gpu/out).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT_DIR="${1:-${OUT:-$ROOT/.gpu/out}}"
+STEPS="${2:-test bench generate sanitize}"
 mkdir -p "$OUT_DIR"
 cd "$ROOT"
 export ADABENCH_SOURCE_DIR="$ROOT"
+export PATH="/usr/local/cuda/bin:$PATH"
 export LD_LIBRARY_PATH="$ROOT/.gpu/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 B="$ROOT/.gpu/bin"
 status=0
 { nvidia-smi -L; ldd "$B/test-cuda" | grep -i 'cuda\|cublas\|not found'; } 2>&1 | tee "$OUT_DIR/device.txt"
-echo "== test-cuda (every gpu test)"
-"$B/test-cuda" --gtest_brief=1 2>&1 | tee "$OUT_DIR/test-cuda.log" || status=1
-echo "== bench-cuda-engine"
-"$B/bench-cuda-engine" 2>&1 | tee "$OUT_DIR/bench-cuda-engine.log" || status=1
-echo "== adabench generate --engine cuda"
-"$B/adabench" generate --engine cuda --model models/organism/long --chat --json \
-    --prompt "Mia has 47 marbles. In January, Mia finds 8 more. How many marbles does Mia have at the end?" \
-    2>&1 | tee "$OUT_DIR/generate.log" || status=1
+for step in $STEPS; do
+    echo "== $step"
+    case "$step" in
+        test) "$B/test-cuda" --gtest_brief=1 2>&1 | tee "$OUT_DIR/test-cuda.log" || status=1 ;;
+        bench) "$B/bench-cuda-engine" 2>&1 | tee "$OUT_DIR/bench-cuda-engine.log" || status=1 ;;
+        generate)
+            "$B/adabench" generate --engine cuda --model models/organism/long --chat --json \
+                --prompt "Mia has 47 marbles. In January, Mia finds 8 more. How many marbles does Mia have at the end?" \
+                2>&1 | tee "$OUT_DIR/generate.log" || status=1 ;;
+        sanitize)
+            for tool in memcheck racecheck; do
+                timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 3 "$B/test-cuda" --gtest_brief=1 \
+                    --gtest_filter='CudaOps*:CudaAttention*:CudaMatvec*:CudaGemm*:CudaCompose.*' \
+                    2>&1 | tail -n 200 | tee "$OUT_DIR/sanitize-$tool.log" || status=1
+            done ;;
+        *) echo "unknown step $step (test, bench, generate, sanitize)"; status=2 ;;
+    esac
+done
 exit $status
 EOF
 chmod +x "$OUTDIR/run.sh"
