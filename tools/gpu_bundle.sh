@@ -79,4 +79,9 @@ done
 exit $status
 EOF
 chmod +x "$OUTDIR/run.sh"
-echo "gpu_bundle: $(du -sh "$OUTDIR" | cut -f1) in $OUTDIR; on the GPU machine: bash .gpu/run.sh (carry .gpu)"
+bundle_kb=$(du -sk "$OUTDIR" | cut -f1)
+tree_kb=$(cd "$ROOT" && git ls-files -z | xargs -0 du -ck 2>/dev/null | tail -n 1 | cut -f1)
+echo "gpu_bundle: $((bundle_kb / 1024)) MiB in $OUTDIR (with the tracked tree: $(((bundle_kb + tree_kb) / 1024)) MiB," \
+    "the device tool carries at most 64); on the GPU machine: bash .gpu/run.sh (carry .gpu)"
+[ $((bundle_kb + tree_kb)) -le $((62 * 1024)) ] ||
+    echo "gpu_bundle: warning: over 62 MiB with the tree; the device tool may refuse to carry it" >&2
