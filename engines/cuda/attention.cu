@@ -598,21 +598,6 @@ int64_t attention_decode_partial_floats(int n_rows, int n_heads, int head_dim, i
     return int64_t(n_rows) * n_heads * max_splits * (head_dim + 2);
 }
 
-// Opts the split-K kernel into its shared memory (above 48 KiB at the larger head dims) and launches it.
-// (head_dim is in the kernel's arguments.)
-template <typename KV>
-static void dec_split_launch(void (*split_kernel)(const float*, const KV*, const KV*, int64_t, const int32_t*,
-                                                  const int32_t*, const int32_t*, int, int, int, float, int, int,
-                                                  float*),
-                             dim3 grid, int smem, cudaStream_t stream, const float* q, const KV* k, const KV* v,
-                             int64_t slot_stride, const int32_t* row_index, const int32_t* row_slot,
-                             const int32_t* row_n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                             int split_len, int max_splits, float* partial) {
-    opt_in_shared_memory(split_kernel, smem, "attention_decode_split_f32");
-    ADABENCH_LAUNCH_SMEM(split_kernel, grid, kDecThreads, size_t(smem), stream, q, k, v, slot_stride, row_index,
-                         row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits, partial);
-}
-
 void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k, const void* v, int64_t slot_stride,
                                  const int32_t* row_index, const int32_t* row_slot, const int32_t* row_n_ctx,
                                  int n_rows, int n_heads, int n_kv_heads, int head_dim, float scale, int split_len,
@@ -632,16 +617,20 @@ void attention_decode_split_cuda(KvCacheType type, const float* q, const void* k
     const int64_t elem = kv_cache_type_size(type);
     const bool vec = cuda_dev::stage_kv_aligned(k, v, head_dim, slot_stride, elem);
     const int smem = dec_smem_floats(n_heads / n_kv_heads, head_dim) * int(sizeof(float));
+    // The kernel for the cache type and the staging, opted into its shared memory (above 48 KiB at
+    // the larger head dims), launched.
+    auto launch = [&](auto kv_tag) {
+        using KV = decltype(kv_tag);
+        auto split_kernel = vec ? attention_decode_split_f32<KV, true> : attention_decode_split_f32<KV, false>;
+        opt_in_shared_memory(split_kernel, smem, "attention_decode_split_f32");
+        ADABENCH_LAUNCH_SMEM(split_kernel, grid, kDecThreads, size_t(smem), stream, q, static_cast<const KV*>(k),
+                             static_cast<const KV*>(v), slot_stride, row_index, row_slot, row_n_ctx, n_heads,
+                             n_kv_heads, head_dim, scale, split_len, max_splits, partial);
+    };
     if (type == KV_CACHE_F32)
-        dec_split_launch(vec ? attention_decode_split_f32<float, true> : attention_decode_split_f32<float, false>, grid,
-                         smem, stream, q, static_cast<const float*>(k), static_cast<const float*>(v), slot_stride,
-                         row_index, row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len, max_splits,
-                         partial);
+        launch(float{});
     else
-        dec_split_launch(vec ? attention_decode_split_f32<uint16_t, true> : attention_decode_split_f32<uint16_t, false>,
-                         grid, smem, stream, q, static_cast<const uint16_t*>(k), static_cast<const uint16_t*>(v),
-                         slot_stride, row_index, row_slot, row_n_ctx, n_heads, n_kv_heads, head_dim, scale, split_len,
-                         max_splits, partial);
+        launch(uint16_t{});
     check_launch("attention_decode_split_f32");
     const dim3 combine_grid{unsigned(n_heads), unsigned(n_rows), 1u};
     ADABENCH_LAUNCH(attention_decode_combine_f32, combine_grid, 128, stream, partial, row_index, row_n_ctx, n_heads,

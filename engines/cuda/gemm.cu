@@ -21,10 +21,11 @@ constexpr int kChunkK = 64;                             // k staged per step
 constexpr int kPerThread = 8;                           // outputs per thread
 constexpr int kThreads = kTileO * kTileT / kPerThread;  // 256
 
-__device__ __forceinline__ float load_f32(const uint16_t* p, int64_t i) {
-    return __uint_as_float(uint32_t(p[i]) << 16);
+// Element i of bf16 bits or fp32 values, as fp32.
+template <class T>
+__device__ __forceinline__ float load_f32(const T* p, int64_t i) {
+    return cuda_dev::to_f32(p[i]);
 }
-__device__ __forceinline__ float load_f32(const float* p, int64_t i) { return p[i]; }
 
 template <class WT, class XT>
 __device__ __forceinline__ void matmul_invariant_body(const WT* w, const XT* x, int n_tok, int n_in, int n_out,
