@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "engines/cpu/random_model.h"
-#include "engines/lora.h"
-#include "engines/merge.h"
-#include "engines/safetensors.h"
+#include "engines/model/lora.h"
+#include "engines/model/merge.h"
+#include "engines/model/safetensors.h"
 
 using namespace adabench;
 

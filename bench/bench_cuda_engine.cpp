@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engines/config.h"
+#include "engines/model/config.h"
 #include "engines/cpu/random_model.h"
 #include "engines/cuda/attention.cuh"
 #include "engines/cuda/cuda_backend.h"

@@ -20,8 +20,8 @@
 
 #include "engines/cpu/cpu_backend.h"
 #include "engines/cpu/random_model.h"
-#include "engines/generator.h"
-#include "engines/tokenizer.h"
+#include "engines/generation/generator.h"
+#include "engines/tokenizer/tokenizer.h"
 
 using namespace adabench;
 

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"
-#include "engines/tokenizer.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "engines/backend_checks.h"
-#include "engines/sampling.h"
+#include "engines/generation/sampling.h"
 
 namespace adabench {
 

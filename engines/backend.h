@@ -1,4 +1,4 @@
-// Backend: the low-level contract between the host-side generation control (engines/generator.*:
+// Backend: the low-level contract between the host-side generation control (engines/generation/generator.*:
 // sampling, budgets, fork sweeps, stop strings — written once) and a compute backend
 // (engines/cpu, engines/cuda). A backend owns the weights in its own format and a KV cache of
 // sequence slots; it appends tokens to slots and returns the logits of the last appended position.
@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "engines/engine.h"
-#include "engines/compose.h"
-#include "engines/model.h"
+#include "engines/model/compose.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 
-struct LoraAdapter;  // engines/lora.h
+struct LoraAdapter;  // engines/model/lora.h
 
 struct BackendBatch {
     // One entry per sequence taking part in this step. tokens[i] are appended to slots[i]
@@ -75,7 +75,7 @@ public:
     // Replaces the weights (merged LoRA or a model merge computed on the host). Clears the cache.
     virtual void set_weights(std::shared_ptr<const ModelWeights> weights) = 0;
 
-    // Weight composition (engines/compose.h). The sources come once (checked with
+    // Weight composition (engines/model/compose.h). The sources come once (checked with
     // compose_check_sources; their config and shapes must be the backend's); each compose() then
     // replaces the live weights by the composition of those sources with new parameters (merge
     // kind, lambda, merged-LoRA coefficients) and clears the cache like set_weights. Unmerged

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "engines/backend.h"
-#include "engines/lora.h"
-#include "engines/model.h"
+#include "engines/model/lora.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

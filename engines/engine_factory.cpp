@@ -10,10 +10,10 @@
 
 #include "common/error.h"
 #include "engines/cpu/cpu_backend.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
-#include "engines/merge.h"
-#include "engines/tokenizer.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
+#include "engines/model/merge.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
 

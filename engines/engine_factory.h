@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "engines/compose.h"
-#include "engines/generator.h"
-#include "engines/model.h"
+#include "engines/model/compose.h"
+#include "engines/generation/generator.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

@@ -6,9 +6,9 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
-#include "engines/chat_template.h"
+#include "engines/tokenizer/chat_template.h"
 #include "engines/engine_factory.h"
-#include "engines/tokenizer.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
 

@@ -3,14 +3,14 @@
 
   pretokenize_cases.json  random strings split by the three pre-tokenizer regexes with the Python
                           `regex` module (a backtracking engine with look-ahead), to check the
-                          hand-written scanners in engines/pretokenize.cpp;
+                          hand-written scanners in engines/tokenizer/pretokenize.cpp;
   organism_mini/          a small tokenizer trained with the model organism's own code
                           (tools/train/organism.py: train_bpe, Tokenizer.to_json, tokenizer_config)
                           and organism_mini_golden.json, texts with the ids that code produces.
 
   /usr/bin/python3 tools/gen_tokenizer_cases.py
 
-Deterministic (fixed seed). engines/unicode_tables.inc takes its L/N classes from the same regex
+Deterministic (fixed seed). engines/tokenizer/unicode_tables.inc takes its L/N classes from the same regex
 module, so the pool may use any letters it knows, Unicode 15.0 ones included.
 """
 import json

@@ -13,7 +13,7 @@
 #include "engines/backend.h"
 #include "engines/cpu/ops.h"
 #include "engines/cpu/thread_pool.h"
-#include "engines/lora.h"
+#include "engines/model/lora.h"
 
 namespace adabench {
 

@@ -16,7 +16,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engines/model.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "engines/model.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

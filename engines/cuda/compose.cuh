@@ -1,5 +1,5 @@
 // CUDA kernels of the weight composition on the device (CudaBackend::compose): the model merges of
-// engines/merge.h as elementwise fp32 arithmetic over bf16 (matrices) or fp32 (norms, biases)
+// engines/model/merge.h as elementwise fp32 arithmetic over bf16 (matrices) or fp32 (norms, biases)
 // sources, and the merged-LoRA delta W += s * B A as one fp32 cuBLAS SGEMM. Each has a scalar CPU
 // twin in tests/cuda/test_cuda_compose.cpp; the formulas are merge.cpp's, term for term:
 //   COMPOSE_OP_COPY    out = s0

@@ -29,9 +29,9 @@
 #include "engines/cuda/ops.cuh"
 #include "engines/cuda/sample.cuh"
 #include "engines/engine_factory.h"
-#include "engines/lora.h"
-#include "engines/merge.h"
-#include "engines/sampling.h"
+#include "engines/model/lora.h"
+#include "engines/model/merge.h"
+#include "engines/generation/sampling.h"
 
 namespace adabench {
 

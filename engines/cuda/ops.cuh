@@ -128,7 +128,7 @@ void gather_rows_f32_cuda(const float* x, const int32_t* rows, int n_rows, int n
 void scale_rows_f32_cuda(float* x, const float* scale, int n_rows, int n_cols, cudaStream_t stream);
 
 // out[r] = argmax of row r of x (n_rows, n_cols), ties to the lowest index; -1 when the row holds a
-// NaN (the caller reports it). Twin: sampling_greedy (engines/sampling.h), which throws on NaN.
+// NaN (the caller reports it). Twin: sampling_greedy (engines/generation/sampling.h), which throws on NaN.
 void argmax_rows_f32_cuda(const float* x, int n_rows, int n_cols, int32_t* out, cudaStream_t stream);
 
 }  // namespace adabench

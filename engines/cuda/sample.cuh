@@ -1,5 +1,5 @@
 // Token sampling on the device: one block per logits row runs the same chain as the host
-// SamplerChain (engines/sampling.h) — temperature -> top-k -> top-p -> dist, greedy when
+// SamplerChain (engines/generation/sampling.h) — temperature -> top-k -> top-p -> dist, greedy when
 // temperature <= 0 — so that only one token id per sequence leaves the device.
 //
 // Same function as the host, step by step: the temperature divides in fp32; exp is computed in
@@ -24,7 +24,7 @@
 
 #include "engines/cuda/sample_kernel.cuh"
 #include "engines/engine.h"
-#include "engines/sampling.h"
+#include "engines/generation/sampling.h"
 
 namespace adabench {
 

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engines/chat_template.h"
+#include "engines/tokenizer/chat_template.h"
 #include "engines/engine_factory.h"
-#include "engines/sampling.h"
-#include "engines/tokenizer.h"
+#include "engines/generation/sampling.h"
+#include "engines/tokenizer/tokenizer.h"
 #include "harness/cli/args.h"
 #include "harness/cli/commands.h"
 

@@ -1,4 +1,4 @@
-// compose: the composition contract (engines/compose.h, Backend::set_compose_sources / compose).
+// compose: the composition contract (engines/model/compose.h, Backend::set_compose_sources / compose).
 // The host composition equals the merge.h / lora.h calls engine_compose_weights made before it was
 // factored (bit for bit), the default Backend::compose on the CPU backend gives the same logits as
 // a backend built on those weights, composing again replaces the previous result, engine_make with
@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engines/compose.h"
+#include "engines/model/compose.h"
 #include "engines/cpu/cpu_backend.h"
 #include "engines/engine_factory.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
-#include "engines/merge.h"
-#include "engines/tokenizer.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
+#include "engines/model/merge.h"
+#include "engines/tokenizer/tokenizer.h"
 
 using namespace adabench;
 

@@ -11,9 +11,9 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
-#include "engines/safetensors.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
+#include "engines/model/safetensors.h"
 
 using namespace adabench;
 

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "common/error.h"
-#include "engines/loader.h"
-#include "engines/merge.h"
+#include "engines/model/loader.h"
+#include "engines/model/merge.h"
 
 using namespace adabench;
 

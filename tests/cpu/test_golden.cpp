@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "engines/cpu/cpu_backend.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
 
 using namespace adabench;
 

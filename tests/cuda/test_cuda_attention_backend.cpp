@@ -11,8 +11,8 @@
 
 #include "engines/cpu/cpu_backend.h"
 #include "engines/cuda/cuda_backend.h"
-#include "engines/loader.h"
-#include "engines/tokenizer.h"
+#include "engines/model/loader.h"
+#include "engines/tokenizer/tokenizer.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {

@@ -25,10 +25,10 @@
 #include "engines/cuda/cuda_backend.h"
 #include "engines/cuda/device.h"
 #include "engines/engine_factory.h"
-#include "engines/generator.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
-#include "engines/tokenizer.h"
+#include "engines/generation/generator.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
+#include "engines/tokenizer/tokenizer.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {

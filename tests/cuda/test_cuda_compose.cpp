@@ -16,15 +16,15 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engines/compose.h"
+#include "engines/model/compose.h"
 #include "engines/cpu/ops_ref.h"
 #include "engines/cuda/compose.cuh"
 #include "engines/cuda/cuda_backend.h"
 #include "engines/cuda/device.h"
 #include "engines/engine_factory.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
-#include "engines/tokenizer.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
+#include "engines/tokenizer/tokenizer.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {

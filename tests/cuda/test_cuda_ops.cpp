@@ -18,7 +18,7 @@
 #include "common/error.h"
 #include "engines/cpu/ops_ref.h"
 #include "engines/cuda/ops.cuh"
-#include "engines/sampling.h"
+#include "engines/generation/sampling.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace adabench {

@@ -1,5 +1,5 @@
 // Sampling on the device (engines/cuda/sample.cuh, CudaBackend::forward_sample) against the host
-// SamplerChain (engines/sampling.h), label gpu; every test skips without a device.
+// SamplerChain (engines/generation/sampling.h), label gpu; every test skips without a device.
 //
 // The kernel's twin is the chain itself: for each logits row and parameter set the device token
 // must be the chain's token with the same (seed, sequence, position) uniform, or -1 exactly where
@@ -21,8 +21,8 @@
 #include "engines/cuda/cuda_check.cuh"
 #include "engines/cuda/device.h"
 #include "engines/cuda/sample.cuh"
-#include "engines/generator.h"
-#include "engines/sampling.h"
+#include "engines/generation/generator.h"
+#include "engines/generation/sampling.h"
 #include "tests/cuda/sample_test_rows.h"
 
 namespace adabench {

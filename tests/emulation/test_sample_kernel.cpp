@@ -13,7 +13,7 @@
 #include <string>
 
 #include "engines/cuda/sample_kernel.cuh"
-#include "engines/sampling.h"
+#include "engines/generation/sampling.h"
 #include "tests/cuda/sample_test_rows.h"
 
 namespace adabench {

@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 #include "engines/backend.h"
-#include "engines/budget.h"
+#include "engines/generation/budget.h"
 
 namespace adabench::testing {
 

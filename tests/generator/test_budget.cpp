@@ -1,9 +1,9 @@
 // BudgetController on hand-written token streams: every rule of ARCHITECTURE.md "Budget semantics"
-// (and the definitions in engines/budget.h) with literal counts.
+// (and the definitions in engines/generation/budget.h) with literal counts.
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "engines/budget.h"
+#include "engines/generation/budget.h"
 #include "tests/generator/mock_backend.h"
 
 namespace adabench {

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "common/error.h"
-#include "engines/generator.h"
+#include "engines/generation/generator.h"
 #include "tests/generator/mock_backend.h"
 
 namespace adabench {

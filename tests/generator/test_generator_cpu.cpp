@@ -12,9 +12,9 @@
 #include "common/error.h"
 #include "engines/cpu/cpu_backend.h"
 #include "engines/engine_factory.h"
-#include "engines/generator.h"
-#include "engines/loader.h"
-#include "engines/tokenizer.h"
+#include "engines/generation/generator.h"
+#include "engines/model/loader.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
 namespace {

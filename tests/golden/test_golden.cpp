@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "engines/cpu/cpu_backend.h"
-#include "engines/loader.h"
-#include "engines/lora.h"
-#include "engines/merge.h"
+#include "engines/model/loader.h"
+#include "engines/model/lora.h"
+#include "engines/model/merge.h"
 
 using namespace adabench;
 using nlohmann::json;

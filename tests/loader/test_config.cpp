@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/error.h"
-#include "engines/config.h"
+#include "engines/model/config.h"
 
 using namespace adabench;
 using nlohmann::json;

@@ -13,9 +13,9 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/config.h"
-#include "engines/loader.h"
-#include "engines/safetensors.h"
+#include "engines/model/config.h"
+#include "engines/model/loader.h"
+#include "engines/model/safetensors.h"
 
 using namespace adabench;
 

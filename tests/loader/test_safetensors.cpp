@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/safetensors.h"
+#include "engines/model/safetensors.h"
 
 using namespace adabench;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engines/sampling.h"
+#include "engines/generation/sampling.h"
 
 namespace adabench {
 namespace {

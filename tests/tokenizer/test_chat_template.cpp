@@ -7,8 +7,8 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/chat_template.h"
-#include "engines/tokenizer.h"
+#include "engines/tokenizer/chat_template.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
 namespace {

@@ -13,9 +13,9 @@
 #include "common/error.h"
 #include "common/io.h"
 #include "common/sha256.h"
-#include "engines/chat_template.h"
-#include "engines/tokenizer.h"
-#include "engines/unicode.h"
+#include "engines/tokenizer/chat_template.h"
+#include "engines/tokenizer/tokenizer.h"
+#include "engines/tokenizer/unicode.h"
 
 namespace adabench {
 namespace {

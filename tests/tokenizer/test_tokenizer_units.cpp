@@ -9,9 +9,9 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/pretokenize.h"
-#include "engines/tokenizer.h"
-#include "engines/unicode.h"
+#include "engines/tokenizer/pretokenize.h"
+#include "engines/tokenizer/tokenizer.h"
+#include "engines/tokenizer/unicode.h"
 
 namespace adabench {
 namespace {

@@ -1,10 +1,10 @@
 // Pre-tokenizer scanners (see pretokenize.h). Each scanner mirrors its regex alternative by
 // alternative, in order, so the first alternative that matches wins, as in a backtracking engine.
-#include "engines/pretokenize.h"
+#include "engines/tokenizer/pretokenize.h"
 
 #include <cstdint>
 
-#include "engines/unicode.h"
+#include "engines/tokenizer/unicode.h"
 
 namespace adabench {
 namespace {

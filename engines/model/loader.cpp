@@ -1,5 +1,5 @@
 // model_load: config.json + safetensors -> ModelWeights through a tensor-name table; dtype helpers.
-#include "engines/loader.h"
+#include "engines/model/loader.h"
 
 #include <sys/stat.h>
 
@@ -11,8 +11,8 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/config.h"
-#include "engines/safetensors.h"
+#include "engines/model/config.h"
+#include "engines/model/safetensors.h"
 
 namespace adabench {
 

@@ -1,6 +1,6 @@
 // Samplers: see sampling.h. The candidate order after sorting is total (logit descending, then id
 // ascending), so every sampler is deterministic even on exact ties.
-#include "engines/sampling.h"
+#include "engines/generation/sampling.h"
 
 #include <algorithm>
 #include <cmath>

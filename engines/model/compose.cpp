@@ -1,13 +1,13 @@
 // Host weight composition (see compose.h): checks, then merge.h and lora.h in that order.
-#include "engines/compose.h"
+#include "engines/model/compose.h"
 
 #include <cmath>
 #include <sstream>
 
 #include "common/error.h"
 #include "engines/backend_checks.h"
-#include "engines/lora.h"
-#include "engines/merge.h"
+#include "engines/model/lora.h"
+#include "engines/model/merge.h"
 
 namespace adabench {
 

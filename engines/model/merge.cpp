@@ -1,5 +1,5 @@
 // Linear and task-arithmetic merges over every tensor of ModelWeights, lambda by depth position.
-#include "engines/merge.h"
+#include "engines/model/merge.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "engines/cpu/thread_pool.h"
-#include "engines/loader.h"
+#include "engines/model/loader.h"
 
 namespace adabench {
 

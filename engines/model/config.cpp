@@ -1,5 +1,5 @@
 // config.json parsing: one table of families, typed field readers that name the file and field.
-#include "engines/config.h"
+#include "engines/model/config.h"
 
 #include <cmath>
 

@@ -4,7 +4,7 @@
 // when declared) or `vocab.json` + `merges.txt` (+ `added_tokens.json`), and in both cases
 // `tokenizer_config.json` for the bos/eos tokens and added tokens. Encoding: added tokens are split
 // out first (longest match), the rest is NFC-normalised (when declared), pre-tokenized
-// (engines/pretokenize.h) and merged by rank with a per-piece cache. Decoding concatenates each
+// (engines/tokenizer/pretokenize.h) and merged by rank with a per-piece cache. Decoding concatenates each
 // token's raw bytes; invalid UTF-8 from partial tokens is kept as bytes, never an error.
 // Not supported (clear error at load): WordPiece/Unigram models, byte fallback, subword prefixes,
 // other normalizers and split patterns. Added tokens' lstrip/rstrip/single_word flags are ignored
@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engines/pretokenize.h"
+#include "engines/tokenizer/pretokenize.h"
 
 namespace adabench {
 

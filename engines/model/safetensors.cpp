@@ -1,6 +1,6 @@
 // safetensors: validation of the header against the file before any data access, mmap, writer.
-// Also defines dtype_name / dtype_size (declared in engines/model.h).
-#include "engines/safetensors.h"
+// Also defines dtype_name / dtype_size (declared in engines/model/model.h).
+#include "engines/model/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

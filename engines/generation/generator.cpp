@@ -1,15 +1,15 @@
 // Generator: the batched control loop over a Backend (see generator.h). One loop step = one
 // Backend::forward over every active sequence (prefills, decodes, forced blocks mixed), then one
 // decision per sequence from its BudgetController.
-#include "engines/generator.h"
+#include "engines/generation/generator.h"
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
 
 #include "common/error.h"
-#include "engines/sampling.h"
-#include "engines/tokenizer.h"
+#include "engines/generation/sampling.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
 

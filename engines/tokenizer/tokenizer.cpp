@@ -1,6 +1,6 @@
 // Byte-level BPE tokenizer: loading (tokenizer.json or vocab.json + merges.txt), encode, decode.
 // See tokenizer.h for what is and is not supported.
-#include "engines/tokenizer.h"
+#include "engines/tokenizer/tokenizer.h"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "engines/unicode.h"
+#include "engines/tokenizer/unicode.h"
 
 namespace adabench {
 

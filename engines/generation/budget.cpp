@@ -1,7 +1,7 @@
 // Budget control state machine: see budget.h for the semantics it implements. Every decision here
 // depends only on the tokens this sequence has seen and its own spec, never on the batch, so a
 // fork that copies a controller continues exactly like a separate run would.
-#include "engines/budget.h"
+#include "engines/generation/budget.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 // Generator: the Engine over any Backend — the host-side generation control written once for every
 // compute backend (CPU now, CUDA later): continuous batching of many requests, sampling
-// (engines/sampling.h), budget control (engines/budget.h), stop strings, EOS, max_tokens, and
+// (engines/generation/sampling.h), budget control (engines/generation/budget.h), stop strings, EOS, max_tokens, and
 // budget-fork sweeps.
 //
 // Fork sweep: a request with think budgets B1 < ... < Bk runs one sequence with the largest budget.
@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "engines/backend.h"
-#include "engines/budget.h"
+#include "engines/generation/budget.h"
 #include "engines/engine.h"
 
 namespace adabench {

@@ -1,6 +1,6 @@
 // Configured chat templates (see chat_template.h). One table row per family; the Jinja sources
 // they were written from are named next to each row.
-#include "engines/chat_template.h"
+#include "engines/tokenizer/chat_template.h"
 
 #include <filesystem>
 

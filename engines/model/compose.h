@@ -7,19 +7,19 @@
 //
 // Order: the merge first (linear theta = lambda * model + (1 - lambda) * merge_with, or task
 // arithmetic theta = base + 1 * (model - base) + lambda * (merge_with - base), lambda by depth in
-// mergekit's gradient semantics, engines/merge.h), then the merged LoRA
-// W' = W + sum_i c_i * scale_i * B_i A_i (engines/lora.h). Not here: loading from disk
+// mergekit's gradient semantics, engines/model/merge.h), then the merged LoRA
+// W' = W + sum_i c_i * scale_i * B_i A_i (engines/model/lora.h). Not here: loading from disk
 // (engine_factory.h), unmerged LoRA (per-request coefficients, BackendBatch).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "engines/model.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 
-struct LoraAdapter;  // engines/lora.h
+struct LoraAdapter;  // engines/model/lora.h
 
 enum ComposeMerge {
     COMPOSE_MERGE_NONE,             // the model as it is

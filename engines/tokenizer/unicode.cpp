@@ -1,5 +1,5 @@
 // Unicode helpers: UTF-8 decoding, L/N classes, White_Space, NFC (see unicode.h).
-#include "engines/unicode.h"
+#include "engines/tokenizer/unicode.h"
 
 #include <algorithm>
 #include <vector>

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engines/model.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

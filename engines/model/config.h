@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engines/model.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

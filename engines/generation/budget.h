@@ -2,7 +2,7 @@
 // the generator feeds every token a sequence receives (sampled or inserted) and that says what to
 // do next — sample, force the end of thinking, insert the wait text, or stop — and keeps the
 // per-sample counts stored with every result. It knows nothing of KV caches or logits; the
-// generator (engines/generator.*) turns its decisions into backend calls.
+// generator (engines/generation/generator.*) turns its decisions into backend calls.
 //
 // Definitions (these are the stored semantics; the README repeats them):
 //  * Phases. A sequence starts THINKING when the request says the prompt already opens thinking
@@ -40,7 +40,7 @@
 
 namespace adabench {
 
-// What budget control needs from a tokenizer (engines/generator.cpp adapts Tokenizer to it; tests
+// What budget control needs from a tokenizer (engines/generation/generator.cpp adapts Tokenizer to it; tests
 // use a hand-made table).
 class TokenText {
 public:

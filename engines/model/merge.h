@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "engines/model.h"
+#include "engines/model/model.h"
 
 namespace adabench {
 

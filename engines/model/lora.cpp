@@ -1,6 +1,6 @@
 // PEFT LoRA: adapter_config.json + adapter_model.safetensors -> LoraAdapter (fp32), checked against
 // the base; merged composition into a new ModelWeights.
-#include "engines/lora.h"
+#include "engines/model/lora.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,8 +13,8 @@
 #include "common/io.h"
 #include "common/sha256.h"
 #include "engines/cpu/thread_pool.h"
-#include "engines/loader.h"
-#include "engines/safetensors.h"
+#include "engines/model/loader.h"
+#include "engines/model/safetensors.h"
 
 namespace adabench {
 
