@@ -21,6 +21,16 @@ const char* finish_reason_name(FinishReason r) {
     return "unknown";
 }
 
+const char* sample_status_name(SampleStatus s) {
+    switch (s) {
+        case SAMPLE_STATUS_OK:
+            return "ok";
+        case SAMPLE_STATUS_FAILED_INFRA:
+            return "failed_infra";
+    }
+    return "unknown";
+}
+
 const char* budget_mechanism_name(BudgetMechanism m) {
     switch (m) {
         case BUDGET_MECHANISM_NONE:
@@ -29,6 +39,8 @@ const char* budget_mechanism_name(BudgetMechanism m) {
             return "hard_cut";
         case BUDGET_MECHANISM_PROMPT:
             return "prompt";
+        case BUDGET_MECHANISM_SERVER:
+            return "server";
     }
     return "unknown";
 }
@@ -37,7 +49,8 @@ BudgetMechanism budget_mechanism_parse(const std::string& s) {
     if (s == "none") return BUDGET_MECHANISM_NONE;
     if (s == "hard_cut") return BUDGET_MECHANISM_HARD_CUT;
     if (s == "prompt") return BUDGET_MECHANISM_PROMPT;
-    throw Error("unknown budget mechanism '" + s + "'", "use none, hard_cut or prompt");
+    if (s == "server") return BUDGET_MECHANISM_SERVER;
+    throw Error("unknown budget mechanism '" + s + "'", "use none, hard_cut, prompt or server (engine http only)");
 }
 
 }  // namespace adabench

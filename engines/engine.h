@@ -28,6 +28,9 @@ enum BudgetMechanism {
     BUDGET_MECHANISM_NONE,      // no budget: generate until eos / stop / max_tokens
     BUDGET_MECHANISM_HARD_CUT,  // at think_budget, append end-of-thinking + answer prefix
     BUDGET_MECHANISM_PROMPT,    // budget stated in the prompt only (L1 style); never forced
+    // The server enforces the thinking budget itself (vLLM thinking_token_budget with its
+    // server-wide forced phrase): http engine only, one request per budget, never a fork.
+    BUDGET_MECHANISM_SERVER,
 };
 const char* budget_mechanism_name(BudgetMechanism m);
 BudgetMechanism budget_mechanism_parse(const std::string& s);  // throws adabench::Error
@@ -64,7 +67,20 @@ struct GenerateRequest {
     // Unmerged LoRA: coefficient per loaded adapter for this sequence (empty = engine defaults).
     std::vector<float> lora_coefs;
     bool prompt_opens_thinking = false;  // the prompt already ends inside <think>
+    // Extra stop tokens (vLLM's stop_token_ids): sampling one ends the sequence with finish reason
+    // stop (the token stays in output_ids, as an EOS does). Used by serve-engine; budgets never
+    // see them as EOS.
+    std::vector<int32_t> stop_token_ids;
 };
+
+// Whether a result is a model result. External engines (engines/http) report a sample whose
+// requests kept failing after every retry as SAMPLE_STATUS_FAILED_INFRA: it is stored, counted and
+// re-issued on resume, and never graded (it is not a wrong answer).
+enum SampleStatus {
+    SAMPLE_STATUS_OK,
+    SAMPLE_STATUS_FAILED_INFRA,
+};
+const char* sample_status_name(SampleStatus s);  // "ok", "failed_infra"
 
 struct GenerateResult {
     int think_budget = -1;            // -1 = none
@@ -78,11 +94,24 @@ struct GenerateResult {
     int n_wait = 0;         // wait-text insertions
     bool censored = false;  // no answer text after thinking
     double latency_s = 0.0;
+    // Set when finish_reason is stop because of a stop_token_ids entry: that id; else -1.
+    int32_t matched_stop_id = -1;
+    SampleStatus status = SAMPLE_STATUS_OK;
+    std::string error;  // why, when status != ok (one line, the server's message included)
+    // false when some prompt of this sample reached the engine as re-tokenized text instead of
+    // token ids (the http engine's text-only flavours): counts and seams are then estimates.
+    bool token_exact = true;
+    // Engine-specific details as a JSON object ("" = none): the http engine records rounds, URL,
+    // attempts, usage and the LoRA realisation here; stored with the sample.
+    std::string engine_json;
 };
 
 struct EngineInfo {
     std::string backend;  // "cpu", "cuda", "http"
-    std::string device;   // "AMD EPYC (2 threads, avx512)", "NVIDIA H100 80GB", ...
+    std::string device;   // "AMD EPYC (2 threads, avx512)", "NVIDIA H100 80GB", "vllm 0.11 @ http://n1:8000", ...
+    // Engine-specific facts stored with the run, as a JSON object ("" = none): the http engine's
+    // capability probe per URL (server identity and version, context length, checks passed).
+    std::string manifest_json;
 };
 
 class Engine {

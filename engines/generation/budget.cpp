@@ -51,7 +51,10 @@ BudgetSpec budget_make_spec(const GenerateRequest& req, int think_budget, const 
     s.prompt_opens_thinking = req.prompt_opens_thinking;
     s.think_begin = resolve_marker(bp.think_begin, text);
     s.think_end = resolve_marker(bp.think_end, text);
-    if (s.think_end.text.empty()) {
+    // Without a begin marker and a prompt that opens thinking, a sequence never thinks, so it never
+    // looks for an end marker either.
+    const bool can_think = !s.think_begin.text.empty() || s.prompt_opens_thinking;
+    if (s.think_end.text.empty() && can_think) {
         throw Error("budget: think_end marker is empty", "set it to the model's end-of-thinking text, e.g. </think>");
     }
     if (s.think_budget >= 0) {
@@ -71,6 +74,10 @@ BudgetSpec budget_make_spec(const GenerateRequest& req, int think_budget, const 
         if (st.empty()) throw Error("budget: empty stop string", "drop it from the stop list");
     }
     s.stop = req.stop;
+    for (int32_t id : req.stop_token_ids) {
+        if (id < 0) throw Error("budget: stop token id " + std::to_string(id) + " is negative");
+    }
+    s.stop_token_ids = req.stop_token_ids;
     return s;
 }
 
@@ -197,6 +204,13 @@ BudgetOutcome BudgetController::accept(int32_t token) {
         out.finished = true;
         return out;
     }
+    if (std::find(spec_.stop_token_ids.begin(), spec_.stop_token_ids.end(), token) != spec_.stop_token_ids.end()) {
+        append(token, false);
+        matched_stop_id_ = token;
+        finish(forced_ ? FINISH_REASON_THINK_BUDGET : FINISH_REASON_STOP);
+        out.finished = true;
+        return out;
+    }
     append(token, true);
 
     if (phase_ == BUDGET_PHASE_PRE) {
@@ -257,6 +271,7 @@ GenerateResult BudgetController::result() const {
     r.finish_reason = finished_ ? reason_ : FINISH_REASON_MAX_TOKENS;
     r.forced = forced_;
     r.n_wait = n_wait_;
+    r.matched_stop_id = matched_stop_id_;
     size_t answer_from = phase_ == BUDGET_PHASE_PRE ? 0 : answer_byte_;
     r.censored = phase_ == BUDGET_PHASE_THINKING || answer_from >= end || all_space(text_out_, answer_from, end);
     return r;

@@ -29,6 +29,12 @@
 //    Precedence when several hold at once: eos, stop, answer_budget, max_tokens.
 //  * EOS tokens stay in output_ids and the counts but not in the text; stop strings: the text ends
 //    before the match, output_ids keep every generated token (the one completing the match too).
+//  * stop_token_ids (vLLM's): sampling one ends the sequence like an EOS does (it stays in
+//    output_ids and the counts, not in the text), with finish_reason stop (think_budget after a
+//    forced end) and matched_stop_id = the id. An id that is also an EOS id counts as EOS. They are
+//    never an end of thinking (no wait replaces them).
+//  * No thinking at all: with think_begin empty and a prompt that does not open thinking, every
+//    output token is answer from the start and think_end may be empty too (serve-engine).
 //  * censored: no answer text — thinking never closed, or only whitespace after the end marker
 //    (after the forced text when forced; the stop string excluded).
 #pragma once
@@ -72,12 +78,14 @@ struct BudgetSpec {
     std::vector<int32_t> forced_ids;
     std::vector<int32_t> wait_ids;
     std::vector<int32_t> eos_ids;
+    std::vector<int32_t> stop_token_ids;  // end like EOS, finish reason stop (see above)
     std::vector<std::string> stop;
 };
 
 // Builds the spec of a request for one thinking budget (-1 = none). Throws adabench::Error on
 // invalid values (negative budgets, empty forced text with hard_cut, empty wait text with
-// min_think > 0, max_tokens <= 0, empty stop string).
+// min_think > 0, max_tokens <= 0, empty stop string, a negative stop token id, an empty think_end
+// while the sequence can think). Ids past the vocabulary are the generator's check (it knows it).
 BudgetSpec budget_make_spec(const GenerateRequest& req, int think_budget, const TokenText& text,
                             const std::vector<int32_t>& eos_ids);
 
@@ -152,6 +160,7 @@ private:
     size_t stop_byte_ = std::string::npos;    // where a matched stop string starts
     bool forced_ = false;
     int n_wait_ = 0;
+    int32_t matched_stop_id_ = -1;
     bool finished_ = false;
     FinishReason reason_ = FINISH_REASON_EOS;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 
 #include "common/error.h"
@@ -30,8 +31,22 @@ struct RequestPlan {
     Clock::time_point started;
 };
 
+// One request in flight: generator_run's (pointing into the caller's vector) or a served job's
+// (owning its request).
+struct Job {
+    size_t index = 0;  // request index (generator_run) or admission number (generator_serve)
+    const GenerateRequest* req = nullptr;
+    GenerateRequest owned;
+    RequestPlan plan;
+    std::vector<GenerateResult> results;
+    int n_live = 0;  // sequences of this job in active_ / spawned_
+    bool failed = false;
+    std::string error;
+    std::function<void(std::vector<GenerateResult>, std::string)> on_done;
+};
+
 struct Seq {
-    size_t req = 0;
+    Job* job = nullptr;
     int slot = -1;
     bool fork = false;
     int fork_budget = -1;
@@ -46,9 +61,8 @@ struct Seq {
 
 class Runner {
 public:
-    Runner(Backend& backend, const TokenText& text, const GeneratorOptions& opts,
-           const std::vector<GenerateRequest>& requests, GeneratorStats& stats)
-        : backend_(backend), text_(text), opts_(opts), requests_(requests), stats_(stats) {}
+    Runner(Backend& backend, const TokenText& text, const GeneratorOptions& opts, GeneratorStats& stats)
+        : backend_(backend), text_(text), opts_(opts), stats_(stats), n_vocab_(backend.config().vocab_size) {}
 
     ~Runner() {
         // On an exception, give every slot back so the backend stays usable.
@@ -60,150 +74,283 @@ public:
         }
     }
 
-    std::vector<std::vector<GenerateResult>> run() {
-        plan_all();
-        n_vocab_ = backend_.config().vocab_size;
+    // generator_run: every request is validated before the backend is touched; an error throws.
+    std::vector<std::vector<GenerateResult>> run(const std::vector<GenerateRequest>& requests) {
+        std::vector<std::unique_ptr<Job>> jobs(requests.size());
+        for (size_t r = 0; r < requests.size(); ++r) {
+            jobs[r] = std::make_unique<Job>();
+            jobs[r]->index = r;
+            jobs[r]->req = &requests[r];
+            plan(*jobs[r]);
+        }
+        results_.resize(requests.size());
         size_t next = 0;
-        std::vector<float> logits;
-        std::vector<int32_t> greedy_tokens;  // tokens picked by the backend (greedy or sampled)
-        std::vector<SampleRow> sample_rows;
         const size_t max_batch = static_cast<size_t>(std::max(1, opts_.max_batch));
         while (true) {
-            while (next < requests_.size() && active_.size() < max_batch) start(next++);
+            while (next < jobs.size() && active_.size() < max_batch) start(*jobs[next++]);
             if (active_.empty()) break;
-
-            BackendBatch batch;
-            for (auto& s : active_) {
-                batch.slots.push_back(s->slot);
-                batch.tokens.push_back(std::move(s->feed));
-                s->feed.clear();
-                if (opts_.n_lora_adapters > 0) batch.lora_coefs.push_back(plans_[s->req].lora_coefs);
-            }
-            // When every sequence decodes greedily and nobody wants the logits, the backend reduces
-            // them itself (on the device for CUDA): only one token per sequence comes back.
-            const bool greedy_step =
-                !opts_.on_logits && std::all_of(active_.begin(), active_.end(), [&](const auto& s) {
-                    return sampling_is_greedy(requests_[s->req].sampling);
-                });
-            // A backend that samples on the device does the whole chain there when nobody wants
-            // the rows either: each sequence's (params, seq_id, position) travel instead of logits.
-            const bool device_step = !greedy_step && !opts_.on_logits && backend_.samples_on_device();
-            if (greedy_step) {
-                greedy_tokens.resize(active_.size());
-                backend_.forward_greedy(batch, greedy_tokens.data());
-                ++stats_.n_steps_greedy;
-            } else if (device_step) {
-                sample_rows.clear();
-                for (const auto& s : active_) {
-                    const GenerateRequest& req = requests_[s->req];
-                    // The position step() samples at: next_action() and forks do not move it.
-                    sample_rows.push_back(
-                        SampleRow{req.sampling, req.seq_id, static_cast<uint64_t>(s->ctl.context_length())});
-                }
-                greedy_tokens.resize(active_.size());
-                backend_.forward_sample(batch, sample_rows, greedy_tokens.data());
-                ++stats_.n_steps_sampled;
-            } else {
-                logits.resize(active_.size() * static_cast<size_t>(n_vocab_));
-                backend_.forward(batch, logits.data());
-            }
-            ++stats_.n_steps;
-            stats_.max_active = std::max(stats_.max_active, static_cast<int>(active_.size()));
-
-            for (size_t i = 0; i < active_.size(); ++i) {
-                if (greedy_step || device_step) {
-                    step(*active_[i], nullptr, greedy_tokens[i]);
-                } else {
-                    step(*active_[i], logits.data() + i * static_cast<size_t>(n_vocab_), -1);
-                }
-            }
-            std::vector<std::unique_ptr<Seq>> keep;
-            for (auto& s : active_) {
-                if (s->done) {
-                    if (s->slot >= 0) backend_.seq_free(s->slot);
-                    s->slot = -1;
-                } else {
-                    keep.push_back(std::move(s));
-                }
-            }
-            for (auto& s : spawned_) keep.push_back(std::move(s));
-            spawned_.clear();
-            active_ = std::move(keep);
+            step_all();
         }
         return std::move(results_);
     }
 
-private:
-    void plan_all() {
-        const int vocab = backend_.config().vocab_size;
-        plans_.resize(requests_.size());
-        results_.resize(requests_.size());
-        for (size_t r = 0; r < requests_.size(); ++r) {
-            const GenerateRequest& req = requests_[r];
-            auto where = [&](const std::string& msg) { return "generate: request " + std::to_string(r) + ": " + msg; };
-            if (req.prompt_ids.empty()) throw Error(where("the prompt is empty"), "a prompt needs at least one token");
-            for (int32_t id : req.prompt_ids) {
-                if (id < 0 || id >= vocab) {
-                    throw Error(where("prompt token " + std::to_string(id) + " is outside the vocabulary [0, " +
-                                      std::to_string(vocab) + ")"));
+    // generator_serve.
+    void serve(GeneratorSource& source) {
+        serving_ = true;
+        const size_t max_batch = static_cast<size_t>(std::max(1, opts_.max_batch));
+        try {
+            while (true) {
+                if (source.abort_requested()) {
+                    fail_all("aborted: the generator loop was stopped");
+                    break;
+                }
+                if (active_.size() < max_batch) {
+                    const bool idle = active_.empty();
+                    std::vector<GeneratorJob> polled = source.poll(max_batch - active_.size(), idle);
+                    if (polled.empty() && idle) break;
+                    for (auto& gj : polled) admit(std::move(gj));
+                    if (active_.empty()) continue;
+                }
+                try {
+                    step_all();
+                } catch (const std::exception& e) {
+                    // The step's forward failed: nothing of any active sequence can be trusted.
+                    for (auto& s : active_) fail(*s->job, e.what());
+                    for (auto& s : spawned_) fail(*s->job, e.what());
+                    sweep_done();
                 }
             }
-            try {
-                sampling_validate_params(req.sampling);
-            } catch (const Error& e) {
-                throw Error(where(e.what()));
-            }
-            RequestPlan& p = plans_[r];
-            std::vector<int> sorted = req.think_budgets;
-            for (int b : sorted) {
-                if (b < 0) throw Error(where("think budget " + std::to_string(b) + " is negative"));
-            }
-            std::sort(sorted.begin(), sorted.end());
-            sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-            p.budgets = sorted;
-            p.where.resize(sorted.size());
-            for (size_t j = 0; j < req.think_budgets.size(); ++j) {
-                auto it = std::lower_bound(sorted.begin(), sorted.end(), req.think_budgets[j]);
-                p.where[static_cast<size_t>(it - sorted.begin())].push_back(static_cast<int>(j));
-            }
-            try {
-                p.spec = budget_make_spec(req, sorted.empty() ? -1 : sorted.back(), text_, opts_.eos_ids);
-            } catch (const Error& e) {
-                throw Error(where(e.what()));
-            }
-            if (opts_.n_lora_adapters > 0) {
-                p.lora_coefs = req.lora_coefs.empty() ? opts_.default_lora_coefs : req.lora_coefs;
-                if (static_cast<int>(p.lora_coefs.size()) != opts_.n_lora_adapters) {
-                    throw Error(where("lora_coefs has " + std::to_string(p.lora_coefs.size()) +
-                                      " entries but the engine has " + std::to_string(opts_.n_lora_adapters) +
-                                      " adapters"));
-                }
-            } else if (!req.lora_coefs.empty()) {
-                throw Error(where("lora_coefs given but the engine has no unmerged LoRA adapters"),
-                            "load adapters with --adapter DIR=COEF");
-            }
-            results_[r].resize(std::max<size_t>(1, req.think_budgets.size()));
+        } catch (const std::exception& e) {
+            fail_all(e.what());
+            throw;
         }
     }
 
-    void start(size_t r) {
-        RequestPlan& p = plans_[r];
+private:
+    // Validates a request and builds its plan; throws adabench::Error naming the request.
+    void plan(Job& job) {
+        const GenerateRequest& req = *job.req;
+        const int vocab = n_vocab_;
+        const std::string who = serving_ ? "request" : "request " + std::to_string(job.index);
+        auto where = [&](const std::string& msg) { return "generate: " + who + ": " + msg; };
+        if (req.prompt_ids.empty()) throw Error(where("the prompt is empty"), "a prompt needs at least one token");
+        for (int32_t id : req.prompt_ids) {
+            if (id < 0 || id >= vocab) {
+                throw Error(where("prompt token " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                  std::to_string(vocab) + ")"));
+            }
+        }
+        for (int32_t id : req.stop_token_ids) {
+            if (id < 0 || id >= vocab) {
+                throw Error(where("stop token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                  std::to_string(vocab) + ")"));
+            }
+        }
+        try {
+            sampling_validate_params(req.sampling);
+        } catch (const Error& e) {
+            throw Error(where(e.what()));
+        }
+        if (req.budget.mechanism == BUDGET_MECHANISM_SERVER)
+            throw Error(where("budget mechanism server means an external server enforces the budget"),
+                        "use engine http with a vLLM server, or mechanism hard_cut");
+        RequestPlan& p = job.plan;
+        std::vector<int> sorted = req.think_budgets;
+        for (int b : sorted) {
+            if (b < 0) throw Error(where("think budget " + std::to_string(b) + " is negative"));
+        }
+        std::sort(sorted.begin(), sorted.end());
+        sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+        p.budgets = sorted;
+        p.where.resize(sorted.size());
+        for (size_t j = 0; j < req.think_budgets.size(); ++j) {
+            auto it = std::lower_bound(sorted.begin(), sorted.end(), req.think_budgets[j]);
+            p.where[static_cast<size_t>(it - sorted.begin())].push_back(static_cast<int>(j));
+        }
+        try {
+            p.spec = budget_make_spec(req, sorted.empty() ? -1 : sorted.back(), text_, opts_.eos_ids);
+        } catch (const Error& e) {
+            throw Error(where(e.what()));
+        }
+        if (opts_.n_lora_adapters > 0) {
+            p.lora_coefs = req.lora_coefs.empty() ? opts_.default_lora_coefs : req.lora_coefs;
+            if (static_cast<int>(p.lora_coefs.size()) != opts_.n_lora_adapters) {
+                throw Error(where("lora_coefs has " + std::to_string(p.lora_coefs.size()) +
+                                  " entries but the engine has " + std::to_string(opts_.n_lora_adapters) +
+                                  " adapters"));
+            }
+        } else if (!req.lora_coefs.empty()) {
+            throw Error(where("lora_coefs given but the engine has no unmerged LoRA adapters"),
+                        "load adapters with --adapter DIR=COEF");
+        }
+        job.results.resize(std::max<size_t>(1, req.think_budgets.size()));
+    }
+
+    // A served job: validated and started, or answered with its error at once.
+    void admit(GeneratorJob&& gj) {
+        auto job = std::make_unique<Job>();
+        job->index = n_admitted_++;
+        job->owned = std::move(gj.request);
+        job->req = &job->owned;
+        job->on_done = std::move(gj.on_done);
+        Job& j = *job;
+        served_[&j] = std::move(job);
+        try {
+            if (gj.prepare) {
+                std::string err = gj.prepare(j.owned);
+                if (!err.empty()) throw Error(err);
+            }
+            plan(j);
+            start(j);
+        } catch (const std::exception& e) {
+            fail(j, e.what());
+            if (j.n_live == 0) complete(j);
+        }
+    }
+
+    void start(Job& job) {
+        RequestPlan& p = job.plan;
         p.started = Clock::now();
         auto s = std::make_unique<Seq>(BudgetController(p.spec, text_));
-        s->req = r;
-        s->chain = sampling_make_chain(requests_[r].sampling, requests_[r].seq_id);
+        s->job = &job;
+        s->chain = sampling_make_chain(job.req->sampling, job.req->seq_id);
         for (size_t u = 0; u < p.budgets.size(); ++u) s->pending.push_back(static_cast<int>(u));
         s->slot = backend_.seq_alloc();
-        s->feed = requests_[r].prompt_ids;
+        s->feed = job.req->prompt_ids;
         stats_.n_tokens_prefill += static_cast<int64_t>(s->feed.size());
+        ++job.n_live;
         active_.push_back(std::move(s));
     }
 
+    // One Backend::forward over every active sequence, one decision per sequence, then the
+    // finished ones leave (and their jobs complete when nothing of them is left).
+    void step_all() {
+        BackendBatch batch;
+        for (auto& s : active_) {
+            batch.slots.push_back(s->slot);
+            batch.tokens.push_back(std::move(s->feed));
+            s->feed.clear();
+            if (opts_.n_lora_adapters > 0) batch.lora_coefs.push_back(s->job->plan.lora_coefs);
+        }
+        // When every sequence decodes greedily and nobody wants the logits, the backend reduces
+        // them itself (on the device for CUDA): only one token per sequence comes back.
+        const bool greedy_step = !opts_.on_logits && std::all_of(active_.begin(), active_.end(), [&](const auto& s) {
+            return sampling_is_greedy(s->job->req->sampling);
+        });
+        // A backend that samples on the device does the whole chain there when nobody wants
+        // the rows either: each sequence's (params, seq_id, position) travel instead of logits.
+        const bool device_step = !greedy_step && !opts_.on_logits && backend_.samples_on_device();
+        if (greedy_step) {
+            greedy_tokens_.resize(active_.size());
+            backend_.forward_greedy(batch, greedy_tokens_.data());
+            ++stats_.n_steps_greedy;
+        } else if (device_step) {
+            sample_rows_.clear();
+            for (const auto& s : active_) {
+                const GenerateRequest& req = *s->job->req;
+                // The position step() samples at: next_action() and forks do not move it.
+                sample_rows_.push_back(
+                    SampleRow{req.sampling, req.seq_id, static_cast<uint64_t>(s->ctl.context_length())});
+            }
+            greedy_tokens_.resize(active_.size());
+            backend_.forward_sample(batch, sample_rows_, greedy_tokens_.data());
+            ++stats_.n_steps_sampled;
+        } else {
+            logits_.resize(active_.size() * static_cast<size_t>(n_vocab_));
+            backend_.forward(batch, logits_.data());
+        }
+        ++stats_.n_steps;
+        stats_.max_active = std::max(stats_.max_active, static_cast<int>(active_.size()));
+
+        for (size_t i = 0; i < active_.size(); ++i) {
+            Seq& s = *active_[i];
+            const float* row =
+                greedy_step || device_step ? nullptr : logits_.data() + i * static_cast<size_t>(n_vocab_);
+            const int32_t picked = greedy_step || device_step ? greedy_tokens_[i] : -1;
+            if (!serving_) {
+                step(s, row, picked);
+                continue;
+            }
+            // Served: a failure of one sequence's decision (a NaN row, a full cache at a fork)
+            // fails its own job only.
+            if (s.job->failed) continue;
+            try {
+                step(s, row, picked);
+            } catch (const std::exception& e) {
+                fail(*s.job, e.what());
+            }
+        }
+        sweep_done();
+    }
+
+    // Frees the slots of finished sequences (and of every sequence of a failed job), moves the
+    // forks spawned this step into the batch, and completes jobs with nothing left.
+    void sweep_done() {
+        std::vector<std::unique_ptr<Seq>> keep;
+        std::vector<Job*> ended;
+        auto drop = [&](std::unique_ptr<Seq>& s) {
+            if (s->slot >= 0) backend_.seq_free(s->slot);
+            s->slot = -1;
+            if (--s->job->n_live == 0) ended.push_back(s->job);
+        };
+        for (auto& s : active_) {
+            if (s->done || s->job->failed) {
+                drop(s);
+            } else {
+                keep.push_back(std::move(s));
+            }
+        }
+        for (auto& s : spawned_) {
+            if (s->job->failed) {
+                drop(s);
+            } else {
+                keep.push_back(std::move(s));
+            }
+        }
+        spawned_.clear();
+        active_ = std::move(keep);
+        for (Job* j : ended) complete(*j);
+    }
+
+    void fail(Job& job, const std::string& msg) {
+        if (job.failed) return;
+        job.failed = true;
+        job.error = msg;
+    }
+
+    void fail_all(const std::string& msg) {
+        for (auto& s : active_) fail(*s->job, msg);
+        for (auto& s : spawned_) fail(*s->job, msg);
+        sweep_done();
+    }
+
+    // The last sequence of a job has ended: hand over its results.
+    void complete(Job& job) {
+        if (!serving_) {
+            results_[job.index] = std::move(job.results);
+            return;
+        }
+        auto it = served_.find(&job);
+        if (it == served_.end()) return;
+        std::unique_ptr<Job> owned = std::move(it->second);
+        served_.erase(it);
+        if (!owned->on_done) return;
+        try {
+            if (owned->failed) {
+                owned->on_done({}, owned->error);
+            } else {
+                owned->on_done(std::move(owned->results), std::string());
+            }
+        } catch (...) {
+            // A throwing callback must not take the loop (and every other request) down.
+        }
+    }
+
     void record(const Seq& s, const BudgetController& ctl, const std::vector<int>& budget_idx) {
-        const RequestPlan& p = plans_[s.req];
+        const RequestPlan& p = s.job->plan;
         GenerateResult res = ctl.result();
         res.latency_s = std::chrono::duration<double>(Clock::now() - p.started).count();
-        auto& out = results_[s.req];
+        auto& out = s.job->results;
         if (p.budgets.empty()) {
             res.think_budget = -1;
             out[0] = res;
@@ -228,19 +375,20 @@ private:
             return;
         }
         auto f = std::make_unique<Seq>(ctl);
-        f->req = main.req;
+        f->job = main.job;
         f->fork = true;
-        f->fork_budget = plans_[main.req].budgets[static_cast<size_t>(u)];
-        f->chain = sampling_make_chain(requests_[main.req].sampling, requests_[main.req].seq_id);
+        f->fork_budget = main.job->plan.budgets[static_cast<size_t>(u)];
+        f->chain = sampling_make_chain(main.job->req->sampling, main.job->req->seq_id);
         f->pending = {u};
         f->slot = backend_.seq_fork(main.slot);
+        ++main.job->n_live;
         ++stats_.n_forks;
         stats_.n_tokens_inserted += static_cast<int64_t>(feed.size());
         f->feed = std::move(feed);
         spawned_.push_back(std::move(f));
     }
 
-    int budget_of(const Seq& s, size_t i) const { return plans_[s.req].budgets[static_cast<size_t>(s.pending[i])]; }
+    int budget_of(const Seq& s, size_t i) const { return s.job->plan.budgets[static_cast<size_t>(s.pending[i])]; }
 
     // row: this sequence's logits, or nullptr when the backend already picked greedy_token
     // (forward_greedy or forward_sample, at the position computed here).
@@ -268,7 +416,9 @@ private:
         uint64_t position = static_cast<uint64_t>(s.ctl.context_length());
         int32_t token = row ? s.chain->sample(row, n_vocab_, position) : greedy_token;
         ++stats_.n_tokens_sampled;
-        if (opts_.on_logits && row) opts_.on_logits(GenerateLogitsEvent{s.req, s.fork_budget, token, row, n_vocab_});
+        if (opts_.on_logits && row) {
+            opts_.on_logits(GenerateLogitsEvent{s.job->index, s.fork_budget, token, row, n_vocab_});
+        }
         // A wait is cut to fit the budget, so smaller budgets of a sweep cut it shorter: keep the
         // state from before this token to replay the decision under each of them.
         std::optional<BudgetController> before;
@@ -303,12 +453,16 @@ private:
     Backend& backend_;
     const TokenText& text_;
     const GeneratorOptions& opts_;
-    const std::vector<GenerateRequest>& requests_;
     GeneratorStats& stats_;
-    int n_vocab_ = 0;
-    std::vector<RequestPlan> plans_;
-    std::vector<std::vector<GenerateResult>> results_;
+    const int n_vocab_;
+    bool serving_ = false;
+    size_t n_admitted_ = 0;
+    std::vector<std::vector<GenerateResult>> results_;   // generator_run
+    std::map<const Job*, std::unique_ptr<Job>> served_;  // generator_serve: jobs in flight
     std::vector<std::unique_ptr<Seq>> active_, spawned_;
+    std::vector<float> logits_;
+    std::vector<int32_t> greedy_tokens_;  // tokens picked by the backend (greedy or sampled)
+    std::vector<SampleRow> sample_rows_;
 };
 
 }  // namespace
@@ -318,9 +472,78 @@ std::vector<std::vector<GenerateResult>> generator_run(Backend& backend, const T
                                                        const std::vector<GenerateRequest>& requests,
                                                        GeneratorStats* stats) {
     GeneratorStats local;
-    Runner runner(backend, text, options, requests, stats ? *stats : local);
     if (stats) *stats = GeneratorStats{};
-    return runner.run();
+    Runner runner(backend, text, options, stats ? *stats : local);
+    return runner.run(requests);
+}
+
+void generator_serve(Backend& backend, const TokenText& text, const GeneratorOptions& options, GeneratorSource& source,
+                     GeneratorStats* stats) {
+    GeneratorStats local;
+    if (stats) *stats = GeneratorStats{};
+    Runner runner(backend, text, options, stats ? *stats : local);
+    runner.serve(source);
+}
+
+bool GeneratorQueue::push(GeneratorJob job) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (closed_) return false;
+        jobs_.push_back(std::move(job));
+    }
+    cv_.notify_all();
+    return true;
+}
+
+void GeneratorQueue::pause() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++paused_;
+    }
+    cv_.notify_all();
+}
+
+void GeneratorQueue::resume() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (paused_ > 0) --paused_;
+    }
+    cv_.notify_all();
+}
+
+std::vector<GeneratorJob> GeneratorQueue::close(bool abort) {
+    std::vector<GeneratorJob> left;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        closed_ = true;
+        aborted_ = aborted_ || abort;
+        for (auto& j : jobs_) left.push_back(std::move(j));
+        jobs_.clear();
+    }
+    cv_.notify_all();
+    return left;
+}
+
+size_t GeneratorQueue::size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jobs_.size();
+}
+
+std::vector<GeneratorJob> GeneratorQueue::poll(size_t max_jobs, bool wait) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wait) cv_.wait(lock, [&] { return closed_ || paused_ > 0 || !jobs_.empty(); });
+    std::vector<GeneratorJob> out;
+    if (closed_ || paused_ > 0) return out;
+    while (!jobs_.empty() && out.size() < max_jobs) {
+        out.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+    }
+    return out;
+}
+
+bool GeneratorQueue::abort_requested() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return aborted_;
 }
 
 namespace {
@@ -339,10 +562,12 @@ Generator::Generator(std::shared_ptr<Backend> backend, std::shared_ptr<const Tok
     if (!backend_) throw Error("generator: a backend is required");
 }
 
-EngineInfo Generator::info() const { return EngineInfo{options_.backend_name, backend_->device()}; }
+EngineInfo Generator::info() const { return EngineInfo{options_.backend_name, backend_->device(), ""}; }
 
 std::vector<std::vector<GenerateResult>> Generator::generate(const std::vector<GenerateRequest>& requests) {
     return generator_run(*backend_, text_, options_, requests, &stats_);
 }
+
+void Generator::serve(GeneratorSource& source) { generator_serve(*backend_, text_, options_, source, &stats_); }
 
 }  // namespace adabench

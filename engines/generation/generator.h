@@ -12,18 +12,28 @@
 // token-identical to a separate run with budget Bi (given a backend whose logits do not depend on
 // batch composition, which ours do not).
 //
+// Serving (generator_serve): the same loop fed while it runs. Whenever fewer than max_batch
+// sequences are active it polls a GeneratorSource for new requests (blocking when nothing is
+// active), and hands each request's results to that request's callback as soon as its last
+// sequence ends. A request that fails validation, or whose sequences fail in the backend, gets an
+// error through its own callback; the loop keeps serving the others. Every request keeps its own
+// (seed, seq_id, position) stream, so its tokens are those of generator_run on it alone.
+//
 // Not here: the compute (backends), tokenizing prompts and chat templates (callers), weights
-// composition (engine_factory.h).
+// composition (engine_factory.h), HTTP (engines/http/serve_engine.h).
 #pragma once
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "engines/backend.h"
-#include "engines/generation/budget.h"
 #include "engines/engine.h"
+#include "engines/generation/budget.h"
 
 namespace adabench {
 
@@ -83,12 +93,78 @@ std::vector<std::vector<GenerateResult>> generator_run(Backend& backend, const T
                                                        const std::vector<GenerateRequest>& requests,
                                                        GeneratorStats* stats = nullptr);
 
+// One request of a serving loop with its completion callback.
+struct GeneratorJob {
+    GenerateRequest request;
+    // Called exactly once, on the loop's thread. Success: results[j] answers
+    // request.think_budgets[j] (one result when there are none) and error is empty. Failure (the
+    // request is invalid, the backend failed while it ran, the loop was aborted): results is empty
+    // and error is one line ("generate: request: max_tokens 0 must be positive"). It should not
+    // throw; an exception from it is swallowed so the loop keeps serving.
+    std::function<void(std::vector<GenerateResult> results, std::string error)> on_done;
+    // Optional: called on the loop's thread just before the request is validated and started, to
+    // complete it from state that may change between serve() calls (serve-engine resolves LoRA
+    // names to coefficient vectors here). A non-empty return is the job's error.
+    std::function<std::string(GenerateRequest& request)> prepare;
+};
+
+// Where generator_serve takes its requests from.
+class GeneratorSource {
+public:
+    virtual ~GeneratorSource() = default;
+    // Called on the loop's thread whenever fewer than max_batch sequences are active; at most
+    // max_jobs (>= 1) jobs may be returned. wait == false: return at once (empty = nothing new).
+    // wait == true (no sequence is active): block until there is work; returning empty then ends
+    // generator_serve.
+    virtual std::vector<GeneratorJob> poll(size_t max_jobs, bool wait) = 0;
+    // Checked before every step: true fails every active job ("aborted") and ends generator_serve.
+    virtual bool abort_requested() { return false; }
+};
+
+// A thread-safe FIFO GeneratorSource: any thread pushes, the loop polls.
+class GeneratorQueue : public GeneratorSource {
+public:
+    // Queues a job. Returns false (the job is dropped, its callback never called) after close().
+    bool push(GeneratorJob job);
+    // Stops admission: poll hands out nothing and never blocks, so generator_serve returns as soon
+    // as its active sequences are done (the caller may then change the backend). Counted: every
+    // pause() needs its resume(). Jobs pushed meanwhile wait in the queue.
+    void pause();
+    void resume();
+    // For good: push refuses, poll hands out nothing; abort also makes abort_requested() true so
+    // active sequences are failed instead of decoded to the end. Returns the jobs still queued
+    // (never started; the caller answers them).
+    std::vector<GeneratorJob> close(bool abort);
+    size_t size() const;  // jobs waiting
+
+    std::vector<GeneratorJob> poll(size_t max_jobs, bool wait) override;
+    bool abort_requested() override;
+
+private:
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<GeneratorJob> jobs_;
+    int paused_ = 0;
+    bool closed_ = false;
+    bool aborted_ = false;
+};
+
+// The serving loop (see the top of this file): runs until `source` ends it (poll with wait
+// returns empty, or abort_requested). Stats accumulate over the whole call (the request index of
+// a GenerateLogitsEvent is the admission number). Frees every slot it allocated, also on error;
+// an exception from the source itself fails every active job and is rethrown.
+void generator_serve(Backend& backend, const TokenText& text, const GeneratorOptions& options, GeneratorSource& source,
+                     GeneratorStats* stats = nullptr);
+
 class Generator : public Engine {
 public:
     Generator(std::shared_ptr<Backend> backend, std::shared_ptr<const Tokenizer> tokenizer, GeneratorOptions options);
     EngineInfo info() const override;
     const Tokenizer& tokenizer() const override { return *tokenizer_; }
     std::vector<std::vector<GenerateResult>> generate(const std::vector<GenerateRequest>& requests) override;
+    // generator_serve over this engine's backend and options; last_stats() covers the call. Not
+    // to be run concurrently with generate() or another serve() on the same Generator.
+    void serve(GeneratorSource& source);
 
     Backend& backend() { return *backend_; }
     GeneratorOptions& options() { return options_; }

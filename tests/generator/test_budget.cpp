@@ -378,5 +378,138 @@ TEST(Budget, AcceptAfterFinishIsAnError) {
     EXPECT_THROW(r.ctl->accept(A), Error);
 }
 
+// vLLM's stop_token_ids: the id ends the sequence like an EOS (kept in output_ids, not in the
+// text) with finish reason stop and matched_stop_id set.
+TEST(Budget, StopTokenIdEndsLikeEosWithFinishStop) {
+    auto req = request();
+    req.stop_token_ids = {X, D};
+    Ctl r(req, -1);
+    EXPECT_EQ(r.spec.stop_token_ids, (std::vector<int32_t>{X, D}));
+    auto& c = *r.ctl;
+    c.accept(A);
+    c.accept(END);
+    c.accept(B);
+    auto o = c.accept(D);
+    EXPECT_TRUE(o.finished);
+    EXPECT_FALSE(o.feed_token);
+    auto res = c.result();
+    EXPECT_EQ(res.finish_reason, FINISH_REASON_STOP);
+    EXPECT_EQ(res.matched_stop_id, D);
+    EXPECT_EQ(res.output_ids, (std::vector<int32_t>{A, END, B, D}));
+    EXPECT_EQ(res.text, "a</think>b");  // "d" is not part of the text
+    EXPECT_EQ(res.n_tokens_think, 1);
+    EXPECT_EQ(res.n_tokens_answer, 3);  // </think> b d
+    EXPECT_FALSE(res.censored);
+}
+
+TEST(Budget, EosTakesPrecedenceOverAStopTokenId) {
+    auto req = request();
+    req.stop_token_ids = {EOS, X};
+    Ctl r(req, -1);
+    r.ctl->accept(A);
+    EXPECT_TRUE(r.ctl->accept(EOS).finished);
+    auto res = r.ctl->result();
+    EXPECT_EQ(res.finish_reason, FINISH_REASON_EOS);
+    EXPECT_EQ(res.matched_stop_id, -1);
+    EXPECT_EQ(res.output_ids, (std::vector<int32_t>{A, EOS}));
+}
+
+TEST(Budget, StopTokenIdWhileThinkingIsNeitherAnEndNorAWait) {
+    auto req = request();
+    req.stop_token_ids = {X};
+    req.budget.min_think = 5;
+    req.budget.max_waits = 2;
+    Ctl r(req, -1);
+    auto& c = *r.ctl;
+    c.accept(A);
+    auto o = c.accept(X);
+    EXPECT_TRUE(o.finished);
+    EXPECT_FALSE(o.wait);
+    auto res = c.result();
+    EXPECT_EQ(res.finish_reason, FINISH_REASON_STOP);
+    EXPECT_EQ(res.matched_stop_id, X);
+    EXPECT_EQ(res.n_wait, 0);
+    EXPECT_EQ(res.n_tokens_think, 2);
+    EXPECT_TRUE(res.censored);  // thinking never closed
+    EXPECT_EQ(res.text, "a");
+}
+
+TEST(Budget, StopTokenIdAfterForcedEndIsThinkBudget) {
+    auto req = request();
+    req.budget.mechanism = BUDGET_MECHANISM_HARD_CUT;
+    req.stop_token_ids = {X};
+    Ctl r(req, 1);
+    auto& c = *r.ctl;
+    c.accept(A);
+    ASSERT_EQ(c.next_action(), BUDGET_ACTION_FORCE_END);
+    c.force_end();
+    c.accept(B);
+    EXPECT_TRUE(c.accept(X).finished);
+    auto res = c.result();
+    EXPECT_EQ(res.finish_reason, FINISH_REASON_THINK_BUDGET);
+    EXPECT_EQ(res.matched_stop_id, X);
+    EXPECT_EQ(res.text, "a\n</think>\n\n**Final Answer:**\n\nb");
+}
+
+TEST(Budget, StopTokenIdBeatsAStopStringAndMaxTokens) {
+    // The last allowed token is a stop id: stop (not max_tokens), and the stop string it would
+    // complete never sees it (its text is not decoded).
+    auto req = request(false);
+    req.budget.think_begin = "";
+    req.budget.think_end = "";
+    req.stop = {"bx"};
+    req.stop_token_ids = {X};
+    req.max_tokens = 2;
+    Ctl r(req, -1);
+    auto& c = *r.ctl;
+    c.accept(B);
+    EXPECT_TRUE(c.accept(X).finished);
+    auto res = c.result();
+    EXPECT_EQ(res.finish_reason, FINISH_REASON_STOP);
+    EXPECT_EQ(res.matched_stop_id, X);
+    EXPECT_EQ(res.text, "b");
+    EXPECT_EQ(res.output_ids, (std::vector<int32_t>{B, X}));
+}
+
+TEST(Budget, EmptyMarkersMeanNoThinkingAtAll) {
+    // serve-engine: no markers and a prompt that does not open thinking = everything is answer,
+    // even a "<think>" the model writes.
+    auto req = request(false);
+    req.budget.think_begin = "";
+    req.budget.think_end = "";
+    Ctl r(req, -1);
+    auto& c = *r.ctl;
+    EXPECT_EQ(c.phase(), BUDGET_PHASE_ANSWER);
+    c.accept(BEGIN);
+    c.accept(A);
+    c.accept(END);
+    EXPECT_EQ(c.phase(), BUDGET_PHASE_ANSWER);
+    c.accept(EOS);
+    auto res = c.result();
+    EXPECT_EQ(res.n_tokens_think, 0);
+    EXPECT_EQ(res.n_tokens_answer, 4);
+    EXPECT_EQ(res.text, "<think>a</think>");
+    EXPECT_EQ(res.finish_reason, FINISH_REASON_EOS);
+    EXPECT_EQ(res.matched_stop_id, -1);
+    // A prompt that opens thinking still needs an end marker.
+    auto opens = request(true);
+    opens.budget.think_begin = "";
+    opens.budget.think_end = "";
+    MockText text(table());
+    EXPECT_THROW(budget_make_spec(opens, -1, text, {EOS}), Error);
+}
+
+TEST(Budget, NegativeStopTokenIdIsAnError) {
+    MockText text(table());
+    auto req = request();
+    req.stop_token_ids = {X, -2};
+    try {
+        budget_make_spec(req, -1, text, {EOS});
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("stop token id -2"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace adabench

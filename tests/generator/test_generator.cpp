@@ -85,6 +85,23 @@ TEST(Generator, GreedyScriptAndCounts) {
     EXPECT_EQ(be.n_tokens, 2 + 4);
 }
 
+TEST(Generator, RefusesTheServerBudgetMechanism) {
+    // "server" means an external server enforces the budget: in process it would silently run
+    // without one, so it is refused, naming the request.
+    MockBackend be(V, testing::mock_script_logits(V, [](const std::vector<int32_t>&) -> int32_t { return A; }));
+    MockText text(table());
+    GenerateRequest r = base_request(0, {A, A});
+    r.budget.mechanism = BUDGET_MECHANISM_SERVER;
+    r.think_budgets = {4};
+    try {
+        generator_run(be, text, options(), {r});
+        FAIL() << "accepted mechanism server";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("request 0: budget mechanism server"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(be.live_slots(), 0);
+}
+
 TEST(Generator, HardCutFeedsTheForcedTextAsOneBlock) {
     auto next = [](const std::vector<int32_t>&) -> int32_t { return A; };  // thinks forever
     MockBackend be(V, testing::mock_script_logits(V, next));

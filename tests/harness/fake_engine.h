@@ -5,11 +5,13 @@
 // reasoning), then answers a+b. A think budget B < L forces the end of thinking; the forced answer
 // is then wrong (a+b+1), so accuracy rises with the budget as with a real reasoner. Prompts are
 // byte-tokenized. It records what it was asked, for scheduling tests, and can sleep per call so a
-// test can kill a sweep in the middle.
+// test can kill a sweep in the middle. A `fail` predicate makes chosen results come back as an
+// external engine reports exhausted retries (SAMPLE_STATUS_FAILED_INFRA), for resume tests.
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,11 +23,15 @@
 
 namespace adabench::testing {
 
+// Whether the result of a request at one think budget (-1 = none) fails with failed_infra.
+using FakeFailWhen = std::function<bool(const GenerateRequest&, int budget)>;
+
 struct FakeLog {
     std::vector<std::string> compositions;       // labels, in build order
     std::vector<size_t> batch_sizes;             // requests per generate() call
     std::vector<std::vector<int>> budgets_seen;  // think_budgets of every request
     std::vector<std::vector<float>> coefs_seen;  // lora_coefs of every request
+    std::vector<uint64_t> seeds_seen;            // sampling.seed of every request
     int n_generate = 0;
 };
 
@@ -37,9 +43,11 @@ inline int fake_natural_think(uint64_t seed, const std::vector<float>& coefs, do
 
 class FakeEngine : public Engine {
 public:
-    FakeEngine(FakeLog* log, double merged_coef, int sleep_ms)
-        : log_(log), merged_coef_(merged_coef), sleep_ms_(sleep_ms) {}
-    EngineInfo info() const override { return {"fake", "fake device"}; }
+    FakeEngine(FakeLog* log, double merged_coef, int sleep_ms, FakeFailWhen fail = nullptr)
+        : log_(log), merged_coef_(merged_coef), sleep_ms_(sleep_ms), fail_(std::move(fail)) {}
+    EngineInfo info() const override {
+        return {"fake", "fake device", R"({"urls":[{"url":"http://127.0.0.1:1","server":"fake","checks":"ok"}]})"};
+    }
     const Tokenizer& tokenizer() const override { throw Error("the fake engine has no tokenizer"); }
     std::vector<std::vector<GenerateResult>> generate(const std::vector<GenerateRequest>& requests) override {
         if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
@@ -52,6 +60,7 @@ public:
             if (log_) {
                 log_->budgets_seen.push_back(rq.think_budgets);
                 log_->coefs_seen.push_back(rq.lora_coefs);
+                log_->seeds_seen.push_back(rq.sampling.seed);
             }
             std::string prompt(rq.prompt_ids.begin(), rq.prompt_ids.end());
             size_t q = prompt.find("Q: ");
@@ -66,6 +75,14 @@ public:
             for (int budget : budgets) {
                 GenerateResult r;
                 r.think_budget = budget;
+                if (fail_ && fail_(rq, budget)) {
+                    r.status = SAMPLE_STATUS_FAILED_INFRA;
+                    r.error = "http://127.0.0.1:1/v1/completions: connection refused (6 attempts)";
+                    r.engine_json = R"({"attempts":6})";
+                    r.token_exact = false;
+                    rs.push_back(std::move(r));
+                    continue;
+                }
                 bool forced = budget >= 0 && budget < natural && rq.budget.mechanism == BUDGET_MECHANISM_HARD_CUT;
                 int think = forced ? budget : natural;
                 int answer = forced ? a + b + 1 : a + b;
@@ -77,6 +94,7 @@ public:
                 r.forced = forced;
                 r.finish_reason = forced ? FINISH_REASON_THINK_BUDGET : FINISH_REASON_EOS;
                 r.latency_s = 0.001;
+                r.engine_json = R"({"rounds":1})";
                 rs.push_back(std::move(r));
             }
             out.push_back(std::move(rs));
@@ -88,15 +106,17 @@ private:
     FakeLog* log_;
     double merged_coef_;
     int sleep_ms_;
+    FakeFailWhen fail_;
 };
 
 class FakeProvider : public SweepEngineProvider {
 public:
-    explicit FakeProvider(FakeLog* log = nullptr, int sleep_ms = 0) : log_(log), sleep_ms_(sleep_ms) {}
+    explicit FakeProvider(FakeLog* log = nullptr, int sleep_ms = 0, FakeFailWhen fail = nullptr)
+        : log_(log), sleep_ms_(sleep_ms), fail_(std::move(fail)) {}
     Engine& engine_for(const SweepComposition& c) override {
         if (log_) log_->compositions.push_back(c.label);
         engine_ = std::make_unique<FakeEngine>(log_, c.merged_lora && !c.merged_coefs.empty() ? c.merged_coefs[0] : 0.0,
-                                               sleep_ms_);
+                                               sleep_ms_, fail_);
         return *engine_;
     }
     SweepPrompt format_prompt(const std::string& user) override {
@@ -113,6 +133,7 @@ public:
 private:
     FakeLog* log_;
     int sleep_ms_;
+    FakeFailWhen fail_;
     std::unique_ptr<FakeEngine> engine_;
 };
 
