@@ -177,6 +177,7 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
         run.started_at = existing->started_at;
         run.engine = existing->engine;
         run.device = existing->device;
+        run.engine_json = existing->engine_json;
         run.shards = existing->shards.empty() && run.shards.empty() ? "" : merge_shards(existing->shards, run.shards);
         summary.resumed = true;
     } else {
@@ -226,7 +227,7 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
     }
     store.insert_points(point_records);
 
-    // ---- what is left ----
+    // ---- what is left: every key without an ok row (failed_infra samples are re-issued) ----
     std::set<SampleKey> done = store.sample_keys(run.id);
     auto unit_done = [&](const SweepUnit& u) {
         const std::string& pid = tasks[u.task_index].problems[u.problem_index].id;
@@ -258,6 +259,7 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
     };
     try {
         bool stopped = false;
+        bool engine_recorded = false;
         size_t i = 0;
         while (i < pending.size()) {
             if (opt.stop && opt.stop->load()) {
@@ -266,15 +268,19 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
             }
             size_t comp_index = pending[i]->composition_index;
             Engine& engine = provider.engine_for(plan.compositions[comp_index]);
-            if (run.engine.empty()) {
+            // The run keeps the engine of its first session; a run stored before engines had a
+            // manifest gains one from the first session that has it.
+            if (!engine_recorded && (run.engine.empty() || run.engine_json.empty())) {
                 EngineInfo info = engine.info();
-                run.engine = info.backend;
-                run.device = info.device;
                 auto cur = store.get_run(run.id);
-                cur->engine = run.engine;
-                cur->device = run.device;
+                if (run.engine.empty()) {
+                    run.engine = cur->engine = info.backend;
+                    run.device = cur->device = info.device;
+                }
+                if (run.engine_json.empty()) run.engine_json = cur->engine_json = info.manifest_json;
                 store.update_run(*cur);
             }
+            engine_recorded = true;
             while (i < pending.size() && pending[i]->composition_index == comp_index) {
                 if (opt.stop && opt.stop->load()) {
                     stopped = true;
@@ -326,7 +332,7 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                     throw Error("engine " + engine.info().backend + " returned " + std::to_string(results.size()) +
                                 " results for " + std::to_string(requests.size()) + " requests");
                 std::vector<SampleRecord> rows;
-                int64_t tokens = 0;
+                int64_t tokens = 0, n_ok = 0;
                 for (size_t k = i; k < j; ++k) {
                     const SweepUnit& u = *pending[k];
                     const auto& res = results[k - i];
@@ -339,16 +345,6 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                     int max_think = 0;
                     for (size_t b = 0; b < res.size(); ++b) {
                         const GenerateResult& r = res[b];
-                        max_think = std::max(max_think, r.n_tokens_think);
-                        tokens += r.n_tokens_answer;
-                        GradeOptions go;
-                        go.dataset = graders[u.task_index];
-                        go.think_begin = rq.budget.think_begin;
-                        go.think_end = rq.budget.think_end;
-                        // A prompt that opens thinking leaves "<think>" out of the output; grade the
-                        // segment as the model saw it so an unclosed thinking is censored.
-                        std::string graded = (prompts[k - i].opens_thinking ? rq.budget.think_begin : "") + r.text;
-                        GradeResult g = grader_grade(graded, prob.gold, go);
                         SampleRecord s;
                         s.run_id = run.id;
                         s.point_id = u.point_ids[b];
@@ -358,32 +354,64 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                         s.n_tokens_prompt = r.n_tokens_prompt;
                         s.n_tokens_think = r.n_tokens_think;
                         s.n_tokens_answer = r.n_tokens_answer;
+                        s.latency_s = r.latency_s;
+                        s.token_exact = r.token_exact;
+                        s.engine_json = r.engine_json;
+                        s.prompt_text = prompts[k - i].text;
+                        s.response_text = r.text;
+                        s.gold = grader_extract_gold(prob.gold);
+                        if (r.status != SAMPLE_STATUS_OK) {
+                            // Not a model result: stored so that it is counted and shown, never graded
+                            // (no extraction, not correct, not censored); resume re-issues it.
+                            s.status = sample_status_name(r.status);
+                            s.error = r.error.empty() ? std::string("engine gave no reason") : r.error;
+                            rows.push_back(std::move(s));
+                            continue;
+                        }
+                        max_think = std::max(max_think, r.n_tokens_think);
+                        tokens += r.n_tokens_answer;
+                        ++n_ok;
+                        GradeOptions go;
+                        go.dataset = graders[u.task_index];
+                        go.think_begin = rq.budget.think_begin;
+                        go.think_end = rq.budget.think_end;
+                        // A prompt that opens thinking leaves "<think>" out of the output; grade the
+                        // segment as the model saw it so an unclosed thinking is censored.
+                        std::string graded = (prompts[k - i].opens_thinking ? rq.budget.think_begin : "") + r.text;
+                        GradeResult g = grader_grade(graded, prob.gold, go);
                         s.finish_reason = finish_reason_name(r.finish_reason);
                         s.forced = r.forced;
                         s.n_wait = r.n_wait;
                         s.censored = r.censored || g.censored;
                         s.extracted_strict = g.strict_extracted;
                         s.extracted_flexible = g.flexible_extracted;
-                        s.gold = grader_extract_gold(prob.gold);
                         s.correct_strict = g.strict_correct && !s.censored;
                         s.correct_flexible = g.flexible_correct && !s.censored;
-                        s.latency_s = r.latency_s;
-                        s.prompt_text = prompts[k - i].text;
-                        s.response_text = r.text;
                         rows.push_back(std::move(s));
                     }
                     tokens += max_think;
                 }
                 summary.n_written += store.insert_samples(rows);
                 summary.n_generated_tokens += tokens;
-                n_done += static_cast<int64_t>(rows.size());
+                n_done += n_ok;  // n_done_before counted whole units only, so this stays <= n_planned
                 progress.update(n_done, tokens);
                 if (opt.on_commit) opt.on_commit(n_done);
                 i = j;
             }
             if (stopped) break;
         }
-        summary.status = stopped ? "interrupted" : "finished";
+        // What this shard holds now: samples stored ok, and failed ones (this session's failures
+        // and, when stopped early, earlier ones not yet re-issued).
+        std::set<SampleKey> ok = store.sample_keys(run.id), failed = store.failed_sample_keys(run.id);
+        for (const auto& u : units) {
+            const std::string& pid = tasks[u.task_index].problems[u.problem_index].id;
+            for (int64_t p : u.point_ids) {
+                SampleKey key{p, pid, u.sample_index};
+                summary.n_done += ok.count(key) ? 1 : 0;
+                summary.n_failed += failed.count(key) ? 1 : 0;
+            }
+        }
+        summary.status = stopped ? "interrupted" : summary.n_failed > 0 ? "partial" : "finished";
     } catch (...) {
         try {
             mark("failed");
@@ -393,7 +421,8 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
         throw;
     }
     mark(summary.status);
-    progress.finish(summary.status + ", " + std::to_string(summary.n_written) + " samples written");
+    progress.finish(summary.status + ", " + std::to_string(summary.n_written) + " samples written" +
+                    (summary.n_failed > 0 ? ", " + std::to_string(summary.n_failed) + " failed (infrastructure)" : ""));
     return summary;
 }
 
@@ -422,6 +451,7 @@ MergeDbReport sweep_merge_db(Store& out, const Store& in, bool allow_new) {
                 target->engine = r.engine;
                 target->device = r.device;
             }
+            if (target->engine_json.empty()) target->engine_json = r.engine_json;
             ++rep.runs_merged;
         } else {
             if (!allow_new)
@@ -444,7 +474,9 @@ MergeDbReport sweep_merge_db(Store& out, const Store& in, bool allow_new) {
         for (auto& s : samples) s.run_id = target->id;
         rep.samples_seen += static_cast<int64_t>(samples.size());
         rep.samples_inserted += out.insert_samples(samples);
-        // "partial": some shards are missing or did not finish; running merge-db again with them adds the rest.
+        // "partial": some shards are missing or did not finish, or hold failed_infra samples (an ok
+        // sample from any input replaces a failed one: Store::insert_samples); running merge-db again
+        // with the completed shards adds the rest.
         target->status = out.count_samples(target->id) >= target->n_samples_planned ? "finished" : "partial";
         out.update_run(*target);
     }

@@ -2,10 +2,13 @@
 // drives engines through the work units of this shard in batches — one engine call per batch, one
 // store transaction per batch — grading every result with the task's grader (strict and flexible).
 //
-// Resume: finished samples are skipped (a unit runs when any of its samples is missing; the store's
-// unique keys drop the duplicates), so a process killed at any moment loses at most the batch in
-// flight and duplicates nothing. Seeds are a pure function of (sweep seed, task, problem id, sample
-// index), so results do not depend on batching, shards or resumption.
+// Resume: finished samples are skipped (a unit runs when any of its samples is missing or stored as
+// failed; the store's unique keys drop the duplicates), so a process killed at any moment loses at
+// most the batch in flight and duplicates nothing. A result the engine marks failed_infra (an
+// external server kept failing after every retry) is stored ungraded with its error, left out of
+// every metric, and re-issued by the next run of the same command; its ok result then replaces it.
+// A session that ends with failed samples leaves the run "partial", not "finished". Seeds are a pure function of (sweep
+// seed, task, problem id, sample index), so results do not depend on batching, shards or resumption.
 //
 // Engines come through SweepEngineProvider, so the runner is tested against a deterministic fake;
 // harness/engine_provider.h adapts the real engine factory. Not here: flag parsing (the CLI).
@@ -67,9 +70,11 @@ struct SweepSummary {
     bool resumed = false;
     int64_t n_planned = 0;      // samples of this shard
     int64_t n_done_before = 0;  // of those, already stored when the session started
-    int64_t n_written = 0;      // rows written by this session
+    int64_t n_written = 0;      // rows written by this session (new, or replacing failed ones)
     int64_t n_generated_tokens = 0;
-    std::string status;  // finished, interrupted
+    int64_t n_done = 0;    // of n_planned, stored ok when the session ended
+    int64_t n_failed = 0;  // of n_planned, stored as failed_infra when the session ended
+    std::string status;    // finished; partial (n_failed > 0: run the same command again); interrupted
 };
 
 // Loads the tasks of a config (names or paths; limit and id filters applied; sha256 verified).
@@ -84,9 +89,10 @@ SweepSummary sweep_run(const SweepConfig& config, const std::vector<Dataset>& ta
 uint64_t sweep_sample_seed(uint64_t seed, const std::string& task, const std::string& problem_id, int sample_index);
 
 // merge-db: copies every run of `in` into `out`. Runs match by config hash: a run already in `out`
-// with the same hash (and the same model/adapter/dataset hashes) receives the samples (INSERT OR
-// IGNORE) and its shard list grows; a run with a new hash is added only when `allow_new` (the first
-// input), otherwise refused — the inputs must be shards of the same sweep. Returns rows inserted.
+// with the same hash (and the same model/adapter/dataset hashes) receives the samples (an ok sample
+// is kept, and replaces a failed one: Store::insert_samples) and its shard list grows; a run with a new hash is added
+// only when `allow_new` (the first input), otherwise refused — the inputs must be shards of the same sweep. Returns
+// rows inserted.
 struct MergeDbReport {
     int64_t runs_added = 0, runs_merged = 0, points = 0, samples_inserted = 0, samples_seen = 0;
 };

@@ -135,14 +135,23 @@ AnalysisRun analysis_run(const Store& store, int64_t run_id, const AnalysisOptio
     f.run_id = run_id;
     f.with_text = false;
     std::vector<SampleRecord> samples = store.list_samples(f);
-    r.n_samples = static_cast<int64_t>(samples.size());
     std::map<int64_t, std::vector<const SampleRecord*>> by_point;
-    for (const SampleRecord& s : samples) by_point[s.point_id].push_back(&s);
+    std::map<int64_t, size_t> failed_by_point;
+    for (const SampleRecord& s : samples) {
+        if (store_sample_ok(s)) {
+            by_point[s.point_id].push_back(&s);
+            ++r.n_samples;
+        } else {
+            ++failed_by_point[s.point_id];
+            ++r.n_failed;
+        }
+    }
 
     std::map<std::string, size_t> task_index;
     for (const PointRecord& pr : points) {
         AnalysisPoint ap;
         ap.point = pr;
+        if (auto ft = failed_by_point.find(pr.point_id); ft != failed_by_point.end()) ap.n_failed = ft->second;
         auto it = by_point.find(pr.point_id);
         if (it != by_point.end()) {
             std::vector<const SampleRecord*> ss = it->second;
@@ -217,6 +226,7 @@ json analysis_point_json(const AnalysisPoint& a) {
            {"n_samples_per_problem", p.n_samples},
            {"n_problems", s.n_problems},
            {"n_samples", s.n_samples},
+           {"n_failed", a.n_failed},
            {"on_frontier", a.on_frontier}};
     if (a.empty()) {
         j["accuracy"] = nullptr;
@@ -247,6 +257,7 @@ json analysis_run_meta_json(const RunRecord& r) {
                 {"git_sha", r.git_sha},
                 {"engine", r.engine},
                 {"device", r.device},
+                {"engine_manifest", parse_or_text(r.engine_json)},
                 {"host", r.host},
                 {"model_hash", r.model_hash},
                 {"adapters", parse_or_text(r.adapters_json)},
@@ -261,7 +272,7 @@ json analysis_run_meta_json(const RunRecord& r) {
 }
 
 json analysis_run_json(const AnalysisRun& r) {
-    json j{{"run", analysis_run_meta_json(r.run)}, {"n_samples", r.n_samples}};
+    json j{{"run", analysis_run_meta_json(r.run)}, {"n_samples", r.n_samples}, {"n_failed", r.n_failed}};
     json pts = json::array();
     for (const auto& p : r.points) pts.push_back(analysis_point_json(p));
     j["points"] = pts;
@@ -287,7 +298,7 @@ void JsonReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& ou
 // ---- CSV: one row per grid point ----
 
 void CsvReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out) {
-    out << "run_id,point_id,task,label,mechanism,think_budget,coefs,n_problems,n_samples,accuracy,accuracy_lo,"
+    out << "run_id,point_id,task,label,mechanism,think_budget,coefs,n_problems,n_samples,n_failed,accuracy,accuracy_lo,"
            "accuracy_hi,pass_at_1,censored_rate,tokens_think,tokens_answer,tokens_total,tokens_total_correct,"
            "tokens_total_incorrect,budget_share_within,budget_mean_rel_dev,on_frontier\n";
     for (const auto& r : runs)
@@ -298,8 +309,8 @@ void CsvReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out
             auto it = s.pass_at_k.find(1);
             out << r.run.id << ',' << p.point_id << ',' << csv_field(p.task) << ','
                 << csv_field(analysis_point_label(p)) << ',' << csv_field(p.mechanism) << ',' << p.think_budget << ','
-                << csv_field(analysis_point_coefs(p)) << ',' << s.n_problems << ',' << s.n_samples << ','
-                << v(s.accuracy.estimate) << ',' << v(s.accuracy.lo) << ',' << v(s.accuracy.hi) << ','
+                << csv_field(analysis_point_coefs(p)) << ',' << s.n_problems << ',' << s.n_samples << ',' << a.n_failed
+                << ',' << v(s.accuracy.estimate) << ',' << v(s.accuracy.lo) << ',' << v(s.accuracy.hi) << ','
                 << (it == s.pass_at_k.end() ? "" : v(it->second)) << ',' << v(s.censored_rate) << ','
                 << v(a.tokens.think.all) << ',' << v(a.tokens.answer.all) << ',' << v(a.tokens.total.all) << ','
                 << v(a.tokens.total.correct) << ',' << v(a.tokens.total.incorrect) << ','
@@ -314,20 +325,24 @@ void CsvReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out
 void ConsoleReporter::report(const std::vector<AnalysisRun>& runs, std::ostream& out) {
     for (const auto& r : runs) {
         out << "run " << r.run.id << "  " << r.run.status << "  engine=" << r.run.engine << " device=" << r.run.device
-            << " git=" << r.run.git_sha << "  samples=" << r.n_samples << "\n";
+            << " git=" << r.run.git_sha << "  samples=" << r.n_samples;
+        if (r.n_failed > 0) out << "  failed=" << r.n_failed << " (infrastructure; not in any figure)";
+        out << "\n";
         for (const AnalysisTask& t : r.tasks) {
             out << "task " << t.task << "  frontier points=" << t.frontier.size()
                 << "  dominated area=" << report_fmt(t.dominated_area, 2) << " (ref tokens "
                 << report_fmt(t.reference.tokens, 1) << ")\n";
-            out << std::left << std::setw(30) << "  point" << std::right << std::setw(8) << "n" << std::setw(8) << "acc"
-                << std::setw(17) << "95% CI" << std::setw(9) << "think" << std::setw(8) << "answer" << std::setw(9)
-                << "total" << std::setw(8) << "cens" << std::setw(8) << "within"
+            out << std::left << std::setw(30) << "  point" << std::right << std::setw(8) << "n" << std::setw(6)
+                << "fail" << std::setw(8) << "acc" << std::setw(17) << "95% CI" << std::setw(9) << "think"
+                << std::setw(8) << "answer" << std::setw(9) << "total" << std::setw(8) << "cens" << std::setw(8)
+                << "within"
                 << "  F\n";
             for (size_t i : t.points) {
                 const AnalysisPoint& a = r.points[i];
                 std::string name = "  " + std::to_string(a.point.point_id) + " " + analysis_point_label(a.point);
                 if (name.size() > 29) name = name.substr(0, 29);
-                out << std::left << std::setw(30) << name << std::right << std::setw(8) << a.summary.n_samples;
+                out << std::left << std::setw(30) << name << std::right << std::setw(8) << a.summary.n_samples
+                    << std::setw(6) << a.n_failed;
                 if (a.empty()) {
                     out << "  (no samples)\n";
                     continue;

@@ -4,6 +4,10 @@
 // down) and the area it dominates against a reference point. Reporters (console, JSON, CSV, HTML)
 // render the same rows, google/benchmark BenchmarkReporter style.
 //
+// Only samples stored ok are measured: a failed_infra sample (an external server gave up after its
+// retries) is neither right nor wrong and enters no figure; each point counts them (n_failed) so
+// that every reporter can show that a figure stands on fewer samples than planned.
+//
 // Pure computation over the store's read API (graders/metrics.h does the statistics). Not here:
 // HTML layout (reports/html.cpp), comparisons of two runs (reports/compare.h), serving.
 #pragma once
@@ -44,7 +48,8 @@ struct AnalysisPoint {
     TokenStats tokens;                           // thinking / answer / total means over all, correct, incorrect samples
     std::optional<BudgetCompliance> compliance;  // thinking tokens vs the thinking budget
     bool on_frontier = false;
-    bool empty() const { return summary.n_samples == 0; }
+    size_t n_failed = 0;  // failed_infra samples of this point, left out of every figure above
+    bool empty() const { return summary.n_samples == 0; }  // no ok sample (failed ones may exist)
 };
 
 struct AnalysisTask {
@@ -59,7 +64,8 @@ struct AnalysisRun {
     RunRecord run;
     std::vector<AnalysisPoint> points;  // point_id order
     std::vector<AnalysisTask> tasks;    // in order of first appearance
-    int64_t n_samples = 0;
+    int64_t n_samples = 0;              // samples stored ok
+    int64_t n_failed = 0;               // samples stored as failed_infra (not in any figure)
 };
 
 // Loads a run's points and samples and computes everything. Points without samples stay in the

@@ -28,9 +28,12 @@ std::map<int64_t, SampleMap> outcomes_by_point(const Store& store, int64_t run_i
     f.run_id = run_id;
     f.with_text = false;
     std::map<int64_t, SampleMap> out;
-    for (const SampleRecord& s : store.list_samples(f))
+    for (const SampleRecord& s : store.list_samples(f)) {
+        // A failed_infra sample is no outcome: it pairs with nothing, so it is neither a win nor a loss.
+        if (!store_sample_ok(s)) continue;
         out[s.point_id][{s.problem_id, s.sample_index}] =
             Outcome{verdict == REPORT_VERDICT_STRICT ? s.correct_strict : s.correct_flexible, s.seed};
+    }
     return out;
 }
 
@@ -158,6 +161,9 @@ std::string compare_summary_text(const CompareResult& c) {
           << (d.delta_tokens_rel >= 0 ? "+" : "") << report_fmt(100 * d.delta_tokens_rel, 1) << "%)\n";
     }
     o << "significant changes (p < " << report_fmt(c.alpha, 3) << "): " << up << " better, " << down << " worse\n";
+    if (c.base.n_failed > 0 || c.new_run.n_failed > 0)
+        o << "failed samples (infrastructure, left out of every figure and pair): base " << c.base.n_failed << ", new "
+          << c.new_run.n_failed << "\n";
     return o.str();
 }
 
@@ -180,7 +186,9 @@ json compare_json(const CompareResult& c) {
                {"mcnemar",
                 {{"new_only", d.mcnemar.n_a_only}, {"base_only", d.mcnemar.n_b_only}, {"p_value", d.mcnemar.p_value}}},
                {"p_value", d.p_value},
-               {"significant", d.significant}};
+               {"significant", d.significant},
+               {"n_failed_base", c.base.points[d.base_index].n_failed},
+               {"n_failed_new", c.new_run.points[d.new_index].n_failed}};
         if (d.bootstrap)
             j["paired_bootstrap"] = {{"diff", d.bootstrap->diff},
                                      {"lo", d.bootstrap->lo},
@@ -196,6 +204,8 @@ json compare_json(const CompareResult& c) {
                          {"reference_tokens", t.reference_tokens}});
     return json{{"base_run", c.base.run.id},
                 {"new_run", c.new_run.run.id},
+                {"n_failed_base", c.base.n_failed},
+                {"n_failed_new", c.new_run.n_failed},
                 {"alpha", c.alpha},
                 {"deltas", deltas},
                 {"tasks", tasks},

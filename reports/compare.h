@@ -2,6 +2,7 @@
 // merge λ), per-point deltas of accuracy and mean tokens, and paired tests over the samples the two
 // runs share — exact McNemar over (problem, sample index) pairs and a paired bootstrap over
 // per-problem accuracy — plus each task's dominated area for both runs on a common reference.
+// Failed_infra samples take part in nothing (analysis.h); a pair needs an ok sample on both sides.
 //
 // Not here: deciding what is a regression (reports/nightly.h), rendering (reports/html.h).
 #pragma once
@@ -25,7 +26,7 @@ struct PointDelta {
     std::string key;  // the matching key (task|mechanism|budget|coefs|...)
     std::string task, label;
     size_t base_index = 0, new_index = 0;  // into CompareResult::base.points / new_run.points
-    size_t n_pairs = 0;                    // samples present in both (same problem and sample index)
+    size_t n_pairs = 0;                    // samples ok in both (same problem and sample index)
     size_t n_same_seed = 0;                // of those, with equal engine seeds
     size_t n_problems_paired = 0;
     double acc_base = 0, acc_new = 0, delta_acc = 0;  // avg@n of each run on its own samples

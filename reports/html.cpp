@@ -38,6 +38,7 @@ svg.plot{background:#fff;border:1px solid #e4e4e4}svg .pt{cursor:pointer}svg .pt
 .drill tr.s.ok td:nth-child(4){color:#08711a}.drill tr.s.bad td:nth-child(4){color:#b00020}.lbl{font-weight:600;margin-top:4px}
 .note{color:#555;font-size:13px}.bad{color:#b00020}.good{color:#08711a}.sig{font-weight:700}
 .verdict{font-size:18px;padding:8px 12px;border-radius:4px;display:inline-block}.verdict.bad{background:#fde8eb}.verdict.good{background:#e7f6ea}
+.warn{background:#fff4e5;border:1px solid #f0c36d;padding:6px 10px;border-radius:4px}.drill tr.s.failed td:nth-child(4){color:#8a5300}
 )CSS";
 
 // The drill-down script: reads the JSON block named by data-src, renders with textContent only.
@@ -52,21 +53,23 @@ var ps=d.querySelector('.f-point'),vs=d.querySelector('.f-verdict'),q=d.querySel
 info=d.querySelector('.pageinfo'),prev=d.querySelector('.prev'),next=d.querySelector('.next');
 var page=0,PAGE=50;
 data.point_ids.forEach(function(id){var o=el('option',null,data.points[id]);o.value=String(id);ps.appendChild(o);});
-function verdict(s){return s.ok?'correct':(s.c?'censored':'wrong');}
+function verdict(s){return s.st!=='ok'?'failed':s.ok?'correct':(s.c?'censored':'wrong');}
 function keep(s){
 if(ps.value!=='all'&&String(s.p)!==ps.value)return false;
 if(vs.value!=='all'&&verdict(s)!==vs.value)return false;
 var t=q.value.toLowerCase();
-if(t&&[s.q,s.x,s.g,s.pr,s.th,s.an].join('\n').toLowerCase().indexOf(t)<0)return false;return true;}
+if(t&&[s.q,s.x,s.g,s.pr,s.th,s.an,s.er].join('\n').toLowerCase().indexOf(t)<0)return false;return true;}
 function render(){
 var rows=data.samples.filter(keep),pages=Math.max(1,Math.ceil(rows.length/PAGE));if(page>=pages)page=pages-1;
 body.textContent='';
 rows.slice(page*PAGE,(page+1)*PAGE).forEach(function(s){
-var tr=el('tr','s '+(s.ok?'ok':'bad'));
+var tr=el('tr','s '+(s.st!=='ok'?'failed':s.ok?'ok':'bad'));
 [data.points[s.p],s.q,s.i,verdict(s),s.x,s.g,s.tt,s.ta].forEach(function(v){tr.appendChild(el('td',null,v));});
 var dt=el('tr','detail');dt.hidden=true;var td=el('td');td.colSpan=8;td.style.textAlign='left';
 [['prompt',s.pr],['thinking ('+s.tt+' tokens)',s.th],['answer ('+s.ta+' tokens)',s.an]].forEach(function(kv){td.appendChild(el('div','lbl',kv[0]));td.appendChild(el('pre',null,kv[1]));});
-td.appendChild(el('div','note','extracted (flexible): '+s.xf+' · gold: '+s.g+' · seed '+s.s+' · finish '+s.f+' · forced '+s.fo+' · prompt tokens '+s.tp+(s.cut?' · text cut for size':'')));
+if(s.st!=='ok')td.appendChild(el('div','note bad','status '+s.st+': '+s.er+' (not graded; left out of every figure; the same sweep command re-issues it)'));
+td.appendChild(el('div','note','extracted (flexible): '+s.xf+' · gold: '+s.g+' · seed '+s.s+' · finish '+s.f+' · forced '+s.fo+' · prompt tokens '+s.tp+(s.te?'':' · token counts estimated (text re-tokenized)')+(s.cut?' · text cut for size':'')));
+if(s.ej)td.appendChild(el('div','note','engine: '+s.ej));
 dt.appendChild(td);tr.addEventListener('click',function(){dt.hidden=!dt.hidden;});body.appendChild(tr);body.appendChild(dt);});
 info.textContent=rows.length+' matching sample(s), page '+(page+1)+' of '+pages;prev.disabled=page===0;next.disabled=page>=pages-1;}
 [ps,vs].forEach(function(e){e.addEventListener('change',function(){page=0;render();});});
@@ -229,11 +232,19 @@ std::string point_tooltip(const AnalysisRun& r, const AnalysisPoint& a) {
     t << "tokens: " << report_fmt(a.tokens.total.all, 1) << " (thinking " << report_fmt(a.tokens.think.all, 1)
       << ", answer " << report_fmt(a.tokens.answer.all, 1) << ")\n";
     t << "n: " << a.summary.n_problems << " problems, " << a.summary.n_samples << " samples";
+    if (a.n_failed > 0) t << " (" << a.n_failed << " failed, not counted)";
     if (a.on_frontier) t << "\non the frontier";
     return t.str();
 }
 
-std::string meta_table(const RunRecord& r, int64_t n_samples) {
+// The run's engine manifest as one compact line (re-serialised when it is valid JSON).
+std::string compact_json(const std::string& text) {
+    if (text.empty()) return "(none)";
+    json j = json::parse(text, nullptr, false);
+    return j.is_discarded() ? text : j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string meta_table(const RunRecord& r, int64_t n_samples, int64_t n_failed) {
     std::ostringstream o;
     auto row = [&](const std::string& k, const std::string& v) {
         o << "<tr><th>" << html_escape(k) << "</th><td><code>" << html_escape(v) << "</code></td></tr>";
@@ -243,6 +254,7 @@ std::string meta_table(const RunRecord& r, int64_t n_samples) {
     row("git sha", r.git_sha);
     row("engine", r.engine);
     row("device", r.device);
+    row("engine manifest", compact_json(r.engine_json));
     row("host", r.host);
     row("model hash", r.model_hash);
     row("adapters", r.adapters_json);
@@ -252,7 +264,8 @@ std::string meta_table(const RunRecord& r, int64_t n_samples) {
     row("shards", r.shards.empty() ? "whole grid" : r.shards);
     row("started / finished", r.started_at + " / " + (r.finished_at.empty() ? "(running)" : r.finished_at));
     row("points / samples", std::to_string(r.n_points) + " points, " + std::to_string(n_samples) + " of " +
-                                std::to_string(r.n_samples_planned) + " planned samples stored");
+                                std::to_string(r.n_samples_planned) + " planned samples stored" +
+                                (n_failed > 0 ? ", " + std::to_string(n_failed) + " failed (infrastructure)" : ""));
     o << "</table>";
     o << "<details><summary>sweep config</summary><pre>" << html_escape(r.config_json) << "</pre></details>";
     return o.str();
@@ -267,6 +280,9 @@ the thinking budget. The <b>line</b> joins the Pareto frontier: points that no o
 (higher) and tokens (lower). <b>Dominated area</b> is the area under the frontier's staircase against the reference
 point (accuracy 0, tokens = reference); larger is better and is comparable between runs shown together.
 Hover a point for its details; click it to filter the sample drill-down.</p>
+<p><b>Failed</b> samples (status failed_infra: an external inference server gave up after every retry) are not
+answers: they are left out of every figure and counted per point; running the same sweep command again re-issues
+them.</p>
 <p><b>Censored</b>: thinking never closed (no answer; counted wrong). <b>Within budget</b>: share of samples whose
 thinking tokens are at most the thinking budget; <b>rel. dev.</b>: mean |thinking − budget| / budget. pass@k uses
 the unbiased estimator; maj@k is majority vote over extracted answers. Every model text on this page is shown as
@@ -321,8 +337,8 @@ std::string html_script_json(const json& j) {
 
 json html_samples_json(const Store& store, const AnalysisRun& run, const HtmlOptions& options, int64_t* n_total) {
     json samples = json::array(), points = json::object(), ids = json::array();
-    size_t non_empty = 0;
-    for (const auto& a : run.points) non_empty += !a.empty();
+    size_t non_empty = 0;  // points with any stored sample, ok or failed
+    for (const auto& a : run.points) non_empty += !a.empty() || a.n_failed > 0;
     int64_t per_point = non_empty == 0 ? 0
                                        : std::max<int64_t>(options.max_samples > 0 ? 1 : 0,
                                                            options.max_samples / static_cast<int64_t>(non_empty));
@@ -336,7 +352,7 @@ json html_samples_json(const Store& store, const AnalysisRun& run, const HtmlOpt
     for (const auto& a : run.points) {
         points[std::to_string(a.point.point_id)] = a.point.task + " " + analysis_point_label(a.point);
         ids.push_back(a.point.point_id);
-        if (a.empty() || per_point == 0) continue;
+        if ((a.empty() && a.n_failed == 0) || per_point == 0) continue;
         SampleFilter f;
         f.run_id = run.run.id;
         f.point_id = a.point.point_id;
@@ -362,15 +378,19 @@ json html_samples_json(const Store& store, const AnalysisRun& run, const HtmlOpt
                    {"ta", s.n_tokens_answer},
                    {"x", s.extracted_strict},
                    {"xf", s.extracted_flexible},
-                   {"g", s.gold}};
+                   {"g", s.gold},
+                   {"st", s.status},
+                   {"er", s.error},
+                   {"te", s.token_exact}};
             j["pr"] = cut(s.prompt_text, &was_cut);
             j["th"] = cut(th, &was_cut);
             j["an"] = cut(an, &was_cut);
+            j["ej"] = cut(s.engine_json, &was_cut);
             j["cut"] = was_cut;
             samples.push_back(std::move(j));
         }
     }
-    if (n_total) *n_total = run.n_samples;
+    if (n_total) *n_total = run.n_samples + run.n_failed;
     return json{{"run", run.run.id}, {"points", points}, {"point_ids", ids}, {"samples", samples}};
 }
 
@@ -393,7 +413,8 @@ void write_drilldown(std::ostringstream& o, const Store& store, const AnalysisRu
       << "point <select class=\"f-point\"><option value=\"all\">all points</option></select>"
       << "verdict <select class=\"f-verdict\"><option value=\"all\">all</option><option "
          "value=\"correct\">correct</option>"
-      << "<option value=\"wrong\">wrong</option><option value=\"censored\">censored</option></select>"
+      << "<option value=\"wrong\">wrong</option><option value=\"censored\">censored</option>"
+      << "<option value=\"failed\">failed</option></select>"
       << "search <input class=\"f-text\" type=\"search\" placeholder=\"problem, answer, text\">"
       << "<button class=\"prev\" type=\"button\">&larr;</button><button class=\"next\" type=\"button\">&rarr;</button> "
       << "<span class=\"pageinfo note\"></span></div>"
@@ -449,7 +470,7 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
     o << "</div>";
 
     o << "<h4>Frontier points</h4><table><tr><th>point</th><th class=\"l\">budget</th><th class=\"l\">coefficients</th>"
-         "<th>accuracy</th><th>95% CI</th><th>tokens</th><th>n</th></tr>";
+         "<th>accuracy</th><th>95% CI</th><th>tokens</th><th>n</th><th>failed</th></tr>";
     for (size_t i : t.frontier) {
         const AnalysisPoint& a = r.points[i];
         o << "<tr><td>" << a.point.point_id << "</td><td class=\"l\">"
@@ -457,7 +478,7 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
           << "</td><td class=\"l\">" << html_escape(analysis_point_coefs(a.point)) << "</td><td>"
           << report_fmt(a.summary.accuracy.estimate) << "</td><td>[" << report_fmt(a.summary.accuracy.lo) << ", "
           << report_fmt(a.summary.accuracy.hi) << "]</td><td>" << report_fmt(a.tokens.total.all, 1) << "</td><td>"
-          << a.summary.n_samples << "</td></tr>";
+          << a.summary.n_samples << "</td><td>" << a.n_failed << "</td></tr>";
     }
     o << "</table>";
 
@@ -467,7 +488,7 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
         for (auto& kv : r.points[i].summary.maj_at_k) mk.insert(kv.first);
     }
     o << "<h4>All points</h4><table><tr><th>point</th><th class=\"l\">label</th><th>problems</th><th>samples</th>"
-         "<th>accuracy</th><th>95% CI</th>";
+         "<th>failed</th><th>accuracy</th><th>95% CI</th>";
     for (size_t k : pk) o << "<th>pass@" << k << "</th>";
     for (size_t k : mk) o << "<th>maj@" << (k == 0 ? std::string("all") : std::to_string(k)) << "</th>";
     o << "<th>thinking tok</th><th>answer tok</th><th>total tok</th><th>total tok (correct)</th><th>total tok "
@@ -477,9 +498,11 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
         const AnalysisPoint& a = r.points[i];
         o << "<tr" << (a.on_frontier ? " class=\"front\"" : "") << "><td>" << a.point.point_id
           << "</td><td class=\"l\">" << html_escape(analysis_point_label(a.point)) << "</td><td>"
-          << a.summary.n_problems << "</td><td>" << a.summary.n_samples << "</td>";
+          << a.summary.n_problems << "</td><td>" << a.summary.n_samples << "</td><td"
+          << (a.n_failed > 0 ? " class=\"bad\"" : "") << ">" << a.n_failed << "</td>";
         if (a.empty()) {
-            o << "<td colspan=\"" << 11 + pk.size() + mk.size() << "\" class=\"l note\">no samples yet</td></tr>";
+            o << "<td colspan=\"" << 11 + pk.size() + mk.size() << "\" class=\"l note\">"
+              << (a.n_failed > 0 ? "no ok samples yet (only failed ones)" : "no samples yet") << "</td></tr>";
             continue;
         }
         o << "<td>" << report_fmt(a.summary.accuracy.estimate) << "</td><td>[" << report_fmt(a.summary.accuracy.lo)
@@ -528,7 +551,15 @@ std::string html_report(const Store& store, const std::vector<AnalysisRun>& runs
       << ids << "</p>" << kLegend;
     for (const auto& r : runs) {
         o << "<section id=\"run-" << r.run.id << "\"><h2>Run " << r.run.id << "</h2>";
-        o << meta_table(r.run, r.n_samples);
+        o << meta_table(r.run, r.n_samples, r.n_failed);
+        if (r.n_failed > 0) {
+            size_t n_points = 0;
+            for (const auto& a : r.points) n_points += a.n_failed > 0;
+            o << "<p class=\"warn failed-warning\"><b>Warning:</b> " << r.n_failed
+              << " sample(s) failed (infrastructure: the inference server gave up after every retry) at " << n_points
+              << " grid point(s). They are left out of every figure on this page (see the <b>failed</b> column); "
+                 "running the same sweep command again re-issues them.</p>";
+        }
         if (r.points.empty()) o << "<p class=\"note\">This run has no grid points.</p>";
         for (const AnalysisTask& t : r.tasks) write_task(o, r, t);
         write_drilldown(o, store, r, options);
@@ -550,6 +581,11 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
     if (!options.link_prefix.empty())
         o << "<p><a href=\"" << html_escape(options.link_prefix) << "/\">&larr; all runs</a></p>";
     o << "<h1>" << html_escape(title) << "</h1>";
+    if (c.base.n_failed > 0 || c.new_run.n_failed > 0)
+        o << "<p class=\"warn failed-warning\"><b>Warning:</b> failed samples (infrastructure) are left out of every "
+             "figure and pair: "
+          << c.base.n_failed << " in base run " << c.base.run.id << ", " << c.new_run.n_failed << " in new run "
+          << c.new_run.run.id << ".</p>";
     if (gate) {
         o << "<p class=\"verdict " << (gate->regression ? "bad\">REGRESSION" : "good\">no significant regression")
           << "</p>";
@@ -637,8 +673,10 @@ std::string html_compare(const CompareResult& c, const NightlyVerdict* gate, con
         for (const auto& s : c.only_new) o << "<li>" << html_escape(s) << "</li>";
         o << "</ul>";
     }
-    o << "<h2>Runs</h2><h3>Base run " << c.base.run.id << "</h3>" << meta_table(c.base.run, c.base.n_samples);
-    o << "<h3>New run " << c.new_run.run.id << "</h3>" << meta_table(c.new_run.run, c.new_run.n_samples);
+    o << "<h2>Runs</h2><h3>Base run " << c.base.run.id << "</h3>"
+      << meta_table(c.base.run, c.base.n_samples, c.base.n_failed);
+    o << "<h3>New run " << c.new_run.run.id << "</h3>"
+      << meta_table(c.new_run.run, c.new_run.n_samples, c.new_run.n_failed);
     o << page_tail();
     return o.str();
 }

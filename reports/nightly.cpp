@@ -87,7 +87,11 @@ NightlyVerdict nightly_evaluate(const CompareResult& c, const NightlyThresholds&
         k.classname = "adabench.nightly." + d.task;
         std::vector<std::string> why;
         bool base_has = !c.base.points[d.base_index].empty(), new_has = !c.new_run.points[d.new_index].empty();
-        if (base_has && !new_has) why.push_back("no samples in the new run");
+        size_t new_failed = c.new_run.points[d.new_index].n_failed;
+        std::string failed_note =
+            new_failed > 0 ? " (" + std::to_string(new_failed) + " failed_infra samples in the new run, not counted)"
+                           : "";
+        if (base_has && !new_has) why.push_back("no samples in the new run" + failed_note);
         bool acc_fail = d.n_pairs > 0 && d.delta_acc < -t.max_accuracy_drop && d.p_value < t.alpha;
         if (acc_fail)
             why.push_back("accuracy " + report_fmt(d.acc_base, 3) + " -> " + report_fmt(d.acc_new, 3) + " (" +
@@ -102,7 +106,7 @@ NightlyVerdict nightly_evaluate(const CompareResult& c, const NightlyThresholds&
             v.failures.push_back(k.name + ": " + k.message);
         } else {
             k.message = "accuracy " + report_fmt(d.acc_base, 3) + " -> " + report_fmt(d.acc_new, 3) +
-                        " (p=" + report_fmt(d.p_value, 4) + "), tokens " + signed_pct(d.delta_tokens_rel);
+                        " (p=" + report_fmt(d.p_value, 4) + "), tokens " + signed_pct(d.delta_tokens_rel) + failed_note;
         }
         v.cases.push_back(k);
     }
@@ -148,6 +152,10 @@ std::string nightly_summary_markdown(const CompareResult& c, const NightlyVerdic
     o << "Thresholds: accuracy drop > " << report_fmt(t.max_accuracy_drop, 3) << " with paired p < "
       << report_fmt(t.alpha, 3) << "; mean tokens up by more than " << report_fmt(100 * t.max_tokens_increase, 1)
       << "%.\n\n";
+    if (c.base.n_failed > 0 || c.new_run.n_failed > 0)
+        o << "**Warning:** failed samples (infrastructure: the server gave up after its retries) are left out "
+             "of every figure: "
+          << c.base.n_failed << " in the baseline, " << c.new_run.n_failed << " in the new run.\n\n";
     if (!v.failures.empty()) {
         o << "## Failures\n\n";
         for (const auto& f : v.failures) o << "- " << f << "\n";

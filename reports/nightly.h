@@ -1,6 +1,8 @@
 // The nightly regression gate: thresholds read from the sweep config's "nightly" block, a verdict
 // over a run comparison (an accuracy drop with p below alpha, or mean tokens up by more than a set
 // share), and the JUnit XML (one testcase per grid point) and markdown summary CI systems show.
+// Failed_infra samples are never wrong answers: they are out of every figure (analysis.h) and the
+// messages count them.
 //
 // Not here: running the sweep (harness/sweep.h, driven by cmd_nightly.cpp) or HTML (html.h).
 #pragma once

@@ -96,8 +96,10 @@ ServerResponse route_index(const Store& store) {
     for (const auto& r : runs) {
         std::string id = std::to_string(r.id);
         o << "<tr><td><a href=\"/runs/" << id << "\">run " << id << "</a></td><td>" << html_escape(r.status)
-          << "</td><td>" << store.count_samples(r.id) << " / " << r.n_samples_planned << "</td><td>"
-          << html_escape(r.started_at) << "</td><td>" << html_escape(r.finished_at) << "</td><td>"
+          << "</td><td>" << store.count_samples(r.id) << " / " << r.n_samples_planned;
+        if (int64_t nf = store.count_failed_samples(r.id); nf > 0)
+            o << " <span class=\"bad\">(" << nf << " failed)</span>";
+        o << "</td><td>" << html_escape(r.started_at) << "</td><td>" << html_escape(r.finished_at) << "</td><td>"
           << html_escape(r.engine) << "</td><td>" << html_escape(r.device) << "</td><td><code>"
           << html_escape(r.git_sha) << "</code></td><td><code>" << html_escape(r.config_hash.substr(0, 12))
           << "</code></td><td><a href=\"/runs/" << id << "/samples\">samples</a> · <a href=\"/api/runs/" << id
@@ -137,6 +139,13 @@ std::vector<SampleRecord> select_samples(const Store& store, int64_t run, const 
     return out;
 }
 
+// A stored JSON column as a value (null when empty, the text itself when it is not valid JSON).
+json json_or_text(const std::string& text) {
+    if (text.empty()) return json(nullptr);
+    json j = json::parse(text, nullptr, false);
+    return j.is_discarded() ? json(text) : j;
+}
+
 json sample_json(const SampleRecord& s) {
     std::string th, an;
     analysis_split_response(s.response_text, s.censored, &th, &an);
@@ -157,6 +166,10 @@ json sample_json(const SampleRecord& s) {
                 {"correct_strict", s.correct_strict},
                 {"correct_flexible", s.correct_flexible},
                 {"latency_s", s.latency_s},
+                {"status", s.status},
+                {"error", s.error},
+                {"token_exact", s.token_exact},
+                {"engine", json_or_text(s.engine_json)},
                 {"prompt", s.prompt_text},
                 {"thinking", th},
                 {"answer", an},
@@ -189,10 +202,13 @@ ServerResponse route_samples_page(const Store& store, const RunRecord& run, cons
         analysis_split_response(s.response_text, s.censored, &th, &an);
         o << "<tr><td>" << html_escape(labels[s.point_id]) << "</td><td>" << html_escape(s.problem_id) << "</td><td>"
           << s.sample_index << "</td><td class=\""
-          << (s.correct_strict ? "ok\">correct"
-              : s.censored     ? "bad\">censored"
-                               : "bad\">wrong")
-          << "</td><td>" << html_escape(s.extracted_strict) << "</td><td>" << html_escape(s.gold) << "</td><td>"
+          << (!store_sample_ok(s) ? "bad\">failed"
+              : s.correct_strict  ? "ok\">correct"
+              : s.censored        ? "bad\">censored"
+                                  : "bad\">wrong");
+        if (!store_sample_ok(s))
+            o << "<br><small>" << html_escape(s.status) << ": " << html_escape(s.error) << "</small>";
+        o << "</td><td>" << html_escape(s.extracted_strict) << "</td><td>" << html_escape(s.gold) << "</td><td>"
           << s.n_tokens_think << " / " << s.n_tokens_answer
           << "</td><td><details><summary>prompt, thinking, answer</summary>"
           << "<b>prompt</b><pre>" << html_escape(s.prompt_text) << "</pre><b>thinking</b><pre>" << html_escape(th)
@@ -304,7 +320,8 @@ ServerResponse server_handle_request(const ServerOptions& options, const std::st
             json arr = json::array();
             for (const auto& run : store.list_runs()) {
                 json j = analysis_run_meta_json(run);
-                j["samples_stored"] = store.count_samples(run.id);
+                j["samples_stored"] = store.count_samples(run.id);  // ok samples
+                j["samples_failed"] = store.count_failed_samples(run.id);
                 arr.push_back(j);
             }
             return json_response(arr);

@@ -17,26 +17,20 @@ namespace adabench::schema {
     Field<PointRecord> { #m, &PointRecord::m }
 #define SAMPLE_FIELD(m) \
     Field<SampleRecord> { #m, &SampleRecord::m }
+#define SAMPLE_FIELD_DEFAULT(m, d) \
+    Field<SampleRecord> { #m, &SampleRecord::m, d }
 
 const std::vector<Field<RunRecord>>& run_fields() {
     static const std::vector<Field<RunRecord>> f = {
-        RUN_FIELD(id),
-        RUN_FIELD(config_json),
-        RUN_FIELD(config_hash),
-        RUN_FIELD(git_sha),
-        RUN_FIELD(engine),
-        RUN_FIELD(device),
-        RUN_FIELD(host),
-        RUN_FIELD(model_hash),
-        RUN_FIELD(adapters_json),
-        RUN_FIELD(merges_json),
-        RUN_FIELD(datasets_json),
-        RUN_FIELD(shards),
-        RUN_FIELD(started_at),
-        RUN_FIELD(finished_at),
-        RUN_FIELD(status),
-        RUN_FIELD(n_points),
-        RUN_FIELD(n_samples_planned),
+        RUN_FIELD(id),          RUN_FIELD(config_json),
+        RUN_FIELD(config_hash), RUN_FIELD(git_sha),
+        RUN_FIELD(engine),      RUN_FIELD(device),
+        RUN_FIELD(engine_json), RUN_FIELD(host),
+        RUN_FIELD(model_hash),  RUN_FIELD(adapters_json),
+        RUN_FIELD(merges_json), RUN_FIELD(datasets_json),
+        RUN_FIELD(shards),      RUN_FIELD(started_at),
+        RUN_FIELD(finished_at), RUN_FIELD(status),
+        RUN_FIELD(n_points),    RUN_FIELD(n_samples_planned),
     };
     return f;
 }
@@ -78,6 +72,10 @@ const std::vector<Field<SampleRecord>>& sample_fields() {
         SAMPLE_FIELD(correct_strict),
         SAMPLE_FIELD(correct_flexible),
         SAMPLE_FIELD(latency_s),
+        SAMPLE_FIELD_DEFAULT(status, "'ok'"),
+        SAMPLE_FIELD(error),
+        SAMPLE_FIELD_DEFAULT(token_exact, "1"),
+        SAMPLE_FIELD(engine_json),
         SAMPLE_FIELD(prompt_text),
         SAMPLE_FIELD(response_text),
         SAMPLE_FIELD(created_at),
@@ -172,7 +170,8 @@ std::string column_defs(const std::vector<Field<R>>& fields, const char* integer
             out += " PRIMARY KEY";  // an alias of the rowid: ids 1, 2, ... in insertion order
             continue;
         }
-        out += t == FIELD_TYPE_TEXT ? " NOT NULL DEFAULT ''" : " NOT NULL DEFAULT 0";
+        out += " NOT NULL DEFAULT ";
+        out += f.default_sql ? f.default_sql : t == FIELD_TYPE_TEXT ? "''" : "0";
     }
     return out;
 }
@@ -242,6 +241,18 @@ const std::vector<std::vector<std::string>>& migration_steps() {
             // "seed" named both the sweep's seed (points) and the per-sample seed (samples), which
             // gave exports two columns of the same name.
             "ALTER TABLE points RENAME COLUMN seed TO base_seed",
+        },
+        // 2 -> 3: external engines (engines/http). A sample records whether it is a model result
+        // ("ok") or failed for infrastructure reasons ("failed_infra", with the error), whether its
+        // token counts are exact, and the engine's per-sample details; a run records the engine's
+        // manifest (the http engine's capability probe). Every earlier sample came from an
+        // in-process engine: ok, token-exact.
+        {
+            "ALTER TABLE samples ADD COLUMN status TEXT NOT NULL DEFAULT 'ok'",
+            "ALTER TABLE samples ADD COLUMN error TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE samples ADD COLUMN token_exact INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE samples ADD COLUMN engine_json TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE runs ADD COLUMN engine_json TEXT NOT NULL DEFAULT ''",
         },
     };
     return steps;

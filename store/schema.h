@@ -19,6 +19,9 @@ template <class R>
 struct Field {
     const char* name;
     std::variant<int64_t R::*, double R::*, bool R::*, std::string R::*> member;
+    // The column's SQL default when it is not the type's zero ('' or 0), e.g. "'ok'". Writes bind
+    // every column; the default is what rows written before the column existed read back.
+    const char* default_sql = nullptr;
 };
 
 const std::vector<Field<RunRecord>>& run_fields();
@@ -47,7 +50,8 @@ std::string column_list(const std::vector<Field<R>>& fields, const std::string& 
 
 // The full current schema (CREATE TABLE / INDEX statements), generated from the field lists.
 std::vector<std::string> create_statements();
-// Forward migrations: steps[v] upgrades a database at version v+1 to v+2 (steps[0]: 1 -> 2).
+// Forward migrations: steps[v] upgrades a database at version v+1 to v+2 (steps[0]: 1 -> 2,
+// steps[1]: 2 -> 3).
 const std::vector<std::vector<std::string>>& migration_steps();
 // The schema as version 1 wrote it, frozen, so the migration test can build a v1 database.
 std::vector<std::string> create_statements_v1();

@@ -1,6 +1,6 @@
 // The Store: opening (WAL, busy timeout, create or migrate), reads for reports and the CLI, and
-// idempotent batched writes for the harness. SQL text comes from the field lists in schema.cpp;
-// values are always bound, never spliced into SQL.
+// idempotent batched writes for the harness (an UPSERT that lets an ok sample replace a failed one). SQL text comes
+// from the field lists in schema.cpp; values are always bound, never spliced into SQL.
 //
 // Durability: WAL with synchronous=NORMAL survives a killed process (the case resume is built for);
 // a power cut may lose the last few committed batches but never corrupts the file, and resume then
@@ -315,18 +315,23 @@ std::vector<SampleRecord> Store::list_samples(const SampleFilter& f) const {
     return out;
 }
 
-int64_t Store::count_samples(int64_t run_id, int64_t point_id) const {
-    Stmt st(impl_->db, point_id >= 0 ? "SELECT count(*) FROM samples WHERE run_id = ? AND point_id = ?"
-                                     : "SELECT count(*) FROM samples WHERE run_id = ?");
+namespace {
+
+// The samples of a run (or of one point) that are ok, or that are not.
+int64_t count_by_status(sqlite3* db, int64_t run_id, int64_t point_id, bool ok) {
+    std::string sql = std::string("SELECT count(*) FROM samples WHERE run_id = ? AND status ") + (ok ? "=" : "!=") +
+                      " 'ok'" + (point_id >= 0 ? " AND point_id = ?" : "");
+    Stmt st(db, sql);
     st.bind_int(1, run_id);
     if (point_id >= 0) st.bind_int(2, point_id);
     st.step();
     return sqlite3_column_int64(st.get(), 0);
 }
 
-std::set<SampleKey> Store::sample_keys(int64_t run_id) const {
+std::set<SampleKey> keys_by_status(sqlite3* db, int64_t run_id, bool ok) {
     std::set<SampleKey> out;
-    Stmt st(impl_->db, "SELECT point_id, problem_id, sample_index FROM samples WHERE run_id = ?");
+    Stmt st(db, std::string("SELECT point_id, problem_id, sample_index FROM samples WHERE run_id = ? AND status ") +
+                    (ok ? "=" : "!=") + " 'ok'");
     st.bind_int(1, run_id);
     while (st.step()) {
         const unsigned char* t = sqlite3_column_text(st.get(), 1);
@@ -335,6 +340,20 @@ std::set<SampleKey> Store::sample_keys(int64_t run_id) const {
     }
     return out;
 }
+
+}  // namespace
+
+int64_t Store::count_samples(int64_t run_id, int64_t point_id) const {
+    return count_by_status(impl_->db, run_id, point_id, true);
+}
+
+int64_t Store::count_failed_samples(int64_t run_id, int64_t point_id) const {
+    return count_by_status(impl_->db, run_id, point_id, false);
+}
+
+std::set<SampleKey> Store::sample_keys(int64_t run_id) const { return keys_by_status(impl_->db, run_id, true); }
+
+std::set<SampleKey> Store::failed_sample_keys(int64_t run_id) const { return keys_by_status(impl_->db, run_id, false); }
 
 int64_t Store::insert_run(const RunRecord& run) {
     if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
@@ -387,12 +406,24 @@ void Store::insert_points(const std::vector<PointRecord>& points) {
 int64_t Store::insert_samples(const std::vector<SampleRecord>& samples) {
     if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
     const auto& fields = schema::sample_fields();
-    std::string q;
+    std::string q, set;
     for (size_t i = 0; i < fields.size(); ++i) q += i ? ", ?" : "?";
+    for (const auto& f : fields) {
+        std::string n = f.name;
+        if (n == "run_id" || n == "point_id" || n == "problem_id" || n == "sample_index") continue;
+        set += (set.empty() ? "" : ", ") + n + " = excluded." + n;
+    }
+    // An ok row is final. A failed row gives way to an ok result, or to a failed one written later
+    // (the latest error is the useful one; an equal created_at, as when merge-db copies the same
+    // row again, changes nothing, which keeps merges idempotent).
+    std::string sql = "INSERT INTO samples (" + schema::column_list(fields) + ") VALUES (" + q +
+                      ") ON CONFLICT (run_id, point_id, problem_id, sample_index) DO UPDATE SET " + set +
+                      " WHERE samples.status != 'ok' AND (excluded.status = 'ok' OR excluded.created_at > "
+                      "samples.created_at)";
     std::string now = store_now_iso8601();
-    int64_t inserted = 0;
+    int64_t written = 0;
     Transaction tx(impl_->db);
-    Stmt st(impl_->db, "INSERT OR IGNORE INTO samples (" + schema::column_list(fields) + ") VALUES (" + q + ")");
+    Stmt st(impl_->db, sql);
     for (const auto& s : samples) {
         st.reset();
         if (s.created_at.empty()) {
@@ -403,10 +434,10 @@ int64_t Store::insert_samples(const std::vector<SampleRecord>& samples) {
             schema::bind_fields(st.get(), fields, s, 1);
         }
         st.step();
-        inserted += sqlite3_changes(impl_->db);
+        written += sqlite3_changes(impl_->db);
     }
     tx.commit();
-    return inserted;
+    return written;
 }
 
 namespace {

@@ -4,8 +4,12 @@
 // a point is one cell of its grid (task, weights, budget, sampling); a sample is one generation for
 // (point, problem, sample index), graded. Every table's columns come from one typed field list
 // (store/schema.cpp) that also produces the CSV/JSONL export columns. Writes are idempotent
-// (unique keys, INSERT OR IGNORE), so a sweep killed at any moment resumes without losing or
-// duplicating a sample. Read-only mode opens the file with SQLITE_OPEN_READONLY (report server).
+// (unique keys), so a sweep killed at any moment resumes without losing or duplicating a sample.
+// A sample has a status: "ok" (a model result, graded) or "failed_infra" (the engine's requests kept
+// failing after every retry: stored for the record, never graded). An ok row is never replaced; a
+// failed row is replaced by a later ok one, so resume (which re-issues every key without an ok row,
+// see sample_keys) turns failed samples into results. Read-only mode opens the file with
+// SQLITE_OPEN_READONLY (report server).
 //
 // Deliberately not here: metrics (graders/metrics.h), grid planning (harness/), any notion of
 // which engine produced what beyond the strings recorded on the run.
@@ -28,6 +32,8 @@ struct RunRecord {
     std::string git_sha;        // adabench build
     std::string engine;         // "cpu", "cuda", "http", ...
     std::string device;         // EngineInfo::device
+    std::string engine_json;    // EngineInfo::manifest_json of the first session ("" = none): the http
+                                // engine's capability probe per URL
     std::string host;           // hostname
     std::string model_hash;     // content hash of the model directory (config, weights, tokenizer)
     std::string adapters_json;  // [{"name","path","sha256"}] in config order
@@ -36,8 +42,11 @@ struct RunRecord {
     std::string shards;         // "" = whole grid; "0/4" for a shard; "0/4,1/4,..." after merge-db
     std::string started_at;     // ISO 8601 UTC
     std::string finished_at;    // "" while running
-    std::string status;    // "running", "finished", "interrupted", "failed"; "partial" after merge-db of some shards
-    int64_t n_points = 0;  // grid points in the plan
+    // "running", "finished", "interrupted", "failed" (an error stopped the session), "partial" (the
+    // session ended with failed_infra samples, or merge-db lacks some shards: not every planned
+    // sample is stored ok; the same command again re-issues what is missing).
+    std::string status;
+    int64_t n_points = 0;           // grid points in the plan
     int64_t n_samples_planned = 0;  // samples the full grid asks for (all shards)
 };
 
@@ -67,7 +76,7 @@ struct PointRecord {
     std::string label;            // short human label, e.g. "arith B=64 c=[0.5]"
 };
 
-// One graded generation.
+// One graded generation, or one that failed for infrastructure reasons (status != "ok").
 struct SampleRecord {
     int64_t run_id = 0;
     int64_t point_id = 0;
@@ -87,10 +96,20 @@ struct SampleRecord {
     bool correct_strict = false;
     bool correct_flexible = false;
     double latency_s = 0.0;
+    // "ok", or "failed_infra" (SampleStatus of engines/engine.h): the engine gave up after its
+    // retries. A failed sample is not graded (extracted fields and finish_reason empty, correct and
+    // censored false), is left out of every metric, and is re-issued by resume.
+    std::string status = "ok";
+    std::string error;        // why it failed (one line); "" when ok
+    bool token_exact = true;  // false: token counts are estimates (the prompt reached the engine as text)
+    std::string engine_json;  // GenerateResult::engine_json: engine-specific details ("" = none)
     std::string prompt_text;
     std::string response_text;
     std::string created_at;  // ISO 8601 UTC when written
 };
+
+// Whether a stored sample is a model result (status "ok"); only those are graded and measured.
+inline bool store_sample_ok(const SampleRecord& s) { return s.status == "ok"; }
 
 // Filters for list_samples; empty / negative fields mean "any".
 struct SampleFilter {
@@ -125,8 +144,15 @@ public:
     RunRecord resolve_run(const std::string& id_or_latest) const;
     std::vector<PointRecord> list_points(int64_t run_id) const;
     std::vector<SampleRecord> list_samples(const SampleFilter& filter) const;
+    // Samples stored ok (done), of the run or of one point; failed rows are not counted here.
     int64_t count_samples(int64_t run_id, int64_t point_id = -1) const;
+    // Samples stored with a status other than ok (failed_infra), of the run or of one point.
+    int64_t count_failed_samples(int64_t run_id, int64_t point_id = -1) const;
+    // Keys of the samples stored ok: what resume treats as done. Failed samples are not in it, so
+    // the next run of the same command re-issues them.
     std::set<SampleKey> sample_keys(int64_t run_id) const;
+    // Keys of the samples stored as failed (status != ok).
+    std::set<SampleKey> failed_sample_keys(int64_t run_id) const;
 
     // ---- write API (harness, merge-db) ----
     // Inserts a run; id 0 = next free id. Returns the id.
@@ -136,8 +162,10 @@ public:
     void update_run(const RunRecord& run);
     // Idempotent: a point that exists is left as it is.
     void insert_points(const std::vector<PointRecord>& points);
-    // One transaction; INSERT OR IGNORE on (run_id, point_id, problem_id, sample_index).
-    // Returns the number of rows actually inserted.
+    // One transaction. Unique on (run_id, point_id, problem_id, sample_index): a new key is
+    // inserted; a stored ok row is never replaced; a stored failed row is replaced by an ok one, or
+    // by a failed one written later (created_at greater: the latest error is kept). Returns the
+    // number of rows inserted or replaced.
     int64_t insert_samples(const std::vector<SampleRecord>& samples);
 
 private:
@@ -163,7 +191,7 @@ std::string store_export_csv_header();
 std::string store_export_csv_row(const PointRecord& p, const SampleRecord& s);
 std::string store_export_jsonl_row(const PointRecord& p, const SampleRecord& s);
 
-const int STORE_SCHEMA_VERSION = 2;
+const int STORE_SCHEMA_VERSION = 3;
 
 // Current UTC time as "2026-01-31T12:00:00Z" (the format of every *_at column).
 std::string store_now_iso8601();

@@ -1,5 +1,7 @@
-// adabench runs: lists the runs of a store (id, status, samples stored / planned, shards, engine,
-// tasks, config hash). Read-only apart from migrating an old schema; --json for scripts.
+// adabench runs: lists the runs of a store (id, status, samples stored ok / planned, failed samples,
+// shards, engine, tasks, config hash). Read-only apart from migrating an old schema; --json for
+// scripts. A failed sample (failed_infra: an external server gave up after its retries) is stored
+// but not done: the same sweep command re-issues it, so "samples" counts only ok ones.
 #include <cstdio>
 #include <string>
 
@@ -14,7 +16,9 @@
 namespace adabench {
 
 int cmd_runs(int argc, char** argv) {
-    ArgParser args("runs", "List the runs in a store: status, samples stored of planned, shards, engine, tasks.");
+    ArgParser args("runs",
+                   "List the runs in a store: status, samples stored ok of planned, failed samples (re-issued by\n"
+                   "the same sweep command), shards, engine, tasks.");
     args.option("db", "FILE", "the SQLite store (required)").flag("json", "print a JSON array instead of a table");
     if (!args.parse(argc, argv)) return 0;
     if (!args.has("db")) throw UsageError("adabench runs: --db FILE is required");
@@ -24,11 +28,12 @@ int cmd_runs(int argc, char** argv) {
     auto runs = store.list_runs();
     nlohmann::json out = nlohmann::json::array();
     if (!args.has("json")) {
-        std::printf("%-4s %-11s %-17s %-20s %-20s %-8s %-12s %s\n", "id", "status", "samples", "started", "finished",
-                    "engine", "config", "tasks");
+        std::printf("%-4s %-11s %-17s %-7s %-20s %-20s %-8s %-12s %s\n", "id", "status", "samples", "failed", "started",
+                    "finished", "engine", "config", "tasks");
     }
     for (const auto& r : runs) {
-        int64_t stored = store.count_samples(r.id);
+        int64_t stored = store.count_samples(r.id);  // ok samples: what resume counts as done
+        int64_t failed = store.count_failed_samples(r.id);
         std::string tasks;
         auto cfg = nlohmann::json::parse(r.config_json, nullptr, false);
         if (!cfg.is_discarded() && cfg.contains("tasks") && cfg["tasks"].is_array())
@@ -39,6 +44,7 @@ int cmd_runs(int argc, char** argv) {
             out.push_back({{"id", r.id},
                            {"status", r.status},
                            {"samples_stored", stored},
+                           {"samples_failed", failed},
                            {"samples_planned", r.n_samples_planned},
                            {"points", r.n_points},
                            {"shards", r.shards},
@@ -55,9 +61,10 @@ int cmd_runs(int argc, char** argv) {
         }
         std::string samples = std::to_string(stored) + "/" + std::to_string(r.n_samples_planned);
         std::string status = r.status + (r.shards.empty() ? "" : "*");
-        std::printf("%-4lld %-11s %-17s %-20s %-20s %-8s %-12s %s\n", static_cast<long long>(r.id), status.c_str(),
-                    samples.c_str(), r.started_at.c_str(), r.finished_at.empty() ? "-" : r.finished_at.c_str(),
-                    r.engine.empty() ? "-" : r.engine.c_str(), r.config_hash.substr(0, 12).c_str(), tasks.c_str());
+        std::printf("%-4lld %-11s %-17s %-7lld %-20s %-20s %-8s %-12s %s\n", static_cast<long long>(r.id),
+                    status.c_str(), samples.c_str(), static_cast<long long>(failed), r.started_at.c_str(),
+                    r.finished_at.empty() ? "-" : r.finished_at.c_str(), r.engine.empty() ? "-" : r.engine.c_str(),
+                    r.config_hash.substr(0, 12).c_str(), tasks.c_str());
     }
     if (args.has("json")) {
         std::printf("%s\n", out.dump(2).c_str());
@@ -67,6 +74,12 @@ int cmd_runs(int argc, char** argv) {
         bool any_shards = false;
         for (const auto& r : runs) any_shards = any_shards || !r.shards.empty();
         if (any_shards) std::printf("* shards: adabench runs --db %s --json shows which\n", path.c_str());
+        bool any_failed = false;
+        for (const auto& r : runs) any_failed = any_failed || store.count_failed_samples(r.id) > 0;
+        if (any_failed)
+            std::printf(
+                "failed: samples an inference server gave up on (left out of reports); run the same sweep "
+                "command again to re-issue them\n");
     }
     return 0;
 }

@@ -1,7 +1,8 @@
 // adabench sweep: runs a grid of budgets, LoRA coefficients and merge λ over tasks into a SQLite
 // store, resumably. Flags override the config file's fields (or make the whole config when there
 // is no file). SIGINT / SIGTERM finish the batch in flight, commit it, mark the run "interrupted"
-// and exit 130; a second signal kills at once (nothing committed is lost either way).
+// and exit 130; a second signal kills at once (nothing committed is lost either way). Samples an
+// external engine gave up on (failed_infra) leave the run "partial" and exit 3: run it again.
 //
 // cmd_sweep_with() takes the engine provider factory, so tests can drive this exact command with a
 // deterministic fake engine (tests/harness/sweep_driver.cpp).
@@ -177,6 +178,15 @@ void apply_overrides(const ArgParser& a, json& doc) {
         if (a.has("n")) doc["sampling"]["n"] = flag_int(a, "n", 1);
         if (a.has("seed")) doc["sampling"]["seed"] = flag_int(a, "seed", 0);
     }
+    if (a.has("url") || a.has("flavour") || a.has("served-model") || a.has("api-key-env") || a.has("tokenizer")) {
+        if (!doc.contains("http") || !doc["http"].is_object()) doc["http"] = json::object();
+        json& h = doc["http"];
+        if (a.has("url")) h["urls"] = a.get_all("url");
+        if (a.has("flavour")) h["flavour"] = a.get("flavour");
+        if (a.has("served-model")) h["model"] = a.get("served-model");
+        if (a.has("api-key-env")) h["api_key_env"] = a.get("api-key-env");
+        if (a.has("tokenizer")) h["tokenizer"] = a.get("tokenizer");
+    }
 }
 
 }  // namespace
@@ -187,8 +197,13 @@ int cmd_sweep_with(int argc, char** argv, const SweepProviderFactory& factory) {
                    "every sample into a SQLite store. Re-running the same sweep on the same --db resumes it.");
     args.option("config", "FILE", "sweep config (JSON; see configs/examples/README.md); flags below override it")
         .option("db", "FILE", "the SQLite store to write (created if missing; required)")
-        .option("engine", "NAME", "cpu (default) or cuda")
-        .option("model", "DIR", "model directory (Hugging Face layout)")
+        .option("engine", "NAME", "cpu (default), cuda, or http (an external server: --url)")
+        .option("model", "DIR", "model directory (Hugging Face layout; engine http: the local tokenizer and template)")
+        .option("url", "URL", "engine http: a server replica, e.g. http://127.0.0.1:8000; repeatable", true)
+        .option("flavour", "NAME", "engine http: vllm, sglang, llamacpp, openai, adabench or auto (default)")
+        .option("served-model", "NAME", "engine http: the model name the server serves (default: its first)")
+        .option("api-key-env", "VAR", "engine http: environment variable holding the API key (never stored)")
+        .option("tokenizer", "DIR", "engine http: local tokenizer directory when it is not --model")
         .option("task", "NAME|PATH", "task name (configs/tasks/NAME.json) or task config path; repeatable", true)
         .option("limit", "N", "first N problems of every task (0 = all)")
         .option("ids", "ID,...", "only these problem ids (every task)")
@@ -279,13 +294,18 @@ int cmd_sweep_with(int argc, char** argv, const SweepProviderFactory& factory) {
     install_signal_handlers();
     SweepSummary s = sweep_run(config, tasks, *provider, store, opt);
     std::printf("run %lld: %s, %lld/%lld samples stored (%lld written now) in %s\n", static_cast<long long>(s.run_id),
-                s.status.c_str(), static_cast<long long>(s.n_done_before + s.n_written),
-                static_cast<long long>(s.n_planned), static_cast<long long>(s.n_written), store.path().c_str());
+                s.status.c_str(), static_cast<long long>(s.n_done), static_cast<long long>(s.n_planned),
+                static_cast<long long>(s.n_written), store.path().c_str());
+    if (s.n_failed > 0)
+        std::fprintf(stderr,
+                     "%lld samples failed (infrastructure): stored as failed_infra, left out of every metric; run "
+                     "the same command again to re-issue them\n",
+                     static_cast<long long>(s.n_failed));
     if (s.status == "interrupted") {
         std::fprintf(stderr, "interrupted: every finished batch is stored; run the same command again to resume\n");
         return 130;
     }
-    return 0;
+    return s.status == "partial" ? 3 : 0;  // 3: samples failed (infrastructure); the same command re-issues them
 }
 
 int cmd_sweep(int argc, char** argv) { return cmd_sweep_with(argc, argv, sweep_make_engine_provider); }

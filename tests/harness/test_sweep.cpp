@@ -1,7 +1,8 @@
 // Sweep runner tests against the deterministic fake engine: everything planned is stored and
 // graded, one engine call serves a batch of fork sweeps, compositions are built once, results do
 // not depend on batch size, resume skips finished work, config changes make new runs, a stop
-// request ends cleanly, and shards merged with merge-db equal one whole run.
+// request ends cleanly, shards merged with merge-db equal one whole run, and failed_infra results
+// are stored ungraded, left out of metrics, and re-issued (only they) by the next session.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include "fake_engine.h"
 #include "fake_task.h"
 #include "harness/sweep.h"
+#include "reports/analysis.h"
 #include "sweep_test_util.h"
 
 using namespace adabench;
@@ -276,4 +278,171 @@ TEST(Sweep, EngineFailureMarksRunFailedAndKeepsCommittedWork) {
     EXPECT_THROW(sweep_run(f.config, f.tasks, p, st, o), Error);
     EXPECT_EQ(st.get_run(1)->status, "failed");
     EXPECT_EQ(st.count_samples(1), 12);
+}
+
+namespace {
+
+std::string prompt_of(const GenerateRequest& rq) { return std::string(rq.prompt_ids.begin(), rq.prompt_ids.end()); }
+
+// Session-1 failures of the 6-problem fixture: problems fake-1 ("Q: 7+13") and fake-4 ("Q: 28+12")
+// at every budget, and fake-2 ("Q: 14+26") at budget 32 only (one fork of a request).
+bool fail_some(const GenerateRequest& rq, int budget) {
+    std::string p = prompt_of(rq);
+    return p.find("Q: 7+13<") != std::string::npos || p.find("Q: 28+12<") != std::string::npos ||
+           (p.find("Q: 14+26<") != std::string::npos && budget == 32);
+}
+
+const std::set<std::string> kFailedProblems = {"fake-1", "fake-2", "fake-4"};
+
+}  // namespace
+
+TEST(Sweep, FailedInfraSamplesAreStoredExcludedAndReissuedByTheNextSession) {
+    auto f = make_fixture("failed-infra");
+    Store st(f.dir + "/r.db");
+    FakeLog log1;
+    FakeProvider p1(&log1, 0, fail_some);
+    auto s1 = sweep_run(f.config, f.tasks, p1, st, quiet());
+    // Stored, counted and said: the session does not claim to have finished.
+    EXPECT_EQ(s1.status, "partial");
+    EXPECT_EQ(s1.n_planned, 18);
+    EXPECT_EQ(s1.n_written, 18);
+    EXPECT_EQ(s1.n_failed, 7);
+    EXPECT_EQ(s1.n_done, 11);
+    auto run = *st.get_run(1);
+    EXPECT_EQ(run.status, "partial");
+    EXPECT_FALSE(run.finished_at.empty());
+    EXPECT_NE(run.engine_json.find(R"("server":"fake")"), std::string::npos) << run.engine_json;
+    EXPECT_EQ(st.count_samples(1), 11);
+    EXPECT_EQ(st.count_failed_samples(1), 7);
+    SampleFilter sf;
+    sf.run_id = 1;
+    int n_failed = 0;
+    for (const auto& s : st.list_samples(sf)) {
+        if (!store_sample_ok(s)) {
+            ++n_failed;
+            EXPECT_TRUE(kFailedProblems.count(s.problem_id)) << s.problem_id;
+            EXPECT_EQ(s.status, "failed_infra");
+            EXPECT_NE(s.error.find("connection refused"), std::string::npos) << s.error;
+            // Never graded: not a wrong answer, not censored, nothing extracted.
+            EXPECT_FALSE(s.correct_strict);
+            EXPECT_FALSE(s.correct_flexible);
+            EXPECT_FALSE(s.censored);
+            EXPECT_EQ(s.extracted_strict, "");
+            EXPECT_EQ(s.extracted_flexible, "");
+            EXPECT_EQ(s.finish_reason, "");
+            EXPECT_FALSE(s.token_exact);
+            EXPECT_EQ(s.engine_json, R"({"attempts":6})");
+            EXPECT_FALSE(s.gold.empty());
+        } else {
+            EXPECT_EQ(s.engine_json, R"({"rounds":1})");
+            EXPECT_TRUE(s.token_exact);
+            EXPECT_FALSE(s.finish_reason.empty());
+        }
+    }
+    EXPECT_EQ(n_failed, 7);
+
+    // Metrics leave failed samples out: per point, accuracy over the ok samples only.
+    AnalysisRun a1 = analysis_run(st, 1);
+    ASSERT_EQ(a1.points.size(), 3u);
+    EXPECT_EQ(a1.n_samples, 11);
+    EXPECT_EQ(a1.n_failed, 7);
+    for (const AnalysisPoint& ap : a1.points) {
+        bool b32 = ap.point.think_budget == 32;
+        EXPECT_EQ(ap.n_failed, b32 ? 3u : 2u) << ap.point.label;
+        EXPECT_EQ(ap.summary.n_samples, b32 ? 3u : 4u) << ap.point.label;
+        EXPECT_EQ(ap.summary.n_problems, b32 ? 3u : 4u) << ap.point.label;
+        SampleFilter pf;
+        pf.run_id = 1;
+        pf.point_id = ap.point.point_id;
+        double correct = 0, n = 0, tokens = 0;
+        for (const auto& s : st.list_samples(pf))
+            if (store_sample_ok(s)) {
+                correct += s.correct_strict;
+                tokens += static_cast<double>(s.n_tokens_think + s.n_tokens_answer);
+                ++n;
+            }
+        EXPECT_DOUBLE_EQ(ap.summary.accuracy.estimate, correct / n) << ap.point.label;  // n_samples 1: per problem
+        EXPECT_DOUBLE_EQ(ap.tokens.total.all, tokens / n) << ap.point.label;
+    }
+
+    // The next session re-issues exactly the three requests with a failed sample, with the same
+    // seeds, and ends with every sample ok and no duplicate.
+    std::set<uint64_t> failed_seeds;
+    for (const auto& s : st.list_samples(sf))
+        if (!store_sample_ok(s)) failed_seeds.insert(static_cast<uint64_t>(s.seed));
+    FakeLog log2;
+    FakeProvider p2(&log2);
+    auto s2 = sweep_run(f.config, f.tasks, p2, st, quiet());
+    EXPECT_TRUE(s2.resumed);
+    EXPECT_EQ(s2.n_done_before, 9);  // three whole requests were done; fake-2's was not
+    EXPECT_EQ(s2.n_written, 7);      // the failed rows replaced; fake-2's ok forks untouched
+    EXPECT_EQ(s2.n_failed, 0);
+    EXPECT_EQ(s2.n_done, 18);
+    EXPECT_EQ(s2.status, "finished");
+    EXPECT_EQ(log2.batch_sizes, (std::vector<size_t>{3}));
+    EXPECT_EQ(std::set<uint64_t>(log2.seeds_seen.begin(), log2.seeds_seen.end()), failed_seeds);
+    for (size_t k = 0; k < log2.seeds_seen.size(); ++k) EXPECT_EQ(log2.budgets_seen[k], (std::vector<int>{16, 32, 64}));
+    EXPECT_EQ(st.get_run(1)->status, "finished");
+    EXPECT_EQ(st.count_samples(1), 18);
+    EXPECT_EQ(st.count_failed_samples(1), 0);
+    EXPECT_EQ(st.list_samples(sf).size(), 18u);
+    AnalysisRun a2 = analysis_run(st, 1);
+    EXPECT_EQ(a2.n_failed, 0);
+    for (const AnalysisPoint& ap : a2.points) EXPECT_EQ(ap.n_failed, 0u);
+    // Equal to a run that never failed.
+    auto g = make_fixture("failed-infra-ref");
+    Store ref(g.dir + "/r.db");
+    FakeProvider pr;
+    sweep_run(g.config, g.tasks, pr, ref, quiet());
+    EXPECT_EQ(dump_samples(st, 1), dump_samples(ref, 1));
+}
+
+TEST(Sweep, FailuresOfEveryRequestKeepTheRunPartialUntilAServerAnswers) {
+    auto f = make_fixture("all-fail", json::object(), 2);
+    Store st(f.dir + "/r.db");
+    FakeProvider down(nullptr, 0, [](const GenerateRequest&, int) { return true; });
+    auto s1 = sweep_run(f.config, f.tasks, down, st, quiet());
+    EXPECT_EQ(s1.status, "partial");
+    EXPECT_EQ(s1.n_failed, 6);
+    EXPECT_EQ(st.count_samples(1), 0);
+    // Still down: the same samples are re-issued and stay failed, once each.
+    FakeLog log;
+    FakeProvider still_down(&log, 0, [](const GenerateRequest&, int) { return true; });
+    auto s2 = sweep_run(f.config, f.tasks, still_down, st, quiet());
+    EXPECT_EQ(s2.status, "partial");
+    EXPECT_EQ(s2.n_failed, 6);
+    EXPECT_EQ(log.budgets_seen.size(), 2u);
+    SampleFilter sf;
+    sf.run_id = 1;
+    EXPECT_EQ(st.list_samples(sf).size(), 6u);
+    FakeProvider up;
+    EXPECT_EQ(sweep_run(f.config, f.tasks, up, st, quiet()).status, "finished");
+    EXPECT_EQ(st.count_samples(1), 6);
+    EXPECT_EQ(st.count_failed_samples(1), 0);
+}
+
+TEST(Sweep, MergeDbKeepsAnOkSampleFromAnyInputOverAFailedOne) {
+    auto f = make_fixture("merge-failed");
+    Store failed(f.dir + "/failed.db"), good(f.dir + "/good.db");
+    FakeProvider pf(nullptr, 0, fail_some), pg;
+    sweep_run(f.config, f.tasks, pf, failed, quiet());
+    sweep_run(f.config, f.tasks, pg, good, quiet());
+    // Failed first, then ok: the ok rows replace the failed ones.
+    Store a(f.dir + "/a.db");
+    EXPECT_EQ(sweep_merge_db(a, failed, true).samples_inserted, 18);
+    EXPECT_EQ(a.get_run(1)->status, "partial");
+    EXPECT_EQ(a.count_failed_samples(1), 7);
+    EXPECT_EQ(a.get_run(1)->engine_json, failed.get_run(1)->engine_json);
+    EXPECT_EQ(sweep_merge_db(a, good, false).samples_inserted, 7);
+    EXPECT_EQ(a.get_run(1)->status, "finished");
+    EXPECT_EQ(a.count_samples(1), 18);
+    EXPECT_EQ(a.count_failed_samples(1), 0);
+    // Ok first, then failed: nothing changes.
+    Store b(f.dir + "/b.db");
+    sweep_merge_db(b, good, true);
+    EXPECT_EQ(sweep_merge_db(b, failed, false).samples_inserted, 0);
+    EXPECT_EQ(b.get_run(1)->status, "finished");
+    EXPECT_EQ(b.count_failed_samples(1), 0);
+    EXPECT_EQ(dump_samples(a, 1), dump_samples(good, 1));
+    EXPECT_EQ(dump_samples(b, 1), dump_samples(good, 1));
 }

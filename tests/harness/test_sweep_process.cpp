@@ -2,7 +2,8 @@
 // is SIGKILLed at random moments and resumed until done; the final table must equal an uninterrupted
 // run's, with nothing lost and nothing duplicated. SIGINT must finish the batch, commit and exit 130
 // with the run marked "interrupted". Then the runs / export / merge-db commands of the real adabench
-// binary are checked by pattern on those stores.
+// binary are checked by pattern on those stores, and a sweep whose server keeps failing for some
+// prompts ends "partial" (exit 3), says so everywhere, and is completed by running it again.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -178,6 +179,49 @@ TEST(SweepProcess, SigintFinishesTheBatchAndExitsCleanly) {
     EXPECT_TRUE(std::regex_search(slurp(log), line)) << slurp(log);
 }
 
+TEST(SweepProcess, FailedInfraSamplesEndPartialAndTheSameCommandCompletesThem) {
+    std::string dir = temp_dir("failed-infra");
+    std::string task = fake_task_write(dir, "fake", 5);
+    std::string db = dir + "/r.db";
+    std::string cmd;
+    for (const auto& a : sweep_args(task, db)) cmd += "'" + a + "' ";
+    int rc = 0;
+    // fake-1 ("Q: 7+13") fails at every budget: 2 samples x 4 budgets of 40.
+    std::string out = run_capture("ADABENCH_FAKE_FAIL='Q: 7+13<' " + cmd, &rc);
+    EXPECT_EQ(rc, 3) << out;
+    EXPECT_NE(out.find("run 1: partial, 32/40 samples stored (40 written now)"), std::string::npos) << out;
+    EXPECT_NE(out.find("8 samples failed (infrastructure)"), std::string::npos) << out;
+    out = run_capture(kAdabench + " runs --db " + db, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n1 +partial +32/40 +8 +\d{4}-)"))) << out;
+    EXPECT_NE(out.find("run the same sweep command again to re-issue them"), std::string::npos) << out;
+    out = run_capture(kAdabench + " runs --db " + db + " --json", &rc);
+    EXPECT_NE(out.find("\"samples_stored\": 32"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"samples_failed\": 8"), std::string::npos) << out;
+    out = run_capture(kAdabench + " report --db " + db, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("samples=32  failed=8"), std::string::npos) << out;
+    out = run_capture(kAdabench + " export --db " + db + " --format jsonl --no-text", &rc);
+    EXPECT_EQ(rc, 0) << out;
+    size_t n_failed_lines = 0;
+    for (size_t p = out.find("\"status\":\"failed_infra\""); p != std::string::npos;
+         p = out.find("\"status\":\"failed_infra\"", p + 1))
+        ++n_failed_lines;
+    EXPECT_EQ(n_failed_lines, 8u) << out.substr(0, 600);
+    EXPECT_NE(out.find("\"error\":\"http://127.0.0.1:1/v1/completions: connection refused"), std::string::npos);
+    // The server is back: the same command re-issues the 8 failed samples and nothing else.
+    out = run_capture(cmd, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("run 1: finished, 40/40 samples stored (8 written now)"), std::string::npos) << out;
+    out = run_capture(kAdabench + " runs --db " + db, &rc);
+    EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n1 +finished +40/40 +0 +\d{4}-)"))) << out;
+    Store st(db, STORE_MODE_READ_ONLY);
+    EXPECT_EQ(st.count_failed_samples(1), 0);
+    SampleFilter f;
+    f.run_id = 1;
+    EXPECT_EQ(st.list_samples(f).size(), 40u);
+}
+
 TEST(SweepProcess, CliRunsExportMergeDb) {
     std::string dir = temp_dir("cli");
     std::string task = fake_task_write(dir, "fake", 5);
@@ -200,9 +244,10 @@ TEST(SweepProcess, CliRunsExportMergeDb) {
     }
     out = run_capture(kAdabench + " runs --db " + dir + "/m.db", &rc);
     EXPECT_EQ(rc, 0) << out;
-    EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n1 +finished\* +40/40 +\d{4}-\d\d-\d\dT)"))) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n1 +finished\* +40/40 +0 +\d{4}-\d\d-\d\dT)"))) << out;
     out = run_capture(kAdabench + " runs --db " + dir + "/m.db --json", &rc);
     EXPECT_NE(out.find("\"samples_stored\": 40"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"samples_failed\": 0"), std::string::npos) << out;
 
     out = run_capture(kAdabench + " export --db " + dir + "/m.db --run latest --format csv --output " + dir + "/x.csv",
                       &rc);

@@ -1,5 +1,6 @@
 // Comparison and nightly gate on hand-computed cases: exact McNemar p-values, token deltas,
-// matching by task + budget + coefficients, the gate's verdict, JUnit XML and markdown.
+// matching by task + budget + coefficients, the gate's verdict, JUnit XML and markdown; failed_infra
+// samples are never wrong answers (they pair with nothing).
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -105,6 +106,63 @@ TEST(Nightly, GateFailsOnSignificantDropAndTokenGrowth) {
     std::string md = nightly_summary_markdown(c, v, t);
     EXPECT_EQ(md.rfind("# adabench nightly: REGRESSION", 0), 0u);
     EXPECT_NE(md.find("| arith | B=32 c=[0.5] | 1.000 | 0.200 |"), std::string::npos) << md;
+}
+
+// Base: points 0 and 1 correct on all 10 problems. New: at point 0, q0..q8 failed_infra (the server
+// gave up) and q9 correct; at point 1 every sample failed. Counted as wrong answers, the 9 failures
+// would be a significant drop (McNemar p = 2 / 512).
+TEST(Nightly, FailedSamplesAreNeverWrongAnswers) {
+    Store s(report_temp_db("nightly-failed.db"));
+    int64_t base = report_add_run(s, "base"), neu = report_add_run(s, "new");
+    for (int64_t run : {base, neu})
+        s.insert_points({report_point(run, 0, "arith", 32, "[0.5]"), report_point(run, 1, "arith", 64, "[0.5]")});
+    std::vector<SampleRecord> v;
+    for (int i = 0; i < 10; ++i) {
+        std::string q = "q" + std::to_string(i);
+        v.push_back(report_sample(base, 0, q, 0, true, 90, 10));
+        v.push_back(report_sample(base, 1, q, 0, true, 90, 10));
+        for (int64_t point : {0, 1}) {
+            SampleRecord r = report_sample(neu, point, q, 0, point == 0 && i == 9, 90, 10);
+            if (point == 1 || i < 9) {
+                r.status = "failed_infra";
+                r.error = "connection reset (6 attempts)";
+                r.extracted_strict = r.extracted_flexible = "";
+            }
+            v.push_back(r);
+        }
+    }
+    s.insert_samples(v);
+    CompareResult c = compare_runs(s, base, neu);
+    ASSERT_EQ(c.deltas.size(), 2u);
+    const PointDelta& d = c.deltas[0];
+    EXPECT_EQ(d.n_pairs, 1u);
+    EXPECT_EQ(d.mcnemar.n_b_only, 0u);
+    EXPECT_DOUBLE_EQ(d.acc_new, 1.0);
+    EXPECT_DOUBLE_EQ(d.p_value, 1.0);
+    EXPECT_FALSE(d.significant);
+    EXPECT_EQ(c.new_run.n_failed, 19);
+    EXPECT_EQ(c.new_run.points[d.new_index].n_failed, 9u);
+    auto j = compare_json(c);
+    EXPECT_EQ(j["n_failed_new"], 19);
+    EXPECT_EQ(j["deltas"][0]["n_failed_new"], 9);
+    EXPECT_NE(
+        compare_summary_text(c).find("failed samples (infrastructure, left out of every figure and pair): base 0, "
+                                     "new 19"),
+        std::string::npos)
+        << compare_summary_text(c);
+    NightlyVerdict verdict = nightly_evaluate(c, NightlyThresholds{});
+    ASSERT_EQ(verdict.cases.size(), 2u);
+    EXPECT_FALSE(verdict.cases[0].failed) << verdict.cases[0].message;
+    EXPECT_NE(verdict.cases[0].message.find("9 failed_infra samples in the new run, not counted"), std::string::npos)
+        << verdict.cases[0].message;
+    // No ok sample at all cannot pass the gate; the message says why.
+    EXPECT_TRUE(verdict.cases[1].failed);
+    EXPECT_NE(verdict.cases[1].message.find("no samples in the new run (10 failed_infra"), std::string::npos)
+        << verdict.cases[1].message;
+    std::string md = nightly_summary_markdown(c, verdict, NightlyThresholds{});
+    EXPECT_NE(md.find("**Warning:** failed samples"), std::string::npos) << md;
+    EXPECT_NE(md.find("0 in the baseline, 19 in the new run"), std::string::npos) << md;
+    EXPECT_NE(html_compare(c).find("failed-warning"), std::string::npos);
 }
 
 TEST(Nightly, ThresholdParsing) {

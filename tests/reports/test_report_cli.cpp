@@ -79,7 +79,7 @@ TEST(ReportCli, ConsoleJsonCsv) {
     CmdResult csv = run_cli("report --db " + db + " --run 1 --format csv");
     ASSERT_EQ(csv.rc, 0);
     EXPECT_TRUE(
-        std::regex_search(csv.out, std::regex(R"(\n1,1,arith,B=64 c=\[1\],hard_cut,64,\[1\],12,12,1\.000000,)")))
+        std::regex_search(csv.out, std::regex(R"(\n1,1,arith,B=64 c=\[1\],hard_cut,64,\[1\],12,12,0,1\.000000,)")))
         << csv.out;
 }
 

@@ -1,5 +1,6 @@
-// Store tests: schema creation, idempotent writes, reads with filters, read-only mode, the v1 -> v2
-// migration, exports (CSV quoting, JSONL) and clear errors on files that are not stores.
+// Store tests: schema creation, idempotent writes, failed_infra samples (stored, not done, replaced
+// by a later ok result, never replacing one), reads with filters, read-only mode, the v1 -> v3 and
+// v2 -> v3 migrations, exports (CSV quoting, JSONL) and clear errors on files that are not stores.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -107,6 +108,115 @@ TEST(Store, SampleWritesAreIdempotent) {
     EXPECT_EQ(keys.size(), 7u);
     EXPECT_TRUE(keys.count(SampleKey{1, "q0", 1}));
     EXPECT_FALSE(keys.count(SampleKey{0, "q0", 1}));
+}
+
+SampleRecord make_failed(int64_t run, int64_t point, const std::string& problem, int64_t idx, const std::string& at) {
+    SampleRecord s;
+    s.run_id = run;
+    s.point_id = point;
+    s.problem_id = problem;
+    s.sample_index = idx;
+    s.status = "failed_infra";
+    s.error = "http://127.0.0.1:9/v1/completions: connection refused after 6 attempts";
+    s.gold = "42";
+    s.engine_json = R"({"attempts":6})";
+    s.created_at = at;
+    return s;
+}
+
+SampleRecord stored_sample(const Store& st, int64_t run, int64_t point, const std::string& problem) {
+    SampleFilter f;
+    f.run_id = run;
+    f.point_id = point;
+    f.problem_id = problem;
+    auto v = st.list_samples(f);
+    EXPECT_EQ(v.size(), 1u) << problem;
+    return v.empty() ? SampleRecord{} : v[0];
+}
+
+TEST(Store, FailedSampleIsStoredButNotDoneAndAnOkResultReplacesIt) {
+    Store st(temp_db("failed-then-ok.db"));
+    int64_t run = st.insert_run(make_run("h"));
+    st.insert_points({make_point(run, 0, "arith", 32)});
+    EXPECT_EQ(st.insert_samples({make_failed(run, 0, "q1", 0, "2026-01-01T00:00:00Z"), make_sample(run, 0, "q2", 0)}),
+              2);
+    EXPECT_EQ(st.count_samples(run), 1);
+    EXPECT_EQ(st.count_failed_samples(run), 1);
+    EXPECT_EQ(st.count_failed_samples(run, 0), 1);
+    EXPECT_EQ(st.sample_keys(run), (std::set<SampleKey>{{0, "q2", 0}}));  // resume re-issues q1
+    EXPECT_EQ(st.failed_sample_keys(run), (std::set<SampleKey>{{0, "q1", 0}}));
+    SampleRecord f = stored_sample(st, run, 0, "q1");
+    EXPECT_EQ(f.status, "failed_infra");
+    EXPECT_NE(f.error.find("connection refused"), std::string::npos);
+    EXPECT_EQ(f.engine_json, R"({"attempts":6})");
+    EXPECT_FALSE(store_sample_ok(f));
+
+    // The next session's ok result replaces the failed row, in place (no duplicate key).
+    SampleRecord ok = make_sample(run, 0, "q1", 0);
+    ok.token_exact = false;
+    ok.engine_json = R"({"rounds":1})";
+    EXPECT_EQ(st.insert_samples({ok, make_sample(run, 0, "q2", 0)}), 1);  // q2 was ok already: untouched
+    SampleRecord r = stored_sample(st, run, 0, "q1");
+    EXPECT_EQ(r.status, "ok");
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.extracted_strict, "42");
+    EXPECT_TRUE(r.correct_strict);
+    EXPECT_FALSE(r.token_exact);
+    EXPECT_EQ(r.engine_json, R"({"rounds":1})");
+    EXPECT_EQ(st.count_samples(run), 2);
+    EXPECT_EQ(st.count_failed_samples(run), 0);
+    EXPECT_EQ(st.sample_keys(run).size(), 2u);
+    EXPECT_TRUE(st.failed_sample_keys(run).empty());
+}
+
+TEST(Store, AnOkSampleIsNeverReplaced) {
+    Store st(temp_db("ok-then-failed.db"));
+    int64_t run = st.insert_run(make_run("h"));
+    st.insert_points({make_point(run, 0, "arith", 32)});
+    SampleRecord ok = make_sample(run, 0, "q1", 0);
+    ok.created_at = "2026-01-01T00:00:00Z";
+    EXPECT_EQ(st.insert_samples({ok}), 1);
+    // Neither a later failure nor a later ok result (a re-issued fork sweep) touches it.
+    EXPECT_EQ(st.insert_samples({make_failed(run, 0, "q1", 0, "2027-01-01T00:00:00Z")}), 0);
+    SampleRecord other = make_sample(run, 0, "q1", 0);
+    other.extracted_strict = "41";
+    other.created_at = "2027-01-01T00:00:00Z";
+    EXPECT_EQ(st.insert_samples({other}), 0);
+    SampleRecord r = stored_sample(st, run, 0, "q1");
+    EXPECT_EQ(r.status, "ok");
+    EXPECT_EQ(r.extracted_strict, "42");
+    EXPECT_EQ(r.created_at, "2026-01-01T00:00:00Z");
+    EXPECT_EQ(st.count_samples(run), 1);
+    EXPECT_EQ(st.count_failed_samples(run), 0);
+}
+
+TEST(Store, ALaterFailureKeepsTheLatestErrorAndAnEqualCopyChangesNothing) {
+    Store st(temp_db("failed-twice.db"));
+    int64_t run = st.insert_run(make_run("h"));
+    st.insert_points({make_point(run, 0, "arith", 32)});
+    EXPECT_EQ(st.insert_samples({make_failed(run, 0, "q1", 0, "2026-01-01T00:00:00Z")}), 1);
+    // The same row again (merge-db of the same shard twice): no change.
+    EXPECT_EQ(st.insert_samples({make_failed(run, 0, "q1", 0, "2026-01-01T00:00:00Z")}), 0);
+    SampleRecord later = make_failed(run, 0, "q1", 0, "2026-01-02T00:00:00Z");
+    later.error = "HTTP 503 after 6 attempts";
+    EXPECT_EQ(st.insert_samples({later}), 1);
+    EXPECT_EQ(stored_sample(st, run, 0, "q1").error, "HTTP 503 after 6 attempts");
+    // An older failure does not overwrite a newer one.
+    EXPECT_EQ(st.insert_samples({make_failed(run, 0, "q1", 0, "2025-12-31T00:00:00Z")}), 0);
+    EXPECT_EQ(stored_sample(st, run, 0, "q1").error, "HTTP 503 after 6 attempts");
+    EXPECT_EQ(st.count_failed_samples(run), 1);
+}
+
+TEST(Store, RunEngineManifestRoundTrips) {
+    Store st(temp_db("manifest.db"));
+    RunRecord r = make_run("h");
+    r.engine_json = R"({"urls":[{"url":"http://127.0.0.1:8000","server":"vllm"}]})";
+    int64_t id = st.insert_run(r);
+    EXPECT_EQ(st.get_run(id)->engine_json, r.engine_json);
+    RunRecord u = *st.get_run(id);
+    u.engine_json = "{}";
+    st.update_run(u);
+    EXPECT_EQ(st.get_run(id)->engine_json, "{}");
 }
 
 TEST(Store, ReadsWithFiltersRoundTripEveryField) {
@@ -255,7 +365,7 @@ TEST(Store, MigratesVersion1Database) {
     // Read-only mode refuses an old schema with a hint instead of migrating.
     EXPECT_THROW(Store(path, STORE_MODE_READ_ONLY), Error);
     Store st(path);
-    EXPECT_EQ(st.schema_version(), 2);
+    EXPECT_EQ(st.schema_version(), 3);
     auto runs = st.list_runs();
     ASSERT_EQ(runs.size(), 1u);
     EXPECT_EQ(runs[0].config_hash, "old");
@@ -269,6 +379,9 @@ TEST(Store, MigratesVersion1Database) {
     EXPECT_EQ(s[0].extracted_flexible, "7");
     EXPECT_TRUE(s[0].correct_strict);
     EXPECT_TRUE(s[0].correct_flexible);
+    EXPECT_EQ(s[0].status, "ok");
+    EXPECT_TRUE(s[0].token_exact);
+    EXPECT_EQ(st.count_samples(1), 1);
     // New writes use the new columns.
     auto ns = make_sample(1, 0, "p2", 0);
     ns.extracted_flexible = "8";
@@ -277,7 +390,90 @@ TEST(Store, MigratesVersion1Database) {
     EXPECT_EQ(st.list_samples(f).at(0).extracted_flexible, "8");
     // A second open is a no-op; read-only now works.
     Store again(path, STORE_MODE_READ_ONLY);
-    EXPECT_EQ(again.schema_version(), 2);
+    EXPECT_EQ(again.schema_version(), 3);
+}
+
+TEST(Store, MigratesVersion2DatabaseWithRows) {
+    auto path = temp_db("v2.db");
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        // The version-2 schema as adabench wrote it before external engines (written out here, not
+        // taken from schema.cpp).
+        const char* v2 =
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY, config_json TEXT NOT NULL DEFAULT '', "
+            "config_hash TEXT NOT NULL DEFAULT '', git_sha TEXT NOT NULL DEFAULT '', engine TEXT NOT NULL DEFAULT '', "
+            "device TEXT NOT NULL DEFAULT '', host TEXT NOT NULL DEFAULT '', model_hash TEXT NOT NULL DEFAULT '', "
+            "adapters_json TEXT NOT NULL DEFAULT '', merges_json TEXT NOT NULL DEFAULT '', "
+            "datasets_json TEXT NOT NULL DEFAULT '', shards TEXT NOT NULL DEFAULT '', "
+            "started_at TEXT NOT NULL DEFAULT '', finished_at TEXT NOT NULL DEFAULT '', "
+            "status TEXT NOT NULL DEFAULT '', n_points INTEGER NOT NULL DEFAULT 0, "
+            "n_samples_planned INTEGER NOT NULL DEFAULT 0);"
+            "CREATE TABLE points (run_id INTEGER NOT NULL DEFAULT 0, point_id INTEGER NOT NULL DEFAULT 0, "
+            "task TEXT NOT NULL DEFAULT '', mechanism TEXT NOT NULL DEFAULT '', "
+            "think_budget INTEGER NOT NULL DEFAULT 0, answer_budget INTEGER NOT NULL DEFAULT 0, "
+            "min_think INTEGER NOT NULL DEFAULT 0, max_waits INTEGER NOT NULL DEFAULT 0, "
+            "max_tokens INTEGER NOT NULL DEFAULT 0, adapters_json TEXT NOT NULL DEFAULT '', "
+            "coefs_json TEXT NOT NULL DEFAULT '', lora_mode TEXT NOT NULL DEFAULT '', "
+            "merge_method TEXT NOT NULL DEFAULT '', merge_lambda_json TEXT NOT NULL DEFAULT '', "
+            "temperature REAL NOT NULL DEFAULT 0, top_p REAL NOT NULL DEFAULT 0, top_k INTEGER NOT NULL DEFAULT 0, "
+            "n_samples INTEGER NOT NULL DEFAULT 0, base_seed INTEGER NOT NULL DEFAULT 0, "
+            "prompt_template TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '', "
+            "PRIMARY KEY (run_id, point_id));"
+            "CREATE TABLE samples (run_id INTEGER NOT NULL DEFAULT 0, point_id INTEGER NOT NULL DEFAULT 0, "
+            "problem_id TEXT NOT NULL DEFAULT '', sample_index INTEGER NOT NULL DEFAULT 0, "
+            "seed INTEGER NOT NULL DEFAULT 0, n_tokens_prompt INTEGER NOT NULL DEFAULT 0, "
+            "n_tokens_think INTEGER NOT NULL DEFAULT 0, n_tokens_answer INTEGER NOT NULL DEFAULT 0, "
+            "finish_reason TEXT NOT NULL DEFAULT '', forced INTEGER NOT NULL DEFAULT 0, "
+            "n_wait INTEGER NOT NULL DEFAULT 0, censored INTEGER NOT NULL DEFAULT 0, "
+            "extracted_strict TEXT NOT NULL DEFAULT '', extracted_flexible TEXT NOT NULL DEFAULT '', "
+            "gold TEXT NOT NULL DEFAULT '', correct_strict INTEGER NOT NULL DEFAULT 0, "
+            "correct_flexible INTEGER NOT NULL DEFAULT 0, latency_s REAL NOT NULL DEFAULT 0, "
+            "prompt_text TEXT NOT NULL DEFAULT '', response_text TEXT NOT NULL DEFAULT '', "
+            "created_at TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, point_id, problem_id, sample_index));"
+            "CREATE INDEX samples_by_problem ON samples (run_id, problem_id);"
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+            "INSERT INTO schema_version VALUES (2);"
+            "INSERT INTO runs (config_hash, engine, shards, status) VALUES ('v2run', 'cpu', '0/2', 'finished');"
+            "INSERT INTO points (run_id, point_id, task, think_budget, base_seed) VALUES (1, 0, 'arith', 64, 17);"
+            "INSERT INTO samples (run_id, point_id, problem_id, sample_index, extracted_strict, extracted_flexible, "
+            "gold, correct_strict, correct_flexible, response_text) "
+            "VALUES (1, 0, 'p1', 0, '7', '7', '7', 1, 1, 'the answer is 7'), "
+            "(1, 0, 'p2', 0, '3', '3', '4', 0, 0, 'the answer is 3');";
+        char* err = nullptr;
+        ASSERT_EQ(sqlite3_exec(db, v2, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+        sqlite3_close(db);
+    }
+    EXPECT_THROW(Store(path, STORE_MODE_READ_ONLY), Error);  // needs a read-write open first
+    Store st(path);
+    EXPECT_EQ(st.schema_version(), STORE_SCHEMA_VERSION);
+    auto run = st.get_run(1);
+    ASSERT_TRUE(run.has_value());
+    EXPECT_EQ(run->config_hash, "v2run");
+    EXPECT_EQ(run->shards, "0/2");
+    EXPECT_EQ(run->engine_json, "");
+    SampleFilter f;
+    f.run_id = 1;
+    auto s = st.list_samples(f);
+    ASSERT_EQ(s.size(), 2u);
+    for (const auto& x : s) {
+        EXPECT_EQ(x.status, "ok") << x.problem_id;
+        EXPECT_TRUE(x.token_exact) << x.problem_id;
+        EXPECT_EQ(x.error, "");
+        EXPECT_EQ(x.engine_json, "");
+    }
+    EXPECT_EQ(s[0].response_text, "the answer is 7");
+    EXPECT_FALSE(s[1].correct_strict);
+    // Old rows are done for resume; the upsert works on the migrated table.
+    EXPECT_EQ(st.sample_keys(1).size(), 2u);
+    EXPECT_EQ(st.count_samples(1), 2);
+    EXPECT_EQ(st.insert_samples({make_failed(1, 0, "p3", 0, "2026-01-01T00:00:00Z")}), 1);
+    EXPECT_EQ(st.insert_samples({make_sample(1, 0, "p3", 0)}), 1);
+    EXPECT_EQ(st.insert_samples({make_failed(1, 0, "p1", 0, "2027-01-01T00:00:00Z")}), 0);
+    EXPECT_EQ(st.count_samples(1), 3);
+    EXPECT_EQ(st.count_failed_samples(1), 0);
+    Store again(path, STORE_MODE_READ_ONLY);
+    EXPECT_EQ(again.schema_version(), STORE_SCHEMA_VERSION);
 }
 
 TEST(Store, RefusesNewerSchema) {
@@ -332,5 +528,19 @@ TEST(StoreExport, JsonlIsTypedAndEmbedsJsonColumns) {
     EXPECT_EQ(j["correct_strict"], true);
     EXPECT_EQ(j["coefs_json"], nlohmann::json::array({0.5}));
     EXPECT_EQ(j["problem_id"], "q");
+    EXPECT_EQ(j["status"], "ok");
+    EXPECT_EQ(j["token_exact"], true);
     EXPECT_EQ(j.size(), store_export_columns().size());  // also: no two columns share a name
+    // A failed sample exports its status and error; engine_json is embedded as JSON.
+    auto fs = make_failed(1, 2, "q", 0, "2026-01-01T00:00:00Z");
+    fs.token_exact = false;
+    auto jf = nlohmann::json::parse(store_export_jsonl_row(p, fs));
+    EXPECT_EQ(jf["status"], "failed_infra");
+    EXPECT_NE(jf["error"].get<std::string>().find("connection refused"), std::string::npos);
+    EXPECT_EQ(jf["token_exact"], false);
+    EXPECT_EQ(jf["engine_json"]["attempts"], 6);
+    std::string header = store_export_csv_header();
+    for (const char* c : {",status,", ",error,", ",token_exact,", ",engine_json,"})
+        EXPECT_NE(header.find(c), std::string::npos) << c << " in " << header;
+    EXPECT_NE(store_export_csv_row(p, fs).find(",failed_infra,"), std::string::npos);
 }
