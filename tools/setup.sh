@@ -18,7 +18,7 @@ JOBS="${ADABENCH_JOBS:-$(nproc)}"
 MODE="${1:-test}"
 
 DEB_PACKAGES=(build-essential cmake pkg-config git libsqlite3-dev libre2-dev nlohmann-json3-dev
-              libboost-dev libgtest-dev libgmock-dev libbenchmark-dev)
+              libboost-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev)
 TOOLS_PACKAGES=(python3-torch python3-numpy libopenblas0-openmp)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
