@@ -14,6 +14,7 @@ int cmd_report(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_nightly(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
+int cmd_serve_engine(int argc, char** argv);
 int cmd_tasks(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 // For subcommands whose implementation has not landed: prints the fact, exits 2.

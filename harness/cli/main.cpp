@@ -30,6 +30,7 @@ const Command kCommands[] = {
     {"compare", adabench::cmd_compare, "compare two runs: overlaid frontiers and paired tests"},
     {"nightly", adabench::cmd_nightly, "run a sweep, compare with a baseline, gate on regressions"},
     {"serve", adabench::cmd_serve, "serve reports and a JSON API over a store (read-only)"},
+    {"serve-engine", adabench::cmd_serve_engine, "serve the engine behind a vLLM-compatible completions API"},
     {"tasks", adabench::cmd_tasks, "list the tasks with their counts and checksums"},
     {"version", adabench::cmd_version, "print version, git sha and whether CUDA is compiled in"},
 };
