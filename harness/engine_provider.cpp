@@ -8,6 +8,7 @@
 #include "common/sha256.h"
 #include "engines/tokenizer/chat_template.h"
 #include "engines/engine_factory.h"
+#include "engines/http/http_engine.h"
 #include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
@@ -57,6 +58,12 @@ public:
     // every later one is a Backend::compose on that engine (no reload, no new backend, and on a
     // device the merge runs there). Unmerged adapters stay loaded across compositions.
     Engine& engine_for(const SweepComposition& comp) override {
+        if (c_.engine == "http") {
+            // One engine for the whole sweep: the server owns the weights, coefficient vectors go
+            // per request (validation refused merges and merged LoRA).
+            if (!http_) http_ = std::make_unique<HttpEngine>(http_options(c_));
+            return *http_;
+        }
         EngineFactoryOptions o = options_for(comp);
         if (engine_ && composable_) {
             engine_->backend().compose(engine_compose_params(o));
@@ -127,7 +134,34 @@ public:
     }
 
 private:
+    static HttpEngineOptions http_options(const SweepConfig& c) {
+        HttpEngineOptions h;
+        h.flavour = c.http.flavour;
+        h.urls = c.http.urls;
+        h.model = c.http.model;
+        h.api_key_env = c.http.api_key_env;
+        h.tokenizer_dir = c.http.tokenizer.empty() ? c.model : c.http.tokenizer;
+        h.concurrency_per_url = c.http.concurrency_per_url;
+        h.connect_timeout_s = c.http.connect_timeout_s;
+        h.base_timeout_s = c.http.base_timeout_s;
+        h.per_token_timeout_ms = c.http.per_token_timeout_ms;
+        h.retry.max_attempts = c.http.retry_max_attempts;
+        h.retry.base_s = c.http.retry_base_s;
+        h.retry.factor = c.http.retry_factor;
+        h.retry.cap_s = c.http.retry_cap_s;
+        h.tls_ca_file = c.http.tls_ca_file;
+        h.tls_verify = c.http.tls_verify;
+        h.allow_retokenized_seams = c.http.allow_retokenized_seams;
+        for (const auto& a : c.adapters) h.adapter_paths.push_back(a.path);
+        h.lora_realisation = c.http.lora_realisation;
+        h.lora_dir = c.http.lora_dir;
+        h.lora_server_dir = c.http.lora_server_dir;
+        h.max_lora_rank = c.http.lora_max_rank;
+        return h;
+    }
+
     SweepConfig c_;
+    std::unique_ptr<HttpEngine> http_;
     std::unique_ptr<Tokenizer> tokenizer_;
     bool use_chat_ = true;
     ChatTemplate chat_;

@@ -100,9 +100,10 @@ SweepPlan sweep_plan(const SweepConfig& c, const std::vector<size_t>& problems_p
             for (size_t t = 0; t < c.tasks.size(); ++t)
                 for (size_t b = 0; b < c.budgets.size(); ++b) {
                     const auto& blk = c.budgets[b];
-                    // Under "prompt" every budget changes the prompt: one unit per budget, no fork.
+                    // Under "prompt" every budget changes the prompt, and under "server" the server
+                    // enforces it: one unit per budget, no fork.
                     std::vector<std::vector<int>> groups;
-                    if (blk.mechanism == "prompt")
+                    if (blk.mechanism == "prompt" || blk.mechanism == "server")
                         for (int tb : blk.think_budgets) groups.push_back({tb});
                     else
                         groups.push_back(blk.think_budgets);

@@ -217,6 +217,75 @@ SweepBudget parse_budget(const json& v, const std::string& source, const std::st
 
 }  // namespace
 
+namespace {
+
+SweepHttp parse_http(const json& v, const std::string& source) {
+    SweepHttp h;
+    Obj o(v, source, "http");
+    h.flavour = o.str("flavour", h.flavour);
+    if (const json* u = o.get("urls")) {
+        if (u->is_string()) {
+            h.urls.push_back(u->get<std::string>());
+        } else if (u->is_array()) {
+            for (const auto& e : *u) {
+                if (!e.is_string()) o.type_error("urls", "a list of URL strings", *u);
+                h.urls.push_back(e.get<std::string>());
+            }
+        } else {
+            o.type_error("urls", "a URL or a list of URLs", *u);
+        }
+    }
+    h.model = o.str("model", "");
+    h.api_key_env = o.str("api_key_env", "");
+    h.tokenizer = o.str("tokenizer", "");
+    h.concurrency_per_url = static_cast<int>(o.integer("concurrency_per_url", 0, 0));
+    if (const json* t = o.get("timeout")) {
+        Obj to(*t, source, "http.timeout");
+        h.connect_timeout_s = to.number("connect_s", h.connect_timeout_s);
+        h.base_timeout_s = to.number("base_s", h.base_timeout_s);
+        h.per_token_timeout_ms = to.number("per_token_ms", h.per_token_timeout_ms);
+        to.finish({"connect_s", "base_s", "per_token_ms"});
+        if (h.connect_timeout_s <= 0 || h.base_timeout_s <= 0 || h.per_token_timeout_ms < 0)
+            throw Error(source + ": http.timeout values must be positive");
+    }
+    if (const json* r = o.get("retry")) {
+        Obj ro(*r, source, "http.retry");
+        h.retry_max_attempts = static_cast<int>(ro.integer("max_attempts", h.retry_max_attempts, 1));
+        h.retry_base_s = ro.number("base_s", h.retry_base_s);
+        h.retry_factor = ro.number("factor", h.retry_factor);
+        h.retry_cap_s = ro.number("cap_s", h.retry_cap_s);
+        ro.finish({"max_attempts", "base_s", "factor", "cap_s"});
+        if (h.retry_base_s < 0 || h.retry_factor < 1 || h.retry_cap_s < 0)
+            throw Error(source + ": http.retry needs base_s >= 0, factor >= 1, cap_s >= 0");
+    }
+    if (const json* l = o.get("lora")) {
+        Obj lo(*l, source, "http.lora");
+        h.lora_realisation = lo.str("realisation", h.lora_realisation);
+        h.lora_dir = lo.str("dir", "");
+        h.lora_server_dir = lo.str("server_dir", "");
+        h.lora_max_rank = static_cast<int>(lo.integer("max_rank", 0, 0));
+        lo.finish({"realisation", "dir", "server_dir", "max_rank"});
+    }
+    if (const json* a = o.get("allow_retokenized_seams")) {
+        if (!a->is_boolean()) o.type_error("allow_retokenized_seams", "a boolean", *a);
+        h.allow_retokenized_seams = a->get<bool>();
+    }
+    if (const json* t = o.get("tls")) {
+        Obj to(*t, source, "http.tls");
+        h.tls_ca_file = to.str("ca_file", "");
+        if (const json* vf = to.get("verify")) {
+            if (!vf->is_boolean()) to.type_error("verify", "a boolean", *vf);
+            h.tls_verify = vf->get<bool>();
+        }
+        to.finish({"ca_file", "verify"});
+    }
+    o.finish({"flavour", "urls", "model", "api_key_env", "tokenizer", "concurrency_per_url", "timeout", "retry", "lora",
+              "allow_retokenized_seams", "tls"});
+    return h;
+}
+
+}  // namespace
+
 SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
     Obj o(doc, source, "");
     SweepConfig c;
@@ -327,12 +396,13 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
         c.sampling.seed = static_cast<uint64_t>(so.integer("seed", 0, 0));
         so.finish({"temperature", "top_p", "top_k", "n", "seed"});
     }
+    if (const json* h = o.get("http")) c.http = parse_http(*h, source);
     c.prompt_template = o.str("prompt_template", c.prompt_template);
     c.chat_template = o.str("chat_template", c.chat_template);
     c.batch_size = static_cast<int>(o.integer("batch_size", c.batch_size, 1));
     c.threads = static_cast<int>(o.integer("threads", c.threads, 0));
     o.finish({"engine", "model", "adapters", "adapter_grid", "coef_vectors", "lora_mode", "merge", "tasks", "budgets",
-              "sampling", "prompt_template", "chat_template", "batch_size", "threads"});
+              "sampling", "http", "prompt_template", "chat_template", "batch_size", "threads"});
     return c;
 }
 
@@ -343,7 +413,26 @@ SweepConfig sweep_config_load(const std::string& path) {
 
 void sweep_config_validate(SweepConfig& c, const std::string& source) {
     auto fail = [&](const std::string& what, const std::string& hint = "") { throw Error(source + ": " + what, hint); };
-    if (c.engine != "cpu" && c.engine != "cuda") fail("engine '" + c.engine + "' is not cpu or cuda");
+    if (c.engine != "cpu" && c.engine != "cuda" && c.engine != "http")
+        fail("engine '" + c.engine + "' is not cpu, cuda or http");
+    if (c.engine == "http") {
+        if (c.http.urls.empty()) fail("engine http needs http.urls", "e.g. \"http\": {\"urls\": [\"http://127.0.0.1:8000\"]}");
+        if (c.model.empty()) c.model = c.http.tokenizer;
+        if (c.http.tokenizer.empty()) c.http.tokenizer = c.model;
+        if (c.model.empty())
+            fail("engine http needs the model's tokenizer locally", "set \"model\" (or http.tokenizer) to its Hugging Face directory");
+        if (!c.merge.with.empty())
+            fail("model merges cannot run on an external server (the server owns the weights)",
+                 "merge offline (mergekit) and serve the merged model, or use engine cpu/cuda");
+        if (!c.adapters.empty() && c.lora_mode == "merged")
+            fail("lora_mode \"merged\" has no meaning for engine http",
+                 "use \"unmerged\": the server realises each coefficient vector per request (see http.lora)");
+        if (c.http.lora_realisation != "auto" && c.http.lora_realisation != "native" &&
+            c.http.lora_realisation != "materialise" && c.http.lora_realisation != "refuse")
+            fail("http.lora.realisation '" + c.http.lora_realisation + "' is not auto, native, materialise or refuse");
+    }
+    // With another engine an http block is ignored (and not hashed): the same config file runs in
+    // process with --engine cpu, for comparison.
     if (c.model.empty()) fail("no model", "set \"model\" or pass --model DIR");
     if (c.tasks.empty()) fail("no tasks", "set \"tasks\" or pass --task NAME");
     if (c.lora_mode != "unmerged" && c.lora_mode != "merged")
@@ -401,8 +490,12 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
         auto& b = c.budgets[i];
         std::string pre = "budgets[" + std::to_string(i) + "]";
         if (b.mechanism.empty()) b.mechanism = b.think_budgets.empty() ? "none" : "hard_cut";
-        if (b.mechanism != "none" && b.mechanism != "hard_cut" && b.mechanism != "prompt")
-            fail(pre + ".mechanism '" + b.mechanism + "' is not none, hard_cut or prompt");
+        if (b.mechanism != "none" && b.mechanism != "hard_cut" && b.mechanism != "prompt" && b.mechanism != "server")
+            fail(pre + ".mechanism '" + b.mechanism + "' is not none, hard_cut, prompt or server");
+        if (b.mechanism == "server" && c.engine != "http")
+            fail(pre + ".mechanism server needs engine http", "the server (vLLM thinking_token_budget) enforces the budget");
+        if (b.mechanism == "server" && b.min_think > 0)
+            fail(pre + ": Waits (min_think) cannot be realised by a server-side budget", "use mechanism hard_cut");
         if (b.mechanism == "none" && !b.think_budgets.empty())
             fail(pre + " has think_budgets but mechanism none", "use mechanism hard_cut or prompt");
         if (b.mechanism != "none" && b.think_budgets.empty())
@@ -452,6 +545,11 @@ nlohmann::json sweep_config_canonical(const SweepConfig& c) {
                      {"seed", c.sampling.seed}};
     j["prompt_template"] = c.prompt_template;
     j["chat_template"] = c.chat_template;
+    // URLs, timeouts, retries and concurrency do not change results: not part of the identity.
+    if (c.engine == "http")
+        j["http"] = {{"flavour", c.http.flavour},
+                     {"model", c.http.model},
+                     {"allow_retokenized_seams", c.http.allow_retokenized_seams}};
     return j;
 }
 

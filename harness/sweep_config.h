@@ -55,6 +55,25 @@ struct SweepSampling {
     uint64_t seed = 0;
 };
 
+// The http engine's block ("engine": "http"; engines/http/http_engine.h has the semantics).
+struct SweepHttp {
+    std::string flavour = "auto";   // vllm, sglang, llamacpp, openai, adabench, auto
+    std::vector<std::string> urls;  // replicas
+    std::string model;              // served model name ("" = the first the server lists)
+    std::string api_key_env;        // environment variable holding the API key (never stored)
+    std::string tokenizer;          // local model directory for tokenizer and template ("" = "model")
+    int concurrency_per_url = 0;    // 0 = the flavour's default
+    double connect_timeout_s = 10.0, base_timeout_s = 300.0, per_token_timeout_ms = 60.0;
+    int retry_max_attempts = 6;
+    double retry_base_s = 1.0, retry_factor = 2.0, retry_cap_s = 60.0;
+    std::string lora_realisation = "auto";  // auto, native, materialise, refuse
+    std::string lora_dir, lora_server_dir;
+    int lora_max_rank = 0;
+    bool allow_retokenized_seams = false;
+    std::string tls_ca_file;
+    bool tls_verify = true;
+};
+
 struct SweepConfig {
     std::string engine = "cpu";
     std::string model;
@@ -68,6 +87,7 @@ struct SweepConfig {
     SweepSampling sampling;
     std::string prompt_template;         // task template name; "" = each task's default
     std::string chat_template = "auto";  // engine chat template name; "auto" = the model's; "none"
+    SweepHttp http;                      // engine "http" only
     // Execution details: they do not change results, so they are not part of the config hash.
     int batch_size = 16;
     int threads = 0;  // 0 = all cores

@@ -15,6 +15,7 @@
 #include "engines/tokenizer/chat_template.h"
 #include "engines/engine_factory.h"
 #include "engines/generation/sampling.h"
+#include "engines/http/http_engine.h"
 #include "engines/tokenizer/tokenizer.h"
 #include "harness/cli/args.h"
 #include "harness/cli/commands.h"
@@ -56,6 +57,11 @@ nlohmann::json result_json(const std::vector<int32_t>& prompt_ids, const Generat
     } else {
         j["think_budget"] = nullptr;
     }
+    if (r.status != SAMPLE_STATUS_OK) {
+        j["status"] = sample_status_name(r.status);
+        j["error"] = r.error;
+    }
+    if (!r.engine_json.empty()) j["engine"] = nlohmann::json::parse(r.engine_json, nullptr, false);
     return j;
 }
 
@@ -92,7 +98,11 @@ int cmd_generate(int argc, char** argv) {
         .option("seed", "S", "random seed; sampling is a pure function of (seed, sequence, position)")
         .flag("json", "print one JSON object per result (prompt_ids, output_ids, text, counts, finish_reason, forced)")
         .option("dump-logits", "FILE", "write float32 logits of every sampled position: [n, vocab] row-major, LE")
-        .option("engine", "NAME", "backend: cpu (default) or cuda (CUDA builds, NVIDIA GPU)")
+        .option("engine", "NAME", "backend: cpu (default), cuda (CUDA builds, NVIDIA GPU) or http (a server: --url)")
+        .option("url", "URL", "engine http: server URL (vLLM, SGLang, llama-server, serve-engine); repeatable", true)
+        .option("flavour", "NAME", "engine http: vllm, sglang, llamacpp, openai, adabench or auto (default)")
+        .option("served-model", "NAME", "engine http: the served model name (default: the server's first)")
+        .option("api-key-env", "VAR", "engine http: environment variable holding the API key")
         .option("threads", "N", "CPU threads (default: all cores)")
         .option("precision", "P", "cpu matmul precision: exact (fp32, default) | fast (bf16 activations)")
         .option("kv-cache", "DTYPE", "cuda KV cache element type: f32 (default) | bf16 (half the memory)")
@@ -181,8 +191,32 @@ int cmd_generate(int argc, char** argv) {
         throw UsageError("adabench generate: --dump-logits works with one budget, not a --think-budgets sweep");
     }
 
-    auto engine = engine_make(fo);
-    const Tokenizer& tok = engine->tokenizer();
+    const bool http = fo.backend == "http";
+    std::unique_ptr<Generator> gen_engine;
+    std::unique_ptr<HttpEngine> http_engine;
+    if (http) {
+        if (!fo.merge_with.empty())
+            throw UsageError("adabench generate: --merge-with cannot run on a server (it owns the weights)",
+                             "merge offline and serve the merged model");
+        if (fo.lora_merged) throw UsageError("adabench generate: --lora-mode merged has no meaning with --engine http");
+        if (!dump_path.empty()) throw UsageError("adabench generate: --dump-logits needs an in-process engine (cpu, cuda)");
+        if (!args.has("url")) throw UsageError("adabench generate: --engine http needs --url");
+        HttpEngineOptions ho;
+        ho.urls = args.get_all("url");
+        ho.flavour = args.get("flavour", "auto");
+        ho.model = args.get("served-model");
+        ho.api_key_env = args.get("api-key-env");
+        ho.tokenizer_dir = fo.model_dir;
+        for (const auto& a : fo.adapters) {
+            ho.adapter_paths.push_back(a.first);
+            req.lora_coefs.push_back(a.second);
+        }
+        http_engine = std::make_unique<HttpEngine>(ho);
+    } else {
+        gen_engine = engine_make(fo);
+    }
+    Engine& engine_ref = http ? static_cast<Engine&>(*http_engine) : static_cast<Engine&>(*gen_engine);
+    const Tokenizer& tok = engine_ref.tokenizer();
 
     std::string prompt = args.get("prompt");
     bool chat = args.has("chat") || args.has("chat-template");
@@ -212,7 +246,7 @@ int cmd_generate(int argc, char** argv) {
     if (!dump_path.empty()) {
         dump.reset(std::fopen(dump_tmp.c_str(), "wb"));
         if (!dump) throw Error(dump_tmp + ": cannot open for writing: " + std::strerror(errno));
-        engine->options().on_logits = [&](const GenerateLogitsEvent& e) {
+        gen_engine->options().on_logits = [&](const GenerateLogitsEvent& e) {
             if (e.fork_budget >= 0) return;
             if (std::fwrite(e.logits, sizeof(float), static_cast<size_t>(e.n_vocab), dump.get()) !=
                 static_cast<size_t>(e.n_vocab)) {
@@ -221,17 +255,23 @@ int cmd_generate(int argc, char** argv) {
             ++n_rows;
         };
     }
-    auto results = engine->generate({req});
+    auto results = engine_ref.generate({req});
     if (dump) {
         if (std::fclose(dump.release()) != 0) throw Error(dump_tmp + ": write failed: " + std::strerror(errno));
         if (std::rename(dump_tmp.c_str(), dump_path.c_str()) != 0) {
             throw Error(dump_path + ": cannot rename " + dump_tmp + " over it: " + std::strerror(errno));
         }
         std::fprintf(stderr, "wrote %lld x %d float32 logits to %s\n", static_cast<long long>(n_rows),
-                     engine->backend().config().vocab_size, dump_path.c_str());
+                     gen_engine->backend().config().vocab_size, dump_path.c_str());
     }
 
+    int rc = 0;
     for (const auto& r : results[0]) {
+        if (r.status != SAMPLE_STATUS_OK) {
+            std::fprintf(stderr, "error: think_budget %d: %s: %s\n", r.think_budget, sample_status_name(r.status),
+                         r.error.c_str());
+            rc = 1;
+        }
         if (args.has("json")) {
             std::string line =
                 result_json(req.prompt_ids, r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -245,7 +285,7 @@ int cmd_generate(int argc, char** argv) {
             std::printf("%s\n", r.text.c_str());
         }
     }
-    return 0;
+    return rc;
 }
 
 }  // namespace adabench
