@@ -1,5 +1,7 @@
 #include "common/io.h"
 
+#include <filesystem>
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -46,6 +48,35 @@ nlohmann::json io_read_json(const std::string& path) {
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw Error(path + ": malformed JSON: " + e.what());
+    }
+}
+
+}  // namespace adabench
+
+namespace adabench {
+
+void io_refuse_output_over_input(const std::string& command, const std::string& output,
+                                 const std::vector<std::string>& inputs) {
+    namespace fs = std::filesystem;
+    if (output.empty() || output == "-") return;
+    std::error_code ec;
+    fs::path out = fs::weakly_canonical(output, ec);
+    if (ec) out = fs::absolute(output, ec);
+    for (const auto& in : inputs) {
+        if (in.empty() || in == "-") continue;
+        for (const char* suffix : {"", "-wal", "-journal", "-shm"}) {
+            std::string cand = in + suffix;
+            std::error_code e1, e2;
+            bool same = fs::equivalent(cand, output, e1);
+            if (e1) {
+                fs::path c = fs::weakly_canonical(cand, e2);
+                same = !e2 && c == out;
+            }
+            if (same)
+                throw UsageError("adabench " + command + ": the output " + output + " is the input " + cand +
+                                     (suffix[0] ? " (a file of the store)" : "") + ": writing it would destroy it",
+                                 "write to another path");
+        }
     }
 }
 

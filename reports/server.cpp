@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/host_check.h"
 #include "reports/analysis.h"
 #include "reports/compare.h"
 #include "reports/html.h"
@@ -429,6 +430,16 @@ private:
         const auto& req = parser_->get();
         std::string method(req.method_string());
         std::string target(req.target());
+        auto host = req.find(http::field::host);
+        std::string host_value = host != req.end() ? std::string(host->value()) : "";
+        if (!http_host_allowed(host_value, host != req.end(), req.version() == 10, options_.bind)) {
+            beast::error_code ep_ec;
+            auto local = stream_.socket().local_endpoint(ep_ec);
+            ServerResponse r = text_response(403, "403 forbidden: Host '" + http_host_name(host_value) +
+                                                      "' is not this server (DNS rebinding protection); use http://" +
+                                                      options_.bind + ":" + std::to_string(local.port()) + "/");
+            return send(r, false, req.version(), false);
+        }
         ServerResponse r = server_handle_request(options_, method, target);
         send(r, req.keep_alive(), req.version(), method == "HEAD");
     }

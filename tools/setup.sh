@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # adabench set-up: install what is missing (Debian packages only), build, and run a job.
 #
-#   bash tools/setup.sh run    install, build, run the main job (sweep on the bundled model + report)
+#   bash tools/setup.sh run    install, build the CLI, run the main job (sweep on the bundled model + report)
 #   bash tools/setup.sh test   install, build, run the tests (then once more under ASan+UBSan)
 #   bash tools/setup.sh deps   install only            bash tools/setup.sh build   install + build only
 #   bash tools/setup.sh tools  also install PyTorch (training / reference tools)
@@ -52,10 +52,23 @@ install_packages() {
 
 have_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; }
 
+# ccache, when installed, makes rebuilds after a pull or a branch switch cheap.
+launcher_flags() {
+    if command -v ccache >/dev/null; then
+        printf '%s\n' -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache
+    fi
+}
+
+configure() {
+    local dir="$1"; shift
+    # shellcheck disable=SC2046
+    cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo $(launcher_flags) "$@" >/dev/null \
+        || die "cmake configure failed in $dir (hint: re-run cmake -S $ROOT -B $dir to see why)"
+}
+
 configure_build() {
     local dir="$1"; shift
-    cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null \
-        || die "cmake configure failed in $dir (hint: re-run cmake -S $ROOT -B $dir to see why)"
+    configure "$dir" "$@"
     cmake --build "$dir" -j "$JOBS" || die "build failed in $dir"
 }
 
@@ -70,14 +83,19 @@ case "$MODE" in
     tools) install_packages "${DEB_PACKAGES[@]}" "${TOOLS_PACKAGES[@]}" ;;
     build)
         install_packages "${DEB_PACKAGES[@]}"
-        configure_build "$BUILD" ;;
+        configure_build "$BUILD" -DADABENCH_CUDA="${ADABENCH_CUDA:-AUTO}" ;;
     run)
+        # The main job needs the CLI only: build just that target, and the CUDA kernels only where
+        # a GPU is visible (or ADABENCH_CUDA=AUTO|ON asks for them). Tests and benchmarks are built
+        # by the test command, in the same build folder, reusing these objects.
         install_packages "${DEB_PACKAGES[@]}"
-        configure_build "$BUILD"
+        if have_gpu; then cuda="${ADABENCH_CUDA:-AUTO}"; else cuda="${ADABENCH_CUDA:-OFF}"; fi
+        configure "$BUILD" -DADABENCH_CUDA="$cuda"
+        cmake --build "$BUILD" -j "$JOBS" --target adabench || die "build failed in $BUILD"
         bash "$ROOT/tools/main_job.sh" "$BUILD" ;;
     test)
         install_packages "${DEB_PACKAGES[@]}"
-        configure_build "$BUILD"
+        configure_build "$BUILD" -DADABENCH_CUDA="${ADABENCH_CUDA:-AUTO}"
         if have_gpu; then exclude="slow|browser"; else exclude="gpu|slow|browser"; fi
         run_tests "$BUILD" "$exclude"
         say "once more under AddressSanitizer + UndefinedBehaviorSanitizer (CPU code)"

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/host_check.h"
 #include "common/version.h"
 #include "engines/generation/generator.h"
 #include "engines/model/loader.h"
@@ -488,6 +489,13 @@ private:
         const auto& req = parser_->get();
         keep_alive_ = req.keep_alive();
         version_ = req.version();
+        auto host = req.find(http::field::host);
+        std::string host_value = host != req.end() ? std::string(host->value()) : "";
+        if (!http_host_allowed(host_value, host != req.end(), req.version() == 10, options_.bind)) {
+            keep_alive_ = false;
+            return send(error_reply(403, "Host '" + http_host_name(host_value) +
+                                             "' is not this server (DNS rebinding protection); use its IP address"));
+        }
         HttpRequestView view;
         view.method = std::string(req.method_string());
         std::string target(req.target());

@@ -38,6 +38,7 @@ int cmd_compare(int argc, char** argv) {
         co.analysis.verdict = REPORT_VERDICT_FLEXIBLE;
     else if (verdict != "strict")
         throw UsageError("adabench compare: --verdict expects strict or flexible, got '" + verdict + "'");
+    if (args.has("output")) io_refuse_output_over_input("compare", args.get("output"), {args.get("db")});
     std::unique_ptr<Store> store = report_open_store(args.get("db"));
     int64_t base = report_resolve_run(*store, args.get("base"), "base");
     int64_t neu = report_resolve_run(*store, args.get("new"), "new");

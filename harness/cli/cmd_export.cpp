@@ -30,6 +30,7 @@ int cmd_export(int argc, char** argv) {
         throw UsageError("adabench export: --format '" + format + "' must be csv or jsonl");
     std::string path = args.get("db");
     if (!io_file_exists(path)) throw Error(path + ": no such store", "check the --db path");
+    io_refuse_output_over_input("export", args.get("output"), {path});
     Store store(path);
     RunRecord run = store.resolve_run(args.get("run", "latest"));
 

@@ -67,6 +67,7 @@ int cmd_grade(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     if (!args.has("input"))
         throw UsageError("adabench grade: --input FILE.jsonl is required", "see adabench grade --help");
+    if (args.has("output")) io_refuse_output_over_input("grade", args.get("output"), {args.get("input")});
 
     GradeOptions base;
     if (args.has("dataset")) {

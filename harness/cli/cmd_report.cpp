@@ -37,6 +37,7 @@ int cmd_report(int argc, char** argv) {
     if (!args.parse(argc, av.data())) return 0;
     if (!args.has("db")) throw UsageError("adabench report: --db FILE is required");
     std::string out_path = args.get("output", "-");
+    io_refuse_output_over_input("report", out_path, {args.get("db")});
     std::string format = args.get("format");
     auto ends = [&](const std::string& ext) {
         return out_path.size() >= ext.size() && out_path.compare(out_path.size() - ext.size(), ext.size(), ext) == 0;

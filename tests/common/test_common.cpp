@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/host_check.h"
 #include "common/io.h"
 #include "common/sha256.h"
 #include "common/version.h"
@@ -62,4 +63,31 @@ TEST(Io, AtomicWriteRoundTrip) {
 TEST(Version, HasVersionAndSha) {
     EXPECT_FALSE(version_string().empty());
     EXPECT_FALSE(version_git_sha().empty());
+}
+
+TEST(HostCheck, RebindingNamesAreRefused) {
+    struct Case {
+        const char* host;
+        bool have, http10;
+        const char* bind;
+        bool allowed;
+    } cases[] = {
+        {"127.0.0.1:8080", true, false, "127.0.0.1", true},
+        {"localhost:8080", true, false, "127.0.0.1", true},
+        {"LOCALHOST.", true, false, "127.0.0.1", true},
+        {"app.localhost", true, false, "127.0.0.1", true},
+        {"[::1]:8080", true, false, "127.0.0.1", true},
+        {"10.1.2.3:80", true, false, "0.0.0.0", true},
+        {"evil.example", true, false, "127.0.0.1", false},
+        {"evil.example:8080", true, false, "0.0.0.0", false},
+        {"localhost.evil.example", true, false, "127.0.0.1", false},
+        {"gpu-node-1:8731", true, false, "gpu-node-1", true},
+        {"", true, false, "127.0.0.1", false},
+        {"", false, false, "127.0.0.1", false},
+        {"", false, true, "127.0.0.1", true},
+    };
+    for (const auto& c : cases)
+        EXPECT_EQ(http_host_allowed(c.host, c.have, c.http10, c.bind), c.allowed) << c.host << " bind " << c.bind;
+    EXPECT_EQ(http_host_name("[::1]:80"), "::1");
+    EXPECT_EQ(http_host_name("Example.COM:80"), "example.com");
 }

@@ -508,12 +508,17 @@ TEST_F(ServeEngine, RoutesMethodsAndLimits) {
     EXPECT_EQ(request(port(), "DELETE", "/health").status, 405);
     // A body over the limit (1 MiB here): refused from its Content-Length, before it is read.
     Resp big = raw_request(port(),
-                           "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                            "Content-Length: 2000000\r\n\r\n{\"prompt\": [");
     EXPECT_EQ(big.status, 413);
     EXPECT_NE(error_message(big).find("body too large"), std::string::npos) << big.body;
-    Resp hdr = raw_request(port(), "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n");
+    Resp hdr = raw_request(port(), "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n");
     EXPECT_EQ(hdr.status, 431);
+    // DNS rebinding (issue 20 D13): a Host that is neither an IP literal, localhost nor the bind address.
+    Resp rebound = raw_request(port(), "GET /v1/models HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+    EXPECT_EQ(rebound.status, 403);
+    EXPECT_NE(error_message(rebound).find("DNS rebinding"), std::string::npos) << rebound.body;
+    EXPECT_EQ(raw_request(port(), "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").status, 200);
     Resp junk = raw_request(port(), "NOT HTTP AT ALL\r\n\r\n");
     EXPECT_EQ(junk.status, 400);
     // The server is still fine.

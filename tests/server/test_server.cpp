@@ -137,7 +137,7 @@ TEST_F(ServerTest, PagesAndApi) {
     EXPECT_NE(cmp.body.find("stroke-dasharray"), std::string::npos);
     auto cj = nlohmann::json::parse(get(port_, "/api/compare?base=1&new=2").body);
     EXPECT_EQ(cj["deltas"].size(), 2u);
-    Reply head = http_raw(port_, "HEAD /api/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    Reply head = http_raw(port_, "HEAD /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(head.status, 200);
     EXPECT_TRUE(head.body.empty());
 }
@@ -153,16 +153,26 @@ TEST_F(ServerTest, RejectsBadRequests) {
     EXPECT_EQ(get(port_, "/runs/1%5c..").status, 400);
     EXPECT_EQ(get(port_, "/compare?base=1").status, 400);
     Reply post =
-        http_raw(port_, "POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        http_raw(port_, "POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
     EXPECT_EQ(post.status, 405);
     EXPECT_NE(post.head.find("Allow: GET, HEAD"), std::string::npos);
-    EXPECT_EQ(http_raw(port_, "DELETE /runs/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status, 405);
+    EXPECT_EQ(http_raw(port_, "DELETE /runs/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").status, 405);
     std::string big(20000, 'a');
-    EXPECT_EQ(http_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n").status,
+    EXPECT_EQ(http_raw(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n").status,
               431);
     EXPECT_EQ(
-        http_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n").status,
+        http_raw(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n").status,
         413);
+    // DNS rebinding (issue 20 D13): a page on evil.example re-pointed at 127.0.0.1 is refused;
+    // IP literals, localhost and HTTP/1.0 without a Host are served.
+    Reply rebound = http_raw(port_, "GET /api/runs HTTP/1.1\r\nHost: evil.example:" + std::to_string(port_) +
+                                        "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(rebound.status, 403);
+    EXPECT_NE(rebound.body.find("DNS rebinding"), std::string::npos) << rebound.body;
+    EXPECT_EQ(http_raw(port_, "GET /api/runs HTTP/1.1\r\nConnection: close\r\n\r\n").status, 403);
+    EXPECT_EQ(http_raw(port_, "GET /healthz HTTP/1.1\r\nHost: localhost:1\r\nConnection: close\r\n\r\n").status, 200);
+    EXPECT_EQ(http_raw(port_, "GET /healthz HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n").status, 200);
+    EXPECT_EQ(http_raw(port_, "GET /healthz HTTP/1.0\r\n\r\n").status, 200);
     EXPECT_EQ(http_raw(port_, "GARBAGE\r\n\r\n").status, 400);
     EXPECT_EQ(http_raw(port_, "GET /\x01 HTTP/1.1\r\n\r\n").status, 400);
     // Still serving after all of that.
@@ -179,7 +189,7 @@ TEST_F(ServerTest, IdleConnectionTimesOut) {
     a.sin_port = htons(port_);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    std::string partial = "GET / HTTP/1.1\r\nHost: x\r\n";
+    std::string partial = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     send(fd, partial.data(), partial.size(), MSG_NOSIGNAL);
     char buf[256];
     auto t0 = std::chrono::steady_clock::now();
