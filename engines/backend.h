@@ -47,6 +47,9 @@ public:
     // A new slot holding a copy of `slot`'s cache (the fork of a budget sweep).
     virtual int seq_fork(int slot) = 0;
     virtual int seq_len(int slot) const = 0;
+    // Positions one slot can hold (the context); 0 = no fixed limit. The Generator ends a sequence
+    // that would overrun it (finish reason context) instead of failing the batch.
+    virtual int max_seq_len() const { return 0; }
     // Drops positions >= n from a slot (used when a forced text replaces sampled tokens).
     virtual void seq_truncate(int slot, int n) = 0;
 

@@ -17,6 +17,8 @@ const char* finish_reason_name(FinishReason r) {
             return "answer_budget";
         case FINISH_REASON_MAX_TOKENS:
             return "max_tokens";
+        case FINISH_REASON_CONTEXT:
+            return "context";
     }
     return "unknown";
 }

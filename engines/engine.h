@@ -21,6 +21,7 @@ enum FinishReason {
     FINISH_REASON_THINK_BUDGET,   // thinking budget spent, end forced; answer then ended normally
     FINISH_REASON_ANSWER_BUDGET,  // answer budget spent
     FINISH_REASON_MAX_TOKENS,     // max_tokens spent
+    FINISH_REASON_CONTEXT,        // the sequence filled the engine's context (its max_seq_len); text so far kept
 };
 const char* finish_reason_name(FinishReason r);  // "eos", "stop", "think_budget", ...
 

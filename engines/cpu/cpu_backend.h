@@ -56,6 +56,7 @@ public:
     void seq_free(int slot) override;
     int seq_fork(int slot) override;
     int seq_len(int slot) const override;
+    int max_seq_len() const override { return max_seq_len_; }
     void seq_truncate(int slot, int n) override;
 
     void forward(const BackendBatch& batch, float* logits) override;

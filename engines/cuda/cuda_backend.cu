@@ -235,7 +235,7 @@ public:
         auto it = graph_nodes_.find(S);
         return it == graph_nodes_.end() ? -1 : it->second;
     }
-    int max_seq_len() const { return max_seq_len_; }
+    int max_seq_len() const override { return max_seq_len_; }
     void synchronize() {
         DeviceScope on(options_.device);
         CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -136,6 +136,12 @@ public:
     const BudgetSpec& spec() const { return spec_; }
     const std::vector<int32_t>& output_ids() const { return output_; }
 
+    // Ends the sequence because the engine's context is full (FINISH_REASON_CONTEXT); no-op when
+    // it already finished.
+    void finish_context() {
+        if (!finished_) finish(FINISH_REASON_CONTEXT);
+    }
+
     // The result as stored (think_budget field = the spec's budget).
     GenerateResult result() const;
 

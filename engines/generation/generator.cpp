@@ -215,6 +215,15 @@ private:
         s->job = &job;
         s->chain = sampling_make_chain(job.req->sampling, job.req->seq_id);
         for (size_t u = 0; u < p.budgets.size(); ++u) s->pending.push_back(static_cast<int>(u));
+        const int cap = backend_.max_seq_len();
+        if (cap > 0 && static_cast<int>(job.req->prompt_ids.size()) >= cap) {
+            // The prompt alone overruns the context: every result of the request says so (finish
+            // reason context, no output), and the batch goes on.
+            s->ctl.finish_context();
+            record(*s, s->ctl, s->pending);
+            complete(job);
+            return;
+        }
         s->slot = backend_.seq_alloc();
         s->feed = job.req->prompt_ids;
         stats_.n_tokens_prefill += static_cast<int64_t>(s->feed.size());
@@ -280,6 +289,19 @@ private:
                 fail(*s.job, e.what());
             }
         }
+        // A sequence whose next feed would overrun the context ends there (finish reason context,
+        // the text so far kept) instead of failing the whole batch at the next forward.
+        if (const int cap = backend_.max_seq_len(); cap > 0) {
+            auto over = [&](Seq& s) {
+                if (s.done || s.job->failed || s.feed.empty()) return;
+                if (backend_.seq_len(s.slot) + static_cast<int>(s.feed.size()) > cap) {
+                    s.ctl.finish_context();
+                    finish(s);
+                }
+            };
+            for (auto& s : active_) over(*s);
+            for (auto& s : spawned_) over(*s);
+        }
         sweep_done();
     }
 
@@ -301,7 +323,7 @@ private:
             }
         }
         for (auto& s : spawned_) {
-            if (s->job->failed) {
+            if (s->done || s->job->failed) {
                 drop(s);
             } else {
                 keep.push_back(std::move(s));
@@ -411,6 +433,13 @@ private:
             s.feed = s.ctl.force_end();
             stats_.n_tokens_inserted += static_cast<int64_t>(s.feed.size());
             if (s.ctl.finished()) finish(s);
+            return;
+        }
+        // The context holds prompt + output: a sequence that filled it samples no more (a server's
+        // max_model_len counts the same way, so the http engine ends at the same token).
+        if (const int cap = backend_.max_seq_len(); cap > 0 && s.ctl.context_length() >= cap) {
+            s.ctl.finish_context();
+            finish(s);
             return;
         }
         uint64_t position = static_cast<uint64_t>(s.ctl.context_length());

@@ -779,13 +779,20 @@ private:
         }
         if (t.forced_at_output >= 0) cap = std::min<int64_t>(cap, spec.answer_budget - (n_out - t.forced_at_output));
         int64_t prompt_len = static_cast<int64_t>(req.prompt_ids.size()) + n_out;
+        bool context_full = false;
         if (m_.ctx_len > 0 && prompt_len + cap > m_.ctx_len) {
             cap = m_.ctx_len - prompt_len;
             t.clamped = true;
+            context_full = cap <= 0;
         }
-        if (cap <= 0) {
-            // The context is full (or nothing is left to ask): the sample ends as max_tokens.
+        if (context_full) {
+            // The server's context is full: the sample ends there, as in process (finish reason context).
             t.clamped = true;
+            t.ctl.finish_context();
+            record(t, t.ctl, t.pending);
+            return;
+        }
+        if (cap <= 0) {  // nothing left to ask (the controller decides before this): end as it stands
             record(t, t.ctl, t.pending);
             return;
         }

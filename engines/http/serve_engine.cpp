@@ -332,7 +332,8 @@ ChoiceOut choice_out(const Tokenizer& tok, const GenerateResult& r, const Comple
     if (tail >= 0 && q.include_stop_str_in_output && !(q.skip_special_tokens && tok.is_special(tail))) {
         out.text += tok.decode_token(tail);
     }
-    out.finish_reason = r.finish_reason == FINISH_REASON_MAX_TOKENS ? "length" : "stop";
+    out.finish_reason =
+        r.finish_reason == FINISH_REASON_MAX_TOKENS || r.finish_reason == FINISH_REASON_CONTEXT ? "length" : "stop";
     return out;
 }
 

@@ -58,6 +58,8 @@ public:
     }
     const ModelConfig& config() const override { return cfg_; }
     std::string device() const override { return "mock"; }
+    int max_seq_len() const override { return cap; }
+    int cap = 0;  // positions a slot may hold; 0 = no limit (forward() throws past it, as real backends do)
 
     int seq_alloc() override {
         for (size_t i = 0; i < slots_.size(); ++i) {
@@ -99,6 +101,8 @@ public:
             }
             if (batch.tokens[i].empty()) throw Error("mock: empty token list");
             auto& h = at(batch.slots[i]);
+            if (cap > 0 && h.size() + batch.tokens[i].size() > static_cast<size_t>(cap))
+                throw Error("mock: slot would hold " + std::to_string(h.size() + batch.tokens[i].size()) + " positions");
             for (int32_t t : batch.tokens[i]) {
                 if (t < 0 || t >= cfg_.vocab_size) throw Error("mock: token out of range");
                 h.push_back(t);

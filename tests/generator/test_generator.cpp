@@ -102,6 +102,36 @@ TEST(Generator, RefusesTheServerBudgetMechanism) {
     EXPECT_EQ(be.live_slots(), 0);
 }
 
+TEST(Generator, AFullContextEndsTheSequenceNotTheBatch) {
+    // Issue 20 D2: a sequence that reaches the slot's capacity ends with finish reason context
+    // (its text kept); a prompt over it gets an empty result; the other requests are untouched.
+    auto next = [](const std::vector<int32_t>&) -> int32_t { return A; };  // thinks forever
+    MockBackend be(V, testing::mock_script_logits(V, next));
+    be.cap = 8;
+    MockText text(table());
+    GenerateRequest longer = base_request(0, {A, A});
+    longer.max_tokens = 100;
+    GenerateRequest too_long = base_request(0, std::vector<int32_t>(9, A));
+    GenerateRequest fine = base_request(0, {A, A});
+    fine.max_tokens = 3;
+    GenerateRequest sweep = base_request(0, {A, A});
+    sweep.budget.mechanism = BUDGET_MECHANISM_HARD_CUT;
+    sweep.think_budgets = {1, 50};
+    sweep.max_tokens = 100;
+    auto res = generator_run(be, text, options(), {longer, too_long, fine, sweep});
+    // The context holds prompt + output (as a server's max_model_len does): 2 + 6.
+    EXPECT_EQ(res[0][0].finish_reason, FINISH_REASON_CONTEXT);
+    EXPECT_EQ(res[0][0].output_ids.size(), 6u);
+    EXPECT_EQ(res[1][0].finish_reason, FINISH_REASON_CONTEXT);
+    EXPECT_TRUE(res[1][0].output_ids.empty());
+    EXPECT_EQ(res[2][0].finish_reason, FINISH_REASON_MAX_TOKENS);
+    EXPECT_EQ(res[2][0].output_ids.size(), 3u);
+    EXPECT_EQ(res[3][1].finish_reason, FINISH_REASON_CONTEXT);
+    EXPECT_TRUE(res[3][0].forced);
+    EXPECT_EQ(std::string(finish_reason_name(FINISH_REASON_CONTEXT)), "context");
+    EXPECT_EQ(be.live_slots(), 0);
+}
+
 TEST(Generator, HardCutFeedsTheForcedTextAsOneBlock) {
     auto next = [](const std::vector<int32_t>&) -> int32_t { return A; };  // thinks forever
     MockBackend be(V, testing::mock_script_logits(V, next));

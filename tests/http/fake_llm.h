@@ -158,6 +158,7 @@ public:
     bool extra_bos = false, ignore_stop_ids = false, ignore_top_k = false, drop_token_ids = false;
     int n_lora = 0;
     bool honour_server_budget = true;
+    int max_model_len = 2048;
     std::atomic<double> completion_delay_s{0.0};
 
     explicit FakeLlm(Kind kind) : kind_(kind), server_([this](const FakeRequest& r) { return handle(r); }) {}
@@ -200,7 +201,7 @@ private:
             return reply({{"build_info", "b6000-test"}, {"total_slots", 4}, {"default_generation_settings", {{"n_ctx", 2048}}}});
         }
         if (r.target == "/v1/models")
-            return reply({{"object", "list"}, {"data", {{{"id", "organism"}, {"max_model_len", 2048}}}}});
+            return reply({{"object", "list"}, {"data", {{{"id", "organism"}, {"max_model_len", max_model_len}}}}});
         if (r.target == "/tokenize") {
             std::string text = body.value(kind_ == LLAMACPP ? "content" : "prompt", "");
             return reply({{"tokens", m.tok->encode(text, true)}});
@@ -299,9 +300,11 @@ inline std::vector<GenerateRequest> requests_for(const std::vector<std::string>&
     return out;
 }
 
-inline std::vector<std::vector<GenerateResult>> reference(const std::vector<GenerateRequest>& reqs) {
+// cap > 0: the context (prompt + output) the mock backend holds, like a server's max_model_len.
+inline std::vector<std::vector<GenerateResult>> reference(const std::vector<GenerateRequest>& reqs, int cap = 0) {
     const FakeModel& m = model();
     testing::MockBackend backend(m.vocab, [&](const std::vector<int32_t>& h, float* out) { m.logits(h, out); });
+    backend.cap = cap;
     TokenizerText text(*m.tok);
     GeneratorOptions o;
     o.eos_ids = m.eos;

@@ -402,6 +402,25 @@ TEST(HttpEngine, NativeLoraScalesGoWithEveryRound) {
     EXPECT_THROW({ HttpEngine e(o1); }, Error);
 }
 
+TEST(HttpEngine, AFullContextEndsWhereTheInProcessEngineEnds) {
+    // A server with a small max_model_len: every sequence that fills it ends with finish reason
+    // context at the same token as the in-process engine with that context (issue 20 D2).
+    FakeLlm srv(FakeLlm::ADABENCH);
+    srv.max_model_len = 40;
+    HttpEngine engine(options_for({srv.url()}));
+    int context = 0;
+    for (float t : {0.0f, 0.9f}) {
+        for (auto reqs : {requests_for(kQuestions, {}, t, 0, 500), requests_for(kQuestions, {3, 9, 30}, t, 0, 500),
+                          requests_for(kQuestions, {4, 60}, t, 12, 500)}) {
+            auto want = reference(reqs, 40);
+            expect_same(engine.generate(reqs), want, "context 40");
+            for (const auto& r : want)
+                for (const auto& x : r) context += x.finish_reason == FINISH_REASON_CONTEXT;
+        }
+    }
+    EXPECT_GE(context, 8);
+}
+
 TEST(HttpEngine, ServerSideBudgetIsItsOwnLabelledMechanism) {
     FakeLlm srv(FakeLlm::VLLM);
     HttpEngine engine(options_for({srv.url()}));
