@@ -157,9 +157,22 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                             opt.config_source + " hashes to " + hash.substr(0, 12),
                         "the config changed; drop --resume to start a new run, or rerun with the run's own config "
                         "(stored in runs.config_json)");
-    } else if (!opt.new_run) {
-        for (const auto& r : store.list_runs())
-            if (r.config_hash == hash) existing = r;  // the latest run with this config
+    }
+    bool claimed = false;  // this session inserted the run (claim_run) and owns it from the start
+    if (!existing && opt.resume_run_id <= 0 && !opt.new_run) {
+        // The latest run with this config, or a new one, in one transaction: a second sweep of the
+        // same config starting at the same moment joins this run instead of making another.
+        RunRecord fresh = run;
+        fresh.started_at = store_now_iso8601();
+        fresh.status = "running";
+        auto [r, found] = store.claim_run(fresh);
+        if (found) {
+            existing = r;
+        } else {
+            run.id = r.id;
+            run.started_at = fresh.started_at;
+            claimed = true;
+        }
     }
     if (existing) {
         auto check = [&](const char* what, const std::string& was, const std::string& now) {
@@ -180,12 +193,12 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
         run.engine_json = existing->engine_json;
         run.shards = existing->shards.empty() && run.shards.empty() ? "" : merge_shards(existing->shards, run.shards);
         summary.resumed = true;
-    } else {
+    } else if (!claimed) {
         run.started_at = store_now_iso8601();
     }
     run.status = "running";
     run.finished_at = "";
-    if (existing)
+    if (existing || claimed)
         store.update_run(run);
     else
         run.id = store.insert_run(run);

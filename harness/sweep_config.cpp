@@ -397,12 +397,16 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
         so.finish({"temperature", "top_p", "top_k", "n", "seed"});
     }
     if (const json* h = o.get("http")) c.http = parse_http(*h, source);
+    // The nightly gate's thresholds (read by `adabench nightly`, which checks them): a sweep of the
+    // same file ignores them, and they are not part of the run's identity.
+    if (const json* n = o.get("nightly"))
+        if (!n->is_object()) o.type_error("nightly", "an object of thresholds", *n);
     c.prompt_template = o.str("prompt_template", c.prompt_template);
     c.chat_template = o.str("chat_template", c.chat_template);
     c.batch_size = static_cast<int>(o.integer("batch_size", c.batch_size, 1));
     c.threads = static_cast<int>(o.integer("threads", c.threads, 0));
     o.finish({"engine", "model", "adapters", "adapter_grid", "coef_vectors", "lora_mode", "merge", "tasks", "budgets",
-              "sampling", "http", "prompt_template", "chat_template", "batch_size", "threads"});
+              "sampling", "http", "nightly", "prompt_template", "chat_template", "batch_size", "threads"});
     return c;
 }
 

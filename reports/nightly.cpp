@@ -119,6 +119,19 @@ NightlyVerdict nightly_evaluate(const CompareResult& c, const NightlyThresholds&
         if (k.failed) v.failures.push_back(name + ": " + k.message);
         v.cases.push_back(k);
     }
+    if (c.deltas.empty()) {
+        // Nothing was compared (the grids share no point: a changed config, another task): passing
+        // would gate nothing. A failure the CI sees, saying why.
+        NightlyCase k;
+        k.name = "matched points";
+        k.classname = "adabench.nightly";
+        k.failed = true;
+        k.message = "no grid point of run " + std::to_string(c.new_run.run.id) + " matches the baseline run " +
+                    std::to_string(c.base.run.id) + " (" + std::to_string(c.only_base.size()) + " baseline and " +
+                    std::to_string(c.only_new.size()) + " new points): nothing was compared";
+        v.failures.push_back(k.name + ": " + k.message);
+        v.cases.push_back(k);
+    }
     v.regression = !v.failures.empty();
     return v;
 }

@@ -371,6 +371,34 @@ int64_t Store::insert_run(const RunRecord& run) {
     return id;
 }
 
+std::pair<RunRecord, bool> Store::claim_run(const RunRecord& run) {
+    if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
+    Transaction tx(impl_->db);
+    {
+        Stmt st(impl_->db, "SELECT " + schema::column_list(schema::run_fields()) +
+                               " FROM runs WHERE config_hash = ? ORDER BY id DESC LIMIT 1");
+        SQLITE_CHECK(impl_->db, sqlite3_bind_text64(st.get(), 1, run.config_hash.data(), run.config_hash.size(),
+                                                    SQLITE_TRANSIENT, SQLITE_UTF8));
+        if (st.step()) {
+            RunRecord found;
+            schema::read_fields(st.get(), schema::run_fields(), found, 0);
+            tx.commit();
+            return {found, true};
+        }
+    }
+    std::vector<schema::Field<RunRecord>> fields = schema::run_fields();
+    fields.erase(fields.begin());  // SQLite assigns the id
+    std::string q;
+    for (size_t i = 0; i < fields.size(); ++i) q += i ? ", ?" : "?";
+    Stmt ins(impl_->db, "INSERT INTO runs (" + schema::column_list(fields) + ") VALUES (" + q + ")");
+    schema::bind_fields(ins.get(), fields, run, 1);
+    ins.step();
+    RunRecord out = run;
+    out.id = sqlite3_last_insert_rowid(impl_->db);
+    tx.commit();
+    return {out, false};
+}
+
 void Store::update_run(const RunRecord& run) {
     if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
     std::vector<schema::Field<RunRecord>> fields;

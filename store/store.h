@@ -157,6 +157,10 @@ public:
     // ---- write API (harness, merge-db) ----
     // Inserts a run; id 0 = next free id. Returns the id.
     int64_t insert_run(const RunRecord& run);
+    // Atomically (one BEGIN IMMEDIATE transaction): the latest run with run.config_hash if there is
+    // one (second = true), else `run` inserted as a new run (its id set; second = false). Two sweeps
+    // of one config starting at once on one store thus share one run instead of making two.
+    std::pair<RunRecord, bool> claim_run(const RunRecord& run);
     // Updates the mutable fields of a run (status, finished_at, engine, device, host, shards,
     // hashes); config_json / config_hash never change.
     void update_run(const RunRecord& run);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "common/error.h"
 #include "fake_engine.h"
@@ -445,4 +446,40 @@ TEST(Sweep, MergeDbKeepsAnOkSampleFromAnyInputOverAFailedOne) {
     EXPECT_EQ(b.count_failed_samples(1), 0);
     EXPECT_EQ(dump_samples(a, 1), dump_samples(good, 1));
     EXPECT_EQ(dump_samples(b, 1), dump_samples(good, 1));
+}
+
+TEST(Sweep, TwoSweepsOfOneConfigStartingTogetherShareOneRun) {
+    // Issue 20 D10: two processes (here: two connections on two threads) start the same sweep on
+    // one store at once. The run is claimed in one transaction, so both join the same run; every
+    // sample is stored once.
+    auto f = make_fixture("together", json::object(), 12);
+    const std::string db = f.dir + "/r.db";
+    { Store init(db); }  // the schema exists before the race (creation itself is serialised by SQLite)
+    for (int round = 0; round < 5; ++round) {
+        std::string dbr = f.dir + "/r" + std::to_string(round) + ".db";
+        { Store init(dbr); }
+        SweepSummary a, b;
+        std::string err_a, err_b;
+        auto go = [&](SweepSummary* out, std::string* err) {
+            try {
+                Store st(dbr);
+                FakeProvider prov(nullptr, 2);
+                *out = sweep_run(f.config, f.tasks, prov, st, quiet());
+            } catch (const std::exception& e) {
+                *err = e.what();
+            }
+        };
+        std::thread ta(go, &a, &err_a), tb(go, &b, &err_b);
+        ta.join();
+        tb.join();
+        EXPECT_EQ(err_a, "");
+        EXPECT_EQ(err_b, "");
+        EXPECT_EQ(a.run_id, b.run_id) << "round " << round;
+        Store st(dbr);
+        EXPECT_EQ(st.list_runs().size(), 1u) << "round " << round;
+        EXPECT_EQ(st.count_samples(a.run_id), a.n_planned);
+        SampleFilter flt;
+        flt.run_id = a.run_id;
+        EXPECT_EQ(static_cast<int64_t>(st.list_samples(flt).size()), a.n_planned);
+    }
 }

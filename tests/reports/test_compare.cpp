@@ -165,6 +165,22 @@ TEST(Nightly, FailedSamplesAreNeverWrongAnswers) {
     EXPECT_NE(html_compare(c).find("failed-warning"), std::string::npos);
 }
 
+TEST(Nightly, NoMatchedPointIsAFailureNotAPass) {
+    // Issue 20 D9: a baseline whose grid shares no point with the new run compares nothing.
+    Store s(report_temp_db("nightly-nomatch.db"));
+    Pair p = build_pair(s);
+    CompareResult c = compare_runs(s, p.base, p.neu);
+    c.only_base.clear();
+    for (const auto& d : c.deltas) c.only_base.push_back(d.task + ": " + d.label);
+    c.deltas.clear();
+    NightlyThresholds t;
+    NightlyVerdict v = nightly_evaluate(c, t);
+    EXPECT_TRUE(v.regression);
+    ASSERT_EQ(v.failures.size(), 1u);
+    EXPECT_NE(v.failures[0].find("nothing was compared"), std::string::npos) << v.failures[0];
+    EXPECT_NE(nightly_junit_xml(v, "n").find("failures=\"1\""), std::string::npos);
+}
+
 TEST(Nightly, ThresholdParsing) {
     EXPECT_NO_THROW(nightly_parse_thresholds(nullptr, "c.json"));
     auto t = nightly_parse_thresholds(nlohmann::json{{"alpha", 0.01}, {"fail_on_missing_points", true}}, "c.json");
