@@ -252,24 +252,36 @@ TEST(HttpEngine, ProbeNamesAnUnknownModelAndAnUnreachableServer) {
 // ---- faults ----
 
 TEST(HttpEngine, RetriesThrough429With503AndResets) {
+    // Faults a retry can fix: 503 while the server loads, then, for the first attempt of every
+    // third generation request a 429 with Retry-After, and of every fifth a reset mid-body. Which
+    // requests fail depends on their bodies only (not on arrival order), and a retry of the same
+    // body always succeeds, so the test does not depend on timing.
     FakeLlm srv(FakeLlm::ADABENCH);
     std::atomic<int> n{0};
+    std::mutex mu;
+    std::set<std::string> seen;
+    int n_429 = 0, n_reset = 0;
     srv.fault = [&](const FakeRequest& r, const json&) -> std::optional<FakeAction> {
-        int k = n++;
-        if (k < 3) {  // loading
+        if (n++ < 3) {  // loading
             FakeAction a;
             a.status = 503;
             a.body = R"({"message":"loading"})";
             return a;
         }
-        if (r.target == "/v1/completions" && k % 7 == 0) {
+        if (r.target != "/v1/completions") return std::nullopt;
+        std::lock_guard<std::mutex> l(mu);
+        if (!seen.insert(r.body).second) return std::nullopt;  // a retry: served
+        size_t h = std::hash<std::string>{}(r.body);
+        if (h % 3 == 0) {
+            ++n_429;
             FakeAction a;
             a.status = 429;
             a.body = R"({"message":"queue full"})";
             a.headers = {{"Retry-After", "0"}};
             return a;
         }
-        if (r.target == "/v1/completions" && k % 11 == 0) {
+        if (h % 5 == 0) {
+            ++n_reset;
             FakeAction a;
             a.kind = FakeAction::RESET_MID_BODY;
             a.body = std::string(200, 'x');
@@ -281,7 +293,9 @@ TEST(HttpEngine, RetriesThrough429With503AndResets) {
     auto reqs = requests_for(kQuestions, {3, 9, 40}, 0.9f, 12);
     auto got = engine.generate(reqs);
     expect_same(got, reference(reqs), "with faults");
-    EXPECT_GT(engine.client_stats().n_retries, 0);
+    EXPECT_GT(n_429, 0);
+    EXPECT_GT(n_reset, 0);
+    EXPECT_GE(engine.client_stats().n_retries, n_429 + n_reset);
 }
 
 TEST(HttpEngine, ExhaustedRetriesFailOnlyThatSample) {
