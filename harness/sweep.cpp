@@ -12,18 +12,12 @@
 
 #include "common/error.h"
 #include "common/version.h"
+#include "engines/generation/sampling.h"
 #include "graders/grader.h"
 
 namespace adabench {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 uint64_t fnv1a(const std::string& s) {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -92,10 +86,10 @@ std::string task_template(const SweepConfig& c, const SweepTaskSpec& t) {
 }  // namespace
 
 uint64_t sweep_sample_seed(uint64_t seed, const std::string& task, const std::string& problem_id, int sample_index) {
-    uint64_t h = splitmix64(seed);
-    h = splitmix64(h ^ fnv1a(task));
-    h = splitmix64(h ^ fnv1a(problem_id));
-    h = splitmix64(h ^ static_cast<uint64_t>(sample_index));
+    uint64_t h = sampling_splitmix64(seed);
+    h = sampling_splitmix64(h ^ fnv1a(task));
+    h = sampling_splitmix64(h ^ fnv1a(problem_id));
+    h = sampling_splitmix64(h ^ static_cast<uint64_t>(sample_index));
     return h;
 }
 

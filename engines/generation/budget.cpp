@@ -31,6 +31,21 @@ bool all_space(const std::string& s, size_t from, size_t to) {
 
 }  // namespace
 
+BudgetSweep budget_plan_sweep(const std::vector<int>& think_budgets) {
+    BudgetSweep s;
+    for (int b : think_budgets)
+        if (b < 0) throw Error("think budget " + std::to_string(b) + " is negative");
+    s.budgets = think_budgets;
+    std::sort(s.budgets.begin(), s.budgets.end());
+    s.budgets.erase(std::unique(s.budgets.begin(), s.budgets.end()), s.budgets.end());
+    s.where.resize(s.budgets.size());
+    for (size_t j = 0; j < think_budgets.size(); ++j) {
+        auto it = std::lower_bound(s.budgets.begin(), s.budgets.end(), think_budgets[j]);
+        s.where[static_cast<size_t>(it - s.budgets.begin())].push_back(static_cast<int>(j));
+    }
+    return s;
+}
+
 BudgetSpec budget_make_spec(const GenerateRequest& req, int think_budget, const TokenText& text,
                             const std::vector<int32_t>& eos_ids) {
     const BudgetParams& bp = req.budget;

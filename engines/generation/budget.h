@@ -82,6 +82,15 @@ struct BudgetSpec {
     std::vector<std::string> stop;
 };
 
+// The distinct thinking budgets of a request, ascending (what a fork sweep runs), and for each the
+// indices into the request's own think_budgets that it answers (a budget may be listed twice).
+// Throws adabench::Error "think budget N is negative".
+struct BudgetSweep {
+    std::vector<int> budgets;
+    std::vector<std::vector<int>> where;
+};
+BudgetSweep budget_plan_sweep(const std::vector<int>& think_budgets);
+
 // Builds the spec of a request for one thinking budget (-1 = none). Throws adabench::Error on
 // invalid values (negative budgets, empty forced text with hard_cut, empty wait text with
 // min_think > 0, max_tokens <= 0, empty stop string, a negative stop token id, an empty think_end

@@ -155,20 +155,11 @@ private:
             throw Error(where("budget mechanism server means an external server enforces the budget"),
                         "use engine http with a vLLM server, or mechanism hard_cut");
         RequestPlan& p = job.plan;
-        std::vector<int> sorted = req.think_budgets;
-        for (int b : sorted) {
-            if (b < 0) throw Error(where("think budget " + std::to_string(b) + " is negative"));
-        }
-        std::sort(sorted.begin(), sorted.end());
-        sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-        p.budgets = sorted;
-        p.where.resize(sorted.size());
-        for (size_t j = 0; j < req.think_budgets.size(); ++j) {
-            auto it = std::lower_bound(sorted.begin(), sorted.end(), req.think_budgets[j]);
-            p.where[static_cast<size_t>(it - sorted.begin())].push_back(static_cast<int>(j));
-        }
         try {
-            p.spec = budget_make_spec(req, sorted.empty() ? -1 : sorted.back(), text_, opts_.eos_ids);
+            BudgetSweep sweep = budget_plan_sweep(req.think_budgets);
+            p.budgets = std::move(sweep.budgets);
+            p.where = std::move(sweep.where);
+            p.spec = budget_make_spec(req, p.budgets.empty() ? -1 : p.budgets.back(), text_, opts_.eos_ids);
         } catch (const Error& e) {
             throw Error(where(e.what()));
         }

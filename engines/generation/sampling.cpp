@@ -9,14 +9,14 @@
 
 namespace adabench {
 
-namespace {
-
-uint64_t splitmix64(uint64_t x) {
+uint64_t sampling_splitmix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
 }
+
+namespace {
 
 bool candidate_before(const TokenCandidate& a, const TokenCandidate& b) {
     if (a.logit != b.logit) return a.logit > b.logit;
@@ -33,9 +33,9 @@ bool candidate_before(const TokenCandidate& a, const TokenCandidate& b) {
 uint64_t sampling_hash(uint64_t seed, uint64_t seq_id, uint64_t position) {
     // Three chained rounds: each input passes through a full avalanche before the next is mixed in,
     // so (seed, seq, pos) and (seed, seq + 1, pos - k) share nothing.
-    uint64_t h = splitmix64(seed);
-    h = splitmix64(h ^ seq_id);
-    h = splitmix64(h ^ position);
+    uint64_t h = sampling_splitmix64(seed);
+    h = sampling_splitmix64(h ^ seq_id);
+    h = sampling_splitmix64(h ^ position);
     return h;
 }
 

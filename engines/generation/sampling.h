@@ -34,6 +34,8 @@ struct TokenCandidates {
 
 // splitmix64-based hash of (seed, seq_id, position); sampling_uniform maps it to [0, 1) with 53 bits.
 uint64_t sampling_hash(uint64_t seed, uint64_t seq_id, uint64_t position);
+// The splitmix64 finaliser the hash is built from (also what seeds are derived with elsewhere).
+uint64_t sampling_splitmix64(uint64_t x);
 double sampling_uniform(uint64_t seed, uint64_t seq_id, uint64_t position);
 
 // argmax of a logits row, ties to the lowest id (what SamplerGreedy picks). Throws adabench::Error

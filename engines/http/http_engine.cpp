@@ -41,13 +41,6 @@ std::string trim_url(std::string u) {
     return u;
 }
 
-uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 }  // namespace
@@ -557,19 +550,11 @@ private:
             }
             SampleRun& s = samples_[r];
             s.req = r;
-            std::vector<int> sorted = req.think_budgets;
-            for (int b : sorted)
-                if (b < 0) throw Error(where("think budget " + std::to_string(b) + " is negative"));
-            std::sort(sorted.begin(), sorted.end());
-            sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-            s.budgets = sorted;
-            s.where.resize(sorted.size());
-            for (size_t j = 0; j < req.think_budgets.size(); ++j) {
-                auto it = std::lower_bound(sorted.begin(), sorted.end(), req.think_budgets[j]);
-                s.where[static_cast<size_t>(it - sorted.begin())].push_back(static_cast<int>(j));
-            }
             try {
-                s.spec = budget_make_spec(req, sorted.empty() ? -1 : sorted.back(), *m_.text, m_.eos_ids);
+                BudgetSweep sweep = budget_plan_sweep(req.think_budgets);
+                s.budgets = std::move(sweep.budgets);
+                s.where = std::move(sweep.where);
+                s.spec = budget_make_spec(req, s.budgets.empty() ? -1 : s.budgets.back(), *m_.text, m_.eos_ids);
             } catch (const Error& e) {
                 throw Error(where(e.what()));
             }
@@ -578,11 +563,11 @@ private:
                     throw Error(where(std::string("budget mechanism server needs a vLLM server (thinking_token_budget); ") +
                                       http_flavour_name(m_.flavour) + " has no per-request thinking budget on token-id prompts"),
                                 "use mechanism hard_cut: adabench forces the budget itself, token-exactly, on any server");
-                if (sorted.size() != 1)
+                if (s.budgets.size() != 1)
                     throw Error(where("budget mechanism server takes one thinking budget per request (a server cannot fork)"));
                 if (req.budget.min_think > 0 && req.budget.max_waits > 0)
                     throw Error(where("Waits cannot be realised with a server-side budget"), "use mechanism hard_cut");
-                s.server_budget = sorted[0];
+                s.server_budget = s.budgets[0];
                 // vLLM counts thinking from the last start marker, prompt tokens included ("<think>\n"
                 // of an R1 prompt): send the budget plus those, so it caps generated thinking at B
                 // as adabench's own budgets do.
@@ -810,9 +795,12 @@ private:
         for (int32_t id : c.stop_ids) c.stop_id_texts.push_back(m_.flavour == HTTP_FLAVOUR_LLAMACPP && !contains(m_.eos_ids, id) ? m_.tok->decode_token(id) : "");
         c.stop_strs = req.stop;
         c.sampling = req.sampling;
-        uint64_t seed = req.seq_id == 0 ? req.sampling.seed : mix64(req.sampling.seed ^ mix64(req.seq_id));
+        uint64_t seed = req.seq_id == 0 ? req.sampling.seed
+                                        : sampling_splitmix64(req.sampling.seed ^ sampling_splitmix64(req.seq_id));
         // serve-engine keys randomness on positions: the same seed continues the same stream.
-        c.sampling.seed = m_.flavour == HTTP_FLAVOUR_ADABENCH || t.rounds == 0 ? seed : mix64(seed + static_cast<uint64_t>(t.rounds));
+        c.sampling.seed = m_.flavour == HTTP_FLAVOUR_ADABENCH || t.rounds == 0
+                              ? seed
+                              : sampling_splitmix64(seed + static_cast<uint64_t>(t.rounds));
         c.model = s.model;
         c.lora_scales = s.lora_scales;
         c.server_think_budget = s.server_budget_sent;
