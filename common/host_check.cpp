@@ -31,7 +31,8 @@ bool http_host_allowed(const std::string& host_header, bool have_host, bool http
     if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1) return true;
     if (host == "localhost") return true;
     const std::string suffix = ".localhost";
-    if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+    if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return true;
     return host == http_host_name(bind);
 }
 

@@ -29,8 +29,8 @@ const char* http_flavour_name(HttpFlavour f) {
 }
 
 HttpFlavour http_flavour_parse(const std::string& name) {
-    for (HttpFlavour f : {HTTP_FLAVOUR_VLLM, HTTP_FLAVOUR_SGLANG, HTTP_FLAVOUR_LLAMACPP, HTTP_FLAVOUR_OPENAI,
-                          HTTP_FLAVOUR_ADABENCH}) {
+    for (HttpFlavour f :
+         {HTTP_FLAVOUR_VLLM, HTTP_FLAVOUR_SGLANG, HTTP_FLAVOUR_LLAMACPP, HTTP_FLAVOUR_OPENAI, HTTP_FLAVOUR_ADABENCH}) {
         if (name == http_flavour_name(f)) return f;
     }
     throw Error("unknown http flavour '" + name + "'", "use vllm, sglang, llamacpp, openai, adabench or auto");

@@ -34,7 +34,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A fixed probe text: digits, spaces, punctuation, a non-ASCII letter and the think markers.
-const char* kProbeText = "Probe 12 + 7 = 19. Wait, let me check: <think>x</think> caf\xc3\xa9 \xe2\x88\x9a" "2";
+const char* kProbeText =
+    "Probe 12 + 7 = 19. Wait, let me check: <think>x</think> caf\xc3\xa9 \xe2\x88\x9a"
+    "2";
 
 std::string trim_url(std::string u) {
     while (!u.empty() && u.back() == '/') u.pop_back();
@@ -55,7 +57,7 @@ struct HttpEngine::Impl {
     json manifest = json::object();
     std::string device;
     std::string served_model;
-    int64_t ctx_len = -1;  // smallest context length over the URLs (-1 = unknown)
+    int64_t ctx_len = -1;   // smallest context length over the URLs (-1 = unknown)
     std::string lora_mode;  // "", "native", "materialise"
     // materialise: loaded combined adapters by coefficient vector, most recently used first
     std::list<std::pair<std::vector<float>, std::string>> loaded;
@@ -105,7 +107,8 @@ struct HttpEngine::Impl {
             eos_ids = {tok->eos_id()};
         }
         if (eos_ids.empty())
-            throw Error("http engine: " + o.tokenizer_dir + " names no EOS token (config.json eos_token_id or tokenizer_config.json eos_token)",
+            throw Error("http engine: " + o.tokenizer_dir +
+                            " names no EOS token (config.json eos_token_id or tokenizer_config.json eos_token)",
                         "without it adabench cannot tell an end of sequence from a stop");
     }
 
@@ -144,9 +147,10 @@ struct HttpEngine::Impl {
         HttpResponse r = client->send(req);
         if (r.status < 200 || r.status >= 300) {
             checks["generation"] = "failed";
-            throw Error(where(url) + ": the probe's generation request failed: " +
-                            (r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error),
-                        "check http.model (the served name) and the server's log");
+            throw Error(
+                where(url) + ": the probe's generation request failed: " +
+                    (r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error),
+                "check http.model (the served name) and the server's log");
         }
         GenReply g = http_flavour_parse_reply(flavour, r.body, c, eos_ids);
         if (!http_flavour_token_ids(flavour)) g.out_ids = tok->encode(g.text, true);
@@ -163,14 +167,18 @@ struct HttpEngine::Impl {
         if (flavour == HTTP_FLAVOUR_LLAMACPP) {
             HttpResponse p = client->send(get("/props", url));
             auto j = json_of(p);
-            if (!j) throw Error(where(url) + ": GET /props failed: " + (p.status ? http_error_message(p.body) : p.error),
-                                "is this a llama-server? (http.flavour)");
+            if (!j)
+                throw Error(where(url) + ": GET /props failed: " + (p.status ? http_error_message(p.body) : p.error),
+                            "is this a llama-server? (http.flavour)");
             if (auto b = j->find("build_info"); b != j->end() && b->is_string()) version = b->get<std::string>();
             if (auto d = j->find("default_generation_settings"); d != j->end() && d->is_object()) {
-                if (auto n = d->find("n_ctx"); n != d->end() && n->is_number_integer()) m["max_model_len"] = n->get<int64_t>();
+                if (auto n = d->find("n_ctx"); n != d->end() && n->is_number_integer())
+                    m["max_model_len"] = n->get<int64_t>();
             }
-            if (auto n = j->find("n_ctx"); n != j->end() && n->is_number_integer()) m["max_model_len"] = n->get<int64_t>();
-            if (auto s = j->find("total_slots"); s != j->end() && s->is_number_integer()) m["total_slots"] = s->get<int64_t>();
+            if (auto n = j->find("n_ctx"); n != j->end() && n->is_number_integer())
+                m["max_model_len"] = n->get<int64_t>();
+            if (auto s = j->find("total_slots"); s != j->end() && s->is_number_integer())
+                m["total_slots"] = s->get<int64_t>();
             if (auto mp = j->find("model_path"); mp != j->end() && mp->is_string()) m["model"] = mp->get<std::string>();
         } else {
             const char* vt = flavour == HTTP_FLAVOUR_SGLANG ? "/get_server_info" : "/version";
@@ -183,8 +191,9 @@ struct HttpEngine::Impl {
                 throw Error(where(url) + ": GET /v1/models failed: " +
                                 (ms.status ? "HTTP " + std::to_string(ms.status) + ": " + http_error_message(ms.body)
                                            : ms.error),
-                            ms.status == 401 || ms.status == 403 ? "set http.api_key_env to the variable holding the key"
-                                                                 : "is the server up and is the URL right?");
+                            ms.status == 401 || ms.status == 403
+                                ? "set http.api_key_env to the variable holding the key"
+                                : "is the server up and is the URL right?");
             }
             json ids = json::array();
             int64_t max_len = -1;
@@ -195,7 +204,8 @@ struct HttpEngine::Impl {
                     std::string id = e.value("id", "");
                     ids.push_back(id);
                     int64_t len = -1;
-                    if (auto ml = e.find("max_model_len"); ml != e.end() && ml->is_number_integer()) len = ml->get<int64_t>();
+                    if (auto ml = e.find("max_model_len"); ml != e.end() && ml->is_number_integer())
+                        len = ml->get<int64_t>();
                     if ((o.model.empty() && match.empty()) || id == o.model) {
                         match = id;
                         max_len = len;
@@ -204,8 +214,9 @@ struct HttpEngine::Impl {
             }
             m["models"] = ids;
             if (match.empty()) {
-                throw Error(where(url) + ": the server does not serve model '" + o.model + "' (it lists " + ids.dump() + ")",
-                            "set http.model to the served name");
+                throw Error(
+                    where(url) + ": the server does not serve model '" + o.model + "' (it lists " + ids.dump() + ")",
+                    "set http.model to the served name");
             }
             if (served_model.empty()) served_model = match;
             m["model"] = match;
@@ -234,13 +245,15 @@ struct HttpEngine::Impl {
             } else {
                 std::vector<int32_t> theirs;
                 for (const auto& v : (*j)["tokens"]) {
-                    if (v.is_number_integer()) theirs.push_back(v.get<int32_t>());
+                    if (v.is_number_integer())
+                        theirs.push_back(v.get<int32_t>());
                     else if (v.is_object() && v.contains("id") && v["id"].is_number_integer())
                         theirs.push_back(v["id"].get<int32_t>());
                 }
                 if (theirs != ours) {
-                    throw Error(where(url) + ": the server's tokenizer disagrees with " + o.tokenizer_dir + " on a probe text (" +
-                                    std::to_string(theirs.size()) + " vs " + std::to_string(ours.size()) + " tokens)",
+                    throw Error(where(url) + ": the server's tokenizer disagrees with " + o.tokenizer_dir +
+                                    " on a probe text (" + std::to_string(theirs.size()) + " vs " +
+                                    std::to_string(ours.size()) + " tokens)",
                                 "point http.tokenizer at the served model's own directory");
                 }
                 checks["tokenizer"] = "ok";
@@ -252,8 +265,9 @@ struct HttpEngine::Impl {
         if (http_flavour_token_ids(flavour)) {
             if (g.have_prompt_echo) {
                 if (g.prompt_echo != prompt) {
-                    throw Error(where(url) + ": the server changed the token-id prompt (sent " + std::to_string(prompt.size()) +
-                                    " ids, it evaluated " + std::to_string(g.prompt_echo.size()) +
+                    throw Error(where(url) + ": the server changed the token-id prompt (sent " +
+                                    std::to_string(prompt.size()) + " ids, it evaluated " +
+                                    std::to_string(g.prompt_echo.size()) +
                                     (g.prompt_echo.size() == prompt.size() + 1 ? ": an added BOS" : "") + ")",
                                 "the server must take prompt ids verbatim; a double BOS changes every result");
                 }
@@ -262,7 +276,7 @@ struct HttpEngine::Impl {
                 // llama.cpp reports a count only (prompt cache hits lower it, so only more is wrong).
                 if (g.prompt_evaluated > static_cast<int64_t>(prompt.size()))
                     throw Error(where(url) + ": the server evaluated " + std::to_string(g.prompt_evaluated) +
-                                    " prompt tokens for " + std::to_string(prompt.size()) + " sent (an added BOS?)");
+                                " prompt tokens for " + std::to_string(prompt.size()) + " sent (an added BOS?)");
                 checks["prompt_echo"] = "count";
             } else {
                 checks["prompt_echo"] = "not reported";
@@ -271,8 +285,9 @@ struct HttpEngine::Impl {
             while (!body_ids.empty() && contains(eos_ids, body_ids.back())) body_ids.pop_back();
             checks["output_ids"] = tok->decode(body_ids) == g.text ? "ok" : "text differs from the decoded ids";
             if (static_cast<int>(g.out_ids.size()) > 4 + (g.stop_id_appended ? 1 : 0))
-                throw Error(where(url) + ": asked for 4 tokens, the server returned " + std::to_string(g.out_ids.size()),
-                            "the server ignores max_tokens");
+                throw Error(
+                    where(url) + ": asked for 4 tokens, the server returned " + std::to_string(g.out_ids.size()),
+                    "the server ignores max_tokens");
             // Stop ids honoured: stopping on the third greedy token must end the output there.
             GenReply ref = probe_gen(url, prompt, 8, {}, 0.0f, 0, 0, checks);
             std::vector<int32_t> gen = ref.out_ids;
@@ -303,8 +318,9 @@ struct HttpEngine::Impl {
             }
             checks["top_k"] = same ? "ok" : "ignored";
             if (!same)
-                throw Error(where(url) + ": top_k 1 at temperature 1 did not give the greedy tokens: the server ignores top_k",
-                            "adabench sends every sampling field; a server that drops one gives other results");
+                throw Error(
+                    where(url) + ": top_k 1 at temperature 1 did not give the greedy tokens: the server ignores top_k",
+                    "adabench sends every sampling field; a server that drops one gives other results");
             // Same seed twice: the same tokens (a determinism rate is the report's business).
             GenReply a = probe_gen(url, prompt, 8, {}, 1.0f, 0, 7, checks);
             GenReply b = probe_gen(url, prompt, 8, {}, 1.0f, 0, 7, checks);
@@ -323,9 +339,9 @@ struct HttpEngine::Impl {
             throw Error("http engine: LoRA adapters are configured but http.lora.realisation is \"refuse\"");
         if (want == "auto") want = http_flavour_native_lora(flavour) ? "native" : "materialise";
         if (want == "native" && !http_flavour_native_lora(flavour))
-            throw Error(std::string("http engine: flavour ") + http_flavour_name(flavour) +
-                            " has no per-request LoRA scales",
-                        "use lora realisation \"materialise\" (vllm, sglang) or a llama-server / serve-engine");
+            throw Error(
+                std::string("http engine: flavour ") + http_flavour_name(flavour) + " has no per-request LoRA scales",
+                "use lora realisation \"materialise\" (vllm, sglang) or a llama-server / serve-engine");
         if (want == "materialise" && flavour != HTTP_FLAVOUR_VLLM && flavour != HTTP_FLAVOUR_SGLANG &&
             flavour != HTTP_FLAVOUR_ADABENCH)
             throw Error(std::string("http engine: flavour ") + http_flavour_name(flavour) +
@@ -343,11 +359,12 @@ struct HttpEngine::Impl {
                 HttpResponse r = client->send(get("/lora-adapters", u));
                 auto j = json_of(r);
                 if (!j || !j->is_array())
-                    throw Error(where(u) + ": GET /lora-adapters failed" + (r.status ? ": " + http_error_message(r.body) : ": " + r.error),
+                    throw Error(where(u) + ": GET /lora-adapters failed" +
+                                    (r.status ? ": " + http_error_message(r.body) : ": " + r.error),
                                 "start llama-server with --lora A.gguf --lora B.gguf --lora-init-without-apply");
                 if (j->size() < o.adapter_paths.size())
-                    throw Error(where(u) + ": the server has " + std::to_string(j->size()) + " LoRA adapters loaded, the config names " +
-                                    std::to_string(o.adapter_paths.size()),
+                    throw Error(where(u) + ": the server has " + std::to_string(j->size()) +
+                                    " LoRA adapters loaded, the config names " + std::to_string(o.adapter_paths.size()),
                                 "load the same adapters, in the same order, on every server");
                 json paths = json::array();
                 for (const auto& a : *j) paths.push_back(a.is_object() ? a.value("path", "") : "");
@@ -380,7 +397,8 @@ struct HttpEngine::Impl {
         LoraCatResult cat = lora_cat_write(ads, coefs, o.lora_dir, lo);
         if (o.max_lora_rank > 0 && cat.max_rank > o.max_lora_rank)
             throw Error("http engine: the combined adapter for coefficients " + json(coefs).dump() + " has rank " +
-                            std::to_string(cat.max_rank) + ", above http.lora.max_rank " + std::to_string(o.max_lora_rank),
+                            std::to_string(cat.max_rank) + ", above http.lora.max_rank " +
+                            std::to_string(o.max_lora_rank),
                         "start the server with a larger --max-lora-rank (vLLM/SGLang) and raise http.lora.max_rank");
         std::string server_path = cat.dir;
         if (!o.lora_server_dir.empty())
@@ -391,13 +409,16 @@ struct HttpEngine::Impl {
         }
         for (int u = 0; u < client->n_urls(); ++u) {
             json body = {{"lora_name", cat.name}, {"lora_path", server_path}};
-            HttpResponse r = client->send(post(flavour == HTTP_FLAVOUR_SGLANG ? "/load_lora_adapter" : "/v1/load_lora_adapter", body, u));
+            HttpResponse r = client->send(
+                post(flavour == HTTP_FLAVOUR_SGLANG ? "/load_lora_adapter" : "/v1/load_lora_adapter", body, u));
             if (r.status < 200 || r.status >= 300) {
-                std::string msg = r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error;
-                throw Error(where(u) + ": loading the combined adapter " + server_path + " (rank " + std::to_string(cat.max_rank) +
-                                ") failed: " + msg,
-                            "vLLM needs --enable-lora, --max-lora-rank >= the rank and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; "
-                            "the path must be readable by the server (http.lora.server_dir)");
+                std::string msg =
+                    r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error;
+                throw Error(
+                    where(u) + ": loading the combined adapter " + server_path + " (rank " +
+                        std::to_string(cat.max_rank) + ") failed: " + msg,
+                    "vLLM needs --enable-lora, --max-lora-rank >= the rank and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; "
+                    "the path must be readable by the server (http.lora.server_dir)");
             }
         }
         loaded.emplace_front(coefs, cat.name);
@@ -407,7 +428,8 @@ struct HttpEngine::Impl {
     void unload(const std::string& name) {
         for (int u = 0; u < client->n_urls(); ++u) {
             json body = {{"lora_name", name}};
-            client->send(post(flavour == HTTP_FLAVOUR_SGLANG ? "/unload_lora_adapter" : "/v1/unload_lora_adapter", body, u));
+            client->send(
+                post(flavour == HTTP_FLAVOUR_SGLANG ? "/unload_lora_adapter" : "/v1/unload_lora_adapter", body, u));
         }
     }
 };
@@ -436,7 +458,7 @@ struct Track {
     SampleRun* sample = nullptr;
     BudgetController ctl;
     bool fork = false;
-    std::vector<int> pending;  // budget indices this track answers
+    std::vector<int> pending;   // budget indices this track answers
     int forced_at_output = -1;  // n_output right after the forced text (answer_budget bookkeeping)
     // what this track (and the main track before it forked) did
     int rounds = 0, attempts = 0;
@@ -539,10 +561,13 @@ private:
         results_.resize(requests_.size());
         for (size_t r = 0; r < requests_.size(); ++r) {
             const GenerateRequest& req = requests_[r];
-            auto where = [&](const std::string& msg) { return "http engine: request " + std::to_string(r) + ": " + msg; };
+            auto where = [&](const std::string& msg) {
+                return "http engine: request " + std::to_string(r) + ": " + msg;
+            };
             if (req.prompt_ids.empty()) throw Error(where("the prompt is empty"));
             for (int32_t id : req.prompt_ids)
-                if (id < 0 || id >= vocab) throw Error(where("prompt token " + std::to_string(id) + " is outside the vocabulary"));
+                if (id < 0 || id >= vocab)
+                    throw Error(where("prompt token " + std::to_string(id) + " is outside the vocabulary"));
             try {
                 sampling_validate_params(req.sampling);
             } catch (const Error& e) {
@@ -560,11 +585,14 @@ private:
             }
             if (req.budget.mechanism == BUDGET_MECHANISM_SERVER) {
                 if (m_.flavour != HTTP_FLAVOUR_VLLM)
-                    throw Error(where(std::string("budget mechanism server needs a vLLM server (thinking_token_budget); ") +
-                                      http_flavour_name(m_.flavour) + " has no per-request thinking budget on token-id prompts"),
-                                "use mechanism hard_cut: adabench forces the budget itself, token-exactly, on any server");
+                    throw Error(
+                        where(std::string("budget mechanism server needs a vLLM server (thinking_token_budget); ") +
+                              http_flavour_name(m_.flavour) +
+                              " has no per-request thinking budget on token-id prompts"),
+                        "use mechanism hard_cut: adabench forces the budget itself, token-exactly, on any server");
                 if (s.budgets.size() != 1)
-                    throw Error(where("budget mechanism server takes one thinking budget per request (a server cannot fork)"));
+                    throw Error(
+                        where("budget mechanism server takes one thinking budget per request (a server cannot fork)"));
                 if (req.budget.min_think > 0 && req.budget.max_waits > 0)
                     throw Error(where("Waits cannot be realised with a server-side budget"), "use mechanism hard_cut");
                 s.server_budget = s.budgets[0];
@@ -574,7 +602,8 @@ private:
                 s.server_budget_sent = s.server_budget;
                 if (s.spec.think_begin.id >= 0) {
                     auto it = std::find(req.prompt_ids.rbegin(), req.prompt_ids.rend(), s.spec.think_begin.id);
-                    if (it != req.prompt_ids.rend()) s.server_budget_sent += static_cast<int>(it - req.prompt_ids.rbegin());
+                    if (it != req.prompt_ids.rend())
+                        s.server_budget_sent += static_cast<int>(it - req.prompt_ids.rbegin());
                 }
                 check_server_budget(req);
             }
@@ -591,7 +620,8 @@ private:
                 if (req.lora_coefs.size() != m_.o.adapter_paths.size())
                     throw Error(where("lora_coefs has " + std::to_string(req.lora_coefs.size()) + " entries but " +
                                       std::to_string(m_.o.adapter_paths.size()) + " adapters are configured"));
-                bool all_zero = std::all_of(req.lora_coefs.begin(), req.lora_coefs.end(), [](float c) { return c == 0.0f; });
+                bool all_zero =
+                    std::all_of(req.lora_coefs.begin(), req.lora_coefs.end(), [](float c) { return c == 0.0f; });
                 if (m_.lora_mode == "native") {
                     s.lora_scales = req.lora_coefs;
                 } else if (!all_zero) {
@@ -606,9 +636,8 @@ private:
     // the field (vLLM drops unknown fields silently; it also needs --reasoning-parser / --reasoning-config).
     void check_server_budget(const GenerateRequest& req) {
         if (m_.manifest.contains("server_budget")) return;
-        const int32_t end = m_.text->encode_text(req.budget.think_end).size() == 1
-                                ? m_.text->encode_text(req.budget.think_end)[0]
-                                : -1;
+        const int32_t end =
+            m_.text->encode_text(req.budget.think_end).size() == 1 ? m_.text->encode_text(req.budget.think_end)[0] : -1;
         if (end < 0) throw Error("http engine: budget mechanism server needs a one-token end-of-thinking marker");
         GenCall c;
         c.prompt_ids = req.prompt_ids;
@@ -625,22 +654,23 @@ private:
             hr.timeout_s = m_.o.base_timeout_s;
             HttpResponse r = m_.client->send(hr);
             if (r.status < 200 || r.status >= 300)
-                throw Error("http engine: the server-budget check failed: " +
-                            (r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error));
+                throw Error(
+                    "http engine: the server-budget check failed: " +
+                    (r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error));
             GenReply g = http_flavour_parse_reply(m_.flavour, r.body, c, m_.eos_ids);
             return std::find(g.out_ids.begin(), g.out_ids.end(), end) - g.out_ids.begin();
         };
         int64_t forced = end_at(0), natural = end_at(-1);
         if (forced >= c.max_new || forced >= natural)
-            throw Error("http engine: thinking_token_budget 0 did not end thinking earlier than no budget (end at token " +
-                            std::to_string(forced) + " vs " + std::to_string(natural) + "): the server ignores it",
-                        "start vLLM with --reasoning-parser (and --reasoning-config naming </think>), or use mechanism hard_cut");
+            throw Error(
+                "http engine: thinking_token_budget 0 did not end thinking earlier than no budget (end at token " +
+                    std::to_string(forced) + " vs " + std::to_string(natural) + "): the server ignores it",
+                "start vLLM with --reasoning-parser (and --reasoning-config naming </think>), or use mechanism "
+                "hard_cut");
         m_.manifest["server_budget"] = {{"check", "ok"}, {"end_at_budget_0", forced}, {"end_without_budget", natural}};
     }
 
-    int budget_of(const Track& t, size_t i) const {
-        return t.sample->budgets[static_cast<size_t>(t.pending[i])];
-    }
+    int budget_of(const Track& t, size_t i) const { return t.sample->budgets[static_cast<size_t>(t.pending[i])]; }
     bool sweep(const Track& t) const { return !t.fork && t.ctl.spec().think_budget >= 0; }
 
     void record(const Track& t, const BudgetController& ctl, const std::vector<int>& idx) {
@@ -663,8 +693,10 @@ private:
             e["budget"] = "server_vllm";
             e["thinking_token_budget_sent"] = s.server_budget_sent;
         }
-        if (!s.lora_scales.empty()) e["lora"] = "native";
-        else if (s.model != m_.served_model) e["lora"] = "materialised_cat:" + s.model;
+        if (!s.lora_scales.empty())
+            e["lora"] = "native";
+        else if (s.model != m_.served_model)
+            e["lora"] = "materialised_cat:" + s.model;
         res.engine_json = e.dump();
         auto& out = results_[s.req];
         if (s.budgets.empty()) {
@@ -792,7 +824,9 @@ private:
             http_flavour_token_ids(m_.flavour))
             c.stop_ids.push_back(spec.think_end.id);
         for (int32_t id : req.stop_token_ids) c.stop_ids.push_back(id);
-        for (int32_t id : c.stop_ids) c.stop_id_texts.push_back(m_.flavour == HTTP_FLAVOUR_LLAMACPP && !contains(m_.eos_ids, id) ? m_.tok->decode_token(id) : "");
+        for (int32_t id : c.stop_ids)
+            c.stop_id_texts.push_back(
+                m_.flavour == HTTP_FLAVOUR_LLAMACPP && !contains(m_.eos_ids, id) ? m_.tok->decode_token(id) : "");
         c.stop_strs = req.stop;
         c.sampling = req.sampling;
         uint64_t seed = req.seq_id == 0 ? req.sampling.seed
@@ -825,7 +859,8 @@ private:
             t.sample->url = r.url_index;  // later rounds follow the move
         }
         if (r.status == 0 || r.retries_exhausted || http_status_retryable(r.status)) {
-            std::string why = r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error;
+            std::string why =
+                r.status ? "HTTP " + std::to_string(r.status) + ": " + http_error_message(r.body) : r.error;
             fail(t, "server " + (r.url_index >= 0 ? m_.client->url(r.url_index) : std::string("?")) + " failed after " +
                         std::to_string(r.attempts) + " attempts: " + why);
             return;
@@ -834,8 +869,8 @@ private:
             fatal_ = "http engine: " + m_.client->url(r.url_index >= 0 ? r.url_index : 0) + " answered HTTP " +
                      std::to_string(r.status) + ": " + http_error_message(r.body);
             fatal_hint_ = r.status == 401 || r.status == 403 ? "check http.api_key_env"
-                          : r.status == 404                   ? "check http.model and the flavour"
-                                                              : "a request the server refuses will not work on retry; fix the config";
+                          : r.status == 404                  ? "check http.model and the flavour"
+                                            : "a request the server refuses will not work on retry; fix the config";
             m_.client->stop();
             return;
         }

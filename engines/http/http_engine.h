@@ -55,7 +55,8 @@ struct HttpEngineOptions {
     bool allow_retokenized_seams = false;
     // LoRA: the adapters that GenerateRequest::lora_coefs index, in order.
     std::vector<std::string> adapter_paths;
-    std::string lora_realisation = "auto";  // auto (native where possible, else materialise), native, materialise, refuse
+    std::string lora_realisation =
+        "auto";                   // auto (native where possible, else materialise), native, materialise, refuse
     std::string lora_dir;         // materialise: where combined adapters are written (readable by the server)
     std::string lora_server_dir;  // the same directory as the server sees it ("" = lora_dir)
     int max_lora_rank = 0;        // materialise: refuse a combined rank above this (0 = let the server decide)

@@ -9,6 +9,7 @@
 #include "common/io.h"
 #include "harness/cli/args.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/stop_signals.h"
 #include "reports/server.h"
 
 namespace adabench {
@@ -45,19 +46,13 @@ int cmd_serve(int argc, char** argv) {
                      o.bind.c_str());
     if (o.bind == "localhost") o.bind = "127.0.0.1";
 
-    // Block the signals before the worker threads start, so only sigwait below receives them.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    const sigset_t set = cli_block_stop_signals();  // before any server thread starts
     ReportServer server(o);
     server.start();
     std::printf("serving %s on http://%s:%u/ (read-only; Ctrl-C stops)\n", o.db_path.c_str(),
                 o.bind.find(':') != std::string::npos ? ("[" + o.bind + "]").c_str() : o.bind.c_str(), server.port());
     std::fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
+    int sig = cli_wait_stop_signal(set);
     server.stop();
     std::printf("stopped (signal %d)\n", sig);
     return 0;

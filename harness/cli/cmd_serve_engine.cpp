@@ -13,6 +13,7 @@
 #include "engines/http/serve_engine.h"
 #include "harness/cli/args.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/stop_signals.h"
 
 namespace adabench {
 
@@ -95,12 +96,7 @@ int cmd_serve_engine(int argc, char** argv) {
                      o.api_key.empty() ? " (no API key: see --api-key-env)" : "");
     }
 
-    // Block the signals before any thread starts, so only sigwait below receives them.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    const sigset_t set = cli_block_stop_signals();  // before any server thread starts
     EngineServer server(o);
     server.start();
     const std::string host = o.bind.find(':') != std::string::npos ? "[" + o.bind + "]" : o.bind;
@@ -113,8 +109,7 @@ int cmd_serve_engine(int argc, char** argv) {
     for (const auto& [name, dir] : o.lora_modules) std::printf("lora module '%s': %s\n", name.c_str(), dir.c_str());
     std::printf("listening on http://%s:%u\n", host.c_str(), server.port());
     std::fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
+    int sig = cli_wait_stop_signal(set);
     server.stop();
     std::printf("stopped (signal %d)\n", sig);
     return 0;

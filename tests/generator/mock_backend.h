@@ -47,6 +47,13 @@ private:
     std::vector<std::string> table_;
 };
 
+// The 16-token table the generator tests share: EOS 0, <think> 1, </think> 2, "\n" 3, " " 4,
+// "a".."e" 5..9, "Wait" 10, "**Final Answer:**" 11, "</" 12 and "think>" 13 (a split marker), "x" 14, "STOP" 15.
+inline std::vector<std::string> mock_think_table() {
+    return {"<eos>", "<think>", "</think>",          "\n", " ",      "a", "b",   "c", "d",
+            "e",     "Wait",    "**Final Answer:**", "</", "think>", "x", "STOP"};
+}
+
 // logits_fn(history, logits) fills vocab_size logits for a slot holding `history`.
 using MockLogitsFn = std::function<void(const std::vector<int32_t>& history, float* logits)>;
 

@@ -18,12 +18,8 @@ using testing::MockText;
 constexpr int V = 16;
 enum : int32_t { EOS = 0, BEGIN = 1, END = 2, NL = 3, SP = 4, A = 5, B = 6, C = 7, WAIT = 10, FINAL = 11 };
 
-std::vector<std::string> table() {
-    return {"<eos>", "<think>", "</think>",          "\n", " ",      "a", "b",   "c", "d",
-            "e",     "Wait",    "**Final Answer:**", "</", "think>", "x", "STOP"};
-}
 std::vector<std::string> split_table() {
-    auto t = table();
+    auto t = testing::mock_think_table();
     t[END] = "zz";
     return t;
 }
@@ -67,7 +63,7 @@ TEST(Generator, GreedyScriptAndCounts) {
         return gen < 5 ? seq[gen] : EOS;
     };
     MockBackend be(V, testing::mock_script_logits(V, next));
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r = base_request(0, {A, A});
     auto res = generator_run(be, text, options(), {r});
     ASSERT_EQ(res.size(), 1u);
@@ -89,7 +85,7 @@ TEST(Generator, RefusesTheServerBudgetMechanism) {
     // "server" means an external server enforces the budget: in process it would silently run
     // without one, so it is refused, naming the request.
     MockBackend be(V, testing::mock_script_logits(V, [](const std::vector<int32_t>&) -> int32_t { return A; }));
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r = base_request(0, {A, A});
     r.budget.mechanism = BUDGET_MECHANISM_SERVER;
     r.think_budgets = {4};
@@ -108,7 +104,7 @@ TEST(Generator, AFullContextEndsTheSequenceNotTheBatch) {
     auto next = [](const std::vector<int32_t>&) -> int32_t { return A; };  // thinks forever
     MockBackend be(V, testing::mock_script_logits(V, next));
     be.cap = 8;
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest longer = base_request(0, {A, A});
     longer.max_tokens = 100;
     GenerateRequest too_long = base_request(0, std::vector<int32_t>(9, A));
@@ -135,7 +131,7 @@ TEST(Generator, AFullContextEndsTheSequenceNotTheBatch) {
 TEST(Generator, HardCutFeedsTheForcedTextAsOneBlock) {
     auto next = [](const std::vector<int32_t>&) -> int32_t { return A; };  // thinks forever
     MockBackend be(V, testing::mock_script_logits(V, next));
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r = base_request(0, {B});
     r.think_budgets = {3};
     r.budget.answer_budget = 2;
@@ -229,16 +225,17 @@ std::vector<float> bias_for(std::vector<int32_t> end_ids) {
 
 INSTANTIATE_TEST_SUITE_P(
     Generator, Sweep,
-    ::testing::Values(SweepCase{"sampled", table(), 0, 0, "Wait", 0.9f, bias_for({END})},
-                      SweepCase{"greedy", table(), 0, 0, "Wait", 0.0f, bias_for({END})},
-                      SweepCase{"waits", table(), 12, 2, "Wait", 0.9f, bias_for({END})},
-                      SweepCase{"long_waits_cut_by_budgets", table(), 20, 3, "Wait a b c", 0.9f, bias_for({END})},
+    ::testing::Values(SweepCase{"sampled", testing::mock_think_table(), 0, 0, "Wait", 0.9f, bias_for({END})},
+                      SweepCase{"greedy", testing::mock_think_table(), 0, 0, "Wait", 0.0f, bias_for({END})},
+                      SweepCase{"waits", testing::mock_think_table(), 12, 2, "Wait", 0.9f, bias_for({END})},
+                      SweepCase{"long_waits_cut_by_budgets", testing::mock_think_table(), 20, 3, "Wait a b c", 0.9f,
+                                bias_for({END})},
                       SweepCase{"text_marker", split_table(), 0, 0, "Wait", 0.9f, bias_for({12, 13})},
                       SweepCase{"text_marker_waits", split_table(), 10, 2, "Wait ab", 0.9f, bias_for({12, 13})}),
     [](const ::testing::TestParamInfo<SweepCase>& info) { return info.param.name; });
 
 TEST(Generator, ResultsDoNotDependOnBatchComposition) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     std::vector<GenerateRequest> reqs;
     for (uint64_t i = 0; i < 10; ++i) {
         GenerateRequest r = base_request(i, {static_cast<int32_t>(A + i % 4)});
@@ -262,7 +259,7 @@ TEST(Generator, ResultsDoNotDependOnBatchComposition) {
 }
 
 TEST(Generator, ContinuousBatchingKeepsTheBatchFullAndFreesSlots) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     std::vector<GenerateRequest> reqs;
     for (uint64_t i = 0; i < 7; ++i) {
         GenerateRequest r = base_request(i, {A});
@@ -288,7 +285,7 @@ TEST(Generator, ContinuousBatchingKeepsTheBatchFullAndFreesSlots) {
 }
 
 TEST(Generator, BudgetsInAnyOrderAndDuplicates) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r = base_request(3, {A, B});
     r.sampling.temperature = 0.7f;
     r.think_budgets = {9, 2, 9, 5};
@@ -302,7 +299,7 @@ TEST(Generator, BudgetsInAnyOrderAndDuplicates) {
 }
 
 TEST(Generator, LogitsObserverSeesEverySampledToken) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r = base_request(0, {A});
     r.sampling.temperature = 0.0f;
     r.think_budgets = {4};
@@ -324,7 +321,7 @@ TEST(Generator, LogitsObserverSeesEverySampledToken) {
 }
 
 TEST(Generator, LoraCoefficientsReachTheBackend) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r = base_request(0, {A});
     r.max_tokens = 2;
     r.budget.mechanism = BUDGET_MECHANISM_NONE;
@@ -343,7 +340,7 @@ TEST(Generator, LoraCoefficientsReachTheBackend) {
 }
 
 TEST(Generator, InvalidRequestsAreErrorsBeforeAnyWork) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     MockBackend be(V, testing::mock_hash_logits(V, 4.0f, {}));
     GenerateRequest ok = base_request(0, {A});
     auto expect_error = [&](GenerateRequest r, const std::string& needle) {
@@ -374,7 +371,7 @@ TEST(Generator, InvalidRequestsAreErrorsBeforeAnyWork) {
 }
 
 TEST(Generator, SlotsAreFreedWhenTheBackendFails) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     std::vector<GenerateRequest> reqs;
     for (uint64_t i = 0; i < 4; ++i) {
         GenerateRequest r = base_request(i, {A});

@@ -27,10 +27,6 @@ using testing::MockText;
 constexpr int V = 16;
 enum : int32_t { EOS = 0, BEGIN = 1, END = 2, NL = 3, SP = 4, A = 5, B = 6, C = 7, D = 8, X = 14 };
 
-std::vector<std::string> table() {
-    return {"<eos>", "<think>", "</think>",          "\n", " ",      "a", "b",   "c", "d",
-            "e",     "Wait",    "**Final Answer:**", "</", "think>", "x", "STOP"};
-}
 
 GeneratorOptions options(int max_batch) {
     GeneratorOptions o;
@@ -131,7 +127,7 @@ private:
 };
 
 TEST(GeneratorServe, RequestsArrivingWhileOthersRunMatchSeparateRuns) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     auto reqs = mixed_requests(24);
     std::vector<int> arrival;
     for (size_t i = 0; i < reqs.size(); ++i) arrival.push_back(static_cast<int>(3 * i));  // a new one every 3 steps
@@ -169,7 +165,7 @@ TEST(GeneratorServe, RequestsArrivingWhileOthersRunMatchSeparateRuns) {
 }
 
 TEST(GeneratorServe, InvalidRequestsGetTheirOwnErrorAndTheLoopKeepsServing) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     auto reqs = mixed_requests(6);
     reqs[1].max_tokens = 0;
     reqs[3].stop_token_ids = {A, V + 4};
@@ -226,7 +222,7 @@ public:
 };
 
 TEST(GeneratorServe, PrepareCompletesOrRefusesARequestAtAdmission) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     auto reqs = mixed_requests(3);
     PreparedSource src;
     src.out.resize(3);
@@ -262,7 +258,7 @@ TEST(GeneratorServe, PrepareCompletesOrRefusesARequestAtAdmission) {
 }
 
 TEST(GeneratorServe, BackendFailureFailsTheActiveJobsOnly) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     auto reqs = mixed_requests(5);
     for (auto& r : reqs) {
         r.max_tokens = 30;
@@ -294,7 +290,7 @@ TEST(GeneratorServe, BackendFailureFailsTheActiveJobsOnly) {
 }
 
 TEST(GeneratorServe, AFullCacheFailsTheRequestThatCannotStart) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     auto reqs = mixed_requests(3);
     for (auto& r : reqs) {
         r.think_budgets.clear();
@@ -311,7 +307,7 @@ TEST(GeneratorServe, AFullCacheFailsTheRequestThatCannotStart) {
 }
 
 TEST(GeneratorServe, StopTokenIdsThroughGenerateRun) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     // Greedy script a, b, x, c, ...: x (a stop id) ends it after three tokens.
     auto next = [](const std::vector<int32_t>& h) -> int32_t {
         static const int32_t script[] = {A, B, X, C, C, C, C, C};
@@ -349,7 +345,7 @@ TEST(GeneratorServe, StopTokenIdsThroughGenerateRun) {
 // The thread-safe queue: jobs pushed from other threads while the loop runs; pause lets the loop
 // return once idle; close hands back what never started.
 TEST(GeneratorServe, QueueFromOtherThreadsPauseAndClose) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     auto reqs = mixed_requests(16);
     MockBackend be = make_backend();
     GeneratorQueue q;
@@ -407,7 +403,7 @@ TEST(GeneratorServe, QueueFromOtherThreadsPauseAndClose) {
 }
 
 TEST(GeneratorServe, AbortFailsWhatIsRunning) {
-    MockText text(table());
+    MockText text(testing::mock_think_table());
     GenerateRequest r;
     r.prompt_ids = {A};
     r.max_tokens = 1000000;  // would run for a long time

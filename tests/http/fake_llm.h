@@ -101,8 +101,8 @@ struct Generated {
 // think_budget >= 0: vLLM's thinking_token_budget (counted from the last <think>, prompt included;
 // at the budget the end of thinking is forced).
 inline Generated fake_generate(const std::vector<int32_t>& prompt, int max_tokens, const SamplingParams& sp,
-                        const std::vector<int32_t>& stop_ids, const std::vector<std::string>& stops,
-                        int think_budget = -1) {
+                               const std::vector<int32_t>& stop_ids, const std::vector<std::string>& stops,
+                               int think_budget = -1) {
     const FakeModel& m = model();
     Generated g;
     std::vector<int32_t> h = prompt;
@@ -198,7 +198,8 @@ private:
             return kind_ == SGLANG ? reply({{"version", "0.5.0"}}) : reply({{"detail", "Not Found"}}, 404);
         if (r.target == "/props") {
             if (kind_ != LLAMACPP) return reply({{"detail", "Not Found"}}, 404);
-            return reply({{"build_info", "b6000-test"}, {"total_slots", 4}, {"default_generation_settings", {{"n_ctx", 2048}}}});
+            return reply(
+                {{"build_info", "b6000-test"}, {"total_slots", 4}, {"default_generation_settings", {{"n_ctx", 2048}}}});
         }
         if (r.target == "/v1/models")
             return reply({{"object", "list"}, {"data", {{{"id", "organism"}, {"max_model_len", max_model_len}}}}});
@@ -208,7 +209,8 @@ private:
         }
         if (r.target == "/lora-adapters") {
             json a = json::array();
-            for (int i = 0; i < n_lora; ++i) a.push_back({{"id", i}, {"path", "a" + std::to_string(i)}, {"scale", 0.0}});
+            for (int i = 0; i < n_lora; ++i)
+                a.push_back({{"id", i}, {"path", "a" + std::to_string(i)}, {"scale", 0.0}});
             return reply(a);
         }
         if (r.target == "/v1/completions" || r.target == "/completion") return complete(r, body);
@@ -218,8 +220,9 @@ private:
     FakeAction complete(const FakeRequest& r, const json& b) {
         if (b.is_discarded()) return reply({{"message", "malformed JSON"}}, 400);
         const bool llama = kind_ == LLAMACPP;
-        std::vector<int32_t> prompt = b.at("prompt").is_string() ? model().tok->encode(b["prompt"].get<std::string>(), true)
-                                                                 : b.at("prompt").get<std::vector<int32_t>>();
+        std::vector<int32_t> prompt = b.at("prompt").is_string()
+                                          ? model().tok->encode(b["prompt"].get<std::string>(), true)
+                                          : b.at("prompt").get<std::vector<int32_t>>();
         SamplingParams sp;
         sp.temperature = b.value("temperature", 1.0f);
         sp.top_p = b.value("top_p", 1.0f);
@@ -241,8 +244,12 @@ private:
         if (extra_bos) echo.insert(echo.begin(), prompt.front());
         if (llama) {
             std::string stop_type = g.finish == "length" ? "limit" : g.stop_reason.is_string() ? "word" : "eos";
-            json j = {{"content", g.text}, {"tokens", g.ids}, {"stop_type", stop_type},
-                      {"tokens_evaluated", echo.size()}, {"tokens_predicted", g.ids.size()}, {"truncated", false}};
+            json j = {{"content", g.text},
+                      {"tokens", g.ids},
+                      {"stop_type", stop_type},
+                      {"tokens_evaluated", echo.size()},
+                      {"tokens_predicted", g.ids.size()},
+                      {"truncated", false}};
             if (g.stop_reason.is_string()) j["stopping_word"] = g.stop_reason;
             return reply(j, 200, completion_delay_s.load());
         }
@@ -272,8 +279,9 @@ private:
 
 // ---- requests and the reference ----
 
-inline std::vector<GenerateRequest> requests_for(const std::vector<std::string>& questions, const std::vector<int>& budgets,
-                                          float temperature, int min_think = 0, int max_tokens = 200) {
+inline std::vector<GenerateRequest> requests_for(const std::vector<std::string>& questions,
+                                                 const std::vector<int>& budgets, float temperature, int min_think = 0,
+                                                 int max_tokens = 200) {
     ChatTemplate tpl = chat_template_from_model_dir(kModelDir);
     std::vector<GenerateRequest> out;
     uint64_t seed = 11;
@@ -313,7 +321,7 @@ inline std::vector<std::vector<GenerateResult>> reference(const std::vector<Gene
 }
 
 inline const std::vector<std::string> kQuestions = {"Mia has 47 marbles. How many?", "What is 3+4?",
-                                             "Tom buys 12 apples and eats 5.", "2+2?", "Sum 8 and 9."};
+                                                    "Tom buys 12 apples and eats 5.", "2+2?", "Sum 8 and 9."};
 
 }  // namespace http_testing
 }  // namespace adabench

@@ -26,8 +26,8 @@ namespace {
 
 using namespace http_testing;
 
-void expect_same(const std::vector<std::vector<GenerateResult>>& got, const std::vector<std::vector<GenerateResult>>& want,
-                 const std::string& what) {
+void expect_same(const std::vector<std::vector<GenerateResult>>& got,
+                 const std::vector<std::vector<GenerateResult>>& want, const std::string& what) {
     ASSERT_EQ(got.size(), want.size()) << what;
     for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(got[i].size(), want[i].size()) << what;
@@ -96,8 +96,8 @@ void expect_seams_are_concatenations(const std::vector<Recorded>& rec, const std
             // A Wait replaces the end-of-thinking token: the continuation keeps all but that one.
             size_t keep = prefix.size();
             if (!rec[j].out.empty() && rec[j].out.back() == model().think_end) keep = std::min(keep, prefix.size() - 1);
-            if (rec[k].prompt.size() >= keep && std::equal(prefix.begin(), prefix.begin() + static_cast<long>(keep),
-                                                           rec[k].prompt.begin()))
+            if (rec[k].prompt.size() >= keep &&
+                std::equal(prefix.begin(), prefix.begin() + static_cast<long>(keep), rec[k].prompt.begin()))
                 found = true;
         }
         EXPECT_TRUE(found) << "round " << k << " (" << rec[k].prompt.size() << " ids) continues no earlier round";

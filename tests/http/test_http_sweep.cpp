@@ -34,10 +34,13 @@ std::string temp_dir(const std::string& name) {
 SweepConfig config_for(const std::string& url) {
     json j = {{"engine", "http"},
               {"model", kModelDir},
-              {"http", {{"urls", {url}}, {"retry", {{"max_attempts", 2}, {"base_s", 0.01}, {"cap_s", 0.05}}},
-                        {"timeout", {{"connect_s", 1}, {"base_s", 10}, {"per_token_ms", 10}}}}},
+              {"http",
+               {{"urls", {url}},
+                {"retry", {{"max_attempts", 2}, {"base_s", 0.01}, {"cap_s", 0.05}}},
+                {"timeout", {{"connect_s", 1}, {"base_s", 10}, {"per_token_ms", 10}}}}},
               {"tasks", {{{"name", "arith"}, {"limit", 12}}}},
-              {"budgets", {{"mechanism", "hard_cut"}, {"think_budgets", {4, 16, 64}}, {"answer_budget", 8}, {"max_tokens", 128}}},
+              {"budgets",
+               {{"mechanism", "hard_cut"}, {"think_budgets", {4, 16, 64}}, {"answer_budget", 8}, {"max_tokens", 128}}},
               {"sampling", {{"temperature", 0.7}, {"top_p", 0.95}, {"seed", 3}}},
               {"batch_size", 4}};
     SweepConfig c = sweep_config_parse(j, "test.json");
@@ -137,7 +140,8 @@ TEST(HttpSweep, AServerThatDiesMidSweepLosesNothingAndResumeCompletesTheRun) {
 }
 
 TEST(HttpSweep, ConfigRefusesWhatAServerCannotDo) {
-    json base = {{"engine", "http"}, {"model", kModelDir}, {"http", {{"urls", {"http://127.0.0.1:1"}}}}, {"tasks", {"arith"}}};
+    json base = {
+        {"engine", "http"}, {"model", kModelDir}, {"http", {{"urls", {"http://127.0.0.1:1"}}}}, {"tasks", {"arith"}}};
     auto refused = [&](json extra, const std::string& needle) {
         json j = base;
         j.update(extra);
@@ -155,7 +159,9 @@ TEST(HttpSweep, ConfigRefusesWhatAServerCannotDo) {
     refused({{"http", {{"urls", {"http://x"}}, {"bogus", 1}}}}, "unknown key 'http.bogus'");
     refused({{"http", {{"urls", {"http://x"}}, {"lora", {{"realisation", "magic"}}}}}}, "realisation");
     refused({{"budgets", {{"mechanism", "server"}, {"think_budgets", {8}}, {"min_think", 4}}}}, "Waits");
-    json cpu = {{"engine", "cpu"}, {"model", kModelDir}, {"tasks", {"arith"}},
+    json cpu = {{"engine", "cpu"},
+                {"model", kModelDir},
+                {"tasks", {"arith"}},
                 {"budgets", {{"mechanism", "server"}, {"think_budgets", {8}}}}};
     EXPECT_THROW(
         {
@@ -171,7 +177,8 @@ TEST(HttpSweep, ConfigRefusesWhatAServerCannotDo) {
         sweep_config_validate(c, "t.json");
         return sweep_config_hash(c);
     };
-    EXPECT_EQ(hash(json::object()), hash({{"http", {{"urls", {"http://other:9", "http://b:1"}}, {"concurrency_per_url", 8}}}}));
+    EXPECT_EQ(hash(json::object()),
+              hash({{"http", {{"urls", {"http://other:9", "http://b:1"}}, {"concurrency_per_url", 8}}}}));
     EXPECT_NE(hash(json::object()), hash({{"http", {{"urls", {"http://x"}}, {"model", "other"}}}}));
     // The same file with --engine cpu runs in process: the http block is then ignored.
     json cpu_with_block = base;
@@ -213,14 +220,20 @@ json organism_sweep(const std::string& engine, double temperature) {
     std::string root = ADABENCH_SOURCE_DIR;
     return {{"engine", engine},
             {"model", root + "/models/organism/base"},
-            {"adapters", {{{"path", root + "/models/organism/lora-long"}, {"name", "long"}},
-                          {{"path", root + "/models/organism/lora-short"}, {"name", "short"}}}},
+            {"adapters",
+             {{{"path", root + "/models/organism/lora-long"}, {"name", "long"}},
+              {{"path", root + "/models/organism/lora-short"}, {"name", "short"}}}},
             {"adapter_grid", "vectors"},
             {"coef_vectors", {{1, 0}, {0.5, 0.5}, {0, 1}}},
             {"tasks", {{{"name", "arith"}, {"limit", 6}}}},
-            {"budgets", {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 48, 128}}, {"answer_budget", 24}, {"max_tokens", 256}},
-                         {{"mechanism", "hard_cut"}, {"think_budgets", {96}}, {"min_think", 60}, {"max_waits", 2},
-                          {"answer_budget", 24}, {"max_tokens", 256}}}},
+            {"budgets",
+             {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 48, 128}}, {"answer_budget", 24}, {"max_tokens", 256}},
+              {{"mechanism", "hard_cut"},
+               {"think_budgets", {96}},
+               {"min_think", 60},
+               {"max_waits", 2},
+               {"answer_budget", 24},
+               {"max_tokens", 256}}}},
             {"sampling", {{"temperature", temperature}, {"top_p", 0.95}, {"n", temperature > 0 ? 2 : 1}, {"seed", 5}}},
             {"threads", 1},
             {"batch_size", 16}};
@@ -287,11 +300,17 @@ TEST(HttpSweep, MaterialisedLoraAdaptersMatchTheInProcessEngineGreedy) {
     ServeFixture f;
     std::string dir = temp_dir("materialise");
     json http = organism_sweep("http", 0.0);
-    http["budgets"] = {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 48, 128}}, {"answer_budget", 24}, {"max_tokens", 256}},
-                       {{"mechanism", "hard_cut"}, {"think_budgets", {96}}, {"min_think", 60}, {"max_waits", 2},
-                        {"answer_budget", 24}, {"max_tokens", 256}}};
+    http["budgets"] = {
+        {{"mechanism", "hard_cut"}, {"think_budgets", {16, 48, 128}}, {"answer_budget", 24}, {"max_tokens", 256}},
+        {{"mechanism", "hard_cut"},
+         {"think_budgets", {96}},
+         {"min_think", 60},
+         {"max_waits", 2},
+         {"answer_budget", 24},
+         {"max_tokens", 256}}};
     // vLLM's way: one rank-concatenated adapter per coefficient vector, loaded by name.
-    http["http"] = {{"urls", {f.url}}, {"flavour", "vllm"}, {"lora", {{"realisation", "materialise"}, {"dir", dir + "/lora"}}}};
+    http["http"] = {
+        {"urls", {f.url}}, {"flavour", "vllm"}, {"lora", {{"realisation", "materialise"}, {"dir", dir + "/lora"}}}};
     expect_same_store(dir, "materialise", organism_sweep("cpu", 0.0), http);
     // One combined adapter per non-zero vector was written.
     int n = 0;
