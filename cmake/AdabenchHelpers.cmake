@@ -6,7 +6,10 @@ function(adabench_warnings target)
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Werror -Wno-unused-parameter>
     # GCC 12 at -O3 (Release) reports -Wrestrict inside libstdc++'s std::string concatenation, a
     # known false positive (GCC PR 105329).
-    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wno-restrict>)
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wno-restrict>
+    # clang (the fuzzing build): our `#pragma GCC diagnostic` lines name GCC-only warnings
+    # (-Wmaybe-uninitialized) that clang does not know.
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:Clang>>:-Wno-unknown-warning-option>)
 endfunction()
 
 function(adabench_setup_sanitizers)
@@ -16,6 +19,20 @@ function(adabench_setup_sanitizers)
                         $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>
                         $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=undefined>)
     add_link_options(-fsanitize=${ADABENCH_SANITIZE})
+  endif()
+endfunction()
+
+# ADABENCH_FUZZ=ON (clang only): every CXX file gets libFuzzer's coverage instrumentation
+# (-fsanitize=fuzzer-no-link), so the fuzz targets in fuzz/ see the edges of the library code they
+# call; the targets themselves link -fsanitize=fuzzer (libFuzzer's main).
+function(adabench_setup_fuzz)
+  if(ADABENCH_FUZZ)
+    if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+      message(FATAL_ERROR "ADABENCH_FUZZ=ON needs clang (hint: CC=clang CXX=clang++ cmake ...)")
+    endif()
+    message(STATUS "adabench: libFuzzer targets ON")
+    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+    add_link_options(-fsanitize=fuzzer-no-link)
   endif()
 endfunction()
 

@@ -182,7 +182,7 @@ TaskConfig dataset_parse_task(const std::string& json_text, const std::string& c
     try {
         j = ojson::parse(json_text);
     } catch (const nlohmann::json::exception& e) {
-        throw Error(where + ": malformed JSON: " + e.what());
+        throw Error(where + ": malformed JSON: " + io_printable(e.what()));
     }
     if (!j.is_object()) throw Error(where + ": a task config must be a JSON object");
     std::set<std::string> known(std::begin(kTaskKeys), std::end(kTaskKeys));
@@ -301,7 +301,7 @@ std::vector<Problem> dataset_parse_jsonl(std::string_view text, const TaskConfig
         try {
             rec = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception& e) {
-            throw Error(at + ": malformed JSON: " + e.what(), "each line must be one JSON object");
+            throw Error(at + ": malformed JSON: " + io_printable(e.what()), "each line must be one JSON object");
         }
         if (!rec.is_object()) throw Error(at + ": expected a JSON object, got " + json_type_name(rec));
         Problem p;

@@ -29,6 +29,22 @@ void Backend::forward_sample(const BackendBatch& batch, const std::vector<Sample
                         ->sample(logits.data() + i * n_vocab, static_cast<int>(n_vocab), rows[i].position);
 }
 
+int backend_hidden_layer_end(const BackendHiddenRequest& r, int n_layers, const std::string& who) {
+    const int end = r.layer_end < 0 ? n_layers : r.layer_end;
+    if (r.layer_begin < 0 || r.layer_begin >= end || end > n_layers)
+        throw Error(who + ": layers [" + std::to_string(r.layer_begin) + ", " + std::to_string(end) +
+                    ") are not a non-empty range of the model's " + std::to_string(n_layers) + " layers");
+    if (r.layer_begin > 0 && !r.input)
+        throw Error(who + ": a run starting at layer " + std::to_string(r.layer_begin) + " needs its input",
+                    "pass the residual stream entering that layer");
+    return end;
+}
+
+void Backend::forward_hidden(const BackendBatch&, const BackendHiddenRequest&, float*) {
+    throw Error("backend " + device() + " does not return per-layer hidden states",
+                "use engine cpu or cuda for calibration");
+}
+
 void Backend::set_compose_sources(ComposeSources sources) {
     compose_check_sources(sources);
     backend_check_compose_config(config(), *sources.model, "Backend::set_compose_sources");

@@ -35,6 +35,18 @@ struct SampleRow {
     uint64_t position = 0;  // KV position of the token being sampled
 };
 
+// What Backend::forward_hidden runs: decoder layers [layer_begin, layer_end) (layer_end -1 = every
+// layer), entered by `input` (T, C) — the residual stream before layer_begin for every token of the
+// batch in batch order — or, when input is null, by the token embeddings (then layer_begin is 0).
+struct BackendHiddenRequest {
+    int layer_begin = 0;
+    int layer_end = -1;
+    const float* input = nullptr;
+};
+// The request's layer_end with -1 resolved, after checking 0 <= begin < end <= n_layers and that a
+// request starting past layer 0 has an input. Throws adabench::Error naming `who`.
+int backend_hidden_layer_end(const BackendHiddenRequest& request, int n_layers, const std::string& who);
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -72,6 +84,14 @@ public:
     // it so that only S token ids leave the device.
     virtual bool samples_on_device() const { return false; }
     virtual void forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens);
+
+    // Per-layer hidden states (harness/calibrate.h, forward passes only): runs request's layers over
+    // the batch's tokens, placed after each slot's current length as forward() would, and writes the
+    // residual stream after each layer run for every token: hidden[((l - layer_begin) * T + t) * C + c],
+    // T = the batch's tokens in batch order, C = hidden_size. No head, no logits, and the positions
+    // are not kept: every slot has its old length afterwards. The default throws adabench::Error
+    // (a backend without the hook, e.g. an external server).
+    virtual void forward_hidden(const BackendBatch& batch, const BackendHiddenRequest& request, float* hidden);
 
     // Adapters for the unmerged LoRA path (per-sequence coefficients in BackendBatch).
     virtual void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) = 0;

@@ -20,7 +20,8 @@ namespace adabench {
 namespace {
 
 bool parse_float(const std::string& s, float* out) {
-    if (s.empty()) return false;
+    // Plain decimals only: strtod would also read hex ("0x10" = 16).
+    if (s.empty() || s.find_first_not_of("0123456789+-.eE") != std::string::npos) return false;
     errno = 0;
     char* end = nullptr;
     double v = std::strtod(s.c_str(), &end);
@@ -157,6 +158,7 @@ std::unique_ptr<Generator> engine_make(const EngineFactoryOptions& o) {
     const ComposeParams params = engine_compose_params(o);
     compose_check_params(sources, params);
     auto tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(o.model_dir));
+    tokenizer_check_model_vocab(*tokenizer, sources.model->config.vocab_size, sources.model->source + "/config.json");
     std::shared_ptr<const ModelWeights> weights;  // the config and the unmerged adapters' shapes
     std::shared_ptr<Backend> backend;
     if (o.compose_in_backend && compose_sources_nontrivial(sources)) {

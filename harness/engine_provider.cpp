@@ -6,10 +6,12 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
-#include "engines/tokenizer/chat_template.h"
 #include "engines/engine_factory.h"
 #include "engines/http/http_engine.h"
+#include "engines/model/config.h"
+#include "engines/tokenizer/chat_template.h"
 #include "engines/tokenizer/tokenizer.h"
+#include "harness/grid.h"
 
 namespace adabench {
 
@@ -91,6 +93,11 @@ public:
             for (double x : comp.merge_lambda) o.lambda.push_back(static_cast<float>(x));
         }
         o.n_threads = c_.threads;
+        // The CUDA cache holds a fixed number of positions per sequence: what the plan needs (the
+        // longest prompt plus max_tokens), not the backend's default (#20 D2).
+        if (c_.engine == "cuda" && longest_prompt_ > 0)
+            o.max_seq_len =
+                sweep_kv_positions(c_, longest_prompt_, config_load(c_.model + "/config.json").max_position_embeddings);
         // Forks decode alongside their parent: room for every budget of every request in a batch.
         size_t forks = 1;
         for (const auto& b : c_.budgets)
@@ -98,6 +105,9 @@ public:
         o.max_batch = static_cast<int>(std::min<size_t>(1024, static_cast<size_t>(c_.batch_size) * forks));
         return o;
     }
+
+    bool wants_longest_prompt() const override { return c_.engine == "cuda"; }
+    void set_longest_prompt(int n_tokens) override { longest_prompt_ = n_tokens; }
 
     SweepPrompt format_prompt(const std::string& user) override {
         SweepPrompt p;
@@ -166,6 +176,7 @@ private:
     bool use_chat_ = true;
     ChatTemplate chat_;
     std::unique_ptr<Generator> engine_;
+    int longest_prompt_ = 0;   // set_longest_prompt (engine cuda)
     bool composable_ = false;  // engine_'s backend holds the composition sources
 };
 

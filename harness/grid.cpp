@@ -3,6 +3,8 @@
 // problem counts, never on the shard or on what is already stored.
 #include "harness/grid.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -40,8 +42,67 @@ std::string fmt_vec(const std::vector<double>& v) {
 
 }  // namespace
 
-SweepPlan sweep_plan(const SweepConfig& c, const std::vector<size_t>& problems_per_task) {
+uint64_t sweep_count_mul(uint64_t a, uint64_t b) {
+    if (a != 0 && b > UINT64_MAX / a) return UINT64_MAX;
+    return a * b;
+}
+
+namespace {
+
+uint64_t count_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
+}  // namespace
+
+std::string sweep_count_text(uint64_t n) {
+    return n == UINT64_MAX ? "more than " + std::to_string(UINT64_MAX - 1) : std::to_string(n);
+}
+
+SweepPlanSize sweep_plan_size(const SweepConfig& c, const std::vector<size_t>& problems_per_task) {
     if (problems_per_task.size() != c.tasks.size()) throw Error("sweep_plan: problem counts do not match the tasks");
+    SweepPlanSize z;
+    uint64_t n_lambdas = c.merge.with.empty() ? 1 : c.merge.lambdas.size();
+    z.n_coef_vectors = c.coef_vectors.empty() ? 1 : c.coef_vectors.size();
+    bool merged = !c.coef_vectors.empty() && c.lora_mode == "merged";
+    z.n_compositions = sweep_count_mul(n_lambdas, merged ? z.n_coef_vectors : 1);
+    // The same sums sweep_plan walks: points per (task, λ, vector) and unit groups per problem sample.
+    uint64_t points_per_block = 0, groups = 0, problem_samples = 0;
+    for (const auto& b : c.budgets) {
+        points_per_block = count_add(points_per_block, std::max<uint64_t>(1, b.think_budgets.size()));
+        groups = count_add(groups, b.mechanism == "prompt" || b.mechanism == "server" ? b.think_budgets.size() : 1);
+    }
+    for (size_t n : problems_per_task) problem_samples = count_add(problem_samples, sweep_count_mul(n, c.sampling.n));
+    uint64_t grid = sweep_count_mul(n_lambdas, z.n_coef_vectors);
+    z.n_points = sweep_count_mul(sweep_count_mul(grid, c.tasks.size()), points_per_block);
+    z.n_units = sweep_count_mul(sweep_count_mul(grid, problem_samples), groups);
+    z.n_samples = sweep_count_mul(sweep_count_mul(grid, problem_samples), points_per_block);
+    return z;
+}
+
+void sweep_plan_check_size(const SweepPlanSize& z, const std::string& source) {
+    std::string hint =
+        "narrow the grids (coarser coefficient or λ steps, fewer budgets), lower n or limit, or split "
+        "the grid over several configs";
+    if (z.n_points > kSweepMaxPoints)
+        throw Error(source + ": the grid has " + sweep_count_text(z.n_points) + " points, more than the cap of " +
+                        std::to_string(kSweepMaxPoints),
+                    hint);
+    if (z.n_units > kSweepMaxUnits)
+        throw Error(source + ": the grid needs " + sweep_count_text(z.n_units) + " engine requests (" +
+                        sweep_count_text(z.n_samples) + " samples), more than the cap of " +
+                        std::to_string(kSweepMaxUnits) + " requests",
+                    hint);
+}
+
+int sweep_kv_positions(const SweepConfig& c, int longest_prompt_tokens, int model_max_positions) {
+    int64_t generated = 0;
+    for (const auto& b : c.budgets) generated = std::max<int64_t>(generated, b.max_tokens);
+    int64_t need = std::max(0, longest_prompt_tokens) + generated;
+    if (model_max_positions > 0) need = std::min<int64_t>(need, model_max_positions);
+    return static_cast<int>(std::min<int64_t>(need, INT32_MAX));
+}
+
+SweepPlan sweep_plan(const SweepConfig& c, const std::vector<size_t>& problems_per_task) {
+    sweep_plan_check_size(sweep_plan_size(c, problems_per_task), "sweep");
     SweepPlan plan;
     size_t n_lambdas = c.merge.with.empty() ? 1 : c.merge.lambdas.size();
     size_t n_coefs = c.coef_vectors.empty() ? 1 : c.coef_vectors.size();

@@ -65,6 +65,34 @@ struct SweepPlan {
     int64_t n_samples = 0;                       // samples in the whole grid
 };
 
+// The size of a plan, computed arithmetically from the config and the problem counts, nothing
+// materialised, so a grid of 10^12 samples is reported rather than built. Counts saturate at
+// UINT64_MAX (sweep_count_text prints that as "more than 18446744073709551614").
+struct SweepPlanSize {
+    uint64_t n_coef_vectors = 1;  // 1 without adapters
+    uint64_t n_compositions = 0;
+    uint64_t n_points = 0;
+    uint64_t n_units = 0;  // engine requests
+    uint64_t n_samples = 0;
+};
+// Caps on what sweep_plan materialises (each point and unit is ~200 bytes; a unit is an engine
+// request). Well above any sweep that finishes: 500 problems x 64 samples x 60 coefficient vectors.
+constexpr uint64_t kSweepMaxPoints = 1000000;
+constexpr uint64_t kSweepMaxUnits = 2000000;
+SweepPlanSize sweep_plan_size(const SweepConfig& config, const std::vector<size_t>& problems_per_task);
+// Throws adabench::Error naming `source`, the size and the cap when a plan is above the caps.
+void sweep_plan_check_size(const SweepPlanSize& size, const std::string& source);
+std::string sweep_count_text(uint64_t n);
+// Saturating product, for sizes computed before anything is allocated.
+uint64_t sweep_count_mul(uint64_t a, uint64_t b);
+
+// KV-cache positions one sequence of the config can reach: the longest prompt plus the most tokens a
+// request may generate (its budget block's max_tokens, which counts forced text and waits), capped
+// at model_max_positions when that is > 0. An engine whose cache has a fixed size per sequence (the
+// CUDA backend, 4,096 positions by default) is sized with it (#20 D2).
+int sweep_kv_positions(const SweepConfig& config, int longest_prompt_tokens, int model_max_positions);
+
+// Checks the size first (sweep_plan_check_size, source "sweep"), then builds the plan.
 SweepPlan sweep_plan(const SweepConfig& config, const std::vector<size_t>& problems_per_task);
 // The units of one shard (unit.ordinal % count == index), in execution order.
 std::vector<SweepUnit> sweep_shard_units(const SweepPlan& plan, const SweepShard& shard);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/version.h"
@@ -17,9 +18,7 @@
 
 namespace adabench {
 
-namespace {
-
-uint64_t fnv1a(const std::string& s) {
+uint64_t sweep_fnv1a(const std::string& s) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (unsigned char c : s) {
         h ^= c;
@@ -28,11 +27,13 @@ uint64_t fnv1a(const std::string& s) {
     return h;
 }
 
-std::string host_name() {
+std::string sweep_host_name() {
     char buf[256] = {0};
     if (gethostname(buf, sizeof buf - 1) != 0) return "";
     return buf;
 }
+
+namespace {
 
 std::string merge_shards(const std::string& a, const std::string& b) {
     std::set<std::string> parts;
@@ -75,6 +76,8 @@ std::string point_label(const SweepConfig& c, const SweepPoint& p, const std::st
     if (!c.merge.with.empty()) {
         const auto& l = c.merge.lambdas[p.lambda_index];
         s += " lambda=" + (l.size() == 1 ? nlohmann::json(l[0]).dump() : sweep_vector_json(l));
+        if (p.lambda_index < c.merge.lambda_tags.size() && !c.merge.lambda_tags[p.lambda_index].empty())
+            s += " tag=" + c.merge.lambda_tags[p.lambda_index];
     }
     return s;
 }
@@ -83,12 +86,44 @@ std::string task_template(const SweepConfig& c, const SweepTaskSpec& t) {
     return !t.prompt_template.empty() ? t.prompt_template : c.prompt_template;
 }
 
+// What a failing engine batch was running, for its error (#20 D12: "logit of token 0 is NaN"
+// alone names no model, adapter or λ): the model, the composition (merge λ, merged coefficients),
+// the adapters and the coefficient vectors of the batch's requests, and its tasks.
+std::string sweep_batch_context(const SweepConfig& c, const SweepComposition& comp,
+                                const std::vector<const SweepUnit*>& pending, size_t i, size_t j) {
+    std::string out = "model " + c.model;
+    if (!c.merge.with.empty()) out += " merged with " + c.merge.with;
+    if (comp.label != "base") out += " (" + comp.label + ")";
+    if (!c.adapters.empty()) {
+        out += ", adapters ";
+        for (size_t a = 0; a < c.adapters.size(); ++a) out += (a ? "," : "") + c.adapters[a].path;
+        if (c.lora_mode == "unmerged") {
+            std::set<size_t> coefs;
+            for (size_t k = i; k < j; ++k) coefs.insert(pending[k]->coef_index);
+            out += " with coefficients ";
+            size_t n = 0;
+            for (size_t k : coefs) {
+                if (n++ == 4) {
+                    out += " and " + std::to_string(coefs.size() - 4) + " more";
+                    break;
+                }
+                out += (n > 1 ? " " : "") + sweep_vector_json(c.coef_vectors[k]);
+            }
+        }
+    }
+    std::set<size_t> tasks;
+    for (size_t k = i; k < j; ++k) tasks.insert(pending[k]->task_index);
+    out += ", task";
+    for (size_t t : tasks) out += " " + c.tasks[t].name;
+    return out;
+}
+
 }  // namespace
 
 uint64_t sweep_sample_seed(uint64_t seed, const std::string& task, const std::string& problem_id, int sample_index) {
     uint64_t h = sampling_splitmix64(seed);
-    h = sampling_splitmix64(h ^ fnv1a(task));
-    h = sampling_splitmix64(h ^ fnv1a(problem_id));
+    h = sampling_splitmix64(h ^ sweep_fnv1a(task));
+    h = sampling_splitmix64(h ^ sweep_fnv1a(problem_id));
     h = sampling_splitmix64(h ^ static_cast<uint64_t>(sample_index));
     return h;
 }
@@ -129,7 +164,7 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
     run.config_json = canonical.dump();
     run.config_hash = hash;
     run.git_sha = version_git_sha();
-    run.host = host_name();
+    run.host = sweep_host_name();
     run.model_hash = ident.value("model_hash", "");
     run.adapters_json = ident.value("adapters", nlohmann::json::array()).dump();
     run.merges_json = ident.value("merges", nlohmann::json::array()).dump();
@@ -264,6 +299,21 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
             store.update_run(*cur);
         }
     };
+    if (provider.wants_longest_prompt()) {
+        // Each distinct prompt once: (task, problem, budget stated in the prompt).
+        std::set<std::tuple<size_t, size_t, int>> seen;
+        int longest = 0;
+        for (const SweepUnit* u : pending) {
+            if (!seen.insert({u->task_index, u->problem_index, u->prompt_budget}).second) continue;
+            const Dataset& d = tasks[u->task_index];
+            std::map<std::string, std::string> vars;
+            if (u->prompt_budget >= 0) vars["budget"] = std::to_string(u->prompt_budget);
+            std::string user = dataset_render_prompt(d.task, d.problems[u->problem_index],
+                                                     task_template(c, c.tasks[u->task_index]), vars);
+            longest = std::max(longest, static_cast<int>(provider.format_prompt(user).ids.size()));
+        }
+        provider.set_longest_prompt(longest);
+    }
     try {
         bool stopped = false;
         bool engine_recorded = false;
@@ -334,7 +384,12 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                     requests.push_back(std::move(rq));
                     prompts.push_back(std::move(sp));
                 }
-                auto results = engine.generate(requests);
+                std::vector<std::vector<GenerateResult>> results;
+                try {
+                    results = engine.generate(requests);
+                } catch (const Error& e) {
+                    throw Error(sweep_batch_context(c, plan.compositions[comp_index], pending, i, j) + ": " + e.what());
+                }
                 if (results.size() != requests.size())
                     throw Error("engine " + engine.info().backend + " returned " + std::to_string(results.size()) +
                                 " results for " + std::to_string(requests.size()) + " requests");

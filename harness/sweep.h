@@ -51,6 +51,11 @@ public:
     virtual SweepPrompt format_prompt(const std::string& user_message) = 0;
     // Content identity for the run record: {"model_hash", "adapters" [...], "merges" [...]}.
     virtual nlohmann::json identity() = 0;
+    // An engine whose KV cache has a fixed size per sequence says so here; sweep_run then passes the
+    // longest formatted prompt (in tokens) of the units it will run, once, before the first
+    // engine_for (see sweep_kv_positions in harness/grid.h).
+    virtual bool wants_longest_prompt() const { return false; }
+    virtual void set_longest_prompt(int n_tokens) { (void)n_tokens; }
 };
 
 struct SweepOptions {
@@ -87,6 +92,10 @@ SweepSummary sweep_run(const SweepConfig& config, const std::vector<Dataset>& ta
 
 // The per-sample seed: splitmix64 over (seed, task, problem id, sample index).
 uint64_t sweep_sample_seed(uint64_t seed, const std::string& task, const std::string& problem_id, int sample_index);
+// FNV-1a of a string: the stable hash behind sample seeds and the search's problem split.
+uint64_t sweep_fnv1a(const std::string& s);
+// This machine's host name as stored in runs.host ("" when unknown).
+std::string sweep_host_name();
 
 // merge-db: copies every run of `in` into `out`. Runs match by config hash: a run already in `out`
 // with the same hash (and the same model/adapter/dataset hashes) receives the samples (an ok sample

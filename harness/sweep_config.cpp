@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "common/error.h"
 #include "common/io.h"
 #include "common/sha256.h"
+#include "harness/grid.h"
 
 namespace adabench {
 
@@ -65,13 +67,20 @@ public:
         if (!v->is_string()) type_error(k, "a string", *v);
         return v->get<std::string>();
     }
-    long integer(const std::string& k, long def, long min_value) {
+    // max_value defaults to what an int holds: every integer field but the seed is stored as one.
+    long integer(const std::string& k, long def, long min_value, long max_value = INT_MAX) {
         const json* v = get(k);
         if (!v) return def;
         if (!v->is_number_integer()) type_error(k, "an integer", *v);
+        if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(LONG_MAX))
+            throw Error(source_ + ": key '" + key(k) + "' must be at most " + std::to_string(max_value) + ", got " +
+                        v->dump());
         long x = v->get<long>();
         if (x < min_value)
             throw Error(source_ + ": key '" + key(k) + "' must be at least " + std::to_string(min_value) + ", got " +
+                        std::to_string(x));
+        if (x > max_value)
+            throw Error(source_ + ": key '" + key(k) + "' must be at most " + std::to_string(max_value) + ", got " +
                         std::to_string(x));
         return x;
     }
@@ -103,9 +112,11 @@ private:
 double parse_double(const std::string& s, const std::string& what) {
     char* end = nullptr;
     errno = 0;
-    double x = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || errno != 0 || !std::isfinite(x))
-        throw Error(what + ": '" + s + "' is not a number");
+    // Plain decimals only: strtod would also read hex ("0x10" = 16), "nan" and "inf".
+    bool decimal = s.find_first_not_of("0123456789+-.eE") == std::string::npos;
+    double x = decimal ? std::strtod(s.c_str(), &end) : 0.0;
+    if (s.empty() || !decimal || *end != '\0' || errno != 0 || !std::isfinite(x))
+        throw Error(what + ": '" + s + "' is not a decimal number");
     return x;
 }
 
@@ -336,15 +347,32 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
             std::string what = source + ": key 'merge.lambdas'";
             if (l->is_array()) {
                 for (const auto& e : *l) {
-                    if (e.is_array()) {
-                        c.merge.lambdas.push_back(sweep_parse_grid(e, what));  // one per-layer vector
+                    const json* value = &e;
+                    std::string tag;
+                    if (e.is_object()) {  // {"lambda": value, "tag": "name"}: a tagged grid entry
+                        Obj eo(e, source, "merge.lambdas[]");
+                        tag = eo.str("tag", "");
+                        if (tag.empty() ||
+                            tag.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
+                            throw Error(what + ": a tag must be a non-empty name of [a-z0-9_-], got '" + tag + "'");
+                        value = eo.get("lambda");
+                        if (!value) throw Error(what + ": a tagged entry needs \"lambda\"");
+                        eo.finish({"lambda", "tag"});
+                    }
+                    if (value->is_array()) {
+                        c.merge.lambdas.push_back(sweep_parse_grid(*value, what));  // one per-layer vector
+                        c.merge.lambda_tags.push_back(tag);
                     } else {
-                        for (double x : sweep_parse_grid(e, what)) c.merge.lambdas.push_back({x});
+                        for (double x : sweep_parse_grid(*value, what)) {
+                            c.merge.lambdas.push_back({x});
+                            c.merge.lambda_tags.push_back(tag);
+                        }
                     }
                 }
             } else {
                 for (double x : sweep_parse_grid(*l, what)) c.merge.lambdas.push_back({x});
             }
+            c.merge.lambda_tags.resize(c.merge.lambdas.size());
         }
         mo.finish({"with", "base", "method", "lambdas"});
     }
@@ -359,7 +387,7 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
             } else {
                 Obj to(e, source, pre);
                 ts.name = to.str("name", "");
-                ts.limit = to.integer("limit", -1, 0);
+                ts.limit = to.integer("limit", -1, 0, LONG_MAX);
                 if (const json* ids = to.get("ids")) {
                     if (!ids->is_array()) to.type_error("ids", "a list of strings", *ids);
                     for (const auto& id : *ids) {
@@ -393,7 +421,7 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
         c.sampling.top_p = so.number("top_p", c.sampling.top_p);
         c.sampling.top_k = static_cast<int>(so.integer("top_k", c.sampling.top_k, 0));
         c.sampling.n = static_cast<int>(so.integer("n", c.sampling.n, 1));
-        c.sampling.seed = static_cast<uint64_t>(so.integer("seed", 0, 0));
+        c.sampling.seed = static_cast<uint64_t>(so.integer("seed", 0, 0, LONG_MAX));
         so.finish({"temperature", "top_p", "top_k", "n", "seed"});
     }
     if (const json* h = o.get("http")) c.http = parse_http(*h, source);
@@ -404,7 +432,7 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
     c.prompt_template = o.str("prompt_template", c.prompt_template);
     c.chat_template = o.str("chat_template", c.chat_template);
     c.batch_size = static_cast<int>(o.integer("batch_size", c.batch_size, 1));
-    c.threads = static_cast<int>(o.integer("threads", c.threads, 0));
+    c.threads = static_cast<int>(o.integer("threads", c.threads, 0, kSweepMaxThreads));
     o.finish({"engine", "model", "adapters", "adapter_grid", "coef_vectors", "lora_mode", "merge", "tasks", "budgets",
               "sampling", "http", "nightly", "prompt_template", "chat_template", "batch_size", "threads"});
     return c;
@@ -420,11 +448,13 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
     if (c.engine != "cpu" && c.engine != "cuda" && c.engine != "http")
         fail("engine '" + c.engine + "' is not cpu, cuda or http");
     if (c.engine == "http") {
-        if (c.http.urls.empty()) fail("engine http needs http.urls", "e.g. \"http\": {\"urls\": [\"http://127.0.0.1:8000\"]}");
+        if (c.http.urls.empty())
+            fail("engine http needs http.urls", "e.g. \"http\": {\"urls\": [\"http://127.0.0.1:8000\"]}");
         if (c.model.empty()) c.model = c.http.tokenizer;
         if (c.http.tokenizer.empty()) c.http.tokenizer = c.model;
         if (c.model.empty())
-            fail("engine http needs the model's tokenizer locally", "set \"model\" (or http.tokenizer) to its Hugging Face directory");
+            fail("engine http needs the model's tokenizer locally",
+                 "set \"model\" (or http.tokenizer) to its Hugging Face directory");
         if (!c.merge.with.empty())
             fail("model merges cannot run on an external server (the server owns the weights)",
                  "merge offline (mergekit) and serve the merged model, or use engine cpu/cuda");
@@ -449,6 +479,17 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
         for (const auto& a : c.adapters)
             if (a.coefs.empty())
                 fail("adapter '" + a.name + "' has no coefs", "give a grid, e.g. \"coefs\": \"0:1:0.25\"");
+        // The product's size first, arithmetically: 10001 x 10001 vectors would be gigabytes.
+        uint64_t n_product = 1;
+        std::string factors;
+        for (const auto& a : c.adapters) {
+            n_product = sweep_count_mul(n_product, a.coefs.size());
+            factors += (factors.empty() ? "" : " x ") + std::to_string(a.coefs.size());
+        }
+        if (n_product > kSweepMaxCoefVectors)
+            fail("the adapter coefficient product has " + sweep_count_text(n_product) + " vectors (" + factors +
+                     "), more than the cap of " + std::to_string(kSweepMaxCoefVectors),
+                 "use coarser coefficient steps, or adapter_grid \"vectors\" with the vectors you need");
         // The cartesian product, first adapter slowest.
         std::vector<std::vector<double>> vecs = {{}};
         for (const auto& a : c.adapters) {
@@ -461,7 +502,6 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
                 }
             vecs = std::move(next);
         }
-        if (vecs.size() > 100000) fail("the adapter coefficient product has more than 100000 vectors");
         c.coef_vectors = c.adapters.empty() ? std::vector<std::vector<double>>{} : vecs;
     } else {
         if (c.adapters.empty()) fail("adapter_grid is \"vectors\" but there are no adapters");
@@ -497,7 +537,8 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
         if (b.mechanism != "none" && b.mechanism != "hard_cut" && b.mechanism != "prompt" && b.mechanism != "server")
             fail(pre + ".mechanism '" + b.mechanism + "' is not none, hard_cut, prompt or server");
         if (b.mechanism == "server" && c.engine != "http")
-            fail(pre + ".mechanism server needs engine http", "the server (vLLM thinking_token_budget) enforces the budget");
+            fail(pre + ".mechanism server needs engine http",
+                 "the server (vLLM thinking_token_budget) enforces the budget");
         if (b.mechanism == "server" && b.min_think > 0)
             fail(pre + ": Waits (min_think) cannot be realised by a server-side budget", "use mechanism hard_cut");
         if (b.mechanism == "none" && !b.think_budgets.empty())
@@ -510,6 +551,19 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
         b.think_budgets = sorted;  // ascending, unique: the fork sweep's order
         if (b.min_think > 0 && b.max_waits == 0) b.max_waits = 1;
     }
+    // A task listed twice would run (and be stored) twice under one name.
+    for (size_t i = 0; i < c.tasks.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (c.tasks[i].name == c.tasks[j].name)
+                fail("task '" + c.tasks[i].name + "' is listed twice (tasks[" + std::to_string(j) + "] and tasks[" +
+                         std::to_string(i) + "])",
+                     "list each task once; compare prompt templates in separate sweeps");
+    if (c.coef_vectors.size() > kSweepMaxCoefVectors)
+        fail("coef_vectors has " + std::to_string(c.coef_vectors.size()) + " vectors, more than the cap of " +
+             std::to_string(kSweepMaxCoefVectors));
+    if (c.merge.lambdas.size() > kSweepMaxCoefVectors)
+        fail("merge.lambdas has " + std::to_string(c.merge.lambdas.size()) + " values, more than the cap of " +
+             std::to_string(kSweepMaxCoefVectors));
     if (c.sampling.temperature < 0) fail("sampling.temperature is negative");
     if (c.sampling.top_p <= 0 || c.sampling.top_p > 1) fail("sampling.top_p must be in (0, 1]");
     if (c.sampling.n < 1) fail("sampling.n must be at least 1");
@@ -525,9 +579,14 @@ nlohmann::json sweep_config_canonical(const SweepConfig& c) {
     j["adapters"] = ads;
     j["coef_vectors"] = c.coef_vectors;
     j["lora_mode"] = c.adapters.empty() ? "" : c.lora_mode;
-    if (!c.merge.with.empty())
+    if (!c.merge.with.empty()) {
         j["merge"] = {
             {"with", c.merge.with}, {"base", c.merge.base}, {"method", c.merge.method}, {"lambdas", c.merge.lambdas}};
+        // Only when some value is tagged, so untagged configs keep their hash.
+        if (std::any_of(c.merge.lambda_tags.begin(), c.merge.lambda_tags.end(),
+                        [](const std::string& t) { return !t.empty(); }))
+            j["merge"]["lambda_tags"] = c.merge.lambda_tags;
+    }
     json tasks = json::array();
     for (const auto& t : c.tasks)
         tasks.push_back({{"name", t.name}, {"limit", t.limit}, {"ids", t.ids}, {"prompt_template", t.prompt_template}});

@@ -7,6 +7,7 @@
 // Not here: planning the grid (harness/grid.h), loading anything the paths point at, running.
 // The file format is documented in configs/examples/README.md.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ struct SweepMerge {
     // Each entry is one grid value: a scalar (size 1) or a per-layer list (mergekit's convention:
     // a short list is interpolated across layers by the engine).
     std::vector<std::vector<double>> lambdas;
+    // Aligned with lambdas: a name marking where a value came from ("calibrated" for adabench
+    // calibrate), "" for a plain grid value. Written as {"lambda": ..., "tag": "..."} entries of
+    // "lambdas"; a tagged point's stored label ends with " tag=NAME".
+    std::vector<std::string> lambda_tags;
 };
 
 struct SweepTaskSpec {
@@ -92,6 +97,10 @@ struct SweepConfig {
     int batch_size = 16;
     int threads = 0;  // 0 = all cores
 };
+
+// Caps checked by sweep_config_validate (the grid's own caps are in harness/grid.h).
+constexpr size_t kSweepMaxCoefVectors = 100000;  // coefficient vectors (an adapter product) or merge λ values
+constexpr int kSweepMaxThreads = 1024;           // "threads": the CPU thread pool's cap
 
 // Parses a config document. `source` names it in errors (the file path, or "command line").
 // Relative paths are kept as written.

@@ -91,6 +91,14 @@ std::string analysis_point_coefs(const PointRecord& p) {
     return p.coefs_json;
 }
 
+std::string analysis_point_method(const PointRecord& p) {
+    const size_t at = p.label.rfind(" tag=");
+    if (at == std::string::npos) return "grid";
+    const size_t start = at + 5, end = p.label.find(' ', start);
+    std::string tag = p.label.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    return tag.empty() ? "grid" : tag;
+}
+
 std::string analysis_point_label(const PointRecord& p) {
     std::string s = p.think_budget < 0 ? "B=none" : "B=" + std::to_string(p.think_budget);
     if (p.mechanism != "hard_cut" && !p.mechanism.empty() && p.mechanism != "none") s += " " + p.mechanism;
@@ -212,6 +220,7 @@ json analysis_point_json(const AnalysisPoint& a) {
     json j{{"point_id", p.point_id},
            {"task", p.task},
            {"label", analysis_point_label(p)},
+           {"method", analysis_point_method(p)},
            {"mechanism", p.mechanism},
            {"think_budget", p.think_budget},
            {"answer_budget", p.answer_budget},

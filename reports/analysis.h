@@ -84,6 +84,9 @@ void analysis_split_response(const std::string& response, bool censored, std::st
 std::string analysis_point_label(const PointRecord& p);
 // The coefficient part alone, e.g. "[0.25,0.75]", or "λ=0.5" for merges, or "base".
 std::string analysis_point_coefs(const PointRecord& p);
+// Which method produced a point: the " tag=NAME" its stored label ends with (adabench search:
+// nsga2, cmaes, grid, reference; adabench calibrate: calibrated), else "grid" (a plain sweep point).
+std::string analysis_point_method(const PointRecord& p);
 
 // ---- reporters over the same rows ----
 

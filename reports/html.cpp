@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/version.h"
+#include "reports/html_adaptive.h"
 
 namespace adabench {
 
@@ -526,6 +527,83 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
     o << "</table>";
 }
 
+// Searched (adabench search) and calibrated (adabench calibrate) points over the grid's frontier:
+// per task, every point of every run shown, grouped by the method that produced it
+// (analysis_point_method), one marker and frontier per method, and each frontier's hypervolume
+// against one stated reference point. Written only where a task has points of two or more methods.
+void write_methods(std::ostringstream& o, const std::vector<AnalysisRun>& runs) {
+    std::vector<std::string> task_order;
+    for (const auto& r : runs)
+        for (const auto& t : r.tasks)
+            if (std::find(task_order.begin(), task_order.end(), t.task) == task_order.end())
+                task_order.push_back(t.task);
+    for (const std::string& task : task_order) {
+        std::vector<std::string> methods;  // "grid" first, then in order of appearance
+        std::map<std::string, std::vector<std::pair<const AnalysisRun*, const AnalysisPoint*>>> by_method;
+        double ref_tokens = 0;
+        for (const auto& r : runs)
+            for (const auto& t : r.tasks) {
+                if (t.task != task) continue;
+                if (ref_tokens <= 0) ref_tokens = t.reference.tokens;
+                for (size_t i : t.points) {
+                    const AnalysisPoint& a = r.points[i];
+                    if (a.empty()) continue;
+                    const std::string m = analysis_point_method(a.point);
+                    if (!by_method.count(m)) methods.push_back(m);
+                    by_method[m].push_back({&r, &a});
+                }
+            }
+        if (methods.size() < 2) continue;
+        std::stable_partition(methods.begin(), methods.end(), [](const std::string& m) { return m == "grid"; });
+        const ParetoPoint reference{0.0, ref_tokens};
+        std::vector<SvgSeries> series;
+        std::ostringstream rows;
+        for (size_t k = 0; k < methods.size(); ++k) {
+            const auto& pts = by_method[methods[k]];
+            SvgSeries s;
+            s.name = methods[k];
+            s.line_colour = kPalette[k % kPaletteSize];
+            s.dash = k == 0 ? "" : "6 3";
+            std::vector<ParetoPoint> pp;
+            for (const auto& [r, a] : pts) {
+                SvgPoint p;
+                p.x = a->tokens.total.all;
+                p.y = a->summary.accuracy.estimate;
+                p.lo = a->summary.accuracy.lo;
+                p.hi = a->summary.accuracy.hi;
+                p.colour = kPalette[k % kPaletteSize];
+                p.marker = k;
+                p.tooltip = methods[k] + " · " + point_tooltip(*r, *a);
+                p.run_id = r->run.id;
+                p.point_id = a->point.point_id;
+                p.opacity = 0.75;
+                s.points.push_back(p);
+                pp.push_back({p.y, p.x});
+            }
+            const auto front = metrics_pareto_frontier(pp);
+            for (size_t i : front) s.frontier.push_back({pp[i].tokens, pp[i].accuracy});
+            const double hv = metrics_hypervolume(pp, reference);
+            rows << "<tr class=\"method\" data-method=\"" << html_escape(methods[k]) << "\"><td class=\"l\">"
+                 << kMarkerNames[k % kMarkers] << " <i class=\"sw\" style=\"background:" << kPalette[k % kPaletteSize]
+                 << "\"></i> " << html_escape(methods[k]) << "</td><td>" << pts.size() << "</td><td>" << front.size()
+                 << "</td><td class=\"hv\">" << report_fmt(hv, 2) << "</td><td>"
+                 << report_fmt(ref_tokens > 0 ? hv / ref_tokens : 0.0, 4) << "</td></tr>";
+            series.push_back(std::move(s));
+        }
+        o << "<section class=\"methods\"><h3>Methods compared, task " << html_escape(task) << "</h3>";
+        o << "<p>Points of every run shown, by the method that produced them (<b>grid</b>: sweep grid points; "
+             "<b>nsga2</b> / <b>cmaes</b>: adabench search; <b>calibrated</b>: adabench calibrate; "
+             "<b>reference</b>: the search's upper-bound configuration), each with its own frontier. "
+             "Hypervolume: the area each frontier dominates against the reference point (accuracy 0, "
+          << report_fmt(ref_tokens, 1)
+          << " tokens); the last column divides it by the reference tokens (accuracy × tokens/reference).</p>";
+        o << svg_scatter(series, "methods compared, task " + task);
+        o << "<table><tr><th class=\"l\">method</th><th>points</th><th>frontier</th><th>hypervolume</th>"
+             "<th>hypervolume / ref tokens</th></tr>"
+          << rows.str() << "</table></section>";
+    }
+}
+
 std::string page_head(const std::string& title) {
     return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
            "content=\"width=device-width,initial-scale=1\"><title>" +
@@ -549,6 +627,7 @@ std::string html_report(const Store& store, const std::vector<AnalysisRun>& runs
         o << "<p><a href=\"" << html_escape(options.link_prefix) << "/\">&larr; all runs</a></p>";
     o << "<h1>adabench report</h1><p class=\"note\">database <code>" << html_escape(store.path()) << "</code>, run(s) "
       << ids << "</p>" << kLegend;
+    write_methods(o, runs);
     for (const auto& r : runs) {
         o << "<section id=\"run-" << r.run.id << "\"><h2>Run " << r.run.id << "</h2>";
         o << meta_table(r.run, r.n_samples, r.n_failed);
@@ -562,6 +641,7 @@ std::string html_report(const Store& store, const std::vector<AnalysisRun>& runs
         }
         if (r.points.empty()) o << "<p class=\"note\">This run has no grid points.</p>";
         for (const AnalysisTask& t : r.tasks) write_task(o, r, t);
+        o << html_adaptive_section(store, r.run.id);  // routers, parallel sampling, difficulty (#19)
         write_drilldown(o, store, r, options);
         o << "</section>";
     }

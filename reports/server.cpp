@@ -1,5 +1,5 @@
 // The report server (see server.h): routing as a pure function, and an asynchronous Beast
-// HTTP/1.1 front end on a fixed pool of threads.
+// HTTP/1.1 front end: I/O threads for the sockets, a bounded pool of workers for the pages.
 #include "reports/server.h"
 
 #include <atomic>
@@ -377,10 +377,20 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// What the connections share: the worker pool and the count of requests handed to it. Owned by the
+// server, which outlives every session that runs (sessions only hold a pointer: a shared_ptr would
+// make a cycle through the handlers still queued in the pool).
+struct WorkerPool {
+    explicit WorkerPool(size_t n_threads) : pool(n_threads) {}
+    asio::thread_pool pool;
+    std::atomic<size_t> in_flight{0};  // running or waiting for a worker
+};
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, const ServerOptions& options, std::shared_ptr<std::atomic<size_t>> active)
-        : stream_(std::move(socket)), options_(options), active_(std::move(active)) {
+    Session(tcp::socket socket, const ServerOptions& options, std::shared_ptr<std::atomic<size_t>> active,
+            WorkerPool* workers)
+        : stream_(std::move(socket)), options_(options), active_(std::move(active)), workers_(workers) {
         ++*active_;
     }
     ~Session() { --*active_; }
@@ -392,6 +402,7 @@ private:
     beast::tcp_stream stream_;
     ServerOptions options_;
     std::shared_ptr<std::atomic<size_t>> active_;
+    WorkerPool* workers_;
     beast::flat_buffer buffer_{1 << 16};
     std::optional<http::request_parser<http::string_body>> parser_;
     http::response<http::string_body> res_;
@@ -404,7 +415,7 @@ private:
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
         parser_->body_limit(options_.max_body_bytes);
-        buffer_.consume(buffer_.size());
+        // The buffer keeps what the last read took past its request: a pipelined next request.
         stream_.expires_after(timeout());
         http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
     }
@@ -440,11 +451,35 @@ private:
                                                       options_.bind + ":" + std::to_string(local.port()) + "/");
             return send(r, false, req.version(), false);
         }
-        ServerResponse r = server_handle_request(options_, method, target);
-        send(r, req.keep_alive(), req.version(), method == "HEAD");
+        bool keep_alive = req.keep_alive(), head = method == "HEAD";
+        unsigned version = req.version();
+        // Routing queries the store and renders: never on this I/O thread (it would hold up accepts,
+        // timeouts and 4xx answers). Hand it to a worker, or shed it when too many are waiting.
+        size_t cap = static_cast<size_t>(options_.workers) + options_.max_queued;
+        if (workers_->in_flight.fetch_add(1) >= cap) {
+            --workers_->in_flight;
+            ServerResponse r = text_response(503, "503 service unavailable: " + std::to_string(cap) +
+                                                      " requests are already being served or waiting; retry shortly");
+            r.headers["Retry-After"] = "1";
+            return send(std::move(r), keep_alive, version, head);
+        }
+        asio::post(workers_->pool, [self = shared_from_this(), method, target, keep_alive, version, head] {
+            ServerResponse r;
+            try {
+                if (self->options_.before_handle) self->options_.before_handle(target);
+                r = server_handle_request(self->options_, method, target);
+            } catch (const std::exception& e) {
+                r = text_response(500, std::string("500 internal error: ") + e.what());
+            }
+            --self->workers_->in_flight;
+            auto ex = self->stream_.get_executor();  // the connection's strand: its I/O stays serial
+            asio::post(ex, [self, r = std::move(r), keep_alive, version, head]() mutable {
+                self->send(std::move(r), keep_alive, version, head);
+            });
+        });
     }
 
-    void send(const ServerResponse& r, bool keep_alive, unsigned version, bool head) {
+    void send(ServerResponse r, bool keep_alive, unsigned version, bool head) {
         res_ = {};
         res_.version(version);
         res_.result(static_cast<http::status>(r.status));
@@ -457,7 +492,7 @@ private:
         for (const auto& [k, v] : r.headers) res_.set(k, v);
         res_.keep_alive(keep_alive);
         res_.content_length(r.body.size());
-        if (!head) res_.body() = r.body;
+        if (!head) res_.body() = std::move(r.body);
         stream_.expires_after(timeout());
         http::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
     }
@@ -480,7 +515,11 @@ struct ReportServer::Impl {
     ServerOptions options;
     std::shared_ptr<std::atomic<size_t>> active = std::make_shared<std::atomic<size_t>>(0);
     asio::io_context ioc;
+    // After ioc, so destroyed before it: handlers left in the pool hold sessions, whose sockets need
+    // ioc when they close.
+    std::unique_ptr<WorkerPool> workers;
     tcp::acceptor acceptor{ioc};
+    asio::steady_timer accept_retry{ioc};
     std::vector<std::thread> threads;
     uint16_t port = 0;
     bool running = false;
@@ -488,12 +527,20 @@ struct ReportServer::Impl {
     void do_accept() {
         acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-            if (!ec) {
+            if (ec) {
+                // Out of file descriptors (EMFILE) or memory: accepting again at once would spin.
+                accept_retry.expires_after(std::chrono::milliseconds(50));
+                accept_retry.async_wait([this](beast::error_code e) {
+                    if (!e && acceptor.is_open()) do_accept();
+                });
+                return;
+            }
+            {
                 if (active->load() >= options.max_connections) {
                     beast::error_code ignore;
                     socket.close(ignore);  // over the connection cap: refuse rather than queue without bound
                 } else {
-                    std::make_shared<Session>(std::move(socket), options, active)->start();
+                    std::make_shared<Session>(std::move(socket), options, active, workers.get())->start();
                 }
             }
             do_accept();
@@ -511,6 +558,7 @@ void ReportServer::start() {
     Impl& m = *impl_;
     if (m.running) return;
     if (m.options.threads < 1 || m.options.threads > 64) throw Error("report server: --threads must be in [1, 64]");
+    if (m.options.workers < 1 || m.options.workers > 64) throw Error("report server: --workers must be in [1, 64]");
     { Store probe(m.options.db_path, STORE_MODE_READ_ONLY); }  // fail now, not on the first request
     beast::error_code ec;
     auto addr = asio::ip::make_address(m.options.bind, ec);
@@ -526,6 +574,7 @@ void ReportServer::start() {
                     "is the port in use? try --port 0 or another port");
     m.port = m.acceptor.local_endpoint().port();
     m.running = true;
+    m.workers = std::make_unique<WorkerPool>(static_cast<size_t>(m.options.workers));
     m.do_accept();
     for (int i = 0; i < m.options.threads; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
 }
@@ -542,6 +591,10 @@ void ReportServer::stop() {
     m.ioc.stop();
     for (auto& t : m.threads) t.join();
     m.threads.clear();
+    // Requests already running finish (their replies go to the stopped ioc, never sent); those still
+    // queued are dropped with the pool (see Impl).
+    m.workers->pool.stop();
+    m.workers->pool.join();
     m.running = false;
 }
 

@@ -5,8 +5,10 @@
 // Durability: WAL with synchronous=NORMAL survives a killed process (the case resume is built for);
 // a power cut may lose the last few committed batches but never corrupts the file, and resume then
 // redoes them. Not here: any interpretation of the rows (reports/, graders/metrics.h).
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -27,18 +29,34 @@ void store_throw_sqlite(sqlite3* db, int rc, const char* call, const char* file,
     std::string where = fname && *fname ? fname : "(database)";
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     std::string hint;
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        hint = "another process holds a write lock; give each shard its own --db and combine them with merge-db";
-    else if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+    const char* kept = "; what was committed before is kept, and the same command resumes from it";
+    int primary = rc & 0xff;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        hint = std::string("another process held a lock on the store for longer than the busy timeout") + kept;
+    else if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
         hint = "is this file an adabench store?";
-    else if (rc == SQLITE_READONLY)
+    else if (primary == SQLITE_READONLY)
         hint = "the store was opened read-only, or the file or its directory is not writable";
-    else if (rc == SQLITE_FULL)
-        hint = "the disk is full";
-    throw Error(where + ": sqlite error " + std::to_string(rc) + " (" + msg + ") in " + call + " at " + file + ":" +
-                    std::to_string(line),
-                hint);
+    else if (primary == SQLITE_FULL)
+        hint = std::string("the disk is full: free some space") + kept;
+    else if (primary == SQLITE_IOERR)
+        hint = std::string("the disk or file system failed a read or write") + kept;
+    // One line: SQL text and SQLite messages may hold line breaks.
+    std::string text = where + ": sqlite error " + std::to_string(rc) + " (" + msg + ") in " + call + " at " + file +
+                       ":" + std::to_string(line);
+    for (char& c : text)
+        if (c == '\n' || c == '\r') c = ' ';
+    throw Error(text, hint);
 }
+
+namespace {
+std::string& store_vfs_name() {
+    static std::string name;
+    return name;
+}
+}  // namespace
+
+void store_set_vfs_for_tests(const std::string& name) { store_vfs_name() = name; }
 
 std::string store_now_iso8601() {
     auto now = std::chrono::system_clock::now();
@@ -94,21 +112,70 @@ void exec(sqlite3* db, const std::string& sql) {
 }
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back when destroyed uncommitted (an exception unwinding).
+// Inside an open transaction (StoreTransaction) it is a savepoint instead, so the outer
+// transaction decides what is committed.
 class Transaction {
 public:
-    explicit Transaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
-    ~Transaction() {
-        if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    explicit Transaction(sqlite3* db) : db_(db), nested_(sqlite3_get_autocommit(db) == 0) {
+        exec(db_, nested_ ? "SAVEPOINT adabench_write" : "BEGIN IMMEDIATE");
     }
+    ~Transaction() {
+        // After an I/O error or a full disk SQLite may already have rolled back the whole
+        // transaction; these statements then fail harmlessly.
+        if (done_) return;
+        if (nested_) {
+            sqlite3_exec(db_, "ROLLBACK TO adabench_write", nullptr, nullptr, nullptr);
+            sqlite3_exec(db_, "RELEASE adabench_write", nullptr, nullptr, nullptr);
+        } else {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
     void commit() {
-        exec(db_, "COMMIT");
+        exec(db_, nested_ ? "RELEASE adabench_write" : "COMMIT");
         done_ = true;
     }
 
 private:
     sqlite3* db_;
+    bool nested_;
     bool done_ = false;
 };
+
+// The tables of a database other than SQLite's own, for naming what an unrelated file holds.
+std::vector<std::string> user_tables(sqlite3* db) {
+    std::vector<std::string> out;
+    Stmt st(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    while (st.step()) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
+    return out;
+}
+
+// A file: URI for path (RFC 3986 percent-encoding of what a URI path may not hold as is).
+std::string file_uri(const std::string& path) {
+    std::string abs = path;
+    if (abs.empty() || abs[0] != '/') {
+        char buf[4096];
+        if (getcwd(buf, sizeof buf)) abs = std::string(buf) + "/" + path;
+    }
+    std::string out = "file:";
+    const char* hex = "0123456789ABCDEF";
+    for (unsigned char c : abs) {
+        if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+int64_t file_size_or_zero(const std::string& path) {
+    struct stat sb {};
+    return stat(path.c_str(), &sb) == 0 ? static_cast<int64_t>(sb.st_size) : 0;
+}
 
 bool table_exists(sqlite3* db, const std::string& name) {
     Stmt st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
@@ -144,10 +211,34 @@ struct Store::Impl {
     StoreMode mode = STORE_MODE_READ_WRITE;
     sqlite3* db = nullptr;
     int version = 0;
+    bool immutable = false;
 
-    ~Impl() {
+    ~Impl() { close(); }
+
+    void close() {
         if (db) sqlite3_close_v2(db);
+        db = nullptr;
     }
+
+    // Opens the connection (through the test VFS when one is set); db stays set for the message.
+    int open(const std::string& name, int flags) {
+        close();
+        const std::string& vfs = store_vfs_name();
+        int rc = sqlite3_open_v2(name.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, vfs.empty() ? nullptr : vfs.c_str());
+        if (rc == SQLITE_OK) {
+            SQLITE_CHECK(db, sqlite3_extended_result_codes(db, 0));
+            SQLITE_CHECK(db, sqlite3_busy_timeout(db, 30000));
+        }
+        return rc;
+    }
+
+    [[noreturn]] void throw_open(int rc, const std::string& hint) {
+        std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+        throw Error(path + ": cannot open store: " + msg, hint);
+    }
+
+    // The first read: a file that is not SQLite fails here (SQLITE_NOTADB), before any write.
+    int probe() { return sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr); }
 
     int read_version() {
         if (!table_exists(db, "schema_version")) return 0;
@@ -156,13 +247,89 @@ struct Store::Impl {
         return static_cast<int>(sqlite3_column_int64(st.get(), 0));
     }
 
-    void create_or_migrate() {
-        Transaction tx(db);
+    // Refuses, before anything is written, a database adabench must not write: one holding other
+    // tables without adabench's schema (a --db naming an unrelated file), or a newer schema.
+    int check_writable_version() {
         int v = read_version();
         if (v == 0) {
-            if (table_exists(db, "runs") || table_exists(db, "samples"))
-                throw Error(path + ": has runs/samples tables but no schema_version",
-                            "this is not a store written by adabench; use a new --db file");
+            auto tables = user_tables(db);
+            if (!tables.empty()) {
+                std::string names;
+                for (size_t i = 0; i < tables.size() && i < 4; ++i) names += (i ? ", " : "") + tables[i];
+                if (tables.size() > 4) names += ", ...";
+                throw Error(path + ": not an adabench store: it holds other tables (" + names +
+                                ") and no schema_version; refusing to add adabench's tables to it",
+                            "--db names another program's database; pass a new file");
+            }
+        }
+        if (v > STORE_SCHEMA_VERSION)
+            throw Error(path + ": schema version " + std::to_string(v) + " is newer than this adabench supports (" +
+                            std::to_string(STORE_SCHEMA_VERSION) + ")",
+                        "upgrade adabench to read this store");
+        return v;
+    }
+
+    void open_read_write() {
+        int rc = open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        if (rc != SQLITE_OK) throw_open(rc, "check that the directory exists and is writable");
+        rc = probe();
+        if (rc != SQLITE_OK) store_throw_sqlite(db, rc, "the first read", __FILE__, __LINE__);
+        check_writable_version();
+        // SQLite opens a write-protected file read-only without a word; say so before any write.
+        if (sqlite3_db_readonly(db, "main") == 1)
+            throw Error(path + ": the store is read-only (file permissions); nothing was written",
+                        "make it writable, or read it with adabench runs / report / export, which open it read-only");
+        exec(db, "PRAGMA journal_mode = WAL");
+        exec(db, "PRAGMA synchronous = NORMAL");
+        create_or_migrate();
+    }
+
+    // Read-only; READ_MIGRATE reopens read-write to migrate a store of an older schema.
+    void open_read_only() {
+        if (access(path.c_str(), R_OK) != 0)
+            throw Error(path + ": cannot open store: " + std::strerror(errno), "check the --db path");
+        int rc = open(path, SQLITE_OPEN_READONLY);
+        if (rc != SQLITE_OK) throw_open(rc, "check the --db path");
+        rc = probe();
+        if (rc == SQLITE_CANTOPEN || rc == SQLITE_READONLY) {
+            // A WAL store in a folder this user cannot write: no -shm can be made. Read the file as
+            // immutable (no locks, no -shm), which is exact unless a -wal holds commits not yet
+            // copied into the file: those immutable mode would not see, so refuse then.
+            std::string wal = path + "-wal";
+            if (file_size_or_zero(wal) > 32)
+                throw Error(path + ": cannot read the store: its folder is not writable and " + wal +
+                                " holds commits not yet in the database file",
+                            "open the store once where its folder is writable (any adabench sweep or runs), or copy "
+                            "the folder somewhere writable");
+            rc = open(file_uri(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+            if (rc != SQLITE_OK) throw_open(rc, "check the --db path");
+            immutable = true;
+            rc = probe();
+        }
+        if (rc != SQLITE_OK) store_throw_sqlite(db, rc, "the first read", __FILE__, __LINE__);
+        int v = read_version();
+        if (v == 0)
+            throw Error(path + ": not an adabench store (" +
+                            (user_tables(db).empty() ? std::string("an empty database") : "no schema_version table") +
+                            ")",
+                        "check the --db path; adabench sweep --db FILE creates a store");
+        if (v < STORE_SCHEMA_VERSION && mode == STORE_MODE_READ_MIGRATE && !immutable) {
+            open_read_write();
+            return;
+        }
+        if (v != STORE_SCHEMA_VERSION)
+            throw Error(path + ": schema version " + std::to_string(v) + ", this adabench reads version " +
+                            std::to_string(STORE_SCHEMA_VERSION),
+                        v < STORE_SCHEMA_VERSION ? "migrate it once with adabench runs --db FILE (a read-write open)"
+                                                 : "upgrade adabench to read this store");
+        version = v;
+        check_all();
+    }
+
+    void create_or_migrate() {
+        Transaction tx(db);
+        int v = check_writable_version();  // again inside the transaction: another process may have won
+        if (v == 0) {
             for (const auto& sql : schema::create_statements()) exec(db, sql);
             exec(db, "CREATE TABLE schema_version (version INTEGER NOT NULL)");
             Stmt st(db, "INSERT INTO schema_version (version) VALUES (?)");
@@ -170,10 +337,6 @@ struct Store::Impl {
             st.step();
             v = STORE_SCHEMA_VERSION;
         }
-        if (v > STORE_SCHEMA_VERSION)
-            throw Error(path + ": schema version " + std::to_string(v) + " is newer than this adabench supports (" +
-                            std::to_string(STORE_SCHEMA_VERSION) + ")",
-                        "upgrade adabench to read this store");
         const auto& steps = schema::migration_steps();
         while (v < STORE_SCHEMA_VERSION) {
             for (const auto& sql : steps.at(static_cast<size_t>(v - 1))) exec(db, sql);
@@ -198,41 +361,30 @@ Store::Store(const std::string& path, StoreMode mode) : impl_(std::make_unique<I
     impl_->path = path;
     impl_->mode = mode;
     if (path.empty()) throw Error("store: empty database path", "pass --db FILE");
-    if (mode == STORE_MODE_READ_ONLY && access(path.c_str(), R_OK) != 0)
-        throw Error(path + ": cannot open store: " + std::strerror(errno), "check the --db path");
-    int flags = mode == STORE_MODE_READ_ONLY ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path.c_str(), &impl_->db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-        std::string msg = impl_->db ? sqlite3_errmsg(impl_->db) : sqlite3_errstr(rc);
-        throw Error(path + ": cannot open store: " + msg, "check that the directory exists and is writable");
-    }
-    sqlite3* db = impl_->db;
-    SQLITE_CHECK(db, sqlite3_extended_result_codes(db, 0));
-    SQLITE_CHECK(db, sqlite3_busy_timeout(db, 30000));
-    // Touch the file: a non-database fails here with SQLITE_NOTADB and a clear message.
-    exec(db, "SELECT count(*) FROM sqlite_master");
-    if (mode == STORE_MODE_READ_WRITE) {
-        exec(db, "PRAGMA journal_mode = WAL");
-        exec(db, "PRAGMA synchronous = NORMAL");
-        impl_->create_or_migrate();
-    } else {
-        int v = impl_->read_version();
-        if (v == 0) throw Error(path + ": not an adabench store (no schema_version table)", "check the --db path");
-        if (v != STORE_SCHEMA_VERSION)
-            throw Error(path + ": schema version " + std::to_string(v) + ", this adabench reads version " +
-                            std::to_string(STORE_SCHEMA_VERSION),
-                        v < STORE_SCHEMA_VERSION
-                            ? "open it once read-write (e.g. adabench runs --db FILE) to migrate it"
-                            : "upgrade adabench to read this store");
-        impl_->version = v;
-        impl_->check_all();
-    }
+    if (mode == STORE_MODE_READ_WRITE)
+        impl_->open_read_write();
+    else
+        impl_->open_read_only();
+    // A read-migrate open that migrated is read-write from here on; it only reads.
 }
 
 Store::~Store() = default;
 
 const std::string& Store::path() const { return impl_->path; }
 int Store::schema_version() const { return impl_->version; }
+bool Store::immutable() const { return impl_->immutable; }
+
+void Store::begin_transaction() {
+    if (impl_->mode != STORE_MODE_READ_WRITE) throw Error(impl_->path + ": store opened read-only");
+    exec(impl_->db, "BEGIN IMMEDIATE");
+}
+
+void Store::commit_transaction() { exec(impl_->db, "COMMIT"); }
+
+void Store::rollback_transaction() {
+    if (impl_->db && sqlite3_get_autocommit(impl_->db) == 0)
+        sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
 
 std::vector<RunRecord> Store::list_runs() const {
     std::vector<RunRecord> out;
@@ -356,7 +508,7 @@ std::set<SampleKey> Store::sample_keys(int64_t run_id) const { return keys_by_st
 std::set<SampleKey> Store::failed_sample_keys(int64_t run_id) const { return keys_by_status(impl_->db, run_id, false); }
 
 int64_t Store::insert_run(const RunRecord& run) {
-    if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
+    if (impl_->mode != STORE_MODE_READ_WRITE) throw Error(impl_->path + ": store opened read-only");
     // Without an explicit id, leave the id column out so SQLite assigns max(id) + 1.
     std::vector<schema::Field<RunRecord>> fields = schema::run_fields();
     if (run.id == 0) fields.erase(fields.begin());
@@ -372,7 +524,7 @@ int64_t Store::insert_run(const RunRecord& run) {
 }
 
 std::pair<RunRecord, bool> Store::claim_run(const RunRecord& run) {
-    if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
+    if (impl_->mode != STORE_MODE_READ_WRITE) throw Error(impl_->path + ": store opened read-only");
     Transaction tx(impl_->db);
     {
         Stmt st(impl_->db, "SELECT " + schema::column_list(schema::run_fields()) +
@@ -400,7 +552,7 @@ std::pair<RunRecord, bool> Store::claim_run(const RunRecord& run) {
 }
 
 void Store::update_run(const RunRecord& run) {
-    if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
+    if (impl_->mode != STORE_MODE_READ_WRITE) throw Error(impl_->path + ": store opened read-only");
     std::vector<schema::Field<RunRecord>> fields;
     for (const auto& f : schema::run_fields()) {
         std::string n = f.name;
@@ -417,7 +569,7 @@ void Store::update_run(const RunRecord& run) {
 }
 
 void Store::insert_points(const std::vector<PointRecord>& points) {
-    if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
+    if (impl_->mode != STORE_MODE_READ_WRITE) throw Error(impl_->path + ": store opened read-only");
     const auto& fields = schema::point_fields();
     std::string q;
     for (size_t i = 0; i < fields.size(); ++i) q += i ? ", ?" : "?";
@@ -432,7 +584,7 @@ void Store::insert_points(const std::vector<PointRecord>& points) {
 }
 
 int64_t Store::insert_samples(const std::vector<SampleRecord>& samples) {
-    if (impl_->mode == STORE_MODE_READ_ONLY) throw Error(impl_->path + ": store opened read-only");
+    if (impl_->mode != STORE_MODE_READ_WRITE) throw Error(impl_->path + ": store opened read-only");
     const auto& fields = schema::sample_fields();
     std::string q, set;
     for (size_t i = 0; i < fields.size(); ++i) q += i ? ", ?" : "?";

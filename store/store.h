@@ -9,7 +9,14 @@
 // failing after every retry: stored for the record, never graded). An ok row is never replaced; a
 // failed row is replaced by a later ok one, so resume (which re-issues every key without an ok row,
 // see sample_keys) turns failed samples into results. Read-only mode opens the file with
-// SQLITE_OPEN_READONLY (report server).
+// SQLITE_OPEN_READONLY (report server) and, where the folder cannot be written (no -shm can be
+// made), as an immutable file; it never writes.
+//
+// Refusals leave the file untouched: a file that is not SQLite, an SQLite file that holds tables
+// but no adabench schema (an unrelated --db), a store of a newer schema, a file that cannot be
+// written (read-write mode). Every write is one transaction (or a savepoint inside a
+// StoreTransaction), so a failed write (disk full, I/O error, busy) throws one clear line and keeps
+// everything committed before it.
 //
 // Deliberately not here: metrics (graders/metrics.h), grid planning (harness/), any notion of
 // which engine produced what beyond the strings recorded on the run.
@@ -120,7 +127,11 @@ struct SampleFilter {
     bool with_text = true;  // false: leave prompt_text / response_text empty (cheaper)
 };
 
-enum StoreMode { STORE_MODE_READ_WRITE, STORE_MODE_READ_ONLY };
+// READ_WRITE: creates the schema in a new or empty file, migrates an older one (sweep, merge-db).
+// READ_ONLY: reads a store of the current schema; never writes (report, export, compare, serve).
+// READ_MIGRATE: READ_ONLY, except that a store of an older schema is migrated (a read-write open);
+// an empty or foreign file is refused, never given a schema (runs).
+enum StoreMode { STORE_MODE_READ_WRITE, STORE_MODE_READ_ONLY, STORE_MODE_READ_MIGRATE };
 
 // Sample key for resume: (point_id, problem_id, sample_index).
 using SampleKey = std::tuple<int64_t, std::string, int64_t>;
@@ -136,6 +147,15 @@ public:
 
     const std::string& path() const;
     int schema_version() const;
+    // True when the store was opened read-only as an immutable file (its folder is not writable).
+    bool immutable() const;
+
+    // Explicit transactions (use StoreTransaction): the writes between begin and commit are one
+    // BEGIN IMMEDIATE transaction (each write call becomes a savepoint inside it), so a failure
+    // anywhere leaves none of them. merge-db uses it to add a run with its samples atomically.
+    void begin_transaction();
+    void commit_transaction();
+    void rollback_transaction();  // never throws
 
     // ---- read API (reports, CLI) ----
     std::vector<RunRecord> list_runs() const;
@@ -176,6 +196,30 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// Groups Store writes into one transaction; rolls back when destroyed uncommitted.
+class StoreTransaction {
+public:
+    explicit StoreTransaction(Store& store) : store_(store) { store_.begin_transaction(); }
+    ~StoreTransaction() {
+        if (!done_) store_.rollback_transaction();
+    }
+    StoreTransaction(const StoreTransaction&) = delete;
+    StoreTransaction& operator=(const StoreTransaction&) = delete;
+    void commit() {
+        store_.commit_transaction();
+        done_ = true;
+    }
+
+private:
+    Store& store_;
+    bool done_ = false;
+};
+
+// Test hook: every Store opened after this call uses the SQLite VFS registered under `name`
+// (sqlite3_vfs_register; "" = the default VFS). The fault-injection tests use it to fail chosen
+// writes, syncs and locks; nothing else should.
+void store_set_vfs_for_tests(const std::string& name);
 
 // ---- the schema's field lists, for exports and reports that want generic columns ----
 enum FieldType { FIELD_TYPE_INTEGER, FIELD_TYPE_REAL, FIELD_TYPE_TEXT };

@@ -19,6 +19,9 @@ MODE="${1:-test}"
 
 DEB_PACKAGES=(build-essential cmake pkg-config git libsqlite3-dev libre2-dev nlohmann-json3-dev
               libboost-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev)
+# The test command's second build uses clang (ASan + UBSan + libFuzzer's coverage hooks): the
+# sanitizers, and the fuzz targets that ctest -L fuzz runs briefly.
+TEST_PACKAGES=(clang libclang-rt-14-dev)
 TOOLS_PACKAGES=(python3-torch python3-numpy libopenblas0-openmp)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -94,13 +97,18 @@ case "$MODE" in
         cmake --build "$BUILD" -j "$JOBS" --target adabench || die "build failed in $BUILD"
         bash "$ROOT/tools/main_job.sh" "$BUILD" ;;
     test)
-        install_packages "${DEB_PACKAGES[@]}"
+        install_packages "${DEB_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
         configure_build "$BUILD" -DADABENCH_CUDA="${ADABENCH_CUDA:-AUTO}"
         if have_gpu; then exclude="slow|browser"; else exclude="gpu|slow|browser"; fi
         run_tests "$BUILD" "$exclude"
-        say "once more under AddressSanitizer + UndefinedBehaviorSanitizer (CPU code)"
-        configure_build "$BUILD_ASAN" -DADABENCH_SANITIZE=address,undefined -DADABENCH_CUDA=OFF \
-            -DADABENCH_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+        say "once more with clang under AddressSanitizer + UndefinedBehaviorSanitizer (CPU code), fuzz targets included"
+        # The compiler is fixed when a build folder is first configured: start over if an older
+        # set-up left a GCC build here.
+        if [ -f "$BUILD_ASAN/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' "$BUILD_ASAN/CMakeCache.txt"; then
+            rm -rf "$BUILD_ASAN"
+        fi
+        CC=clang CXX=clang++ configure_build "$BUILD_ASAN" -DADABENCH_SANITIZE=address,undefined \
+            -DADABENCH_FUZZ=ON -DADABENCH_CUDA=OFF -DADABENCH_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             run_tests "$BUILD_ASAN" "gpu|slow|browser|no_asan"
         say "all tests passed" ;;

@@ -60,6 +60,7 @@ public:
     void seq_truncate(int slot, int n) override;
 
     void forward(const BackendBatch& batch, float* logits) override;
+    void forward_hidden(const BackendBatch& batch, const BackendHiddenRequest& request, float* hidden) override;
 
     void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) override;
     void set_weights(std::shared_ptr<const ModelWeights> weights) override;
@@ -85,7 +86,10 @@ private:
     const CpuKvSlot& slot_ref(int slot, const char* what) const;
     void check_capacity(const BackendBatch& batch) const;
     // forward.cpp
-    void forward_batch(const BackendBatch& batch, float* logits);
+    // With `hidden` (forward_hidden): the request's layers only, their outputs into hidden, no
+    // head, and the slots keep their lengths.
+    void forward_batch(const BackendBatch& batch, float* logits, const BackendHiddenRequest* request = nullptr,
+                       float* hidden = nullptr);
     void matmul_lora(const float* x, int n_tok, const CpuMatrix& w, int layer, LoraTarget target, float* y);
 
     CpuBackendOptions options_;

@@ -11,6 +11,8 @@
 // Not here: sampling, budgets, text (engines/generator), slot bookkeeping (cpu_backend.cpp).
 #include <algorithm>
 #include <cmath>
+#include <sstream>
+#include <string>
 
 #include "common/error.h"
 #include "engines/cpu/cpu_backend.h"
@@ -109,12 +111,64 @@ void CpuBackend::matmul_lora(const float* x, int n_tok, const CpuMatrix& w, int 
     }
 }
 
+// Weights are checked finite at load, so a non-finite logit comes from the composition (a merge
+// lambda or a LoRA coefficient large enough to overflow fp32) or from a kernel bug. Sampling would
+// only say "logit of token 0 is NaN"; here the message can name what the model was made of and the
+// sequence's adapters and coefficients (#20 D12). One pass over S x V floats: noise next to lm_head.
+// When sequences carry their own LoRA coefficients and some rows are fine, nothing is thrown: a
+// throw fails every sequence of the step, so the bad rows are left to fail their own sequences
+// when sampled.
+static void check_logits_finite(const ModelWeights& w, const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,
+                                const BackendBatch& batch, const float* logits) {
+    const int V = w.config.vocab_size;
+    const size_t S = batch.slots.size();
+    auto lora_of = [&](size_t s) {
+        std::string lora;
+        if (s >= batch.lora_coefs.size()) return lora;
+        for (size_t a = 0; a < adapters.size() && a < batch.lora_coefs[s].size(); ++a) {
+            if (batch.lora_coefs[s][a] == 0.0f) continue;
+            std::ostringstream coef;
+            coef << batch.lora_coefs[s][a];
+            lora += (lora.empty() ? "; LoRA " : ", ") + adapters[a]->path + " x " + coef.str();
+        }
+        return lora;
+    };
+    size_t first_bad = S;
+    int bad_token = -1, n_bad = 0;
+    bool per_sequence_lora = false;
+    for (size_t s = 0; s < S; ++s) {
+        const float* row = logits + s * size_t(V);
+        int bad = -1;
+        for (int i = 0; i < V && bad < 0; ++i)
+            if (!std::isfinite(row[i])) bad = i;
+        if (!lora_of(s).empty()) per_sequence_lora = true;
+        if (bad < 0) continue;
+        ++n_bad;
+        if (first_bad == S) first_bad = s, bad_token = bad;
+    }
+    if (n_bad == 0 || (per_sequence_lora && n_bad < int(S))) return;
+    const float v = logits[first_bad * size_t(V) + size_t(bad_token)];
+    throw Error("cpu backend: logit of token " + std::to_string(bad_token) + " is " +
+                    (std::isnan(v) ? "NaN" : "infinite") + " for the sequence in slot " +
+                    std::to_string(batch.slots[first_bad]) + " (model " + (w.source.empty() ? "in memory" : w.source) +
+                    lora_of(first_bad) + ")",
+                "the weights were finite at load; is a merge lambda or LoRA coefficient extreme?");
+}
+
 void CpuBackend::forward(const BackendBatch& batch, float* logits) {
     check_capacity(batch);  // everything that can fail is checked before the cache changes
     forward_batch(batch, logits);
+    check_logits_finite(*weights_, adapters_, batch, logits);
 }
 
-void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
+void CpuBackend::forward_hidden(const BackendBatch& batch, const BackendHiddenRequest& request, float* hidden) {
+    backend_hidden_layer_end(request, weights_->config.n_layers, "CpuBackend::forward_hidden");
+    check_capacity(batch);
+    forward_batch(batch, nullptr, &request, hidden);
+}
+
+void CpuBackend::forward_batch(const BackendBatch& batch, float* logits, const BackendHiddenRequest* request,
+                               float* hidden) {
     const ModelConfig& cfg = weights_->config;
     const CpuKernels& K = *kernels_;
     CpuThreadPool& pool = *pool_;
@@ -180,12 +234,18 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
     std::vector<float> up(size_t(T) * I);
     std::vector<float> act(size_t(T) * I);
 
-    // Embedding lookup: x[t] = E[token_t]
-    for_each_token(pool, T, 64, [&](int t) {
-        const size_t esz = embed_.dtype == DTYPE_F32 ? 4 : 2;
-        cpu_convert_f32(embed_.dtype, static_cast<const char*>(embed_.data) + size_t(tok_id[size_t(t)]) * C * esz, C,
-                        &x[size_t(t) * C]);
-    });
+    // Embedding lookup: x[t] = E[token_t] (forward_hidden from a later layer: x is its input)
+    const int layer_begin = request ? request->layer_begin : 0;
+    const int layer_end = request ? backend_hidden_layer_end(*request, cfg.n_layers, "forward_hidden") : cfg.n_layers;
+    if (request && request->input) {
+        std::copy_n(request->input, size_t(T) * C, x.data());
+    } else {
+        for_each_token(pool, T, 64, [&](int t) {
+            const size_t esz = embed_.dtype == DTYPE_F32 ? 4 : 2;
+            cpu_convert_f32(embed_.dtype, static_cast<const char*>(embed_.data) + size_t(tok_id[size_t(t)]) * C * esz,
+                            C, &x[size_t(t) * C]);
+        });
+    }
 
     // Activations rounded to bf16 once per distinct input when the fast path is on.
     auto bf16_input = [&](const std::vector<float>& in, int64_t n_in, const CpuMatrix& w) -> const uint16_t* {
@@ -195,7 +255,7 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
         return x_bf16_.data();
     };
 
-    for (int l = 0; l < cfg.n_layers; ++l) {
+    for (int l = layer_begin; l < layer_end; ++l) {
         const Layer& L = layers_[size_t(l)];
 
         // ---- attention block ----
@@ -294,6 +354,19 @@ void CpuBackend::forward_batch(const BackendBatch& batch, float* logits) {
         }
         if (any_lora) matmul_lora(act.data(), T, L.down, l, LORA_TARGET_DOWN, proj.data());
         for_each_token(pool, T, 64, [&](int t) { K.add(&x[size_t(t) * C], &proj[size_t(t) * C], C); });
+        if (hidden) std::copy(x.begin(), x.end(), hidden + int64_t(l - layer_begin) * T * C);
+    }
+
+    if (request) {
+        // forward_hidden keeps no positions: drop the K/V rows this call appended.
+        for (int s = 0; s < S; ++s) {
+            CpuKvSlot& slot = slots_[size_t(batch.slots[size_t(s)])];
+            for (int l = 0; l < cfg.n_layers; ++l) {
+                slot.k[size_t(l)].resize(size_t(slot.len) * size_t(kv_dim));
+                slot.v[size_t(l)].resize(size_t(slot.len) * size_t(kv_dim));
+            }
+        }
+        return;
     }
 
     // ---- head: only each sequence's last position ----

@@ -16,6 +16,7 @@
 // Each output element is one fp32 chain over k (pairs in the dot form), identical for any tile.
 #include "engines/cpu/ops.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -63,10 +64,18 @@ CpuIsa cpu_isa_parse(const char* name) {
 
 static CpuIsa cpu_isa_hardware() {
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#if defined(__clang__)  // clang 14's __builtin_cpu_supports knows neither f16c nor avx512bf16: ask CPUID
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    bool bf16 = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;  // AVX512_BF16
+#else
+    bool f16c = __builtin_cpu_supports("f16c");
+    bool bf16 = __builtin_cpu_supports("avx512bf16");
+#endif
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    if (avx512 && __builtin_cpu_supports("avx512bf16")) return CPU_ISA_AVX512_BF16;
+    if (avx512 && bf16) return CPU_ISA_AVX512_BF16;
     if (avx512) return CPU_ISA_AVX512;
     if (avx2) return CPU_ISA_AVX2;
     return CPU_ISA_SCALAR;
@@ -179,8 +188,12 @@ static const CpuKernels kScalar = {CPU_ISA_SCALAR, false,   matmul_rows_scalar, 
 // AVX2 + FMA + F16C
 // ---------------------------------------------------------------------------------------------
 
+#if defined(__clang__)  // clang has no GCC target pragma; its attribute region does the same
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace avx2 {
 
@@ -268,9 +281,14 @@ void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix&
     }
 }
 
-// exp for x in [-87, 88] (clamped), Cephes polynomial, ~2 ulp.
+// exp, Cephes polynomial, ~2 ulp on [-87, 88]; matches std::exp at the edges: NaN stays NaN,
+// x > 88.72 (and +inf) gives +inf, x < -87 (and -inf) gives 0 (the true value is below 1.7e-38).
+// max/min return their second operand when either is NaN, so x goes second to keep a NaN: with x
+// first a NaN became exp(-87) and NaN weights gave plausible output on this path only (#20 D6).
 inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.72283935546875f), _CMP_GT_OQ);
+    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(-87.0f), x));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -283,7 +301,9 @@ inline __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
     __m256 e = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i pow2 = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(e, _mm256_castsi256_ps(pow2));
+    e = _mm256_mul_ps(e, _mm256_castsi256_ps(pow2));
+    e = _mm256_blendv_ps(e, _mm256_set1_ps(INFINITY), over);
+    return _mm256_andnot_ps(under, e);
 }
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
@@ -361,7 +381,11 @@ void attention_row(const float* q, const float* k, const float* v, int64_t kv_st
 
 }  // namespace avx2
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 static const CpuKernels kAvx2 = {CPU_ISA_AVX2,   false,     avx2::matmul_rows,  avx2::rms_norm,
                                  avx2::silu_mul, avx2::add, avx2::attention_row};
@@ -370,8 +394,13 @@ static const CpuKernels kAvx2 = {CPU_ISA_AVX2,   false,     avx2::matmul_rows,  
 // AVX-512 F/BW/VL/DQ
 // ---------------------------------------------------------------------------------------------
 
+#if defined(__clang__)  // clang has no GCC target pragma; its attribute region does the same
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+#endif
 
 namespace avx512 {
 
@@ -619,8 +648,11 @@ void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix&
     }
 }
 
+// exp with exp8's edge behaviour (NaN stays NaN, overflow gives +inf, x < -87 gives 0; see there).
 inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    const __mmask16 over = _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.72283935546875f), _CMP_GT_OQ);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), x));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -632,7 +664,9 @@ inline __m512 exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
     __m512 e = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(e, n);
+    e = _mm512_scalef_ps(e, n);
+    e = _mm512_mask_mov_ps(e, over, _mm512_set1_ps(INFINITY));
+    return _mm512_mask_mov_ps(e, under, _mm512_setzero_ps());
 }
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* y) {
@@ -749,7 +783,11 @@ void convert_bf16(const float* x, int64_t n, uint16_t* out) {
 
 }  // namespace avx512
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 static const CpuKernels kAvx512 = {CPU_ISA_AVX512,   true,        avx512::matmul_rows,  avx512::rms_norm,
                                    avx512::silu_mul, avx512::add, avx512::attention_row};
@@ -759,8 +797,13 @@ static const CpuKernels kAvx512 = {CPU_ISA_AVX512,   true,        avx512::matmul
 // instruction. Only the BF16_DOT matmul on BF16 weights differs from plain AVX-512.
 // ---------------------------------------------------------------------------------------------
 
+#if defined(__clang__)  // clang has no GCC target pragma; its attribute region does the same
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")
+#endif
 
 namespace avx512bf16 {
 
@@ -955,7 +998,11 @@ void matmul_rows(const float* x, const uint16_t* xb, int n_tok, const CpuMatrix&
 
 }  // namespace avx512bf16
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 static const CpuKernels kAvx512Bf16 = {CPU_ISA_AVX512_BF16, true,        avx512bf16::matmul_rows, avx512::rms_norm,
                                        avx512::silu_mul,    avx512::add, avx512::attention_row};

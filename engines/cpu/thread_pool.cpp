@@ -6,6 +6,10 @@
 
 #include <immintrin.h>
 
+#include <string>
+
+#include "common/error.h"
+
 namespace adabench {
 
 namespace {
@@ -14,10 +18,26 @@ constexpr int kSpinIterations = 20000;  // ~0.1-0.5 ms of pause instructions bef
 
 CpuThreadPool::CpuThreadPool(int n_threads) {
     if (n_threads < 1) n_threads = 1;
-    for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this] { worker_main(); });
+    if (n_threads > kCpuThreadPoolMaxThreads)
+        throw Error("--threads " + std::to_string(n_threads) + " is more than " +
+                        std::to_string(kCpuThreadPoolMaxThreads) + " CPU threads",
+                    "use 0 (all cores) or at most the number of cores");
+    try {
+        workers_.reserve(static_cast<size_t>(n_threads - 1));
+        for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this] { worker_main(); });
+    } catch (const std::exception& e) {  // std::system_error from the thread, or bad_alloc
+        // Under an address-space or process limit thread creation fails part way: the started
+        // workers wait on cv_, which a throwing constructor would destroy under them. Stop and join
+        // them first, then report.
+        size_t started = workers_.size() + 1;
+        stop_workers();
+        throw Error("cannot start " + std::to_string(n_threads) + " CPU threads (started " + std::to_string(started) +
+                        "): " + e.what(),
+                    "lower --threads, or raise the process/memory limits (ulimit -u, ulimit -v)");
+    }
 }
 
-CpuThreadPool::~CpuThreadPool() {
+void CpuThreadPool::stop_workers() {
     {
         std::lock_guard<std::mutex> lock(mu_);
         stop_.store(true);
@@ -25,7 +45,10 @@ CpuThreadPool::~CpuThreadPool() {
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
+    workers_.clear();
 }
+
+CpuThreadPool::~CpuThreadPool() { stop_workers(); }
 
 void CpuThreadPool::work_on_job() {
     for (;;) {

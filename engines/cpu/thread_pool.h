@@ -14,9 +14,14 @@
 
 namespace adabench {
 
+// More threads than this is a typo or a misreading of the flag, not a machine we run on.
+constexpr int kCpuThreadPoolMaxThreads = 1024;
+
 class CpuThreadPool {
 public:
-    explicit CpuThreadPool(int n_threads);  // total threads including the caller; >= 1
+    // n_threads: total threads including the caller (< 1 means 1). Throws adabench::Error above
+    // kCpuThreadPoolMaxThreads, or when the system refuses a thread (after joining those started).
+    explicit CpuThreadPool(int n_threads);
     ~CpuThreadPool();
     CpuThreadPool(const CpuThreadPool&) = delete;
     CpuThreadPool& operator=(const CpuThreadPool&) = delete;
@@ -29,6 +34,7 @@ public:
 private:
     void worker_main();
     void work_on_job();
+    void stop_workers();
 
     std::vector<std::thread> workers_;
     // Sequence lock over the job fields: odd while the caller rewrites them, even when published.

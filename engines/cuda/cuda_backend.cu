@@ -220,6 +220,7 @@ public:
     void forward_greedy(const BackendBatch& batch, int32_t* tokens) override;
     bool samples_on_device() const override { return true; }
     void forward_sample(const BackendBatch& batch, const std::vector<SampleRow>& rows, int32_t* tokens) override;
+    void forward_hidden(const BackendBatch& batch, const BackendHiddenRequest& request, float* hidden) override;
 
     void set_lora_adapters(std::vector<std::shared_ptr<const LoraAdapter>> adapters) override;
     void set_weights(std::shared_ptr<const ModelWeights> weights) override;
@@ -252,10 +253,17 @@ private:
     void ensure_scratch(int T, int S);
     // Enqueues the step (logits of each sequence's last position into logits_) and advances the
     // slot lengths; returns S.
-    int run_step(const BackendBatch& batch);
+    // With a HiddenRun (forward_hidden): its layers only, each one's output copied to the host, no
+    // head, no graph, and the slot lengths stay.
+    struct HiddenRun {
+        int layer_begin = 0, layer_end = 0;
+        const float* input = nullptr;  // host (T, C), or null for the embeddings
+        float* hidden = nullptr;       // host (layer_end - layer_begin, T, C)
+    };
+    int run_step(const BackendBatch& batch, const HiddenRun* hidden_run = nullptr);
     // Every kernel and cuBLAS call of one step over T tokens and S sequences, reading the step's
     // indices from ints_ (the part a CUDA graph captures).
-    void enqueue_step(int T, int S);
+    void enqueue_step(int T, int S, const HiddenRun* hidden_run = nullptr);
     void decode_attention(int l, const int32_t* d_rows, int n_rows, const int32_t* d_slot, const int32_t* d_n_ctx);
     // The decode step over S sequences as a CUDA graph (captured on first use); nullptr when graphs
     // are off or capturing failed (then they stay off and steps run eagerly).
@@ -827,7 +835,18 @@ void CudaBackend::forward_sample(const BackendBatch& batch, const std::vector<Sa
     }
 }
 
-int CudaBackend::run_step(const BackendBatch& batch) {
+void CudaBackend::forward_hidden(const BackendBatch& batch, const BackendHiddenRequest& request, float* hidden) {
+    DeviceScope on(options_.device);
+    HiddenRun run;
+    run.layer_end = backend_hidden_layer_end(request, weights_->config.n_layers, "CudaBackend::forward_hidden");
+    run.layer_begin = request.layer_begin;
+    run.input = request.input;
+    run.hidden = hidden;
+    run_step(batch, &run);
+    synchronize();  // the copies into `hidden` are complete
+}
+
+int CudaBackend::run_step(const BackendBatch& batch, const HiddenRun* hidden_run) {
     check_batch(batch);  // everything that can fail on the host is checked before the cache changes
     const int S = int(batch.slots.size());
     if (S == 0) return 0;
@@ -892,21 +911,22 @@ int CudaBackend::run_step(const BackendBatch& batch) {
     lora_coef_dev_ = coefs_.ptr;
     // Decode steps without LoRA replay a captured CUDA graph (one launch instead of ~20 per layer).
     const bool any_lora = std::find(lora_active_.begin(), lora_active_.end(), true) != lora_active_.end();
-    cudaGraphExec_t graph = T == S && !any_lora ? decode_graph(S) : nullptr;
+    cudaGraphExec_t graph = T == S && !any_lora && !hidden_run ? decode_graph(S) : nullptr;
     if (graph) {
         CUDA_CHECK(cudaGraphLaunch(graph, stream_));
         ++graph_replays_;
     } else {
-        enqueue_step(T, S);
+        enqueue_step(T, S, hidden_run);
     }
     CUDA_CHECK(cudaGetLastError());
+    if (hidden_run) return S;  // forward_hidden keeps no positions (the K/V rows past len are unused)
 
     // The step was enqueued without error: the new positions are now part of each sequence.
     for (int s = 0; s < S; ++s) slots_[size_t(batch.slots[size_t(s)])].len += int(batch.tokens[size_t(s)].size());
     return S;
 }
 
-void CudaBackend::enqueue_step(int T, int S) {
+void CudaBackend::enqueue_step(int T, int S, const HiddenRun* hidden_run) {
     const ModelConfig& cfg = weights_->config;
     const int C = cfg.hidden_size, H = cfg.n_heads, Hkv = cfg.n_kv_heads, D = cfg.head_dim;
     const int I = cfg.intermediate_size, V = cfg.vocab_size;
@@ -923,14 +943,21 @@ void CudaBackend::enqueue_step(int T, int S) {
                   *d_single = d_tile_count + n_tiles;
 
     // Embedding lookup: x[t] = E[token_t]                              x is (T, C)
-    get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
+    // (forward_hidden from a later layer: x is its input)
+    if (hidden_run && hidden_run->input)
+        CUDA_CHECK(cudaMemcpyAsync(x_.ptr, hidden_run->input, size_t(T) * size_t(C) * sizeof(float),
+                                   cudaMemcpyHostToDevice, stream_));
+    else
+        get_rows_bf16_f32_cuda(embed_.w, d_id, T, C, V, x_.ptr, stream_);
+    const int layer_begin = hidden_run ? hidden_run->layer_begin : 0;
+    const int layer_end = hidden_run ? hidden_run->layer_end : cfg.n_layers;
 
     // Launches per layer without LoRA (9; 4 are products): norm (+ bf16), the q/k/v product,
     // split + RoPE + append, attention (+ bf16), the o product accumulating into x, norm (+ bf16),
     // the gate/up product, SwiGLU (+ bf16), the down product accumulating into x. The fp32 copies
     // of the products' inputs (xn, act) are written only for the unmerged LoRA terms, which read
     // them.
-    for (int l = 0; l < cfg.n_layers; ++l) {
+    for (int l = layer_begin; l < layer_end; ++l) {
         const DeviceLayer& L = layers_[size_t(l)];
 
         // ---- attention block ----
@@ -973,7 +1000,11 @@ void CudaBackend::enqueue_step(int T, int S) {
         swiglu_f32_cuda(gu_.ptr, T, I, has_lora(l, LORA_TARGET_DOWN) ? act_.ptr : nullptr, stream_, xb_.ptr);
         // x = x + act Wdown^T
         residual_project(L.down, act_.ptr, T, l, LORA_TARGET_DOWN);
+        if (hidden_run)
+            CUDA_CHECK(cudaMemcpyAsync(hidden_run->hidden + int64_t(l - layer_begin) * T * C, x_.ptr,
+                                       size_t(T) * size_t(C) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     }
+    if (hidden_run) return;
 
     // ---- head: only each sequence's last position ----
     rms_norm_rows_cuda(x_.ptr, d_last, final_norm_, nullptr, xb_.ptr, S, C, eps, stream_);

@@ -201,7 +201,8 @@ struct HttpEngine::Impl {
             if (auto d = j->find("data"); d != j->end() && d->is_array()) {
                 for (const auto& e : *d) {
                     if (!e.is_object()) continue;
-                    std::string id = e.value("id", "");
+                    // Fields of the wrong type are treated as absent (json::value would throw on them).
+                    std::string id = e.contains("id") && e["id"].is_string() ? e["id"].get<std::string>() : "";
                     ids.push_back(id);
                     int64_t len = -1;
                     if (auto ml = e.find("max_model_len"); ml != e.end() && ml->is_number_integer())
@@ -367,14 +368,18 @@ struct HttpEngine::Impl {
                                     " LoRA adapters loaded, the config names " + std::to_string(o.adapter_paths.size()),
                                 "load the same adapters, in the same order, on every server");
                 json paths = json::array();
-                for (const auto& a : *j) paths.push_back(a.is_object() ? a.value("path", "") : "");
+                for (const auto& a : *j)
+                    paths.push_back(a.is_object() && a.contains("path") && a["path"].is_string() ? a["path"]
+                                                                                                 : json(""));
                 info["server_adapters"] = paths;
             }
         } else {
             if (o.lora_dir.empty())
                 throw Error("http engine: materialising LoRA coefficient vectors needs http.lora.dir",
                             "a directory adabench writes and the server can read (shared filesystem)");
-            lora_base = model_load(o.tokenizer_dir);
+            // Header-only: the shapes to check the adapters against, not the served model's weights
+            // (reading a 70B base would take 140 GB of RAM for a check).
+            lora_base = model_load_meta(o.tokenizer_dir);
             for (const auto& p : o.adapter_paths) lora_adapters.push_back(lora_load_adapter(p, *lora_base));
             info["dir"] = o.lora_dir;
             info["server_dir"] = o.lora_server_dir.empty() ? o.lora_dir : o.lora_server_dir;
@@ -499,14 +504,16 @@ HttpEngine::HttpEngine(HttpEngineOptions options) : impl_(std::make_unique<Impl>
     m.manifest["token_exact"] = http_flavour_token_ids(m.flavour);
     m.manifest["seed_per_round"] = m.flavour != HTTP_FLAVOUR_ADABENCH;
     m.manifest["eos_ids"] = m.eos_ids;
-    if (m.o.concurrency_per_url <= 0 && m.flavour == HTTP_FLAVOUR_LLAMACPP && urls[0].contains("total_slots")) {
+    if (m.o.concurrency_per_url <= 0 && m.flavour == HTTP_FLAVOUR_LLAMACPP && urls[0].contains("total_slots") &&
+        urls[0]["total_slots"].is_number_unsigned()) {
         // llama.cpp serves as many requests at once as it has slots; more only queue there.
-        co.concurrency_per_url = std::max<int>(1, urls[0]["total_slots"].get<int>());
+        co.concurrency_per_url = (int)std::clamp<uint64_t>(urls[0]["total_slots"].get<uint64_t>(), 1, 4096);
         m.client = std::make_unique<HttpClient>(co);
     }
     m.manifest["concurrency_per_url"] = co.concurrency_per_url;
     m.set_up_lora();
-    std::string v = urls[0].value("version", "");
+    std::string v =
+        urls[0].contains("version") && urls[0]["version"].is_string() ? urls[0]["version"].get<std::string>() : "";
     m.device = std::string(http_flavour_name(m.flavour)) + (v.empty() ? "" : " " + v) + " @ " + m.client->url(0) +
                (m.client->n_urls() > 1 ? " (+" + std::to_string(m.client->n_urls() - 1) + " more)" : "");
 }

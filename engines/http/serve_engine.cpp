@@ -501,7 +501,7 @@ private:
         view.method = std::string(req.method_string());
         std::string target(req.target());
         view.path = target.substr(0, target.find('?'));
-        view.body = req.body();
+        view.body = std::move(parser_->get().body());  // not a copy: a body may be 8 MiB
         auto auth = req.find(http::field::authorization);
         if (auth != req.end()) view.authorization = std::string(auth->value());
         // A completion may generate for a long time: no timeout until the reply is written.
@@ -558,7 +558,7 @@ struct EngineServer::Impl {
     int max_model_len = 0;
     int vocab = 0;
     std::unique_ptr<Generator> gen;
-    std::shared_ptr<const ModelWeights> base;  // memory-mapped views: shapes to check adapters against
+    std::shared_ptr<const ModelWeights> base;  // header-only (model_load_meta): shapes to check adapters against
     int64_t created = 0;
 
     // The LoRA registry. The --adapter list is fixed; modules change on the loop thread only (admin
@@ -587,6 +587,7 @@ struct EngineServer::Impl {
 
     asio::io_context ioc;
     tcp::acceptor acceptor{ioc};
+    asio::steady_timer accept_retry{ioc};
     std::vector<std::thread> threads;
     std::shared_ptr<std::atomic<size_t>> active_conns = std::make_shared<std::atomic<size_t>>(0);
     uint16_t port = 0;
@@ -629,7 +630,8 @@ struct EngineServer::Impl {
                     throw Error("serve-engine: LoRA module name '" + n + "' given twice");
             }
         }
-        base = model_load(opt.engine.model_dir);
+        // Shapes only: engine_make reads the weights; a second full read would double load time and memory.
+        base = model_load_meta(opt.engine.model_dir);
         const ModelConfig& c = base->config;
         EngineFactoryOptions fo = opt.engine;
         fo.adapters.clear();  // loaded below, with the modules, through one path
@@ -1147,7 +1149,15 @@ struct EngineServer::Impl {
     void do_accept() {
         acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-            if (!ec) {
+            if (ec) {
+                // Out of file descriptors (EMFILE) or memory: accepting again at once would spin.
+                accept_retry.expires_after(std::chrono::milliseconds(50));
+                accept_retry.async_wait([this](beast::error_code e) {
+                    if (!e && acceptor.is_open()) do_accept();
+                });
+                return;
+            }
+            {
                 if (active_conns->load() >= opt.max_connections) {
                     beast::error_code ignore;
                     socket.close(ignore);  // over the connection cap: refuse rather than queue without bound

@@ -1,15 +1,62 @@
 // Host weight composition (see compose.h): checks, then merge.h and lora.h in that order.
 #include "engines/model/compose.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "engines/backend_checks.h"
 #include "engines/model/lora.h"
 #include "engines/model/merge.h"
+#include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
+
+namespace {
+
+// The tokenizer file of a model directory: tokenizer.json, else vocab.json; "" when it has none
+// (weights-only directories, in-memory models).
+std::string tokenizer_file(const std::string& dir) {
+    if (dir.empty()) return "";
+    for (const char* name : {"/tokenizer.json", "/vocab.json"}) {
+        if (io_file_exists(dir + name)) return dir + name;
+    }
+    return "";
+}
+
+// Merged weights answer token ids with the embedding rows of both models: a partner whose ids
+// mean other text gives a plausible-looking but meaningless model (#20 D11). Byte-identical files
+// pass at once; otherwise both tokenizers are loaded and compared id by id.
+void check_same_tokenizer(const ModelWeights& model, const ModelWeights& other) {
+    const std::string fa = tokenizer_file(model.source), fb = tokenizer_file(other.source);
+    if (fa.empty() || fb.empty() || model.source == other.source) return;
+    auto merges_of = [](const std::string& f) {
+        std::string m = f.substr(0, f.size() - 10) + "merges.txt";  // next to vocab.json
+        return f.size() > 10 && f.compare(f.size() - 10, 10, "vocab.json") == 0 && io_file_exists(m) ? io_read_file(m)
+                                                                                                     : std::string();
+    };
+    if (io_read_file(fa) == io_read_file(fb) && merges_of(fa) == merges_of(fb)) return;
+    Tokenizer ta = Tokenizer::load(model.source), tb = Tokenizer::load(other.source);
+    auto quoted = [](const std::string& t) {
+        try {
+            return nlohmann::json(t).dump();
+        } catch (const nlohmann::json::exception&) {
+            return std::string("<invalid UTF-8>");
+        }
+    };
+    const int n = std::max(ta.vocab_size(), tb.vocab_size());
+    for (int32_t id = 0; id < n; ++id) {
+        if (ta.decode_token(id) != tb.decode_token(id) || ta.is_special(id) != tb.is_special(id)) {
+            throw Error(fb + ": token " + std::to_string(id) + " is " + quoted(tb.id_to_token(id)) + " but " +
+                            quoted(ta.id_to_token(id)) + " in " + fa + ": the models of a merge must share a tokenizer",
+                        "merge checkpoints fine-tuned from one base model");
+        }
+    }
+}
+
+}  // namespace
 
 const char* compose_merge_name(ComposeMerge m) {
     switch (m) {
@@ -30,10 +77,14 @@ void compose_check_sources(const ComposeSources& s) {
     if (s.merge_base && !s.merge_with)
         throw Error("compose: a merge base (" + s.merge_base->source + ") without a model to merge with",
                     "pass --merge-with DIR as well");
-    if (s.merge_with) merge_check_compatible(*s.model, *s.merge_with);
+    if (s.merge_with) {
+        merge_check_compatible(*s.model, *s.merge_with);
+        check_same_tokenizer(*s.model, *s.merge_with);
+    }
     if (s.merge_base) {
         merge_check_compatible(*s.merge_base, *s.model);
         merge_check_compatible(*s.merge_base, *s.merge_with);
+        check_same_tokenizer(*s.model, *s.merge_base);
     }
     backend_check_adapters(s.merged_adapters, *s.model);
 }

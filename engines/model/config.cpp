@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "engines/model/json_strict.h"
 
 namespace adabench {
 
@@ -206,12 +207,25 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
             c.eos_token_ids.push_back(f.checked_int(e, "eos_token_id", 0));
         }
     }
+    // An id past the embedding table would be fed to the model or never match a sampled token.
+    if (c.bos_token_id >= c.vocab_size) {
+        f.fail("bos_token_id", "(" + std::to_string(c.bos_token_id) + ") is outside the vocabulary (vocab_size " +
+                                   std::to_string(c.vocab_size) + ")");
+    }
+    for (size_t i = 0; i < c.eos_token_ids.size(); ++i) {
+        if (c.eos_token_ids[i] >= c.vocab_size) {
+            f.fail(j.at("eos_token_id").is_array() ? "eos_token_id[" + std::to_string(i) + "]"
+                                                   : std::string("eos_token_id"),
+                   "(" + std::to_string(c.eos_token_ids[i]) + ") is outside the vocabulary (vocab_size " +
+                       std::to_string(c.vocab_size) + ")");
+        }
+    }
     c.torch_dtype = f.optional_string("torch_dtype");
     if (c.torch_dtype.empty()) c.torch_dtype = f.optional_string("dtype");
     return c;
 }
 
-ModelConfig config_load(const std::string& path) { return config_from_json(io_read_json(path), path); }
+ModelConfig config_load(const std::string& path) { return config_from_json(json_read_strict(path), path); }
 
 nlohmann::json config_to_json(const ModelConfig& c) {
     nlohmann::json j;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <string>
 
 #include "common/error.h"
 #include "common/io.h"
@@ -104,6 +105,76 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
             }
             return;
     }
+}
+
+namespace {
+
+// Largest |x| bit pattern of n elements (sign cleared); x is inf or NaN iff it reaches the dtype's
+// exponent mask. An unsigned max reduction over fixed-size blocks, so the -O2 vectoriser widens it
+// (multi-versioned like tensor_convert_f32): the scan runs at memory speed.
+template <typename U>
+__attribute__((always_inline)) inline U max_magnitude(const unsigned char* p, int64_t n, U mask) {
+    constexpr int64_t k_block = 64;
+    U block[k_block];
+    U m = 0;
+    int64_t i = 0;
+    for (; i + k_block <= n; i += k_block) {
+        std::memcpy(block, p + i * (int64_t)sizeof(U), sizeof(block));
+        for (int64_t j = 0; j < k_block; ++j) {
+            U v = block[j] & mask;
+            m = v > m ? v : m;
+        }
+    }
+    for (; i < n; ++i) {
+        U v;
+        std::memcpy(&v, p + i * (int64_t)sizeof(U), sizeof(U));
+        v &= mask;
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+}  // namespace
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) bool tensor_data_finite(DType dtype,
+                                                                                                      const void* data,
+                                                                                                      int64_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    switch (dtype) {
+        case DTYPE_F32:
+            return max_magnitude<uint32_t>(p, n, 0x7fffffffu) < 0x7f800000u;
+        case DTYPE_BF16:
+            return max_magnitude<uint16_t>(p, n, 0x7fffu) < 0x7f80u;
+        case DTYPE_F16:
+            return max_magnitude<uint16_t>(p, n, 0x7fffu) < 0x7c00u;
+    }
+    return true;
+}
+
+// Index and kind of the first non-finite element (only on the error path).
+std::string tensor_data_describe_nonfinite(DType dtype, const void* data, int64_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t v = 0;
+        bool nan = false, bad = false;
+        if (dtype == DTYPE_F32) {
+            std::memcpy(&v, p + 4 * i, 4);
+            bad = (v & 0x7f800000u) == 0x7f800000u;
+            nan = bad && (v & 0x7fffffu) != 0;
+        } else {
+            uint16_t h;
+            std::memcpy(&h, p + 2 * i, 2);
+            uint16_t exp = dtype == DTYPE_BF16 ? 0x7f80u : 0x7c00u;
+            bad = (h & exp) == exp;
+            nan = bad && (h & static_cast<uint16_t>(~(exp | 0x8000u))) != 0;
+            v = h;
+        }
+        if (bad) {
+            bool neg = dtype == DTYPE_F32 ? (v >> 31) != 0 : (v >> 15) != 0;
+            return std::string(nan ? "NaN" : neg ? "-inf" : "+inf") + " at element " + std::to_string(i);
+        }
+    }
+    return "a non-finite value";
 }
 
 std::vector<float> tensor_to_f32(const Tensor& t) {
@@ -238,7 +309,10 @@ std::string model_tensor_name(int layer, const std::string& role) {
     throw Error("unknown tensor role '" + role + "'");
 }
 
-std::shared_ptr<ModelWeights> model_load(const std::string& dir) {
+namespace {
+
+// model_load and model_load_meta: the same checks; `read_data` false reads only the headers.
+std::shared_ptr<ModelWeights> model_load_impl(const std::string& dir, bool read_data) {
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         throw Error(dir + ": not a directory", "--model takes a Hugging Face checkpoint directory");
@@ -260,8 +334,10 @@ std::shared_ptr<ModelWeights> model_load(const std::string& dir) {
                     "; Llama attention biases (including o_proj) are not implemented");
     }
 
-    SafetensorsSet set = safetensors_open_dir(dir);
-    for (const auto& f : set.files) w->mappings.push_back(f.mapping);
+    SafetensorsSet set = safetensors_open_dir(dir, read_data);
+    for (const auto& f : set.files) {
+        if (f.mapping) w->mappings.push_back(f.mapping);  // none for a header-only load
+    }
 
     std::set<std::string> used;
     std::vector<std::string> missing;
@@ -288,7 +364,7 @@ std::shared_ptr<ModelWeights> model_load(const std::string& dir) {
         dst.shape = s.shape;
         dst.name = name;
         dst.data = s.data;
-        if (reinterpret_cast<uintptr_t>(s.data) % dtype_size(s.dtype) != 0) {
+        if (s.data && reinterpret_cast<uintptr_t>(s.data) % dtype_size(s.dtype) != 0) {
             // Misaligned data (legal in hand-written files): keep an aligned fp32 copy instead.
             Tensor copy = tensor_new_f32(s.shape, name);
             tensor_convert_f32(s.dtype, s.data, copy.owned->data(), copy.numel());
@@ -323,6 +399,16 @@ std::shared_ptr<ModelWeights> model_load(const std::string& dir) {
         throw Error(dir + ": unexpected tensor '" + name + "' for " + c.architecture,
                     "is config.json for a different architecture or layer count?");
     }
+    return w;
+}
+
+}  // namespace
+
+std::shared_ptr<ModelWeights> model_load(const std::string& dir) { return model_load_impl(dir, true); }
+
+std::shared_ptr<ModelWeights> model_load_meta(const std::string& dir) {
+    auto w = model_load_impl(dir, false);
+    w->meta_only = true;
     return w;
 }
 

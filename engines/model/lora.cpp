@@ -5,14 +5,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
+#include <re2/re2.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/io.h"
 #include "common/sha256.h"
 #include "engines/cpu/thread_pool.h"
+#include "engines/model/json_strict.h"
 #include "engines/model/loader.h"
 #include "engines/model/safetensors.h"
 
@@ -93,7 +96,7 @@ Tensor& lora_target_weight(LayerWeights& layer, LoraTarget t) { return layer.*(k
 std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const ModelWeights& base) {
     const std::string cfg_path = path_join(dir, "adapter_config.json");
     const std::string st_path = path_join(dir, "adapter_model.safetensors");
-    nlohmann::json cfg = io_read_json(cfg_path);
+    nlohmann::json cfg = json_read_strict(cfg_path);
     if (!cfg.is_object()) throw Error(cfg_path + ": expected a JSON object");
     auto field_fail = [&](const std::string& f, const std::string& problem) -> void {
         throw Error(cfg_path + ": field '" + f + "' " + problem);
@@ -110,6 +113,12 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
     if (!cfg.contains("lora_alpha") || !cfg.at("lora_alpha").is_number()) field_fail("lora_alpha", "must be a number");
     adapter->alpha = cfg.at("lora_alpha").get<float>();
     if (!std::isfinite(adapter->alpha)) field_fail("lora_alpha", "must be finite");
+    // PEFT scales by lora_alpha / r, so 0 switches the adapter off; llama.cpp reads 0 as "no scaling"
+    // (scale 1). Either reading silently runs something other than what was trained (#20 D11).
+    const char* k_alpha0 =
+        "is 0: PEFT would scale the adapter by 0 (no effect) and llama.cpp by 1; set the "
+        "lora_alpha the adapter was trained with";
+    if (adapter->alpha == 0.0f) field_fail("lora_alpha", k_alpha0);
     if (cfg.contains("use_rslora") && cfg.at("use_rslora").is_boolean())
         adapter->use_rslora = cfg.at("use_rslora").get<bool>();
     if (cfg.contains("use_dora") && cfg.at("use_dora") == true)
@@ -123,9 +132,11 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
     if (cfg.contains("modules_to_save") && !cfg.at("modules_to_save").is_null() && !cfg.at("modules_to_save").empty()) {
         field_fail("modules_to_save", "is set; fully trained modules inside an adapter are not supported");
     }
+    bool targets_regex = false;  // PEFT: a string is a regex matched against the whole module name
     if (cfg.contains("target_modules")) {
         const auto& tm = cfg.at("target_modules");
         if (tm.is_string()) {
+            targets_regex = true;
             adapter->target_modules.push_back(tm.get<std::string>());
         } else if (tm.is_array()) {
             for (const auto& m : tm) {
@@ -148,6 +159,32 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
     };
     auto rank_pattern = read_pattern("rank_pattern");
     auto alpha_pattern = read_pattern("alpha_pattern");
+    for (const auto& [key, v] : alpha_pattern) {
+        if (v == 0.0 || !std::isfinite(v)) field_fail("alpha_pattern." + key, v == 0.0 ? k_alpha0 : "must be finite");
+    }
+    for (const auto& [key, v] : rank_pattern) {
+        if (!(v >= 1.0 && v <= 65536.0) || v != std::floor(v))
+            field_fail("rank_pattern." + key, "must be a positive integer");
+    }
+    std::unique_ptr<RE2> target_re;
+    if (targets_regex && adapter->target_modules[0] != "all-linear") {
+        target_re = std::make_unique<RE2>(adapter->target_modules[0], RE2::Quiet);
+        if (!target_re->ok()) field_fail("target_modules", "is not a regex adabench can read: " + target_re->error());
+    }
+    // Whether target_modules names `module` (PEFT: a list entry matches the name or a dotted suffix).
+    std::vector<bool> target_used(adapter->target_modules.size(), false);
+    auto targeted = [&](const std::string& module) {
+        if (adapter->target_modules.empty()) return true;  // not stated: nothing to check against
+        if (targets_regex) {
+            target_used[0] = true;
+            return !target_re || RE2::FullMatch(module, *target_re);
+        }
+        bool hit = false;
+        for (size_t i = 0; i < adapter->target_modules.size(); ++i) {
+            if (pattern_matches(adapter->target_modules[i], module)) hit = target_used[i] = true;
+        }
+        return hit;
+    };
 
     SafetensorsFile file = safetensors_open(st_path);
     adapter->sha256 = sha256_file(st_path);
@@ -195,6 +232,11 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
                     st_path + ": " + module + " has lora_" + (f.a ? "A" : "B") + " but no lora_" + (f.a ? "B" : "A"),
                     "the adapter file is incomplete");
             }
+            if (!targeted(module)) {
+                throw Error(cfg_path + ": tensor '" + f.a->name + "' in " + st_path + " adapts " + module +
+                                ", which target_modules does not name",
+                            "do adapter_config.json and adapter_model.safetensors come from the same adapter?");
+            }
             const Tensor& w = lora_target_weight(base.layers[(size_t)l], (LoraTarget)ti);
             int64_t n_out = w.shape.at(0), n_in = w.shape.at(1);
             if (f.a->shape.size() != 2 || f.b->shape.size() != 2 || f.a->shape[0] != f.b->shape[1] ||
@@ -224,13 +266,7 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
             for (const auto& [key, v] : alpha_pattern) {
                 if (pattern_matches(key, module)) pair.alpha = (float)v;
             }
-            // llama.cpp get_scale: alpha 0 means "no scaling".
-            if (pair.alpha == 0.0f) {
-                pair.base_scale = 1.0f;
-            } else {
-                pair.base_scale =
-                    adapter->use_rslora ? pair.alpha / std::sqrt((float)pair.r) : pair.alpha / (float)pair.r;
-            }
+            pair.base_scale = adapter->use_rslora ? pair.alpha / std::sqrt((float)pair.r) : pair.alpha / (float)pair.r;
             pair.a.resize((size_t)(pair.r * n_in));
             pair.b.resize((size_t)(n_out * pair.r));
             tensor_convert_f32(f.a->dtype, f.a->data, pair.a.data(), (int64_t)pair.a.size());
@@ -239,6 +275,13 @@ std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const Mod
         }
     }
     if (n_pairs == 0) throw Error(st_path + ": no LoRA tensors found", "is this a PEFT LoRA adapter?");
+    for (size_t i = 0; i < target_used.size(); ++i) {
+        if (!target_used[i]) {
+            throw Error(cfg_path + ": target_modules names '" + adapter->target_modules[i] + "' but " + st_path +
+                            " has no tensor for it",
+                        "do adapter_config.json and adapter_model.safetensors come from the same adapter?");
+        }
+    }
     return adapter;
 }
 
@@ -284,7 +327,18 @@ std::shared_ptr<ModelWeights> lora_merge_weights(const ModelWeights& base,
         throw Error("LoRA merge: " + std::to_string(adapters.size()) + " adapters but " + std::to_string(coefs.size()) +
                     " coefficients");
     }
+    if (base.meta_only) {
+        throw Error("LoRA merge: " + base.source + " was loaded header-only (shapes, no weights)",
+                    "load the base with model_load to merge into it");
+    }
     auto out = std::make_shared<ModelWeights>(base);  // shares every tensor and mapping
+    std::string adapters_desc;                        // "A x 0.5, B x 2"
+    for (size_t i = 0; i < adapters.size(); ++i) {
+        std::ostringstream c;
+        c << coefs[i];
+        adapters_desc += (i ? ", " : "") + adapters[i]->path + " x " + c.str();
+    }
+    if (!adapters.empty()) out->source = base.source + " + LoRA " + adapters_desc;
     struct Job {
         Tensor* dst;
         const Tensor* src;
@@ -319,6 +373,7 @@ std::shared_ptr<ModelWeights> lora_merge_weights(const ModelWeights& base,
     }
     const int n_threads = (int)std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
     CpuThreadPool pool(n_threads);
+    std::vector<char> job_finite(jobs.size(), 1);
     pool.run((int)jobs.size(), [&](int j) {
         const Job& job = jobs[(size_t)j];
         const int64_t n_in = job.src->shape[1];
@@ -328,7 +383,16 @@ std::shared_ptr<ModelWeights> lora_merge_weights(const ModelWeights& base,
         tensor_convert_f32(job.src->dtype, src, dst + job.o0 * n_in, (job.o1 - job.o0) * n_in);
         for (const auto& [p, s] : job.terms)
             lora_add_rows(dst, p->b.data(), p->a.data(), p->r, n_in, job.o0, job.o1, s);
+        job_finite[(size_t)j] = tensor_data_finite(DTYPE_F32, dst + job.o0 * n_in, (job.o1 - job.o0) * n_in);
     });
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        if (job_finite[j]) continue;
+        const Tensor& t = *jobs[j].dst;
+        throw Error("LoRA merge: tensor '" + t.name + "' holds " +
+                        tensor_data_describe_nonfinite(DTYPE_F32, t.data, t.numel()) + " after merging " +
+                        adapters_desc + " into " + base.source,
+                    "the adapters are finite; a coefficient this large overflows fp32");
+    }
     return out;
 }
 

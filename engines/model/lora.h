@@ -37,7 +37,7 @@ Tensor& lora_target_weight(LayerWeights& layer, LoraTarget t);
 struct LoraPair {
     int r = 0;                // rank (rows of A)
     float alpha = 0.0f;       // lora_alpha for this module (alpha_pattern applied)
-    float base_scale = 0.0f;  // alpha / r (alpha / sqrt(r) with use_rslora; 1 when alpha is 0)
+    float base_scale = 0.0f;  // alpha / r (alpha / sqrt(r) with use_rslora); alpha 0 is refused at load
     int64_t n_in = 0;         // columns of W
     int64_t n_out = 0;        // rows of W
     std::vector<float> a;     // (r, n_in), row-major
@@ -56,20 +56,25 @@ struct LoraAdapter {
     std::vector<std::array<LoraPair, LORA_TARGET_COUNT>> layers;
     std::string sha256;  // of adapter_model.safetensors, for the store
 
-    // llama.cpp get_scale semantics: coef * alpha / r, or coef when alpha is 0. Modules with
+    // coef * alpha / r (lora_load_adapter refuses alpha 0, which PEFT and llama.cpp read differently;
+    // an adapter built in memory with alpha 0 gets coef, llama.cpp's reading). Modules with
     // rank_pattern / alpha_pattern overrides use LoraPair::scale instead.
     float scale(float coef) const { return alpha != 0.0f && r > 0 ? coef * alpha / (float)r : coef; }
 };
 
 // Loads dir/adapter_config.json and dir/adapter_model.safetensors (bf16/f16/f32, converted to fp32)
-// and checks every tensor name and shape against `base`. Errors name the file and tensor and end
-// with "(hint: is this adapter for a different base model?)" on a mismatch.
+// and checks every tensor name and shape against `base`, and each adapted module against
+// target_modules (both ways); lora_alpha 0, duplicate JSON keys and NaN/inf values are errors.
+// Errors name the file and tensor and end with "(hint: is this adapter for a different base
+// model?)" on a mismatch. Only the base's config and tensor shapes are read, so `base` may come from
+// model_load_meta (no weight data read: a served 70B base costs its headers, not its 140 GB).
 std::shared_ptr<LoraAdapter> lora_load_adapter(const std::string& dir, const ModelWeights& base);
 
 // Merged composition: a new ModelWeights where every adapted projection is an owned fp32 tensor
 // W + sum_i coefs[i] * pair.base_scale * B_i A_i, and every other tensor is shared with `base`
 // (same data pointers; `mappings` is copied so the files stay mapped). coefs.size() must equal
-// adapters.size(). Shapes are checked again (an adapter built for another base is an error).
+// adapters.size(). Shapes are checked again (an adapter built for another base is an error). A
+// meta_only base (model_load_meta) is refused: it has no weights to merge into.
 std::shared_ptr<ModelWeights> lora_merge_weights(const ModelWeights& base,
                                                  const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,
                                                  const std::vector<float>& coefs);

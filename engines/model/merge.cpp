@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "common/error.h"
@@ -69,6 +70,14 @@ std::vector<const Tensor*> tensor_list(const ModelWeights& w) {
     return out;
 }
 
+std::string lambda_str(const std::vector<float>& l) {
+    std::ostringstream os;
+    os << '[';
+    for (size_t i = 0; i < l.size(); ++i) os << (i ? "," : "") << l[i];
+    os << ']';
+    return os.str();
+}
+
 void check_lambdas(const std::vector<float>& l, const char* what) {
     if (l.empty()) throw Error(std::string("merge: ") + what + " is empty");
     for (float v : l) {
@@ -106,11 +115,13 @@ constexpr int64_t k_chunk = int64_t(1) << 15;  // elements per job: a few hundre
 // Every tensor slot of `like` becomes an owned fp32 tensor computed chunk by chunk from the inputs
 // (converted to fp32 a chunk at a time, so no whole-model fp32 copy of the inputs is made), on all
 // cores. The result depends only on element values, never on how chunks were scheduled.
+// `describe` ("linear merge of A and B, lambda=[0.5]") becomes the result's source and names the
+// merge when a value overflows (finite inputs and lambdas can still give inf: |lambda| ~ 1e38).
 std::shared_ptr<ModelWeights> merge_apply(const ModelWeights& like, const std::vector<const ModelWeights*>& inputs,
-                                          const CombineFn& combine) {
+                                          const CombineFn& combine, const std::string& describe) {
     auto out = std::make_shared<ModelWeights>(like);
     out->mappings.clear();  // every tensor becomes owned; no file needs to stay mapped
-    out->source = "merge";
+    out->source = describe;
     std::vector<std::vector<const Tensor*>> in_lists;
     for (const auto* m : inputs) in_lists.push_back(tensor_list(*m));
     std::vector<Tensor*> slots = tensor_slots(*out);
@@ -130,6 +141,7 @@ std::shared_ptr<ModelWeights> merge_apply(const ModelWeights& like, const std::v
     }
     const int n_threads = (int)std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
     CpuThreadPool pool(n_threads);
+    std::vector<char> job_finite(jobs.size(), 1);
     pool.run((int)jobs.size(), [&](int j) {
         std::vector<std::vector<float>> bufs(inputs.size());  // per job: a few small allocations
         const Job& job = jobs[(size_t)j];
@@ -146,8 +158,17 @@ std::shared_ptr<ModelWeights> merge_apply(const ModelWeights& like, const std::v
                 srcs[k] = bufs[k].data();
             }
         }
-        combine(srcs, tensor_f32_mut(*slots[job.slot]) + job.begin, n, ts[job.slot]);
+        float* dst = tensor_f32_mut(*slots[job.slot]) + job.begin;
+        combine(srcs, dst, n, ts[job.slot]);
+        job_finite[(size_t)j] = tensor_data_finite(DTYPE_F32, dst, n);  // in cache: about free
     });
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        if (job_finite[j]) continue;
+        const Tensor& t = *slots[jobs[j].slot];
+        throw Error("merge: tensor '" + t.name + "' holds " +
+                        tensor_data_describe_nonfinite(DTYPE_F32, t.data, t.numel()) + " after the " + describe,
+                    "the inputs are finite; a lambda this large overflows fp32");
+    }
     if (out->config.tie_word_embeddings) out->lm_head = out->embed_tokens;
     return out;
 }
@@ -193,10 +214,13 @@ std::shared_ptr<ModelWeights> merge_linear(const ModelWeights& a, const ModelWei
                                            const std::vector<float>& lambda) {
     check_lambdas(lambda, "lambda");
     merge_check_compatible(a, b);
-    return merge_apply(a, {&a, &b}, [&](const std::vector<const float*>& s, float* dst, int64_t n, double t) {
-        const float l = merge_lambda_at(lambda, t);
-        combine_linear(s[0], s[1], l, 1.0f - l, dst, n);
-    });
+    return merge_apply(
+        a, {&a, &b},
+        [&](const std::vector<const float*>& s, float* dst, int64_t n, double t) {
+            const float l = merge_lambda_at(lambda, t);
+            combine_linear(s[0], s[1], l, 1.0f - l, dst, n);
+        },
+        "linear merge of " + a.source + " and " + b.source + ", lambda=" + lambda_str(lambda));
 }
 
 std::shared_ptr<ModelWeights> merge_task_arithmetic(const ModelWeights& base,
@@ -213,11 +237,17 @@ std::shared_ptr<ModelWeights> merge_task_arithmetic(const ModelWeights& base,
         merge_check_compatible(base, *m);
         inputs.push_back(m);
     }
-    return merge_apply(base, inputs, [&](const std::vector<const float*>& s, float* dst, int64_t n, double t) {
-        std::memcpy(dst, s[0], (size_t)n * sizeof(float));
-        for (size_t k = 0; k < lambdas.size(); ++k)
-            add_task_vector(dst, s[k + 1], s[0], merge_lambda_at(lambdas[k], t), n);
-    });
+    std::string describe = "task-arithmetic merge on " + base.source;
+    for (size_t k = 0; k < models.size(); ++k)
+        describe += (k ? ", " : " of ") + models[k]->source + " (lambda=" + lambda_str(lambdas[k]) + ")";
+    return merge_apply(
+        base, inputs,
+        [&](const std::vector<const float*>& s, float* dst, int64_t n, double t) {
+            std::memcpy(dst, s[0], (size_t)n * sizeof(float));
+            for (size_t k = 0; k < lambdas.size(); ++k)
+                add_task_vector(dst, s[k + 1], s[0], merge_lambda_at(lambdas[k], t), n);
+        },
+        describe);
 }
 
 }  // namespace adabench

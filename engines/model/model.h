@@ -2,7 +2,8 @@
 //
 // ModelConfig is what config.json says (Qwen2 and Llama families); ModelWeights holds the tensors
 // of one decoder by role, not by file name, so backends never see Hugging Face naming. Tensors are
-// either views into a memory-mapped file (on-disk dtype) or owned fp32 buffers (merges, merged LoRA).
+// either views into a file read into memory (on-disk dtype) or owned fp32 buffers (merges, merged
+// LoRA).
 // Layout is PyTorch's: a Linear weight is (out_features, in_features), row-major.
 #pragma once
 #include <cstddef>
@@ -37,7 +38,7 @@ struct ModelConfig {
     std::string torch_dtype;  // as written in config.json
 };
 
-// A tensor view. `data` points into a mapping owned by ModelWeights (or into `owned`).
+// A tensor view. `data` points into a file copy owned by ModelWeights::mappings (or into `owned`).
 struct Tensor {
     DType dtype = DTYPE_F32;
     std::vector<int64_t> shape;
@@ -68,8 +69,11 @@ struct ModelWeights {
     std::vector<LayerWeights> layers;
     Tensor final_norm;                            // (C)
     Tensor lm_head;                               // (V, C); same data as embed_tokens when tie_word_embeddings
-    std::vector<std::shared_ptr<void>> mappings;  // keeps mmapped files alive
-    std::string source;                           // directory it was loaded from
+    std::vector<std::shared_ptr<void>> mappings;  // keeps the files' owned copies alive
+    // Shapes only (model_load_meta): every tensor's data is null; not for forward passes or merges.
+    bool meta_only = false;
+    // Directory it was loaded from; for composed weights, what they were made of (for messages).
+    std::string source;
 };
 
 }  // namespace adabench

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "engines/model/json_strict.h"
 
 namespace adabench {
 namespace {
@@ -184,14 +185,15 @@ ChatTemplate chat_template_from_model_dir(const std::string& dir) {
     std::string jinja_file = (fs::path(dir) / "chat_template.jinja").string();
     std::string text, source;
     if (io_file_exists(config)) {
-        nlohmann::json cfg = io_read_json(config);
+        nlohmann::json cfg = json_read_strict(config);
         const nlohmann::json* ct = cfg.is_object() && cfg.contains("chat_template") ? &cfg["chat_template"] : nullptr;
         if (ct && ct->is_string()) {
             text = ct->get<std::string>();
             source = config;
         } else if (ct && ct->is_array()) {  // [{"name": "default", "template": "..."}, ...]
             for (const nlohmann::json& e : *ct) {
-                if (e.is_object() && e.value("name", "") == "default" && e.contains("template") &&
+                // A "name" that is not a string is no match (json::value would throw on it).
+                if (e.is_object() && e.contains("name") && e.at("name") == "default" && e.contains("template") &&
                     e["template"].is_string()) {
                     text = e["template"].get<std::string>();
                     source = config;

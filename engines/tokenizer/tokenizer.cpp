@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/io.h"
+#include "engines/model/json_strict.h"
 #include "engines/tokenizer/unicode.h"
 
 namespace adabench {
@@ -83,6 +84,22 @@ std::string safe_quoted(std::string_view s) {
     }
 }
 
+// An optional field of a JSON object: `fallback` when absent, null, or `o` is not an object; an Error
+// naming the file and the key when it has the wrong type (json::value would throw a bare type_error).
+bool opt_bool(const json& o, const char* key, bool fallback, const std::string& source) {
+    if (!o.is_object() || !o.contains(key) || o[key].is_null()) return fallback;
+    if (!o[key].is_boolean())
+        throw Error(source + ": field \"" + key + "\" must be true or false, got " + o[key].type_name());
+    return o[key].get<bool>();
+}
+
+std::string opt_string(const json& o, const char* key, const char* fallback, const std::string& source) {
+    if (!o.is_object() || !o.contains(key) || o[key].is_null()) return fallback;
+    if (!o[key].is_string())
+        throw Error(source + ": field \"" + key + "\" must be a string, got " + o[key].type_name());
+    return o[key].get<std::string>();
+}
+
 struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -146,6 +163,8 @@ public:
     bool start_array(std::size_t) { return open(true); }
     bool key(std::string& k) {
         Frame* f = top();
+        // A parser keeping the last of two equal keys would silently drop the first (#20 D11).
+        if (f->mode == MODE_DOM && f->dom->contains(k)) return duplicate_key(k);
         f->key = std::move(k);
         return true;
     }
@@ -197,6 +216,13 @@ private:
         return false;
     }
 
+    bool duplicate_key(const std::string& k) {
+        std::string where;
+        for (size_t i = 0; i + 1 < frames_.size(); ++i) where += frames_[i].key + ".";
+        return fail("duplicate key " + safe_quoted(where + k) +
+                    " (hint: JSON keeps only the last of two equal keys; remove one)");
+    }
+
     // Inserts v into the current DOM container; returns where it went.
     json* insert(json&& v) {
         Frame* f = top();
@@ -242,6 +268,8 @@ private:
             return true;
         }
         std::vector<std::string> here = path_here();
+        if ((!array && here == vocab_path_ && saw_vocab) || (array && here == merges_path_ && saw_merges))
+            return duplicate_key(here.back());
         if (!array && here == vocab_path_) {
             saw_vocab = true;
             frames_.push_back({MODE_VOCAB, nullptr, {}, {}, 0});
@@ -468,7 +496,7 @@ struct TokenizerImpl {
     }
 
     void read_config(const std::string& path, bool tokens_from_config) {
-        json cfg = io_read_json(path);
+        json cfg = json_read_strict(path);
         if (!cfg.is_object()) throw Error(path + ": expected a JSON object");
         if (tokens_from_config && cfg.contains("added_tokens_decoder")) {
             const json& dec = cfg["added_tokens_decoder"];
@@ -489,7 +517,7 @@ struct TokenizerImpl {
                 AddedToken t;
                 t.id = id;
                 t.content = v["content"].get<std::string>();
-                t.special = v.value("special", false);
+                t.special = opt_bool(v, "special", false, path);
                 add_added_token(std::move(t));
             }
         }
@@ -625,7 +653,7 @@ namespace {
 
 void parse_normalizer(TokenizerImpl& t, const json& n) {
     if (n.is_null()) return;
-    std::string type = n.is_object() ? n.value("type", "") : "";
+    std::string type = opt_string(n, "type", "", t.source);
     if (type == "NFC") {
         t.nfc = true;
     } else if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
@@ -637,8 +665,8 @@ void parse_normalizer(TokenizerImpl& t, const json& n) {
 }
 
 void parse_byte_level(TokenizerImpl& t, const json& p, bool allow_regex) {
-    t.add_prefix_space = p.value("add_prefix_space", false);
-    bool use_regex = p.value("use_regex", true);
+    t.add_prefix_space = opt_bool(p, "add_prefix_space", false, t.source);
+    bool use_regex = opt_bool(p, "use_regex", true, t.source);
     if (use_regex && !allow_regex) {
         throw Error(t.source + ": ByteLevel pre-tokenizer with use_regex after a Split is not supported");
     }
@@ -646,9 +674,9 @@ void parse_byte_level(TokenizerImpl& t, const json& p, bool allow_regex) {
 }
 
 void parse_pre_tokenizer(TokenizerImpl& t, const json& p) {
-    std::string type = p.is_object() ? p.value("type", "") : "";
+    std::string type = opt_string(p, "type", "", t.source);
     if (type == "ByteLevel") {
-        if (!p.value("use_regex", true)) {
+        if (!opt_bool(p, "use_regex", true, t.source)) {
             throw Error(t.source + ": ByteLevel pre-tokenizer without use_regex and without a Split is not supported");
         }
         parse_byte_level(t, p, true);
@@ -658,7 +686,7 @@ void parse_pre_tokenizer(TokenizerImpl& t, const json& p) {
         p["pretokenizers"].size() == 2) {
         const json& split = p["pretokenizers"][0];
         const json& bl = p["pretokenizers"][1];
-        if (split.value("type", "") == "Split" && bl.value("type", "") == "ByteLevel") {
+        if (opt_string(split, "type", "", t.source) == "Split" && opt_string(bl, "type", "", t.source) == "ByteLevel") {
             const json& pat = split.contains("pattern") ? split["pattern"] : json();
             if (!pat.is_object() || !pat.contains("Regex") || !pat["Regex"].is_string()) {
                 throw Error(t.source + ": Split pre-tokenizer pattern must be {\"Regex\": ...}, got " +
@@ -671,7 +699,8 @@ void parse_pre_tokenizer(TokenizerImpl& t, const json& p) {
                                 " ; organism " + pretokenizer_pattern(PRETOKENIZER_ORGANISM) + " ; gpt2 " +
                                 pretokenizer_pattern(PRETOKENIZER_GPT2));
             }
-            if (split.value("behavior", "Isolated") != "Isolated" || split.value("invert", false)) {
+            if (opt_string(split, "behavior", "Isolated", t.source) != "Isolated" ||
+                opt_bool(split, "invert", false, t.source)) {
                 throw Error(t.source + ": Split pre-tokenizer must have behavior \"Isolated\" and invert false");
             }
             parse_byte_level(t, bl, false);
@@ -748,7 +777,7 @@ Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path,
         throw Error(tokenizer_json_path + ": model.type " + safe_quoted(type) + " is not supported",
                     "only byte-level BPE tokenizers (GPT-2, Qwen2, Llama 3 style) are implemented");
     }
-    if (model.value("byte_fallback", false)) {
+    if (opt_bool(model, "byte_fallback", false, tokenizer_json_path)) {
         throw Error(tokenizer_json_path + ": BPE with byte_fallback (SentencePiece style) is not supported");
     }
     for (const char* f : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -756,7 +785,7 @@ Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path,
             throw Error(tokenizer_json_path + ": BPE " + f + " is not supported");
         }
     }
-    t->ignore_merges = model.value("ignore_merges", false);
+    t->ignore_merges = opt_bool(model, "ignore_merges", false, tokenizer_json_path);
     if (!reader.saw_vocab) throw Error(tokenizer_json_path + ": model.vocab must be an object of token -> id");
     if (!reader.saw_merges) throw Error(tokenizer_json_path + ": model.merges must be an array");
     if (ctx.n_bad_merge) {
@@ -773,7 +802,8 @@ Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path,
                 !a["content"].is_string()) {
                 throw Error(tokenizer_json_path + ": each added_tokens entry needs an integer id and a string content");
             }
-            t->add_added_token({a["id"].get<int32_t>(), a["content"].get<std::string>(), a.value("special", false)});
+            t->add_added_token({a["id"].get<int32_t>(), a["content"].get<std::string>(),
+                                opt_bool(a, "special", false, tokenizer_json_path)});
         }
     }
     if (j.contains("normalizer")) parse_normalizer(*t, j["normalizer"]);
@@ -783,7 +813,7 @@ Tokenizer Tokenizer::load_tokenizer_json(const std::string& tokenizer_json_path,
     parse_pre_tokenizer(*t, j["pre_tokenizer"]);
     if (j.contains("decoder") && !j["decoder"].is_null()) {
         const json& d = j["decoder"];
-        std::string dt = d.is_object() ? d.value("type", "") : "";
+        std::string dt = opt_string(d, "type", "", tokenizer_json_path);
         if (dt != "ByteLevel") {
             throw Error(tokenizer_json_path + ": decoder " + safe_quoted(d.dump()) + " is not supported",
                         "only the ByteLevel decoder is implemented");
@@ -827,7 +857,7 @@ Tokenizer Tokenizer::load_vocab_merges(const std::string& vocab_path, const std:
     }
     t->source = vocab_path;
     if (!added_tokens_path.empty()) {
-        json added = io_read_json(added_tokens_path);
+        json added = json_read_strict(added_tokens_path);
         if (!added.is_object()) throw Error(added_tokens_path + ": expected a JSON object of token -> id");
         for (auto it = added.begin(); it != added.end(); ++it) {
             if (!it.value().is_number_integer()) {
@@ -839,14 +869,14 @@ Tokenizer Tokenizer::load_vocab_merges(const std::string& vocab_path, const std:
     }
     t->finish();
     if (!config_path.empty()) {
-        json cfg = io_read_json(config_path);
-        std::string cls = cfg.is_object() ? cfg.value("tokenizer_class", "") : "";
+        json cfg = json_read_strict(config_path);
+        std::string cls = opt_string(cfg, "tokenizer_class", "", config_path);
         if (cls.rfind("Qwen2Tokenizer", 0) == 0 || cls.empty()) {
             t->pretok = PRETOKENIZER_QWEN2;
             t->nfc = true;
         } else if (cls.rfind("GPT2Tokenizer", 0) == 0) {
             t->pretok = PRETOKENIZER_GPT2;
-            t->add_prefix_space = cfg.value("add_prefix_space", false);
+            t->add_prefix_space = opt_bool(cfg, "add_prefix_space", false, config_path);
         } else {
             throw Error(config_path + ": tokenizer_class " + safe_quoted(cls) +
                             " is not known for vocab.json + merges.txt (known: Qwen2Tokenizer, GPT2Tokenizer)",
@@ -942,5 +972,14 @@ const std::vector<AddedToken>& Tokenizer::added_tokens() const { return impl_->a
 PretokenizerKind Tokenizer::pretokenizer() const { return impl_->pretok; }
 bool Tokenizer::normalizes_nfc() const { return impl_->nfc; }
 const std::string& Tokenizer::source() const { return impl_->source; }
+
+void tokenizer_check_model_vocab(const Tokenizer& t, int model_vocab_size, const std::string& model_config) {
+    if (t.vocab_size() <= model_vocab_size) return;
+    const int32_t id = t.vocab_size() - 1;
+    throw Error(t.source() + ": token id " + std::to_string(id) + " (" + safe_quoted(t.id_to_token(id)) +
+                    ") is outside the model's vocabulary (" + model_config + ": vocab_size " +
+                    std::to_string(model_vocab_size) + ")",
+                "are the tokenizer and the weights from the same model?");
+}
 
 }  // namespace adabench

@@ -80,4 +80,9 @@ private:
     std::unique_ptr<TokenizerImpl> impl_;
 };
 
+// Throws when the tokenizer has ids at or past the model's embedding rows (`model_vocab_size`,
+// from `model_config`, named in the message): such ids would be fed to the model out of range or
+// never come out of it (#20 D11).
+void tokenizer_check_model_vocab(const Tokenizer& t, int model_vocab_size, const std::string& model_config);
+
 }  // namespace adabench

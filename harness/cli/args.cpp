@@ -1,5 +1,7 @@
 #include "harness/cli/args.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -140,9 +142,11 @@ double ArgParser::get_double(const std::string& name, double fallback) const {
     std::string v = get(name);
     char* end = nullptr;
     errno = 0;
-    double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || errno != 0)
-        throw UsageError("adabench " + command_ + ": --" + name + " expects a number, got '" + v + "'");
+    // strtod also reads hex ("0x10" = 16), "nan" and "inf": none of them is a number a user means here.
+    bool decimal = v.find_first_not_of("0123456789+-.eE") == std::string::npos;
+    double x = decimal ? std::strtod(v.c_str(), &end) : 0.0;
+    if (v.empty() || !decimal || *end != '\0' || errno != 0 || !std::isfinite(x))
+        throw UsageError("adabench " + command_ + ": --" + name + " expects a finite decimal number, got '" + v + "'");
     return x;
 }
 

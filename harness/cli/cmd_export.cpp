@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/io.h"
@@ -31,26 +33,36 @@ int cmd_export(int argc, char** argv) {
     std::string path = args.get("db");
     if (!io_file_exists(path)) throw Error(path + ": no such store", "check the --db path");
     io_refuse_output_over_input("export", args.get("output"), {path});
-    Store store(path);
+    Store store(path, STORE_MODE_READ_ONLY);  // never writes: a 0-byte file is refused, not made a store
     RunRecord run = store.resolve_run(args.get("run", "latest"));
 
-    std::string out_path = args.get("output");
-    std::string tmp = out_path + ".tmp";
-    std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, &std::fclose);
-    FILE* out = stdout;
-    if (!out_path.empty()) {
-        file.reset(std::fopen(tmp.c_str(), "wb"));
-        if (!file) throw Error(tmp + ": cannot open for writing: " + std::strerror(errno));
-        out = file.get();
+    std::vector<PointRecord> points = store.list_points(run.id);
+    if (args.has("task")) {
+        std::set<std::string> tasks;
+        for (const auto& p : points) tasks.insert(p.task);
+        if (!tasks.count(args.get("task"))) {
+            std::string list;
+            for (const auto& t : tasks) list += (list.empty() ? "" : ", ") + t;
+            throw UsageError(
+                "adabench export: --task " + args.get("task") + ": run " + std::to_string(run.id) + " has no such task",
+                list.empty() ? "the run has no grid points yet" : "its tasks: " + list);
+        }
     }
+
+    std::string out_path = args.get("output");
+    std::unique_ptr<IoOutputFile> file;
+    if (!out_path.empty()) file = std::make_unique<IoOutputFile>(out_path);
     auto write = [&](const std::string& s) {
-        if (std::fwrite(s.data(), 1, s.size(), out) != s.size())
-            throw Error((out_path.empty() ? std::string("stdout") : tmp) + ": write failed: " + std::strerror(errno));
+        if (file) {
+            file->write(s);
+        } else if (std::fwrite(s.data(), 1, s.size(), stdout) != s.size()) {
+            throw Error(std::string("stdout: write failed: ") + std::strerror(errno));
+        }
     };
     if (format == "csv") write(store_export_csv_header());
     int64_t n = 0;
     // Point by point keeps memory bounded by the largest point, not the run.
-    for (const auto& p : store.list_points(run.id)) {
+    for (const auto& p : points) {
         if (args.has("task") && p.task != args.get("task")) continue;
         SampleFilter f;
         f.run_id = run.id;
@@ -62,11 +74,9 @@ int cmd_export(int argc, char** argv) {
         }
     }
     if (file) {
-        if (std::fclose(file.release()) != 0) throw Error(tmp + ": write failed: " + std::strerror(errno));
-        if (std::rename(tmp.c_str(), out_path.c_str()) != 0)
-            throw Error(out_path + ": cannot rename " + tmp + " over it: " + std::strerror(errno));
-    } else {
-        std::fflush(stdout);
+        file->commit();
+    } else if (std::fflush(stdout) != 0) {
+        throw Error(std::string("stdout: write failed: ") + std::strerror(errno));
     }
     std::fprintf(stderr, "exported %lld samples of run %lld (%s)\n", static_cast<long long>(n),
                  static_cast<long long>(run.id), format.c_str());

@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "common/error.h"
-#include "engines/tokenizer/chat_template.h"
+#include "common/io.h"
+#include "engines/cpu/thread_pool.h"
 #include "engines/engine_factory.h"
 #include "engines/generation/sampling.h"
 #include "engines/http/http_engine.h"
+#include "engines/tokenizer/chat_template.h"
 #include "engines/tokenizer/tokenizer.h"
 #include "harness/cli/args.h"
 #include "harness/cli/commands.h"
@@ -138,6 +140,10 @@ int cmd_generate(int argc, char** argv) {
     }
     fo.backend = args.get("engine", "cpu");
     fo.n_threads = to_int(args, "threads", 0, 0);
+    if (fo.n_threads > kCpuThreadPoolMaxThreads)
+        throw UsageError("adabench generate: --threads " + std::to_string(fo.n_threads) + " is more than " +
+                             std::to_string(kCpuThreadPoolMaxThreads) + " CPU threads",
+                         "use 0 (all cores) or at most the number of cores");
     fo.precision = args.get("precision", "exact");
     if (fo.precision != "exact" && fo.precision != "fast") {
         throw UsageError("adabench generate: --precision must be exact or fast, got '" + fo.precision + "'");
@@ -199,7 +205,8 @@ int cmd_generate(int argc, char** argv) {
             throw UsageError("adabench generate: --merge-with cannot run on a server (it owns the weights)",
                              "merge offline and serve the merged model");
         if (fo.lora_merged) throw UsageError("adabench generate: --lora-mode merged has no meaning with --engine http");
-        if (!dump_path.empty()) throw UsageError("adabench generate: --dump-logits needs an in-process engine (cpu, cuda)");
+        if (!dump_path.empty())
+            throw UsageError("adabench generate: --dump-logits needs an in-process engine (cpu, cuda)");
         if (!args.has("url")) throw UsageError("adabench generate: --engine http needs --url");
         HttpEngineOptions ho;
         ho.urls = args.get_all("url");
@@ -238,29 +245,41 @@ int cmd_generate(int argc, char** argv) {
     }
     if (req.prompt_ids.empty()) throw UsageError("adabench generate: the prompt encodes to no tokens");
 
-    // Logits rows stream to path.tmp (a long generation over a 150k vocabulary is gigabytes), renamed
-    // over the path once complete. Little-endian on every machine we build for: plain fwrite.
+    // Logits rows stream to a temporary file beside the path (a long generation over a 150k vocabulary
+    // is gigabytes), renamed over it once complete (IoOutputFile; a device such as /dev/null is
+    // written in place). Little-endian on every machine we build for: plain fwrite.
     int64_t n_rows = 0;
-    std::unique_ptr<FILE, int (*)(FILE*)> dump(nullptr, &std::fclose);
-    const std::string dump_tmp = dump_path + ".tmp";
+    std::unique_ptr<IoOutputFile> dump;
+    bool dump_failed = false;  // its error names the file; the engine context below would mislead
     if (!dump_path.empty()) {
-        dump.reset(std::fopen(dump_tmp.c_str(), "wb"));
-        if (!dump) throw Error(dump_tmp + ": cannot open for writing: " + std::strerror(errno));
+        dump = std::make_unique<IoOutputFile>(dump_path);
         gen_engine->options().on_logits = [&](const GenerateLogitsEvent& e) {
             if (e.fork_budget >= 0) return;
-            if (std::fwrite(e.logits, sizeof(float), static_cast<size_t>(e.n_vocab), dump.get()) !=
-                static_cast<size_t>(e.n_vocab)) {
-                throw Error(dump_tmp + ": write failed: " + std::strerror(errno));
+            try {
+                dump->write(e.logits, sizeof(float) * static_cast<size_t>(e.n_vocab));
+            } catch (...) {
+                dump_failed = true;
+                throw;
             }
             ++n_rows;
         };
     }
-    auto results = engine_ref.generate({req});
-    if (dump) {
-        if (std::fclose(dump.release()) != 0) throw Error(dump_tmp + ": write failed: " + std::strerror(errno));
-        if (std::rename(dump_tmp.c_str(), dump_path.c_str()) != 0) {
-            throw Error(dump_path + ": cannot rename " + dump_tmp + " over it: " + std::strerror(errno));
+    std::vector<std::vector<GenerateResult>> results;
+    try {
+        results = engine_ref.generate({req});
+    } catch (const Error& e) {
+        if (dump_failed) throw;
+        // Name what ran (#20 D12): "logit of token 0 is NaN" alone names no model, adapter or λ.
+        std::string what = "model " + fo.model_dir;
+        for (const auto& a : fo.adapters) what += ", adapter " + a.first + "=" + nlohmann::json(a.second).dump();
+        if (!fo.merge_with.empty()) {
+            what += ", merged with " + fo.merge_with + (fo.merge_base.empty() ? "" : " over " + fo.merge_base) +
+                    " at lambda " + args.get("lambda");
         }
+        throw Error(what + ": " + e.what());
+    }
+    if (dump) {
+        dump->commit();
         std::fprintf(stderr, "wrote %lld x %d float32 logits to %s\n", static_cast<long long>(n_rows),
                      gen_engine->backend().config().vocab_size, dump_path.c_str());
     }

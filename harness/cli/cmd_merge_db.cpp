@@ -2,6 +2,11 @@
 // config hash; every input must hold runs of the same configs (and the same model, adapter and data
 // hashes), else nothing is written and the mismatch is named. Samples are inserted idempotently, so
 // merging a shard twice, or merging while a shard is still running and again later, is safe.
+//
+// The whole merge is one transaction: runs, points, samples and the run status land together or
+// not at all, so a merge killed or failing at any point (disk full, I/O error) leaves OUT as it
+// was, and an OUT this command created is removed again. An OUT that already holds runs of another
+// sweep is refused before anything is written.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -64,20 +69,40 @@ int cmd_merge_db(int argc, char** argv) {
                         "merge-db combines shards of one sweep; compare them with adabench runs --db FILE");
         }
     }
-    Store out(out_path);
-    MergeDbReport total;
-    for (size_t k = 0; k < stores.size(); ++k) {
-        auto r = sweep_merge_db(out, *stores[k], true);
-        total.runs_added += r.runs_added;
-        total.samples_inserted += r.samples_inserted;
-        total.samples_seen += r.samples_seen;
-        std::fprintf(stderr, "%s: %lld samples, %lld new\n", ins[k].c_str(), static_cast<long long>(r.samples_seen),
-                     static_cast<long long>(r.samples_inserted));
+    // OUT: refused untouched when it is not an adabench store, is read-only, has a newer schema
+    // (Store) or holds runs of another sweep (here); created fresh otherwise.
+    bool created = !io_file_exists(out_path);
+    auto remove_created = [&] {
+        if (!created) return;
+        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(out_path + suffix, ec);
+    };
+    std::unique_ptr<Store> out;
+    std::vector<MergeDbReport> reports;
+    std::string summary;  // read before the commit: after it, nothing may fail
+    try {
+        out = std::make_unique<Store>(out_path);
+        for (const auto& r : out->list_runs())
+            if (!first_hashes.count(r.config_hash))
+                throw Error("refusing to merge into " + out_path + ": it already holds run " + std::to_string(r.id) +
+                                " of another sweep (config hash " + r.config_hash.substr(0, 12) + "), not in " + ins[0],
+                            "merge-db combines shards of one sweep; write to a new OUT file");
+        StoreTransaction tx(*out);
+        for (const auto& in : stores) reports.push_back(sweep_merge_db(*out, *in, true));
+        for (const auto& r : out->list_runs())
+            summary += "run " + std::to_string(r.id) + ": " + r.status + ", " +
+                       std::to_string(out->count_samples(r.id)) + "/" + std::to_string(r.n_samples_planned) +
+                       " samples, shards " + (r.shards.empty() ? "-" : r.shards) + "\n";
+        tx.commit();
+    } catch (...) {
+        out.reset();
+        remove_created();
+        throw;
     }
-    for (const auto& r : out.list_runs())
-        std::printf("run %lld: %s, %lld/%lld samples, shards %s\n", static_cast<long long>(r.id), r.status.c_str(),
-                    static_cast<long long>(out.count_samples(r.id)), static_cast<long long>(r.n_samples_planned),
-                    r.shards.empty() ? "-" : r.shards.c_str());
+    for (size_t k = 0; k < reports.size(); ++k)
+        std::fprintf(stderr, "%s: %lld samples, %lld new\n", ins[k].c_str(),
+                     static_cast<long long>(reports[k].samples_seen),
+                     static_cast<long long>(reports[k].samples_inserted));
+    std::fputs(summary.c_str(), stdout);
     return 0;
 }
 

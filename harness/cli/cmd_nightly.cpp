@@ -70,7 +70,15 @@ int nightly_main(int argc, char** argv, const NightlyProviderFactory& factory) {
     sweep_config_validate(config, source);
     std::string hash = sweep_config_hash(config);
     std::string out_dir = args.get("out-dir", ".");
-    std::filesystem::create_directories(out_dir);
+    {
+        // Checked before the sweep spends its time, with one line instead of a filesystem_error.
+        std::error_code ec;
+        std::filesystem::create_directories(out_dir, ec);
+        if (ec || !std::filesystem::is_directory(out_dir))
+            throw UsageError("adabench nightly: --out-dir " + out_dir + ": cannot create this directory" +
+                                 (ec ? ": " + ec.message() : std::string(": a file of that name exists")),
+                             "give a directory path");
+    }
     std::string db = args.get("db");
 
     int64_t new_id = 0;

@@ -52,7 +52,10 @@ int cmd_report(int argc, char** argv) {
         ao.verdict = REPORT_VERDICT_FLEXIBLE;
     else if (verdict != "strict")
         throw UsageError("adabench report: --verdict expects strict or flexible, got '" + verdict + "'");
-    ao.reference_tokens = args.get_double("reference-tokens", 0);
+    ao.reference_tokens = args.get_double("reference-tokens", 0);  // rejects nan, inf, hex
+    if (args.has("reference-tokens") && !(ao.reference_tokens > 0))
+        throw UsageError("adabench report: --reference-tokens must be a positive number of tokens, got '" +
+                         args.get("reference-tokens") + "'");
     HtmlOptions ho;
     ho.max_samples = args.get_int("max-samples", 2000);
     if (ho.max_samples < 0) throw UsageError("adabench report: --max-samples must be >= 0");
@@ -60,6 +63,9 @@ int cmd_report(int argc, char** argv) {
     std::unique_ptr<Store> store = report_open_store(args.get("db"));
     std::vector<std::string> ids = args.get_all("run");
     if (ids.empty()) ids.push_back("latest");
+    for (size_t i = 0; i < ids.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (ids[i] == ids[j]) throw UsageError("adabench report: --run " + ids[i] + " is given twice");
     std::vector<AnalysisRun> runs;
     for (const auto& id : ids) runs.push_back(analysis_run(*store, report_resolve_run(*store, id, "run"), ao));
     analysis_align_references(runs, ao);

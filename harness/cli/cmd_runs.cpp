@@ -1,5 +1,7 @@
 // adabench runs: lists the runs of a store (id, status, samples stored ok / planned, failed samples,
-// shards, engine, tasks, config hash). Read-only apart from migrating an old schema; --json for
+// shards, engine, tasks, config hash). Read-only (immutable where the folder cannot be written)
+// apart from migrating an adabench store of an older schema; never gives an empty or foreign file a
+// schema; --json for
 // scripts. A failed sample (failed_infra: an external server gave up after its retries) is stored
 // but not done: the same sweep command re-issues it, so "samples" counts only ok ones.
 #include <cstdio>
@@ -24,7 +26,7 @@ int cmd_runs(int argc, char** argv) {
     if (!args.has("db")) throw UsageError("adabench runs: --db FILE is required");
     std::string path = args.get("db");
     if (!io_file_exists(path)) throw Error(path + ": no such store", "check the --db path");
-    Store store(path);
+    Store store(path, STORE_MODE_READ_MIGRATE);
     auto runs = store.list_runs();
     nlohmann::json out = nlohmann::json::array();
     if (!args.has("json")) {

@@ -52,6 +52,13 @@ int cmd_serve_engine(int argc, char** argv) {
         .option("api-key-env", "VAR",
                 "require 'Authorization: Bearer KEY' with KEY read from this environment variable")
         .option("http-threads", "N", "HTTP worker threads (default 4)")
+        .option("timeout", "SECONDS",
+                "to receive one whole request (headers and body) and to write one reply; a slow or idle "
+                "connection is closed after it; none while a completion generates (default 60)")
+        .option("max-connections", "N", "open connections at most; more are closed at once (default 256)")
+        .option("max-header-bytes", "N", "request line and headers at most, else 431 (default 16384)")
+        .option("max-body-bytes", "N", "request body at most, else 413 (default 8388608)")
+        .option("max-queued-prompts", "N", "prompts queued or generating at most, else 503 (default 4096)")
         .epilog(
             "Endpoints: POST /v1/completions, /tokenize, /detokenize, /v1/load_lora_adapter,\n"
             "/v1/unload_lora_adapter; GET /v1/models, /health, /version, /lora-adapters.\n"
@@ -82,6 +89,14 @@ int cmd_serve_engine(int argc, char** argv) {
     o.bind = args.get("bind", "127.0.0.1");
     o.port = static_cast<uint16_t>(int_flag(args, "port", 8000, 0, 65535));
     o.http_threads = int_flag(args, "http-threads", 4, 1, 64);
+    o.read_timeout_s = args.get_double("timeout", 60.0);
+    if (!(o.read_timeout_s > 0 && o.read_timeout_s <= 3600)) {
+        throw UsageError("adabench serve-engine: --timeout must be in (0, 3600]");
+    }
+    o.max_connections = static_cast<size_t>(int_flag(args, "max-connections", 256, 1, 100000));
+    o.max_header_bytes = static_cast<size_t>(int_flag(args, "max-header-bytes", 16384, 1024, 1 << 20));
+    o.max_body_bytes = static_cast<size_t>(int_flag(args, "max-body-bytes", 8 << 20, 1024, 1 << 30));
+    o.max_queued_prompts = static_cast<size_t>(int_flag(args, "max-queued-prompts", 4096, 1, 1 << 20));
     if (args.has("api-key-env")) {
         std::string var = args.get("api-key-env");
         const char* key = std::getenv(var.c_str());

@@ -68,8 +68,9 @@ double flag_double(const ArgParser& a, const std::string& name) {
     std::string v = a.get(name);
     char* end = nullptr;
     errno = 0;
-    double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || errno != 0 || !std::isfinite(x))
+    bool decimal = v.find_first_not_of("0123456789+-.eE") == std::string::npos;  // not hex, nan, inf
+    double x = decimal ? std::strtod(v.c_str(), &end) : 0.0;
+    if (v.empty() || !decimal || *end != '\0' || errno != 0 || !std::isfinite(x))
         throw UsageError("adabench sweep: --" + name + " expects a number, got '" + v + "'");
     return x;
 }
@@ -146,8 +147,9 @@ void apply_overrides(const ArgParser& a, json& doc) {
             json v = json::array();
             for (const auto& x : split_list(row, ',')) {
                 char* end = nullptr;
-                double d = std::strtod(x.c_str(), &end);
-                if (*end != '\0' || !std::isfinite(d))
+                bool decimal = !x.empty() && x.find_first_not_of("0123456789+-.eE") == std::string::npos;
+                double d = decimal ? std::strtod(x.c_str(), &end) : 0.0;
+                if (!decimal || *end != '\0' || !std::isfinite(d))
                     throw UsageError("adabench sweep: --coef-vectors: '" + x + "' is not a number",
                                      "write vectors as 1,0;0.5,0.5;0,1");
                 v.push_back(d);
@@ -274,16 +276,23 @@ int cmd_sweep_with(int argc, char** argv, const SweepProviderFactory& factory) {
     if (args.has("dry-run")) {
         std::vector<size_t> counts;
         for (const auto& d : tasks) counts.push_back(d.problems.size());
+        std::printf("config hash %s\n", sweep_config_hash(config).c_str());
+        for (const auto& d : tasks) std::printf("task %s: %zu problems\n", d.task.name.c_str(), d.problems.size());
+        // The sizes come first and arithmetically, so a grid too large to build is still described.
+        SweepPlanSize size = sweep_plan_size(config, counts);
+        std::string sizes = sweep_count_text(size.n_points) + " grid points, " + sweep_count_text(size.n_compositions) +
+                            " weight compositions, " + sweep_count_text(size.n_samples) + " samples";
+        if (size.n_points > kSweepMaxPoints || size.n_units > kSweepMaxUnits) {
+            std::printf("%s (%s engine requests)\n", sizes.c_str(), sweep_count_text(size.n_units).c_str());
+            std::fflush(stdout);
+            sweep_plan_check_size(size, source);  // throws: a run of this grid is refused
+        }
         SweepPlan plan = sweep_plan(config, counts);
         auto units = sweep_shard_units(plan, opt.shard);
         int64_t shard_samples = 0;
         for (const auto& u : units) shard_samples += static_cast<int64_t>(u.point_ids.size());
-        std::printf("config hash %s\n", sweep_config_hash(config).c_str());
-        for (const auto& d : tasks) std::printf("task %s: %zu problems\n", d.task.name.c_str(), d.problems.size());
-        std::printf(
-            "%zu grid points, %zu weight compositions, %lld samples (%lld in this shard, %zu engine requests)\n",
-            plan.points.size(), plan.compositions.size(), static_cast<long long>(plan.n_samples),
-            static_cast<long long>(shard_samples), units.size());
+        std::printf("%s (%lld in this shard, %zu engine requests)\n", sizes.c_str(),
+                    static_cast<long long>(shard_samples), units.size());
         return 0;
     }
     if (!args.has("db")) throw UsageError("adabench sweep: --db FILE is required", "e.g. --db results.db");

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/io.h"
 #include "datasets/dataset.h"
 #include "harness/cli/args.h"
 #include "harness/cli/commands.h"
@@ -73,7 +74,15 @@ int cmd_tasks(int argc, char** argv) {
         if (names.empty()) throw Error(root + "/configs/tasks: no task configs (*.json) found");
     }
     std::vector<TaskRow> rows;
-    for (const auto& n : names) rows.push_back(tasks_inspect(n, root));
+    for (const auto& n : names) {
+        // Configs and data are untrusted: invalid UTF-8 or control bytes in any field (or quoted in an
+        // error) are escaped, so neither the table nor the JSON echoes binary or fails to encode.
+        TaskRow r = tasks_inspect(n, root);
+        for (std::string* f : {&r.name, &r.version, &r.grader, &r.default_template, &r.data_file, &r.sha256,
+                               &r.sha256_expected, &r.status, &r.error, &r.description})
+            *f = io_printable(*f);
+        rows.push_back(std::move(r));
+    }
 
     size_t n_bad = 0;
     for (const auto& r : rows) n_bad += (r.status == "MODIFIED" || r.status == "ERROR");

@@ -7,11 +7,14 @@ namespace adabench {
 int cmd_grade(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+int cmd_calibrate(int argc, char** argv);
+int cmd_search(int argc, char** argv);
 int cmd_runs(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_merge_db(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
+int cmd_route(int argc, char** argv);
 int cmd_nightly(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_serve_engine(int argc, char** argv);

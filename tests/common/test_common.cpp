@@ -1,6 +1,12 @@
 // common: SHA-256 against FIPS 180-4 / NIST test vectors, file helpers' errors.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "common/error.h"
@@ -58,6 +64,90 @@ TEST(Io, AtomicWriteRoundTrip) {
     io_write_file_atomic(path, data);
     EXPECT_EQ(io_read_file(path), data);
     EXPECT_FALSE(io_file_exists(path + ".tmp"));
+}
+
+// Issue 20 D5: the files in a fresh directory, by name.
+static std::vector<std::string> io_test_listing(const std::string& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+static std::string io_test_dir(const std::string& name) {
+    std::string dir = testing::TempDir() + "io_" + name;
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+TEST(Io, AtomicWriteNeverFollowsAPlantedTmpLink) {
+    std::string dir = io_test_dir("planted");
+    std::string victim = dir + "/victim", out = dir + "/report.html";
+    io_write_file_atomic(victim, "precious");
+    std::filesystem::create_symlink(victim, out + ".tmp");
+    io_write_file_atomic(out, "report");
+    EXPECT_EQ(io_read_file(victim), "precious");
+    EXPECT_EQ(io_read_file(out), "report");
+    EXPECT_TRUE(std::filesystem::is_symlink(out + ".tmp"));  // left alone, not ours
+}
+
+TEST(Io, FailedOrAbandonedWritesLeaveNoTemporary) {
+    std::string dir = io_test_dir("abandon");
+    {
+        IoOutputFile f(dir + "/out.csv");
+        f.write("half a file");
+        EXPECT_NE(f.temp_path(), "");
+        EXPECT_TRUE(io_file_exists(f.temp_path()));
+        // destroyed without commit(), as when an exception unwinds
+    }
+    EXPECT_TRUE(io_test_listing(dir).empty());
+    io_write_file_atomic(dir + "/out.csv", "old");
+    {
+        IoOutputFile f(dir + "/out.csv");
+        f.write("new");
+    }
+    EXPECT_EQ(io_read_file(dir + "/out.csv"), "old");  // nothing stored is lost
+    EXPECT_EQ(io_test_listing(dir), std::vector<std::string>{"out.csv"});
+}
+
+TEST(Io, ADirectoryTargetIsRefusedAndNothingLandsInItsParent) {
+    std::string parent = io_test_dir("dirtarget");
+    std::string dir = parent + "/reports";
+    std::filesystem::create_directories(dir);
+    try {
+        io_write_file_atomic(dir, "x");
+        FAIL() << "writing over a directory must throw";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(dir + ": is a directory"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(io_test_listing(parent), std::vector<std::string>{"reports"});
+    EXPECT_TRUE(io_test_listing(dir).empty());
+}
+
+TEST(Io, AFullDeviceReportsTheErrorAndStaysADevice) {
+    struct stat st;
+    if (::stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode)) GTEST_SKIP() << "no /dev/full here";
+    try {
+        io_write_file_atomic("/dev/full", std::string(1 << 16, 'x'));
+        FAIL() << "writing /dev/full must fail";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("/dev/full: write failed"), std::string::npos) << e.what();
+    }
+    ASSERT_EQ(::stat("/dev/full", &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+}
+
+TEST(Io, ReadingADirectorySaysSo) {
+    std::string dir = io_test_dir("readdir");
+    try {
+        io_read_json(dir);
+        FAIL() << "reading a directory must throw";
+    } catch (const Error& e) {
+        std::string w = e.what();
+        EXPECT_NE(w.find(dir + ": is a directory"), std::string::npos) << w;
+        EXPECT_EQ(w.find("malformed JSON"), std::string::npos) << w;
+    }
 }
 
 TEST(Version, HasVersionAndSha) {

@@ -241,14 +241,12 @@ TEST(LoraErrors, BrokenAdapters) {
               std::string::npos);
 }
 
-TEST(Lora, AlphaZeroMeansUnscaled) {
-    // llama.cpp get_scale: alpha 0 -> the coefficient itself.
+TEST(Lora, AlphaZeroIsRefused) {
+    // PEFT scales by alpha / r = 0, llama.cpp's get_scale by 1: refused rather than guessed (#20 D11).
     auto base = model_load(fixture("qwen2-tiny-random"));
     std::string d = tmp_dir("lora-alpha0");
     const std::string p = "base_model.model.model.layers.";
     write_adapter(d, R"({"r":2,"lora_alpha":0})",
                   {{p + "1.mlp.up_proj.lora_A.weight", {2, 64}}, {p + "1.mlp.up_proj.lora_B.weight", {176, 2}}});
-    auto a = lora_load_adapter(d, *base);
-    EXPECT_FLOAT_EQ(a->scale(0.7f), 0.7f);
-    EXPECT_FLOAT_EQ(a->layers[1][LORA_TARGET_UP].scale(0.7f), 0.7f);
+    EXPECT_NE(adapter_error(d, *base).find("field 'lora_alpha' is 0"), std::string::npos) << adapter_error(d, *base);
 }

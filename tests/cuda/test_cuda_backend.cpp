@@ -432,5 +432,44 @@ TEST(CudaBackend, ClearErrors) {
     EXPECT_NE(error_of([&] { cuda_backend_create(w, huge); }).find("lower max_seq_len"), std::string::npos);
 }
 
+// Backend::forward_hidden (adabench calibrate): the per-layer residual stream matches the CPU twin
+// at the same bf16 rounding points, a layer range entered by the previous range's output matches
+// one run, and the call keeps no positions.
+TEST(CudaBackend, ForwardHiddenMatchesCpuAndKeepsNoPositions) {
+    REQUIRE_CUDA_DEVICE();
+    auto w = organism("long");
+    auto gpu = cuda_backend_create(w);
+    CpuBackend cpu(w, cpu_opts(CPU_PRECISION_FAST));
+    const int L = w->config.n_layers, C = w->config.hidden_size;
+    const std::vector<std::vector<int32_t>> prompts = {organism_prompt(kQuestion), {1, 17, 250, 3, 99}};
+    int64_t T = 0;
+    for (const auto& p : prompts) T += int64_t(p.size());
+    auto hidden = [&](Backend& b, int begin, const float* input) {
+        BackendBatch batch;
+        for (const auto& p : prompts) {
+            batch.slots.push_back(b.seq_alloc());
+            batch.tokens.push_back(p);
+        }
+        std::vector<float> h(size_t(L - begin) * size_t(T) * size_t(C));
+        BackendHiddenRequest r;
+        r.layer_begin = begin;
+        r.input = input;
+        b.forward_hidden(batch, r, h.data());
+        for (int s : batch.slots) {
+            EXPECT_EQ(b.seq_len(s), 0);
+            b.seq_free(s);
+        }
+        return h;
+    };
+    std::vector<float> g = hidden(*gpu, 0, nullptr), c = hidden(cpu, 0, nullptr);
+    EXPECT_LE(rel_err(g, c), 1e-2);
+    const size_t layer = size_t(T) * size_t(C);
+    std::vector<float> rest = hidden(*gpu, 1, g.data());
+    EXPECT_LE(rel_err(rest, std::vector<float>(g.begin() + int64_t(layer), g.end())), 1e-5);
+    // The cache is untouched: a normal step afterwards matches the CPU.
+    int gs = gpu->seq_alloc(), cs = cpu.seq_alloc();
+    EXPECT_LE(rel_err(step(*gpu, gs, prompts[0]), step(cpu, cs, prompts[0])), 1e-2);
+}
+
 }  // namespace
 }  // namespace adabench

@@ -53,12 +53,14 @@
 
 #define ADABENCH_BLOCK_EMULATION 1
 
+#include "common/sanitizers.h"
+
 // Fibers switch with a few instructions on x86-64 (fiber_switch.cpp), telling AddressSanitizer
 // about each stack switch when it is on; elsewhere they use ucontext.
 #if defined(__x86_64__)
 #define ADABENCH_FAST_FIBERS 1
 extern "C" void adabench_fiber_switch(void** save_sp, void* new_sp);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(ADABENCH_ASAN)
 #define ADABENCH_ASAN_FIBERS 1
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -157,7 +159,7 @@ inline Scheduler& sched() {
     return s;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(ADABENCH_ASAN)
 constexpr size_t kStackBytes = size_t(256) << 10;  // instrumented frames are larger
 #else
 constexpr size_t kStackBytes = size_t(128) << 10;

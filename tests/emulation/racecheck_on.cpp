@@ -3,7 +3,8 @@
 // check where the program would run fewer: the whole-model tests (ADABENCH_EMU_RACECHECK_ONE_SCHEDULE)
 // and any build under AddressSanitizer check under one schedule, run-ahead in shuffled priority,
 // to keep the test command short (the kernels meet every schedule in the plain test-emulation).
-#if defined(__SANITIZE_ADDRESS__) && !defined(ADABENCH_EMU_RACECHECK_ONE_SCHEDULE)
+#include "common/sanitizers.h"
+#if defined(ADABENCH_ASAN) && !defined(ADABENCH_EMU_RACECHECK_ONE_SCHEDULE)
 #define ADABENCH_EMU_RACECHECK_ONE_SCHEDULE 1
 #endif
 #include "block_emulation.h"

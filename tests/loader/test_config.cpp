@@ -143,7 +143,7 @@ TEST(Config, Qwen3HeadDimOverride) {
 
 TEST(Config, EosAsListAndLlamaDefaults) {
     json j = {{"architectures", {"LlamaForCausalLM"}},
-              {"vocab_size", 512},
+              {"vocab_size", 128256},  // Llama 3's: the eos ids below must be inside it
               {"hidden_size", 64},
               {"intermediate_size", 172},
               {"num_hidden_layers", 5},

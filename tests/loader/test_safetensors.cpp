@@ -38,15 +38,19 @@ std::string write_tmp(const std::string& name, const std::string& bytes) {
     return p;
 }
 
+// Both opens, the full read and the header-only one, must refuse the file with the same message.
 void expect_open_error(const std::string& name, const std::string& bytes, std::initializer_list<const char*> needles) {
     std::string p = write_tmp(name, bytes);
-    try {
-        safetensors_open(p);
-        FAIL() << "expected an error for " << name;
-    } catch (const Error& e) {
-        std::string msg = e.what();
-        EXPECT_NE(msg.find(p), std::string::npos) << "file not named: " << msg;
-        for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "missing '" << n << "' in: " << msg;
+    for (bool header_only : {false, true}) {
+        try {
+            header_only ? safetensors_open_header(p) : safetensors_open(p);
+            ADD_FAILURE() << "expected an error for " << name << (header_only ? " (header only)" : "");
+        } catch (const Error& e) {
+            std::string msg = e.what();
+            EXPECT_NE(msg.find(p), std::string::npos) << "file not named: " << msg;
+            for (const char* n : needles)
+                EXPECT_NE(msg.find(n), std::string::npos) << "missing '" << n << "' in: " << msg;
+        }
     }
 }
 
@@ -73,6 +77,20 @@ TEST(Safetensors, ValidFileAndMetadataIgnored) {
     EXPECT_EQ(v[3], 4.0f);
     EXPECT_EQ(f.tensors.at("b").dtype, DTYPE_BF16);
     EXPECT_EQ(f.tensors.at("b").n_bytes, 4u);
+
+    // Header only: the same tensors, offsets and sizes, no data.
+    SafetensorsFile m = safetensors_open_header(p);
+    ASSERT_EQ(m.tensors.size(), 2u);
+    EXPECT_EQ(m.file_size, f.file_size);
+    EXPECT_FALSE(m.mapping);
+    for (const auto& [name, t] : f.tensors) {
+        const SafetensorsTensor& mt = m.tensors.at(name);
+        EXPECT_EQ(mt.shape, t.shape);
+        EXPECT_EQ(mt.dtype, t.dtype);
+        EXPECT_EQ(mt.offset, t.offset);
+        EXPECT_EQ(mt.n_bytes, t.n_bytes);
+        EXPECT_EQ(mt.data, nullptr);
+    }
 }
 
 TEST(Safetensors, TruncatedBelowHeaderLength) {
@@ -168,6 +186,10 @@ TEST(Safetensors, ShardedIndex) {
     float v;
     std::memcpy(&v, set.tensors.at("y").data, 4);
     EXPECT_EQ(v, 3.0f);
+    SafetensorsSet meta = safetensors_open_dir(d, false);  // header only: same tensors, no data
+    ASSERT_EQ(meta.tensors.size(), 2u);
+    EXPECT_EQ(meta.tensors.at("x").shape, std::vector<int64_t>({2}));
+    EXPECT_EQ(meta.tensors.at("y").data, nullptr);
 
     // A tensor the index promises but the shard lacks.
     io_write_file_atomic(

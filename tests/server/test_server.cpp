@@ -8,10 +8,14 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "../reports/report_test_util.h"
 #include "common/error.h"
@@ -152,16 +156,18 @@ TEST_F(ServerTest, RejectsBadRequests) {
     EXPECT_EQ(get(port_, "/runs/%2e%2e/%2e%2e/etc/passwd").status, 400);
     EXPECT_EQ(get(port_, "/runs/1%5c..").status, 400);
     EXPECT_EQ(get(port_, "/compare?base=1").status, 400);
-    Reply post =
-        http_raw(port_, "POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    Reply post = http_raw(
+        port_, "POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
     EXPECT_EQ(post.status, 405);
     EXPECT_NE(post.head.find("Allow: GET, HEAD"), std::string::npos);
     EXPECT_EQ(http_raw(port_, "DELETE /runs/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").status, 405);
     std::string big(20000, 'a');
-    EXPECT_EQ(http_raw(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n").status,
-              431);
     EXPECT_EQ(
-        http_raw(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n").status,
+        http_raw(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n").status,
+        431);
+    EXPECT_EQ(
+        http_raw(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n")
+            .status,
         413);
     // DNS rebinding (issue 20 D13): a page on evil.example re-pointed at 127.0.0.1 is refused;
     // IP literals, localhost and HTTP/1.0 without a Host are served.
@@ -210,6 +216,105 @@ TEST_F(ServerTest, ReadsWhileAWriterAddsSamples) {
         ASSERT_EQ(r.status, 200) << r.body;
         EXPECT_EQ(nlohmann::json::parse(r.body)[0]["n_samples"], i + 1);
     }
+}
+
+// Seconds since t0.
+double since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Pages blocked in their handler (a huge store, a slow disk) must not hold up the I/O: with ONE I/O
+// thread and one worker both busy/queued, a 431 is still answered at once, a half-sent request is
+// still cut at the timeout, and a request past the queue gets 503 + Retry-After. Fails when
+// handlers run on the I/O thread: the 431 and the cut then wait until the pages are released.
+TEST(ServerWorkers, SlowPagesDoNotHoldUpIo) {
+    std::string db = report_temp_db("server_workers.db");
+    {
+        Store s(db);
+        int64_t run = report_add_run(s, "a");
+        s.insert_points({report_point(run, 0, "arith", 16, "[0]")});
+        s.insert_samples({report_sample(run, 0, "q0", 0, true, 14, 2)});
+    }
+    struct Gate {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool open = false;
+        std::atomic<int> entered{0};
+        void release() {
+            std::lock_guard<std::mutex> lock(mu);
+            open = true;
+            cv.notify_all();
+        }
+    } gate;
+    ServerOptions o;
+    o.db_path = db;
+    o.port = 0;
+    o.threads = 1;
+    o.workers = 1;
+    o.max_queued = 1;
+    o.request_timeout_s = 1.0;
+    o.before_handle = [&gate](const std::string& target) {
+        if (target.rfind("/api/runs", 0) != 0) return;
+        ++gate.entered;
+        std::unique_lock<std::mutex> lock(gate.mu);
+        gate.cv.wait_for(lock, std::chrono::seconds(20), [&gate] { return gate.open; });
+    };
+    ReportServer server(o);
+    server.start();
+    uint16_t port = server.port();
+    struct Opener {  // opens the gate however the test ends, before the server joins its workers
+        Gate* g;
+        ~Opener() { g->release(); }
+    } opener{&gate};
+
+    Reply first, second;
+    std::jthread t1([&] { first = get(port, "/api/runs"); });
+    for (int i = 0; i < 500 && gate.entered.load() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(gate.entered.load(), 1);  // the worker is busy
+    std::jthread t2([&] { second = get(port, "/api/runs/1"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // now queued (the queue holds 1)
+
+    auto t0 = std::chrono::steady_clock::now();
+    Reply shed = get(port, "/api/runs");
+    EXPECT_EQ(shed.status, 503) << shed.head;
+    EXPECT_NE(shed.head.find("Retry-After: 1"), std::string::npos) << shed.head;
+    EXPECT_LT(since(t0), 0.8);
+
+    t0 = std::chrono::steady_clock::now();
+    std::string big(20000, 'a');
+    Reply r431 = http_raw(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + big + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(r431.status, 431);
+    EXPECT_LT(since(t0), 0.8);
+
+    // A half-sent request: cut at the 1 s timeout, not when the pages are done.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{6, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    std::string partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    send(fd, partial.data(), partial.size(), MSG_NOSIGNAL);
+    t0 = std::chrono::steady_clock::now();
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    double held = since(t0);
+    close(fd);
+    EXPECT_LE(n, 0);
+    EXPECT_GE(held, 0.8);
+    EXPECT_LT(held, 2.0);
+    EXPECT_EQ(gate.entered.load(), 1);  // the pages were still blocked all along
+
+    gate.release();
+    t1.join();
+    t2.join();
+    EXPECT_EQ(first.status, 200) << first.head;
+    EXPECT_EQ(second.status, 200) << second.head;
+    EXPECT_EQ(get(port, "/api/runs").status, 200);  // the queue drained: serving again
+    server.stop();
 }
 
 TEST(ServerRoutes, WithoutNetwork) {

@@ -364,6 +364,13 @@ TEST(Store, MigratesVersion1Database) {
     }
     // Read-only mode refuses an old schema with a hint instead of migrating.
     EXPECT_THROW(Store(path, STORE_MODE_READ_ONLY), Error);
+    // Read-migrate (adabench runs) migrates an adabench store of an older schema, and only reads.
+    {
+        Store runs_view(path, STORE_MODE_READ_MIGRATE);
+        EXPECT_EQ(runs_view.schema_version(), 3);
+        EXPECT_EQ(runs_view.list_runs().size(), 1u);
+        EXPECT_THROW(runs_view.insert_run(make_run("x")), Error);
+    }
     Store st(path);
     EXPECT_EQ(st.schema_version(), 3);
     auto runs = st.list_runs();
