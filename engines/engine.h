@@ -72,6 +72,15 @@ struct GenerateRequest {
     // stop (the token stays in output_ids, as an EOS does). Used by serve-engine; budgets never
     // see them as EOS.
     std::vector<int32_t> stop_token_ids;
+    // Signals an in-process engine measures for this request (the http engine leaves them unset):
+    // the answer's confidence (GenerateResult::answer_conf, answer_ppl) and the prompt's perplexity
+    // under the prompt's weights (prompt_ppl). They never change the generated tokens.
+    bool measure_answer_conf = false;
+    bool measure_prompt_ppl = false;
+    // Unmerged LoRA: encode every prompt token but the last with the base weights (all adapter
+    // coefficients 0) and generate with lora_coefs (the seed paper's KV sharing during prompt
+    // encoding): one prompt cache serves every coefficient vector. Changes results.
+    bool prefill_base = false;
 };
 
 // Whether a result is a model result. External engines (engines/http) report a sample whose
@@ -105,6 +114,17 @@ struct GenerateResult {
     // Engine-specific details as a JSON object ("" = none): the http engine records rounds, URL,
     // attempts, usage and the LoRA realisation here; stored with the sample.
     std::string engine_json;
+    // Prompt tokens the engine computed for this result: the whole prompt, fewer when its KV came
+    // from a shared prompt prefix, 0 for a fork of a budget sweep (the result of its largest budget
+    // counts the prompt); -1 = unknown (external servers).
+    int n_tokens_prefilled = -1;
+    // measure_answer_conf: the mean max-probability (softmax of the raw logits) of the tokens
+    // sampled after the end of thinking, a closing EOS / stop token excluded (DEER's confidence),
+    // and the perplexity of those tokens, exp(-mean log p); -1 / 0 = not measured or no such token.
+    double answer_conf = -1;
+    double answer_ppl = 0;
+    // measure_prompt_ppl: exp(-mean log p(x_t | x_<t)) over prompt tokens 2..n; 0 = not measured.
+    double prompt_ppl = 0;
 };
 
 struct EngineInfo {

@@ -174,6 +174,7 @@ std::unique_ptr<Generator> engine_make(const EngineFactoryOptions& o) {
 
     GeneratorOptions go;
     go.max_batch = o.max_batch;
+    go.share_prompts = o.share_prompts;
     go.backend_name = o.backend;
     go.eos_ids = engine_eos_ids(weights->config, *tokenizer);
     if (!o.lora_merged && !o.adapters.empty()) {

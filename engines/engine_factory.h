@@ -37,6 +37,7 @@ struct EngineFactoryOptions {
     int n_threads = 0;                // 0 = all cores
     std::string precision = "exact";  // cpu: "exact" | "fast"
     int max_batch = 16;
+    bool share_prompts = true;           // GeneratorOptions::share_prompts (prefix sharing)
     int max_seq_len = 0;                 // 0 = the model's max_position_embeddings
     std::string kv_cache_dtype = "f32";  // cuda: KV cache element type, "f32" | "bf16" (half the memory)
     // true: the backend gets the composition sources (Backend::set_compose_sources) and composes

@@ -103,6 +103,7 @@ public:
         for (const auto& b : c_.budgets)
             if (b.mechanism == "hard_cut") forks = std::max(forks, b.think_budgets.size());
         o.max_batch = static_cast<int>(std::min<size_t>(1024, static_cast<size_t>(c_.batch_size) * forks));
+        o.share_prompts = c_.prefix_sharing;
         return o;
     }
 

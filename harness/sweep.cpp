@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "engines/generation/sampling.h"
 #include "graders/grader.h"
+#include "harness/switching.h"
 
 namespace adabench {
 
@@ -79,6 +80,7 @@ std::string point_label(const SweepConfig& c, const SweepPoint& p, const std::st
         if (p.lambda_index < c.merge.lambda_tags.size() && !c.merge.lambda_tags[p.lambda_index].empty())
             s += " tag=" + c.merge.lambda_tags[p.lambda_index];
     }
+    if (c.prefill_base) s += " prefill=base";
     return s;
 }
 
@@ -153,6 +155,7 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
     }
     SweepPlan plan = sweep_plan(c, counts);
     std::vector<SweepUnit> units = sweep_shard_units(plan, opt.shard);
+    const std::vector<SwitchPoint> switch_points = switch_plan(c, plan);
 
     // ---- the run: new, continued (same config hash) or resumed by id ----
     nlohmann::json canonical = sweep_config_canonical(c);
@@ -170,8 +173,11 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
     run.merges_json = ident.value("merges", nlohmann::json::array()).dump();
     run.datasets_json = datasets.dump();
     run.shards = opt.shard.text();
-    run.n_points = static_cast<int64_t>(plan.points.size());
-    run.n_samples_planned = plan.n_samples;
+    run.n_points = static_cast<int64_t>(plan.points.size() + switch_points.size());
+    // A switch point holds one sample per (problem, sample index) of its task.
+    int64_t n_switch_samples = 0;
+    for (const auto& sp : switch_points) n_switch_samples += static_cast<int64_t>(counts[sp.task_index]) * c.sampling.n;
+    run.n_samples_planned = plan.n_samples + n_switch_samples;
 
     SweepSummary summary;
     std::optional<RunRecord> existing;
@@ -265,6 +271,16 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
         r.prompt_template = tmpl.empty() ? tasks[p.task_index].task.default_template : tmpl;
         if (c.chat_template != "auto") r.prompt_template += " | chat:" + c.chat_template;
         r.label = point_label(c, p, r.task);
+        point_records.push_back(std::move(r));
+    }
+    for (const auto& sp : switch_points) {
+        // The target's record with the switch's mechanism and label.
+        PointRecord r = point_records[static_cast<size_t>(sp.target_point)];
+        const PointRecord& probe = point_records[static_cast<size_t>(sp.probe_point)];
+        r.point_id = sp.point_id;
+        r.mechanism = switch_mechanism(c.switching, sp.threshold);
+        r.label = r.task + " " + r.mechanism + " probe[" + probe.label.substr(probe.task.size() + 1) + "] target[" +
+                  point_records[static_cast<size_t>(sp.target_point)].label.substr(r.task.size() + 1) + "]";
         point_records.push_back(std::move(r));
     }
     store.insert_points(point_records);
@@ -381,6 +397,9 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                     rq.max_tokens = blk.max_tokens;
                     if (!c.coef_vectors.empty() && c.lora_mode == "unmerged")
                         for (double x : c.coef_vectors[u.coef_index]) rq.lora_coefs.push_back(static_cast<float>(x));
+                    rq.measure_answer_conf = c.signals.answer_confidence;
+                    rq.measure_prompt_ppl = c.signals.prompt_ppl;
+                    rq.prefill_base = c.prefill_base;
                     requests.push_back(std::move(rq));
                     prompts.push_back(std::move(sp));
                 }
@@ -419,6 +438,10 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                         s.latency_s = r.latency_s;
                         s.token_exact = r.token_exact;
                         s.engine_json = r.engine_json;
+                        s.n_tokens_prefilled = r.n_tokens_prefilled;
+                        s.answer_conf = r.answer_conf;
+                        s.answer_ppl = r.answer_ppl;
+                        s.prompt_ppl = r.prompt_ppl;
                         s.prompt_text = prompts[k - i].text;
                         s.response_text = r.text;
                         s.gold = grader_extract_gold(prob.gold);
@@ -461,6 +484,13 @@ SweepSummary sweep_run(const SweepConfig& c, const std::vector<Dataset>& tasks, 
                 i = j;
             }
             if (stopped) break;
+        }
+        // Switch points: assembled from whatever probe and target samples are stored by now.
+        if (!switch_points.empty()) {
+            int64_t missing = 0;
+            summary.n_switch_written = switch_compose(store, run.id, c.switching, switch_points, &missing);
+            summary.n_written += summary.n_switch_written;
+            summary.n_switch_missing_signal = missing;
         }
         // What this shard holds now: samples stored ok, and failed ones (this session's failures
         // and, when stopped early, earlier ones not yet re-issued).

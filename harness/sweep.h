@@ -80,6 +80,8 @@ struct SweepSummary {
     int64_t n_done = 0;    // of n_planned, stored ok when the session ended
     int64_t n_failed = 0;  // of n_planned, stored as failed_infra when the session ended
     std::string status;    // finished; partial (n_failed > 0: run the same command again); interrupted
+    int64_t n_switch_written = 0;         // switch samples assembled this session (harness/switching.h)
+    int64_t n_switch_missing_signal = 0;  // probe samples without the switch's signal (skipped)
 };
 
 // Loads the tasks of a config (names or paths; limit and id filters applied; sha256 verified).

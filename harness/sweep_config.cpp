@@ -84,6 +84,12 @@ public:
                         std::to_string(x));
         return x;
     }
+    bool boolean(const std::string& k, bool def) {
+        const json* v = get(k);
+        if (!v) return def;
+        if (!v->is_boolean()) type_error(k, "a boolean", *v);
+        return v->get<bool>();
+    }
     double number(const std::string& k, double def) {
         const json* v = get(k);
         if (!v) return def;
@@ -431,10 +437,43 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
         if (!n->is_object()) o.type_error("nightly", "an object of thresholds", *n);
     c.prompt_template = o.str("prompt_template", c.prompt_template);
     c.chat_template = o.str("chat_template", c.chat_template);
+    if (const json* sg = o.get("signals")) {
+        Obj so(*sg, source, "signals");
+        c.signals.answer_confidence = so.boolean("answer_confidence", c.signals.answer_confidence);
+        c.signals.prompt_ppl = so.boolean("prompt_ppl", c.signals.prompt_ppl);
+        so.finish({"answer_confidence", "prompt_ppl"});
+    }
+    if (const json* sw = o.get("switching")) {
+        Obj so(*sw, source, "switching");
+        c.switching.enabled = true;
+        auto side = [&](const char* key, SweepSwitchSide& out) {
+            const json* v = so.get(key);
+            if (!v)
+                throw Error(source + ": key 'switching." + std::string(key) + "' is required",
+                            "e.g. {\"coefs\": [0, 1], \"think_budget\": 16}");
+            Obj side_obj(*v, source, std::string("switching.") + key);
+            if (const json* cv = side_obj.get("coefs"))
+                out.coefs = sweep_parse_grid(*cv, std::string("switching.") + key + ".coefs");
+            out.think_budget = static_cast<int>(side_obj.integer("think_budget", -1, -1));
+            side_obj.finish({"coefs", "think_budget"});
+        };
+        side("probe", c.switching.probe);
+        side("target", c.switching.target);
+        c.switching.signal = so.str("signal", c.switching.signal);
+        const json* th = so.get("thresholds");
+        if (!th)
+            throw Error(source + ": key 'switching.thresholds' is required", "e.g. \"thresholds\": [0.5, 0.8, 0.9]");
+        c.switching.thresholds = sweep_parse_grid(*th, "switching.thresholds");
+        so.finish({"probe", "target", "signal", "thresholds"});
+    }
+    c.prefill_base = o.boolean("prefill_base", c.prefill_base);
+    c.prefix_sharing = o.boolean("prefix_sharing", c.prefix_sharing);
     c.batch_size = static_cast<int>(o.integer("batch_size", c.batch_size, 1));
     c.threads = static_cast<int>(o.integer("threads", c.threads, 0, kSweepMaxThreads));
-    o.finish({"engine", "model", "adapters", "adapter_grid", "coef_vectors", "lora_mode", "merge", "tasks", "budgets",
-              "sampling", "http", "nightly", "prompt_template", "chat_template", "batch_size", "threads"});
+    o.finish({"engine",       "model",          "adapters",        "adapter_grid",  "coef_vectors",
+              "lora_mode",    "merge",          "tasks",           "budgets",       "sampling",
+              "http",         "nightly",        "prompt_template", "chat_template", "signals",
+              "prefill_base", "prefix_sharing", "switching",       "batch_size",    "threads"});
     return c;
 }
 
@@ -442,6 +481,57 @@ SweepConfig sweep_config_load(const std::string& path) {
     json doc = io_read_json(path);
     return sweep_config_parse(doc, path);
 }
+
+namespace {
+
+// The switching block against the grid: its probe and target must be points of it, its signal
+// measured by the sweep.
+template <class Fail>
+void validate_switching(const SweepConfig& c, const Fail& fail) {
+    const SweepSwitching& s = c.switching;
+    if (s.signal != "answer_conf" && s.signal != "answer_ppl" && s.signal != "prompt_ppl")
+        fail("switching.signal '" + s.signal + "' is not answer_conf, answer_ppl or prompt_ppl");
+    if (s.signal == "prompt_ppl" ? !c.signals.prompt_ppl : !c.signals.answer_confidence)
+        fail("switching.signal " + s.signal + " needs the sweep to measure it",
+             s.signal == "prompt_ppl" ? "set \"signals\": {\"prompt_ppl\": true}"
+                                      : "set \"signals\": {\"answer_confidence\": true}");
+    if (s.thresholds.empty() || s.thresholds.size() > 64) fail("switching.thresholds needs 1 to 64 values");
+    for (const char* which : {"probe", "target"}) {
+        const SweepSwitchSide& side = std::string(which) == "probe" ? s.probe : s.target;
+        const std::string key = std::string("switching.") + which;
+        if (c.coef_vectors.empty()) {
+            if (!side.coefs.empty()) fail(key + ".coefs given but the sweep has no adapters");
+        } else {
+            if (side.coefs.empty())
+                fail(key + ".coefs is required: the sweep has adapters", "one of the grid's coefficient vectors");
+            bool found = false;
+            for (const auto& v : c.coef_vectors) {
+                if (v.size() != side.coefs.size()) continue;
+                bool same = true;
+                for (size_t i = 0; i < v.size(); ++i) same = same && std::fabs(v[i] - side.coefs[i]) <= 1e-9;
+                found = found || same;
+            }
+            if (!found)
+                fail(key + ".coefs " + nlohmann::json(side.coefs).dump() + " is not a coefficient vector of the grid");
+        }
+        bool budget_found = false;
+        for (const auto& b : c.budgets) {
+            if (side.think_budget < 0) {
+                budget_found = budget_found || b.think_budgets.empty();
+            } else if (b.mechanism == "hard_cut" || b.mechanism.empty()) {
+                for (int tb : b.think_budgets) budget_found = budget_found || tb == side.think_budget;
+            }
+        }
+        if (!budget_found)
+            fail(key + (side.think_budget < 0 ? " has no think_budget but every budget block has budgets"
+                                              : ".think_budget " + std::to_string(side.think_budget) +
+                                                    " is not a hard_cut budget of the grid"));
+    }
+    if (s.probe.coefs == s.target.coefs && s.probe.think_budget == s.target.think_budget)
+        fail("switching.probe and switching.target are the same configuration");
+}
+
+}  // namespace
 
 void sweep_config_validate(SweepConfig& c, const std::string& source) {
     auto fail = [&](const std::string& what, const std::string& hint = "") { throw Error(source + ": " + what, hint); };
@@ -568,6 +658,13 @@ void sweep_config_validate(SweepConfig& c, const std::string& source) {
     if (c.sampling.top_p <= 0 || c.sampling.top_p > 1) fail("sampling.top_p must be in (0, 1]");
     if (c.sampling.n < 1) fail("sampling.n must be at least 1");
     if (c.batch_size < 1) fail("batch_size must be at least 1");
+    if (c.engine == "http" && (c.signals.answer_confidence || c.signals.prompt_ppl))
+        fail("signals (answer_confidence, prompt_ppl) are measured by the in-process engines only",
+             "run the sweep with engine cpu or cuda, or leave \"signals\" out");
+    if (c.switching.enabled) validate_switching(c, fail);
+    if (c.prefill_base && (c.adapters.empty() || c.lora_mode != "unmerged" || c.engine == "http"))
+        fail("prefill_base encodes the prompt without the adapters: it needs unmerged adapters on engine cpu or cuda",
+             "add adapters with lora_mode \"unmerged\", or leave prefill_base out");
 }
 
 nlohmann::json sweep_config_canonical(const SweepConfig& c) {
@@ -608,6 +705,16 @@ nlohmann::json sweep_config_canonical(const SweepConfig& c) {
                      {"seed", c.sampling.seed}};
     j["prompt_template"] = c.prompt_template;
     j["chat_template"] = c.chat_template;
+    // Only when set, so configs without them keep their hash. prefix_sharing changes no result.
+    if (c.signals.answer_confidence || c.signals.prompt_ppl)
+        j["signals"] = {{"answer_confidence", c.signals.answer_confidence}, {"prompt_ppl", c.signals.prompt_ppl}};
+    if (c.prefill_base) j["prefill_base"] = true;
+    if (c.switching.enabled)
+        j["switching"] = {
+            {"probe", {{"coefs", c.switching.probe.coefs}, {"think_budget", c.switching.probe.think_budget}}},
+            {"target", {{"coefs", c.switching.target.coefs}, {"think_budget", c.switching.target.think_budget}}},
+            {"signal", c.switching.signal},
+            {"thresholds", c.switching.thresholds}};
     // URLs, timeouts, retries and concurrency do not change results: not part of the identity.
     if (c.engine == "http")
         j["http"] = {{"flavour", c.http.flavour},

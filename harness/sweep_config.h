@@ -79,6 +79,25 @@ struct SweepHttp {
     bool tls_verify = true;
 };
 
+// Per-sample signals the in-process engines measure (engines/engine.h GenerateRequest).
+struct SweepSignals {
+    bool answer_confidence = false;  // answer_conf, answer_ppl of every result (DEER's confidence)
+    bool prompt_ppl = false;         // the prompt's perplexity under the prompt's weights
+};
+
+// Adapter switching (harness/switching.h): a probe configuration and a target configuration of
+// the grid, a signal and thresholds.
+struct SweepSwitchSide {
+    std::vector<double> coefs;  // a coefficient vector of the grid (empty without adapters)
+    int think_budget = -1;      // a think budget of the grid; -1 = the point without one
+};
+struct SweepSwitching {
+    bool enabled = false;
+    SweepSwitchSide probe, target;
+    std::string signal = "answer_conf";  // answer_conf, answer_ppl, prompt_ppl
+    std::vector<double> thresholds;
+};
+
 struct SweepConfig {
     std::string engine = "cpu";
     std::string model;
@@ -93,9 +112,14 @@ struct SweepConfig {
     std::string prompt_template;         // task template name; "" = each task's default
     std::string chat_template = "auto";  // engine chat template name; "auto" = the model's; "none"
     SweepHttp http;                      // engine "http" only
+    SweepSignals signals;
+    // Unmerged LoRA: encode the prompt with the base weights, generate with the coefficients.
+    bool prefill_base = false;
+    SweepSwitching switching;
     // Execution details: they do not change results, so they are not part of the config hash.
     int batch_size = 16;
-    int threads = 0;  // 0 = all cores
+    int threads = 0;             // 0 = all cores
+    bool prefix_sharing = true;  // prefill a prompt shared by several requests of a batch once
 };
 
 // Caps checked by sweep_config_validate (the grid's own caps are in harness/grid.h).

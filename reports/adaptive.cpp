@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "datasets/dataset.h"
 #include "engines/generation/sampling.h"
+#include "reports/early_exit.h"
 
 namespace adabench {
 
@@ -257,6 +258,9 @@ std::vector<AdaptiveTable> adaptive_tables(const Store& store, int64_t run_id, R
         a.prompt_tokens = double(s.n_tokens_prompt);
         a.key = vote_key(s, verdict);
         a.think_cut = s.forced || s.finish_reason == "think_budget";
+        a.answer_conf = s.answer_conf >= 0 ? s.answer_conf : NAN;  // -1: not measured
+        a.answer_ppl = s.answer_ppl > 0 ? s.answer_ppl : NAN;      // 0: not measured
+        a.prompt_ppl = s.prompt_ppl > 0 ? s.prompt_ppl : NAN;
         auto& per_problem = by_point[s.point_id];
         if (per_problem.find(s.problem_id) == per_problem.end()) order[s.point_id].push_back(s.problem_id);
         per_problem[s.problem_id][s.sample_index] = a;
@@ -271,9 +275,15 @@ std::vector<AdaptiveTable> adaptive_tables(const Store& store, int64_t run_id, R
             tables.emplace_back();
             tables.back().task = p.task;
         }
+        if (p.mechanism.rfind("switch", 0) == 0) {  // adapter switching: a scheme, not a static point
+            tables[it->second].switch_configs.push_back(p);
+            continue;
+        }
         tables[it->second].configs.push_back(p);
         tables[it->second].labels.push_back(analysis_point_label(p));
     }
+    tables.erase(std::remove_if(tables.begin(), tables.end(), [](const AdaptiveTable& t) { return t.configs.empty(); }),
+                 tables.end());
     for (auto& t : tables) {
         const auto& first = order[t.configs.front().point_id];
         for (const auto& pid : first) {
@@ -306,6 +316,22 @@ std::vector<AdaptiveTable> adaptive_tables(const Store& store, int64_t run_id, R
             }
             t.queries.push_back(pid);
             t.cells.push_back(std::move(row));
+            // Switch points on the same units (empty when one is missing).
+            std::vector<std::vector<AdaptiveSample>> sw(t.switch_configs.size());
+            for (size_t k = 0; k < t.switch_configs.size(); ++k) {
+                const auto& pp = by_point[t.switch_configs[k].point_id];
+                auto f = pp.find(pid);
+                if (f == pp.end()) continue;
+                for (int64_t i : common) {
+                    auto g = f->second.find(i);
+                    if (g == f->second.end()) {
+                        sw[k].clear();
+                        break;
+                    }
+                    sw[k].push_back(g->second);
+                }
+            }
+            t.switch_cells.push_back(std::move(sw));
         }
         t.level.assign(t.queries.size(), std::nullopt);
     }
@@ -459,19 +485,49 @@ std::vector<AdaptiveSignal> adaptive_signals(const AdaptiveTable& table, size_t 
             out.push_back(std::move(s));
         }
     }
-    {
-        AdaptiveSignal s{"probe_think",
-                         "thinking tokens of the same sample at the lo budget, +1 when the budget cut it (probe = the "
-                         "lo sample: its tokens are added when routed to hi)",
-                         shaped(0), shaped(0), shaped(0)};
+    // A signal read off the same sample at lo (the probe): its tokens are added when routed to hi.
+    auto lo_probe = [&](const char* name, const char* description, auto score) {
+        AdaptiveSignal s{name, description, shaped(0), shaped(0), shaped(0)};
         for (size_t q = 0; q < nq; ++q)
             for (size_t u = 0; u < s.score[q].size(); ++u) {
                 const auto& x = table.cells[q][lo][u];
-                s.score[q][u] = x.think + (x.think_cut ? 1 : 0);
+                s.score[q][u] = score(x);
                 s.probe_hi[q][u] = x.tokens;
             }
         out.push_back(std::move(s));
+    };
+    lo_probe("probe_think",
+             "thinking tokens of the same sample at the lo budget, +1 when the budget cut it (probe = the lo sample: "
+             "its tokens are added when routed to hi)",
+             [](const AdaptiveSample& x) { return x.think + (x.think_cut ? 1 : 0); });
+    // Signals the sweep measured per sample (signals.prompt_ppl, signals.answer_confidence): only
+    // when every unit at lo has them.
+    auto all_finite = [&](double AdaptiveSample::*m) {
+        for (size_t q = 0; q < nq; ++q)
+            for (const auto& x : table.cells[q][lo])
+                if (!std::isfinite(x.*m)) return false;
+        return nq > 0;
+    };
+    if (all_finite(&AdaptiveSample::prompt_ppl)) {
+        AdaptiveSignal s{"prompt_ppl",
+                         "the prompt's perplexity under the model (one scoring pass over the prompt; no generated "
+                         "tokens)",
+                         shaped(0),
+                         {},
+                         {}};
+        for (size_t q = 0; q < nq; ++q)
+            for (size_t u = 0; u < s.score[q].size(); ++u) s.score[q][u] = table.cells[q][lo][u].prompt_ppl;
+        out.push_back(std::move(s));
     }
+    if (all_finite(&AdaptiveSample::answer_conf))
+        lo_probe("probe_conf",
+                 "1 - the confidence (mean max-probability) of the same sample's answer at lo (DEER's signal; probe = "
+                 "the lo sample)",
+                 [](const AdaptiveSample& x) { return 1.0 - x.answer_conf; });
+    if (all_finite(&AdaptiveSample::answer_ppl))
+        lo_probe("probe_answer_ppl",
+                 "the perplexity of the same sample's answer at lo (CAR's signal; probe = the lo sample)",
+                 [](const AdaptiveSample& x) { return x.answer_ppl; });
     size_t min_units = nq ? table.cells[0][lo].size() : 0;
     for (size_t q = 0; q < nq; ++q) min_units = std::min(min_units, table.cells[q][lo].size());
     size_t m = std::min(probe_samples, min_units);
@@ -638,6 +694,33 @@ RouteResult adaptive_route(const AdaptiveTable& table, const RouteOptions& optio
     r.static_test = adaptive_static_points(table, r.test);
     r.hull_test = adaptive_hull(r.static_test);
     r.oracle_test = adaptive_oracle(table, r.test);
+    // The sweep's switch points on the test split, against the hull and the oracle at their cost.
+    {
+        auto oracle_curve = adaptive_oracle_curve(r.oracle_test);
+        for (size_t k = 0; k < table.switch_configs.size(); ++k) {
+            RouteResult::SwitchRow row;
+            row.mechanism = table.switch_configs[k].mechanism;
+            row.label = table.switch_configs[k].label;
+            double a = 0, t = 0;
+            for (size_t q : r.test) {
+                if (q >= table.switch_cells.size() || table.switch_cells[q][k].empty()) continue;
+                const auto& cell = table.switch_cells[q][k];
+                double qa = 0, qt = 0;
+                for (const auto& x : cell) {
+                    qa += x.correct;
+                    qt += x.tokens;
+                }
+                a += qa / double(cell.size());
+                t += qt / double(cell.size());
+                ++row.n_queries;
+            }
+            if (row.n_queries == 0) continue;
+            row.test = ParetoPoint{a / double(row.n_queries), t / double(row.n_queries)};
+            row.hull_at = adaptive_curve_at(r.hull_test, row.test.tokens);
+            row.oracle_at = adaptive_curve_at(oracle_curve, row.test.tokens);
+            r.switches.push_back(std::move(row));
+        }
+    }
     const double t_lo = r.static_test[lo].tokens, t_hi = r.static_test[hi].tokens;
     const double a_lo = r.static_test[lo].accuracy, a_hi = r.static_test[hi].accuracy;
     const double span = t_hi - t_lo;
@@ -860,6 +943,15 @@ nlohmann::json adaptive_route_json(const AdaptiveTable& table, const RouteResult
                          {"static_accuracy", r.static_all[i].accuracy},
                          {"oracle_accuracy", num(adaptive_curve_at(oc, r.static_all[i].tokens))}});
     j["oracle_gain_at_static_cost"] = gains;
+    j["switching"] = nlohmann::json::array();
+    for (const auto& sw : r.switches)
+        j["switching"].push_back({{"mechanism", sw.mechanism},
+                                  {"label", sw.label},
+                                  {"n_queries", sw.n_queries},
+                                  {"tokens", sw.test.tokens},
+                                  {"accuracy", sw.test.accuracy},
+                                  {"hull_accuracy_at_cost", num(sw.hull_at)},
+                                  {"oracle_accuracy_at_cost", num(sw.oracle_at)}});
     j["routers"] = nlohmann::json::array();
     for (const auto& m : r.routers) {
         nlohmann::json c = nlohmann::json::array();
@@ -917,13 +1009,9 @@ ParallelEstimate adaptive_short_m_at_k(const std::vector<std::vector<AdaptiveSam
         });
 }
 
-ParallelResult adaptive_parallel(const AdaptiveTable& table, const std::vector<size_t>& ks,
-                                 const ParallelOptions& options) {
-    ParallelResult r;
-    r.task = table.task;
-    // group the configurations that differ only in their thinking budget
-    std::map<std::string, std::map<int64_t, size_t>> groups;
-    std::vector<std::string> group_order;
+std::vector<BudgetGroup> adaptive_budget_groups(const AdaptiveTable& table) {
+    std::vector<BudgetGroup> groups;
+    std::map<std::string, size_t> index;
     for (size_t j = 0; j < table.n_configs(); ++j) {
         PointRecord p = table.configs[j];
         const int64_t b = p.think_budget;
@@ -931,16 +1019,28 @@ ParallelResult adaptive_parallel(const AdaptiveTable& table, const std::vector<s
         std::string g = analysis_point_label(p);  // "B=0" then the rest
         g = g.size() > 4 ? g.substr(4) : "base";
         if (p.temperature > 0) g += (g.empty() ? "" : " ") + std::string("T=") + report_fmt(p.temperature, 2);
-        if (groups.find(g) == groups.end()) group_order.push_back(g);
-        groups[g][b] = j;
+        auto it = index.find(g);
+        if (it == index.end()) {
+            it = index.emplace(g, groups.size()).first;
+            groups.push_back({g, {}});
+        }
+        groups[it->second].columns[b] = j;
     }
+    return groups;
+}
+
+ParallelResult adaptive_parallel(const AdaptiveTable& table, const std::vector<size_t>& ks,
+                                 const ParallelOptions& options) {
+    ParallelResult r;
+    r.task = table.task;
     auto column = [&](size_t j) {
         std::vector<std::vector<AdaptiveSample>> v;
         for (size_t q = 0; q < table.n_queries(); ++q) v.push_back(table.cells[q][j]);
         return v;
     };
-    for (const auto& g : group_order) {
-        const auto& budgets = groups[g];
+    for (const auto& group : adaptive_budget_groups(table)) {
+        const std::string& g = group.name;
+        const auto& budgets = group.columns;
         std::vector<std::pair<double, double>> single_curve;
         std::map<int64_t, ParallelEstimate> single;
         for (const auto& [b, j] : budgets) {

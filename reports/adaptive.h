@@ -17,6 +17,7 @@
 // means over those units; tokens are generated tokens (thinking + answer). Only samples stored ok
 // count. Not here: HTML layout (reports/html.cpp), the CLI (harness/cli/cmd_route.cpp).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -40,6 +41,11 @@ struct AdaptiveSample {
     double prompt_tokens = 0;  // prompt tokens
     std::string key;           // vote key: "" = no vote (censored, invalid or empty answer)
     bool think_cut = false;    // thinking ended by the budget (finish_reason think_budget / forced)
+    // Mean max-probability of the sampled answer tokens (the stored answer_conf, DEER's confidence;
+    // NaN when the sweep did not measure it or the answer sampled no token).
+    double answer_conf = NAN;
+    double answer_ppl = NAN;  // perplexity of those answer tokens (CAR's signal); NaN = not measured
+    double prompt_ppl = NAN;  // the prompt's perplexity under the model; NaN = not measured
 };
 
 // One task of one run as a query x configuration table.
@@ -51,6 +57,11 @@ struct AdaptiveTable {
     // cells[q][j][u]: the samples of query q under configuration j, one per unit u (the sample
     // indices common to every configuration of q, ascending); the same indices in every j.
     std::vector<std::vector<std::vector<AdaptiveSample>>> cells;
+    // Adapter-switching points of the sweep (mechanism "switch:...", harness/switching.h): schemes
+    // to place against the router bound, not configurations. switch_cells[q][k][u] on the same
+    // units as cells (empty when the switch point lacks one of them).
+    std::vector<PointRecord> switch_configs;
+    std::vector<std::vector<std::vector<AdaptiveSample>>> switch_cells;
     std::vector<std::optional<double>> level;  // difficulty field per query (nullopt = none)
     std::string level_field;                   // "" = no difficulty field loaded
 
@@ -104,7 +115,8 @@ struct AdaptiveSignal {
     std::vector<std::vector<double>> probe_lo;  // [q][u] (empty = no probe cost)
 };
 
-// The signals available without the engine: prompt length; the difficulty field (when loaded);
+// The signals: prompt length; the difficulty field (when loaded); the prompt's perplexity and the lo
+// sample's answer confidence / answer perplexity when the sweep stored them (signals.*);
 // the probe's thinking length and whether the budget cut it (one sample at lo: its answer is the
 // lo answer, so it costs nothing extra when routed lo and its tokens when routed hi); and the
 // answer agreement of `probe_samples` samples at lo (share of the modal answer; all their tokens
@@ -168,6 +180,16 @@ struct RouteResult {
     // point, and the oracle at mu=0 (the best accuracy any per-query choice reaches).
     double oracle_best_accuracy = NAN;
     double oracle_best_tokens = NAN;
+    // The sweep's adapter-switching points on the test split, with the static hull and the oracle
+    // at their cost.
+    struct SwitchRow {
+        std::string mechanism;
+        std::string label;
+        ParetoPoint test;
+        double hull_at = NAN, oracle_at = NAN;
+        size_t n_queries = 0;
+    };
+    std::vector<SwitchRow> switches;
 };
 
 // Splits rows by a hash of (seed, problem id): about dev_fraction of them into dev.

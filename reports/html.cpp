@@ -142,16 +142,27 @@ std::string marker_svg(size_t marker, double x, double y, const std::string& fil
     return b;
 }
 
-// One scatter: x = mean total tokens, y = accuracy in [0, 1], CI whiskers, frontier lines.
-std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string& title) {
+// One scatter: x = mean total tokens, y = accuracy in [0, 1], CI whiskers, frontier lines. With
+// log_x the token axis is log10, bounds on quarter decades (points at 0 tokens cannot be drawn and
+// are left out), for budgets that span decades.
+std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string& title, bool log_x = false) {
     const double W = 760, H = 430, L = 62, R = 20, T = 18, B = 52;
-    double max_x = 1;
+    double max_x = 1, min_pos = INFINITY;
     for (const auto& s : series)
         for (const auto& p : s.points)
-            if (std::isfinite(p.x)) max_x = std::max(max_x, p.x);
+            if (std::isfinite(p.x)) {
+                max_x = std::max(max_x, p.x);
+                if (p.x > 0) min_pos = std::min(min_pos, p.x);
+            }
+    log_x = log_x && std::isfinite(min_pos);
     double step = nice_step(max_x * 1.05, 6);
     double x_hi = std::ceil(max_x * 1.05 / step) * step;
-    auto sx = [&](double x) { return L + (W - L - R) * x / x_hi; };
+    const double d0 = log_x ? std::floor(std::log10(min_pos) * 4) / 4 : 0;
+    const double d1 = log_x ? std::max(d0 + 0.25, std::ceil(std::log10(max_x) * 4) / 4) : 0;
+    auto drawable = [&](double x) { return std::isfinite(x) && (!log_x || x > 0); };
+    auto sx = [&](double x) {
+        return log_x ? L + (W - L - R) * (std::log10(x) - d0) / (d1 - d0) : L + (W - L - R) * x / x_hi;
+    };
     auto sy = [&](double y) { return T + (H - T - B) * (1 - std::clamp(y, 0.0, 1.0)); };
     std::ostringstream o;
     char b[512];
@@ -167,7 +178,20 @@ std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string&
                       L, W - R, sy(y), sy(y), L - 6, sy(y) + 4, y);
         o << b;
     }
-    for (double x = 0; x <= x_hi + 1e-9; x += step) {
+    std::vector<double> ticks;  // log: powers of ten, with more mantissas the fewer decades there are
+    if (log_x) {
+        const std::vector<double> ms = d1 - d0 > 3   ? std::vector<double>{1}
+                                       : d1 - d0 > 1 ? std::vector<double>{1, 2, 5}
+                                                     : std::vector<double>{1, 1.5, 2, 3, 5, 7};
+        for (double e = std::floor(d0); e <= d1; ++e)
+            for (double m : ms) {
+                const double v = m * std::pow(10.0, e);
+                if (std::log10(v) >= d0 - 1e-9 && std::log10(v) <= d1 + 1e-9) ticks.push_back(v);
+            }
+    } else {
+        for (double x = 0; x <= x_hi + 1e-9; x += step) ticks.push_back(x);
+    }
+    for (double x : ticks) {
         std::snprintf(b, sizeof b,
                       "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%.1f\" "
                       "y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%g</text>",
@@ -180,8 +204,8 @@ std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string&
     o << b;
     std::snprintf(b, sizeof b,
                   "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">mean generated tokens per "
-                  "sample (thinking + answer)</text>",
-                  (L + W - R) / 2, H - 12);
+                  "sample (thinking + answer)%s</text>",
+                  (L + W - R) / 2, H - 12, log_x ? ", log scale" : "");
     o << b;
     std::snprintf(b, sizeof b,
                   "<text transform=\"translate(16 %.1f) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">accuracy "
@@ -195,6 +219,7 @@ std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string&
         if (!s.dash.empty()) o << " stroke-dasharray=\"" << s.dash << "\"";
         o << " points=\"";
         for (auto& [x, y] : s.frontier) {
+            if (!drawable(x)) continue;
             std::snprintf(b, sizeof b, "%.1f,%.1f ", sx(x), sy(y));
             o << b;
         }
@@ -202,7 +227,7 @@ std::string svg_scatter(const std::vector<SvgSeries>& series, const std::string&
     }
     for (const auto& s : series)
         for (const auto& p : s.points) {
-            if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+            if (!drawable(p.x) || !std::isfinite(p.y)) continue;
             double x = sx(p.x);
             o << "<g class=\"pt\" opacity=\"" << p.opacity << "\"";
             if (p.point_id >= 0) o << " data-run=\"" << p.run_id << "\" data-point=\"" << p.point_id << "\"";
@@ -426,7 +451,7 @@ void write_drilldown(std::ostringstream& o, const Store& store, const AnalysisRu
     o << "<script type=\"application/json\" id=\"" << id << "\">" << html_script_json(data) << "</script>";
 }
 
-void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask& t) {
+void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask& t, const HtmlOptions& options) {
     // Colour by coefficients, marker by budget, both in order of first appearance.
     std::map<std::string, size_t> colour_of, marker_of;
     std::vector<std::string> colours, markers;
@@ -460,7 +485,8 @@ void write_task(std::ostringstream& o, const AnalysisRun& r, const AnalysisTask&
     o << "<p>Frontier: " << t.frontier.size() << " of " << t.points.size() << " points; dominated area "
       << report_fmt(t.dominated_area, 2) << " (reference: accuracy 0, " << report_fmt(t.reference.tokens, 1)
       << " tokens).</p>";
-    o << svg_scatter({s}, "accuracy vs tokens, task " + t.task + ", run " + std::to_string(r.run.id));
+    o << svg_scatter({s}, "accuracy vs tokens, task " + t.task + ", run " + std::to_string(r.run.id),
+                     options.log_tokens);
     o << "<div class=\"keys\"><b>colour = coefficients:</b> ";
     for (size_t k = 0; k < colours.size(); ++k)
         o << "<span><i class=\"sw\" style=\"background:" << kPalette[k % kPaletteSize] << "\"></i>"
@@ -640,7 +666,7 @@ std::string html_report(const Store& store, const std::vector<AnalysisRun>& runs
                  "running the same sweep command again re-issues them.</p>";
         }
         if (r.points.empty()) o << "<p class=\"note\">This run has no grid points.</p>";
-        for (const AnalysisTask& t : r.tasks) write_task(o, r, t);
+        for (const AnalysisTask& t : r.tasks) write_task(o, r, t, options);
         o << html_adaptive_section(store, r.run.id);  // routers, parallel sampling, difficulty (#19)
         write_drilldown(o, store, r, options);
         o << "</section>";

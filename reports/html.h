@@ -25,6 +25,8 @@ struct HtmlOptions {
     size_t max_text_chars = 20000;
     // Links for the server's pages ("" in a stand-alone file).
     std::string link_prefix;
+    // A log10 token axis on each task's accuracy-vs-tokens chart (budgets spanning decades).
+    bool log_tokens = false;
 };
 
 // &, <, >, " and ' as entities; invalid UTF-8 is left for the browser to replace.

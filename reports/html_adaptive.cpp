@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "reports/adaptive.h"
+#include "reports/early_exit.h"
 #include "reports/html.h"
 
 namespace adabench {
@@ -192,6 +193,11 @@ void write_route(std::ostringstream& o, const AdaptiveTable& t, const RouteResul
         for (const auto& p : c) rc.points.push_back({p.tokens, p.accuracy});
         series.push_back(rc);
     }
+    if (!r.switches.empty()) {
+        ChartSeries sw{"adapter switching (sweep)", "#D55E00", {}, false, true, ""};
+        for (const auto& x : r.switches) sw.points.push_back({x.test.tokens, x.test.accuracy});
+        series.push_back(sw);
+    }
     o << chart_lin_log(series, "router plane, task " + t.task + " (test split)", "mean generated tokens per sample",
                        "accuracy", 1.0);
     o << "<table class=\"routers\"><tr><th class=\"l\">signal</th><th>dir</th><th>AUROC</th><th>AUC</th>"
@@ -215,6 +221,15 @@ void write_route(std::ostringstream& o, const AdaptiveTable& t, const RouteResul
       << ". Gap recovered = (AUC &minus; random)/(oracle &minus; random); APGR is RouteLLM's, over the share of "
          "queries routed to hi (random = 0.5). Task "
       << task << ".</p>";
+    if (!r.switches.empty()) {
+        o << "<table class=\"routers\"><tr><th class=\"l\">adapter switching (sweep)</th><th>tokens</th>"
+             "<th>accuracy</th><th>hull at cost</th><th>oracle at cost</th></tr>";
+        for (const auto& x : r.switches)
+            o << "<tr><td class=\"l\" title=\"" << html_escape(x.label) << "\">" << html_escape(x.mechanism)
+              << "</td><td>" << report_fmt(x.test.tokens, 1) << "</td><td>" << report_fmt(x.test.accuracy)
+              << "</td><td>" << report_fmt(x.hull_at) << "</td><td>" << report_fmt(x.oracle_at) << "</td></tr>";
+        o << "</table>";
+    }
 }
 
 void write_parallel(std::ostringstream& o, const ParallelResult& p) {
@@ -301,6 +316,66 @@ void write_difficulty(std::ostringstream& o, const AdaptiveTable& t, const Diffi
     o << ". The share weighs each problem's mean tokens.</p>";
 }
 
+std::string budget_name(int64_t b) { return b < 0 ? std::string("none") : std::to_string(b); }
+
+void write_early_exit(std::ostringstream& o, const EarlyExitResult& r) {
+    if (r.groups.empty()) return;
+    o << "<h4>Early exit and overthinking</h4><p class=\"note\">Replayed from the fork sweep: sample u at every "
+         "thinking budget of a group is one trace forced to answer at that budget (a fork), or its natural end. "
+         "<b>DEER</b>: exit at the first fork whose forced answer has confidence (mean max-probability of the answer "
+         "tokens) &gt; &theta;, or where thinking ended on its own, else at the largest budget; &theta; &gt; 1 is the "
+         "full trace. <b>Convergence fork</b>: the first fork from which the answer never changes; <b>overthinking "
+         "ratio</b> = 1 &minus; think(convergence)/think(last); <b>first-correct ratio</b> = think(first correct "
+         "fork)/think(last) (ThinkBench), over traces ever right; <b>subthought mode</b>: the most frequent answer "
+         "over the forks (ties to the latest) against the last answer, at the cost of all forks (each answer "
+         "decoded from scratch) or of the trace once plus one answer per fork.</p>";
+    for (const auto& g : r.groups) {
+        std::string budgets;
+        for (int64_t b : g.budgets) budgets += (budgets.empty() ? "" : ", ") + budget_name(b);
+        o << "<p><b>" << html_escape(g.group) << "</b>: budgets " << budgets << "; " << g.n_units << " traces.</p>";
+        if (!g.conf_measured) {
+            o << "<p class=\"note early-exit-noconf\">confidence not stored: run the sweep with answer confidence "
+                 "on to draw the DEER curve.</p>";
+        } else {
+            ChartSeries stat{"single budget (static)", "#777", {}, true, true, "5,4"};
+            for (const auto& p : g.static_points) stat.points.push_back({p.tokens, p.accuracy});
+            ChartSeries deer{"DEER (theta sweep)", "#D55E00", {}, true, true, ""};
+            for (const auto& d : g.deer) deer.points.push_back({d.tokens, d.accuracy});
+            std::sort(deer.points.begin(), deer.points.end());
+            o << chart_lin_log({stat, deer}, "early exit, task " + r.task + " " + g.group,
+                               "mean generated tokens per sample", "accuracy", 1.0);
+            const ParetoPoint& full = g.static_points.back();
+            o << "<table class=\"early-exit\"><tr><th>&theta;</th><th>tokens</th><th>accuracy</th><th>tokens / full "
+                 "trace</th><th>&Delta;acc vs full trace</th><th>mean exit budget</th><th>share exiting early</th>"
+                 "<th>share natural end</th></tr>";
+            for (const auto& d : g.deer)
+                o << "<tr><td>" << report_fmt(d.theta, 2) << "</td><td>" << report_fmt(d.tokens, 1) << "</td><td>"
+                  << report_fmt(d.accuracy) << "</td><td>" << report_fmt(full.tokens > 0 ? d.tokens / full.tokens : NAN)
+                  << "</td><td>" << report_fmt(d.accuracy - full.accuracy) << "</td><td>"
+                  << report_fmt(d.exit_budget, 1) << "</td><td>" << report_fmt(d.share_early) << "</td><td>"
+                  << report_fmt(d.share_natural) << "</td></tr>";
+            o << "</table>";
+        }
+        o << "<table class=\"overthinking\"><tr><th class=\"l\">queries</th><th>traces</th><th>convergence "
+             "fork</th><th>think at convergence / last</th><th>overthinking ratio</th><th>first-correct ratio "
+             "(traces)</th><th>full-trace acc</th><th>subthought-mode acc</th><th>full-trace tokens</th><th>mode "
+             "cost, all forks</th><th>mode cost, shared prefix</th></tr>";
+        std::vector<const ConvergenceStats*> rows = {&g.convergence};
+        for (const auto& s : g.by_level) rows.push_back(&s);
+        for (const auto* s : rows)
+            o << "<tr><td class=\"l\">"
+              << (std::isfinite(s->level) ? html_escape(r.level_field) + " " + report_fmt(s->level, 0)
+                                          : std::string("all"))
+              << "</td><td>" << s->n_traces << "</td><td>" << report_fmt(s->convergence_fork, 2) << "</td><td>"
+              << report_fmt(s->convergence_think, 1) << " / " << report_fmt(s->last_think, 1) << "</td><td>"
+              << report_fmt(s->overthinking) << "</td><td>" << report_fmt(s->first_correct) << " (" << s->n_ever_correct
+              << ")</td><td>" << report_fmt(s->accuracy_last) << "</td><td>" << report_fmt(s->accuracy_mode)
+              << "</td><td>" << report_fmt(s->tokens_last, 1) << "</td><td>" << report_fmt(s->cost_all_forks, 1)
+              << "</td><td>" << report_fmt(s->cost_shared, 1) << "</td></tr>";
+        o << "</table>";
+    }
+}
+
 void write_efficiency(std::ostringstream& o, const nlohmann::json& e) {
     o << "<h4>Efficiency against " << html_escape(e.value("reference", std::string())) << "</h4>";
     if (e.contains("error")) {
@@ -348,6 +423,7 @@ std::string html_adaptive_section(const Store& store, int64_t run_id) {
         }
         write_parallel(o, adaptive_parallel(t, {2, 4, 8}));
         write_difficulty(o, t, adaptive_difficulty(t));
+        write_early_exit(o, adaptive_early_exit(t));
     }
     write_efficiency(o, adaptive_efficiency_json(tables, "", AesConstants{}, 0));
     o << "</div>";

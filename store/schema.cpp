@@ -76,6 +76,10 @@ const std::vector<Field<SampleRecord>>& sample_fields() {
         SAMPLE_FIELD(error),
         SAMPLE_FIELD_DEFAULT(token_exact, "1"),
         SAMPLE_FIELD(engine_json),
+        SAMPLE_FIELD_DEFAULT(n_tokens_prefilled, "-1"),
+        SAMPLE_FIELD_DEFAULT(answer_conf, "-1"),
+        SAMPLE_FIELD(answer_ppl),
+        SAMPLE_FIELD(prompt_ppl),
         SAMPLE_FIELD(prompt_text),
         SAMPLE_FIELD(response_text),
         SAMPLE_FIELD(created_at),
@@ -253,6 +257,14 @@ const std::vector<std::vector<std::string>>& migration_steps() {
             "ALTER TABLE samples ADD COLUMN token_exact INTEGER NOT NULL DEFAULT 1",
             "ALTER TABLE samples ADD COLUMN engine_json TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE runs ADD COLUMN engine_json TEXT NOT NULL DEFAULT ''",
+        },
+        // 3 -> 4: query-adaptive signals and prefill counters (issue #19). Earlier samples measured
+        // neither: unknown prefill, no confidence, no perplexities.
+        {
+            "ALTER TABLE samples ADD COLUMN n_tokens_prefilled INTEGER NOT NULL DEFAULT -1",
+            "ALTER TABLE samples ADD COLUMN answer_conf REAL NOT NULL DEFAULT -1",
+            "ALTER TABLE samples ADD COLUMN answer_ppl REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE samples ADD COLUMN prompt_ppl REAL NOT NULL DEFAULT 0",
         },
     };
     return steps;

@@ -110,6 +110,13 @@ struct SampleRecord {
     std::string error;        // why it failed (one line); "" when ok
     bool token_exact = true;  // false: token counts are estimates (the prompt reached the engine as text)
     std::string engine_json;  // GenerateResult::engine_json: engine-specific details ("" = none)
+    // GenerateResult's counters and signals (engines/engine.h): prompt tokens the engine computed
+    // for this sample (-1 = unknown), the answer's confidence and perplexity (-1 / 0 = not
+    // measured), the prompt's perplexity (0 = not measured).
+    int64_t n_tokens_prefilled = -1;
+    double answer_conf = -1;
+    double answer_ppl = 0;
+    double prompt_ppl = 0;
     std::string prompt_text;
     std::string response_text;
     std::string created_at;  // ISO 8601 UTC when written
@@ -239,7 +246,7 @@ std::string store_export_csv_header();
 std::string store_export_csv_row(const PointRecord& p, const SampleRecord& s);
 std::string store_export_jsonl_row(const PointRecord& p, const SampleRecord& s);
 
-const int STORE_SCHEMA_VERSION = 3;
+const int STORE_SCHEMA_VERSION = 4;
 
 // Current UTC time as "2026-01-31T12:00:00Z" (the format of every *_at column).
 std::string store_now_iso8601();

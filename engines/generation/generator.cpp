@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -28,6 +30,10 @@ struct RequestPlan {
     std::vector<std::vector<int>> where;  // where[u] = indices into think_budgets holding budgets[u]
     BudgetSpec spec;                      // for the largest budget
     std::vector<float> lora_coefs;
+    std::vector<float> prefill_coefs;  // the weights the prompt is encoded with (prefill_base: zeros)
+    int prefix_group = -1;             // index into Runner::prefixes_ (-1 = prefill the prompt whole)
+    int n_prefilled = 0;               // prompt tokens computed for this request
+    double prompt_ppl = 0;             // measure_prompt_ppl
     Clock::time_point started;
 };
 
@@ -55,6 +61,10 @@ struct Seq {
     std::vector<int> pending;  // indices into RequestPlan::budgets this sequence answers, ascending
     std::vector<int32_t> feed;
     bool done = false;
+    // measure_answer_conf: sums over the tokens sampled after the end of thinking.
+    double conf_sum = 0, logp_sum = 0, conf_last = 0, logp_last = 0;
+    int conf_n = 0;
+    int32_t conf_last_token = -1;
 
     Seq(const BudgetController& c) : ctl(c) {}
 };
@@ -72,6 +82,9 @@ public:
         for (auto& s : spawned_) {
             if (s->slot >= 0) backend_.seq_free(s->slot);
         }
+        for (auto& p : prefixes_) {
+            if (p.slot >= 0) backend_.seq_free(p.slot);
+        }
     }
 
     // generator_run: every request is validated before the backend is touched; an error throws.
@@ -83,6 +96,8 @@ public:
             jobs[r]->req = &requests[r];
             plan(*jobs[r]);
         }
+        group_prefixes(jobs);
+        score_prompts(jobs);
         results_.resize(requests.size());
         size_t next = 0;
         const size_t max_batch = static_cast<size_t>(std::max(1, opts_.max_batch));
@@ -174,6 +189,9 @@ private:
             throw Error(where("lora_coefs given but the engine has no unmerged LoRA adapters"),
                         "load adapters with --adapter DIR=COEF");
         }
+        if (req.prefill_base && opts_.n_lora_adapters == 0)
+            throw Error(where("prefill_base needs unmerged LoRA adapters (the prompt is encoded without them)"));
+        p.prefill_coefs = req.prefill_base ? std::vector<float>(p.lora_coefs.size(), 0.0f) : p.lora_coefs;
         job.results.resize(std::max<size_t>(1, req.think_budgets.size()));
     }
 
@@ -210,16 +228,152 @@ private:
         if (cap > 0 && static_cast<int>(job.req->prompt_ids.size()) >= cap) {
             // The prompt alone overruns the context: every result of the request says so (finish
             // reason context, no output), and the batch goes on.
+            if (p.prefix_group >= 0) release_prefix(p.prefix_group);
             s->ctl.finish_context();
             record(*s, s->ctl, s->pending);
             complete(job);
             return;
         }
-        s->slot = backend_.seq_alloc();
-        s->feed = job.req->prompt_ids;
+        stats_.n_tokens_prompt += static_cast<int64_t>(job.req->prompt_ids.size());
+        if (p.prefix_group >= 0) {
+            // The prompt's prefix is (or is now) in a slot of its own: fork it, feed the last token.
+            Prefix& pre = prefixes_[static_cast<size_t>(p.prefix_group)];
+            if (pre.slot < 0) {
+                pre.slot = backend_.seq_alloc();
+                BackendBatch b;
+                b.slots = {pre.slot};
+                b.tokens = {pre.tokens};
+                if (opts_.n_lora_adapters > 0) b.lora_coefs = {pre.coefs};
+                prefix_logits_.resize(static_cast<size_t>(n_vocab_));
+                backend_.forward(b, prefix_logits_.data());
+                ++stats_.n_prefix_prefills;
+                stats_.n_tokens_prefill += static_cast<int64_t>(pre.tokens.size());
+                p.n_prefilled += static_cast<int>(pre.tokens.size());
+            } else {
+                ++stats_.n_prompts_shared;
+            }
+            s->slot = backend_.seq_fork(pre.slot);
+            ++stats_.n_forks;
+            s->feed = {job.req->prompt_ids.back()};
+            release_prefix(p.prefix_group);
+        } else {
+            s->slot = backend_.seq_alloc();
+            s->feed = job.req->prompt_ids;
+        }
         stats_.n_tokens_prefill += static_cast<int64_t>(s->feed.size());
+        p.n_prefilled += static_cast<int>(s->feed.size());
         ++job.n_live;
         active_.push_back(std::move(s));
+    }
+
+    // A request of a prefix group no longer needs the prefix: the last one frees its slot.
+    void release_prefix(int g) {
+        Prefix& pre = prefixes_[static_cast<size_t>(g)];
+        if (--pre.members_left == 0 && pre.slot >= 0) {
+            backend_.seq_free(pre.slot);
+            pre.slot = -1;
+        }
+    }
+
+    // Prefix groups of a generator_run call: requests with the same prompt prefix (all tokens but
+    // the last) and the same prompt weights share one prefill when there are at least two of them;
+    // a prefill_base request always goes through a prefix (its prompt weights differ from its own).
+    void group_prefixes(const std::vector<std::unique_ptr<Job>>& jobs) {
+        using Key = std::pair<std::vector<int32_t>, std::vector<uint32_t>>;
+        std::map<Key, std::vector<Job*>> groups;
+        size_t unique = 0;
+        for (auto& jp : jobs) {
+            const GenerateRequest& req = *jp->req;
+            if (req.prompt_ids.size() < 2) continue;
+            if (!opts_.share_prompts && !req.prefill_base) continue;
+            Key k;
+            k.first.assign(req.prompt_ids.begin(), req.prompt_ids.end() - 1);
+            for (float c : jp->plan.prefill_coefs) {
+                uint32_t bits = 0;
+                std::memcpy(&bits, &c, sizeof bits);
+                k.second.push_back(bits);
+            }
+            // Without sharing each prefill_base request gets a group of its own.
+            if (!opts_.share_prompts) k.second.push_back(static_cast<uint32_t>(unique++));
+            groups[k].push_back(jp.get());
+        }
+        for (auto& [k, members] : groups) {
+            if (members.size() < 2 && !members.front()->req->prefill_base) continue;
+            Prefix pre;
+            pre.tokens = k.first;
+            pre.coefs = members.front()->plan.prefill_coefs;
+            pre.members_left = static_cast<int>(members.size());
+            for (Job* j : members) j->plan.prefix_group = static_cast<int>(prefixes_.size());
+            prefixes_.push_back(std::move(pre));
+        }
+    }
+
+    // measure_prompt_ppl: every distinct (prompt, prompt weights) fed one token at a time in
+    // scratch slots, max_batch prompts per forward, log p(x_t | x_<t) summed from the logits rows.
+    // The generation itself does not use these slots, so its tokens are the same either way.
+    void score_prompts(const std::vector<std::unique_ptr<Job>>& jobs) {
+        std::map<std::pair<std::vector<int32_t>, std::vector<float>>, std::vector<Job*>> distinct;
+        for (auto& jp : jobs) {
+            if (!jp->req->measure_prompt_ppl || jp->req->prompt_ids.size() < 2) continue;
+            const int cap = backend_.max_seq_len();
+            if (cap > 0 && static_cast<int>(jp->req->prompt_ids.size()) >= cap) continue;
+            distinct[{jp->req->prompt_ids, jp->plan.prefill_coefs}].push_back(jp.get());
+        }
+        std::vector<const std::pair<const std::pair<std::vector<int32_t>, std::vector<float>>, std::vector<Job*>>*>
+            todo;
+        for (const auto& e : distinct) todo.push_back(&e);
+        const size_t width = static_cast<size_t>(std::max(1, opts_.max_batch));
+        std::vector<float> logits;
+        for (size_t at = 0; at < todo.size(); at += width) {
+            const size_t n = std::min(width, todo.size() - at);
+            std::vector<int> slots;
+            std::vector<double> sum(n, 0.0);
+            size_t longest = 0;
+            try {
+                for (size_t i = 0; i < n; ++i) {
+                    slots.push_back(backend_.seq_alloc());
+                    longest = std::max(longest, todo[at + i]->first.first.size());
+                }
+                for (size_t t = 0; t + 1 < longest; ++t) {
+                    BackendBatch b;
+                    std::vector<size_t> rows;
+                    for (size_t i = 0; i < n; ++i) {
+                        const auto& ids = todo[at + i]->first.first;
+                        if (t + 1 >= ids.size()) continue;
+                        b.slots.push_back(slots[i]);
+                        b.tokens.push_back({ids[t]});
+                        if (opts_.n_lora_adapters > 0) b.lora_coefs.push_back(todo[at + i]->first.second);
+                        rows.push_back(i);
+                    }
+                    logits.resize(rows.size() * static_cast<size_t>(n_vocab_));
+                    backend_.forward(b, logits.data());
+                    stats_.n_tokens_scored += static_cast<int64_t>(rows.size());
+                    for (size_t r = 0; r < rows.size(); ++r) {
+                        const auto& ids = todo[at + rows[r]]->first.first;
+                        sum[rows[r]] += token_logprob(logits.data() + r * static_cast<size_t>(n_vocab_), ids[t + 1]);
+                    }
+                }
+            } catch (...) {
+                for (int sl : slots) backend_.seq_free(sl);
+                throw;
+            }
+            for (int sl : slots) backend_.seq_free(sl);
+            for (size_t i = 0; i < n; ++i) {
+                const double len = static_cast<double>(todo[at + i]->first.first.size() - 1);
+                const double ppl = std::exp(-sum[i] / len);
+                for (Job* j : todo[at + i]->second) j->plan.prompt_ppl = ppl;
+            }
+        }
+    }
+
+    // log softmax(row)[token] and max softmax(row), from the raw logits.
+    double token_logprob(const float* row, int32_t token, double* max_prob = nullptr) const {
+        float m = row[0];
+        for (int v = 1; v < n_vocab_; ++v) m = std::max(m, row[v]);
+        double z = 0;
+        for (int v = 0; v < n_vocab_; ++v) z += std::exp(static_cast<double>(row[v]) - m);
+        if (max_prob) *max_prob = 1.0 / z;
+        return static_cast<double>(row[token]) - m - std::log(z);
     }
 
     // One Backend::forward over every active sequence, one decision per sequence, then the
@@ -234,12 +388,16 @@ private:
         }
         // When every sequence decodes greedily and nobody wants the logits, the backend reduces
         // them itself (on the device for CUDA): only one token per sequence comes back.
-        const bool greedy_step = !opts_.on_logits && std::all_of(active_.begin(), active_.end(), [&](const auto& s) {
+        // A sequence measuring its answer's confidence needs its row once thinking has ended.
+        const bool want_rows = opts_.on_logits || std::any_of(active_.begin(), active_.end(), [&](const auto& s) {
+                                   return s->job->req->measure_answer_conf && s->ctl.phase() == BUDGET_PHASE_ANSWER;
+                               });
+        const bool greedy_step = !want_rows && std::all_of(active_.begin(), active_.end(), [&](const auto& s) {
             return sampling_is_greedy(s->job->req->sampling);
         });
         // A backend that samples on the device does the whole chain there when nobody wants
         // the rows either: each sequence's (params, seq_id, position) travel instead of logits.
-        const bool device_step = !greedy_step && !opts_.on_logits && backend_.samples_on_device();
+        const bool device_step = !greedy_step && !want_rows && backend_.samples_on_device();
         if (greedy_step) {
             greedy_tokens_.resize(active_.size());
             backend_.forward_greedy(batch, greedy_tokens_.data());
@@ -363,16 +521,46 @@ private:
         const RequestPlan& p = s.job->plan;
         GenerateResult res = ctl.result();
         res.latency_s = std::chrono::duration<double>(Clock::now() - p.started).count();
+        if (s.job->req->measure_prompt_ppl) res.prompt_ppl = p.prompt_ppl;
+        // A sequence's own result carries its answer's confidence; a fork recorded without a
+        // sequence of its own (nothing left to decode) sampled no answer token.
+        if (s.job->req->measure_answer_conf && &ctl == &s.ctl) answer_confidence(s, ctl, &res);
         auto& out = s.job->results;
         if (p.budgets.empty()) {
             res.think_budget = -1;
+            res.n_tokens_prefilled = p.n_prefilled;
             out[0] = res;
             return;
         }
+        const int largest = static_cast<int>(p.budgets.size()) - 1;
         for (int u : budget_idx) {
             res.think_budget = p.budgets[static_cast<size_t>(u)];
+            // The prompt is counted once, with the result of the largest budget (the main sequence).
+            res.n_tokens_prefilled = u == largest && !s.fork ? p.n_prefilled : 0;
             for (int j : p.where[static_cast<size_t>(u)]) out[static_cast<size_t>(j)] = res;
         }
+    }
+
+    // The mean max-probability and perplexity of the answer tokens s sampled (a closing EOS or
+    // stop token left out); unset when there is none.
+    void answer_confidence(const Seq& s, const BudgetController& ctl, GenerateResult* res) const {
+        double conf = s.conf_sum, logp = s.logp_sum;
+        int n = s.conf_n;
+        if (n > 0 && !ctl.output_ids().empty() && ctl.output_ids().back() == s.conf_last_token) {
+            const auto& eos = ctl.spec().eos_ids;
+            const auto& stop_ids = ctl.spec().stop_token_ids;
+            const bool closing = std::find(eos.begin(), eos.end(), s.conf_last_token) != eos.end() ||
+                                 std::find(stop_ids.begin(), stop_ids.end(), s.conf_last_token) != stop_ids.end();
+            if (closing && (res->finish_reason == FINISH_REASON_EOS || res->finish_reason == FINISH_REASON_STOP ||
+                            res->finish_reason == FINISH_REASON_THINK_BUDGET)) {
+                conf -= s.conf_last;
+                logp -= s.logp_last;
+                --n;
+            }
+        }
+        if (n <= 0) return;
+        res->answer_conf = conf / n;
+        res->answer_ppl = std::exp(-logp / n);
     }
 
     void finish(Seq& s) {
@@ -436,6 +624,15 @@ private:
         uint64_t position = static_cast<uint64_t>(s.ctl.context_length());
         int32_t token = row ? s.chain->sample(row, n_vocab_, position) : greedy_token;
         ++stats_.n_tokens_sampled;
+        if (row && s.job->req->measure_answer_conf && s.ctl.phase() == BUDGET_PHASE_ANSWER) {
+            double max_prob = 0;
+            s.logp_last = token_logprob(row, token, &max_prob);
+            s.conf_last = max_prob;
+            s.conf_sum += max_prob;
+            s.logp_sum += s.logp_last;
+            s.conf_last_token = token;
+            ++s.conf_n;
+        }
         if (opts_.on_logits && row) {
             opts_.on_logits(GenerateLogitsEvent{s.job->index, s.fork_budget, token, row, n_vocab_});
         }
@@ -483,6 +680,15 @@ private:
     std::vector<float> logits_;
     std::vector<int32_t> greedy_tokens_;  // tokens picked by the backend (greedy or sampled)
     std::vector<SampleRow> sample_rows_;
+    // Shared prompt prefixes of generator_run (group_prefixes).
+    struct Prefix {
+        std::vector<int32_t> tokens;
+        std::vector<float> coefs;
+        int slot = -1;  // allocated and prefilled when the group's first request starts
+        int members_left = 0;
+    };
+    std::vector<Prefix> prefixes_;
+    std::vector<float> prefix_logits_;
 };
 
 }  // namespace

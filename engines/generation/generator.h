@@ -60,17 +60,27 @@ struct GeneratorOptions {
     std::vector<float> default_lora_coefs;
     std::string backend_name = "cpu";
     std::function<void(const GenerateLogitsEvent&)> on_logits;
+    // Prefix sharing (generator_run): requests of one call with the same prompt and the same
+    // prompt weights (lora_coefs, or the base weights under prefill_base) prefill every prompt token
+    // but the last once, in a slot of its own, and each such request forks it and feeds only its
+    // last prompt token. Token-identical to prefilling each prompt whole on a backend whose rows do
+    // not depend on the batch (ours).
+    bool share_prompts = true;
 };
 
 // Counters of one generate() call, for benchmarks and tests.
 struct GeneratorStats {
-    int64_t n_steps = 0;            // backend forward calls
+    int64_t n_steps = 0;            // steps of the batched loop (one backend forward each)
     int64_t n_steps_greedy = 0;     // of which forward_greedy (all greedy, no logits wanted)
     int64_t n_steps_sampled = 0;    // of which forward_sample (the backend samples on the device)
     int64_t n_tokens_prefill = 0;   // prompt tokens fed
     int64_t n_tokens_inserted = 0;  // forced / wait tokens fed
     int64_t n_tokens_sampled = 0;   // tokens sampled (each a decode position)
-    int64_t n_forks = 0;            // seq_fork calls
+    int64_t n_forks = 0;            // seq_fork calls (budget forks and shared-prompt forks)
+    int64_t n_tokens_prompt = 0;    // prompt tokens of the requests started (what prefill costs unshared)
+    int64_t n_prompts_shared = 0;   // requests started from a shared prompt prefix
+    int64_t n_prefix_prefills = 0;  // forwards that prefilled a shared prefix (outside the loop's steps)
+    int64_t n_tokens_scored = 0;    // prompt tokens fed one by one for measure_prompt_ppl
     int max_active = 0;             // largest batch seen
 };
 

@@ -29,6 +29,7 @@ int cmd_report(int argc, char** argv) {
         .option("verdict", "KIND", "strict (default) or flexible: which grader verdict counts as correct")
         .option("max-samples", "N", "samples embedded per run in HTML for the drill-down (default 2000; 0 = none)")
         .option("reference-tokens", "T", "reference tokens of the dominated area (default: 1.05 x the largest mean)")
+        .flag("log-tokens", "HTML: a log-scale token axis on each task's accuracy-vs-tokens chart")
         .epilog(
             "Examples:\n  adabench report --db runs.db -o report.html\n  adabench report --db runs.db --run 3 --run 4\n"
             "  adabench report --db runs.db --format csv -o points.csv");
@@ -59,6 +60,7 @@ int cmd_report(int argc, char** argv) {
     HtmlOptions ho;
     ho.max_samples = args.get_int("max-samples", 2000);
     if (ho.max_samples < 0) throw UsageError("adabench report: --max-samples must be >= 0");
+    ho.log_tokens = args.has("log-tokens");
 
     std::unique_ptr<Store> store = report_open_store(args.get("db"));
     std::vector<std::string> ids = args.get_all("run");

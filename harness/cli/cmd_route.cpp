@@ -1,5 +1,6 @@
 // adabench route: query-adaptive routers, the oracle bound and the static hull on the accuracy-tokens
-// plane; parallel sampling at equal cost (maj@k, short-m@k); per-difficulty views; efficiency
+// plane; parallel sampling at equal cost (maj@k, short-m@k); early exit and overthinking replayed
+// from the fork sweep (DEER, convergence probes, subthought mode); per-difficulty views; efficiency
 // summaries (length reduction, AES, hypervolume). Works on what a store holds (read-only); the
 // computations live in reports/adaptive.h.
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "harness/cli/commands.h"
 #include "reports/adaptive.h"
 #include "reports/cli_util.h"
+#include "reports/early_exit.h"
 
 namespace adabench {
 
@@ -90,6 +92,18 @@ void print_route(std::ostream& out, const AdaptiveTable& t, const RouteResult& r
     out << "  gap_rec = (AUC - random)/(oracle - random); APGR = RouteLLM's over the share routed to hi (random 0.5);\n"
            "  dA@u = router accuracy - static hull accuracy at matched cost; CPT50 = tokens to recover half of "
            "A_hi - A_lo\n";
+    if (!r.switches.empty()) {
+        out << "  adapter switching (the sweep's switch points, test split; probe tokens included):\n";
+        std::snprintf(line, sizeof line, "  %-34s %9s %9s %12s %14s\n", "mechanism", "tokens", "accuracy", "hull@cost",
+                      "oracle@cost");
+        out << line;
+        for (const auto& sw : r.switches) {
+            std::snprintf(line, sizeof line, "  %-34s %9s %9s %12s %14s\n", sw.mechanism.c_str(),
+                          f1(sw.test.tokens).c_str(), f3(sw.test.accuracy).c_str(), f3(sw.hull_at).c_str(),
+                          f3(sw.oracle_at).c_str());
+            out << line;
+        }
+    }
 }
 
 void print_parallel(std::ostream& out, const ParallelResult& p) {
@@ -142,6 +156,52 @@ void print_difficulty(std::ostream& out, const DifficultyResult& d) {
     }
 }
 
+void print_early_exit(std::ostream& out, const EarlyExitResult& r) {
+    if (r.groups.empty()) return;
+    out << "== early exit and overthinking, task " << r.task
+        << " (fork sweep replay: sample u at every budget of a group is one trace)\n";
+    char line[256];
+    for (const auto& g : r.groups) {
+        std::string budgets;
+        for (int64_t b : g.budgets) budgets += (budgets.empty() ? "" : ",") + (b < 0 ? "none" : std::to_string(b));
+        out << "  group " << g.group << ", budgets " << budgets << ", " << g.n_units << " traces\n";
+        if (!g.conf_measured) {
+            out << "    DEER: confidence not stored: run the sweep with answer confidence on\n";
+        } else {
+            std::snprintf(line, sizeof line, "    %-6s %9s %9s %11s %10s %8s %8s\n", "theta", "tokens", "accuracy",
+                          "exit budget", "tok/full", "early", "natural");
+            out << line;
+            const double full = g.static_points.back().tokens;
+            for (const auto& d : g.deer) {
+                std::snprintf(line, sizeof line, "    %-6s %9s %9s %11s %10s %8s %8s\n", report_fmt(d.theta, 2).c_str(),
+                              f1(d.tokens).c_str(), f3(d.accuracy).c_str(), f1(d.exit_budget).c_str(),
+                              f3(full > 0 ? d.tokens / full : NAN).c_str(), f3(d.share_early).c_str(),
+                              f3(d.share_natural).c_str());
+                out << line;
+            }
+            out << "    full trace (largest budget): " << f1(full) << " tokens, accuracy "
+                << f3(g.static_points.back().accuracy) << "\n";
+        }
+        std::snprintf(line, sizeof line, "    %-12s %6s %6s %8s %8s %9s %9s %9s %10s\n", "queries", "traces", "conv",
+                      "overthk", "1st-ok", "acc last", "acc mode", "cost all", "cost share");
+        out << line;
+        std::vector<const ConvergenceStats*> rows = {&g.convergence};
+        for (const auto& s : g.by_level) rows.push_back(&s);
+        for (const auto* s : rows) {
+            std::string name = std::isfinite(s->level) ? r.level_field + " " + report_fmt(s->level, 0) : "all";
+            std::snprintf(line, sizeof line, "    %-12s %6zu %6s %8s %8s %9s %9s %9s %10s\n", name.c_str(), s->n_traces,
+                          report_fmt(s->convergence_fork, 2).c_str(), f3(s->overthinking).c_str(),
+                          f3(s->first_correct).c_str(), f3(s->accuracy_last).c_str(), f3(s->accuracy_mode).c_str(),
+                          f1(s->cost_all_forks).c_str(), f1(s->cost_shared).c_str());
+            out << line;
+        }
+    }
+    out << "  conv = mean convergence fork (0 = the first budget); overthk = 1 - think(conv)/think(last); 1st-ok = "
+           "think(first correct)/think(last) over traces ever right;\n"
+           "  acc mode = subthought mode over the forks (ties to the latest); cost all = the forks' tokens summed, "
+           "cost share = the trace once + one answer per fork\n";
+}
+
 void print_efficiency(std::ostream& out, const nlohmann::json& e) {
     out << "== efficiency against reference '" << e["reference"].get<std::string>() << "' ("
         << e["reference_rule"].get<std::string>() << ")\n";
@@ -176,7 +236,8 @@ int cmd_route(int argc, char** argv) {
     ArgParser args("route",
                    "Routers on the accuracy-tokens plane (oracle bound, static hull, cheap-signal routers fitted on a\n"
                    "dev split and scored on a test split), parallel sampling at equal cost (maj@k, short-m@k),\n"
-                   "per-difficulty views and efficiency summaries, from the samples a store holds.");
+                   "early exit and overthinking from the fork sweep (DEER replay, convergence probes, subthought\n"
+                   "mode), per-difficulty views and efficiency summaries, from the samples a store holds.");
     args.option("db", "FILE", "the SQLite store (required; opened read-only)")
         .option("run", "ID", "run id or 'latest' (default: latest)")
         .option("task", "NAME", "only this task (default: every task of the run)")
@@ -285,6 +346,9 @@ int cmd_route(int argc, char** argv) {
         ParallelResult p = adaptive_parallel(t, ks);
         print_parallel(text, p);
         tj["parallel"] = adaptive_parallel_json(p);
+        EarlyExitResult ee = adaptive_early_exit(t);
+        print_early_exit(text, ee);
+        tj["early_exit"] = adaptive_early_exit_json(ee);
         DifficultyResult d = adaptive_difficulty(t);
         print_difficulty(text, d);
         if (!d.field.empty()) {

@@ -114,6 +114,16 @@ void apply_overrides(const ArgParser& a, json& doc) {
     set_str("chat-template", "chat_template");
     if (a.has("batch-size")) doc["batch_size"] = flag_int(a, "batch-size", 1);
     if (a.has("threads")) doc["threads"] = flag_int(a, "threads", 0);
+    auto signal_on = [&](const char* flag, const char* key) {
+        if (!a.has(flag)) return;
+        json& sg = doc["signals"];
+        if (sg.is_null()) sg = json::object();
+        if (sg.is_object()) sg[key] = true;  // anything else: the parser names the wrong type
+    };
+    signal_on("answer-conf", "answer_confidence");
+    signal_on("prompt-ppl", "prompt_ppl");
+    if (a.has("prefill-base")) doc["prefill_base"] = true;
+    if (a.has("no-prefix-sharing")) doc["prefix_sharing"] = false;
     if (a.has("task")) {
         doc["tasks"] = json::array();
         for (const auto& t : a.get_all("task")) doc["tasks"].push_back({{"name", t}});
@@ -232,6 +242,10 @@ int cmd_sweep_with(int argc, char** argv, const SweepProviderFactory& factory) {
         .option("seed", "S", "base seed; per-sample seeds derive from it (default 0)")
         .option("batch-size", "N", "requests per engine call (default 16; does not change results)")
         .option("threads", "N", "CPU threads (0 = all cores)")
+        .flag("answer-conf", "store each answer's confidence and perplexity (signals.answer_confidence; DEER replay)")
+        .flag("prompt-ppl", "store each prompt's perplexity under the model (signals.prompt_ppl; a router signal)")
+        .flag("prefill-base", "unmerged LoRA: encode prompts with the base weights, generate with the adapters")
+        .flag("no-prefix-sharing", "prefill every request's prompt whole (default: a prompt shared in a batch once)")
         .option("prompt-template", "NAME", "task prompt template (default: each task's own)")
         .option("chat-template", "NAME", "auto (the model's, default), none, or a template name")
         .option("shard", "I/N", "run only shard I of N (0-based); combine shard stores with adabench merge-db")
@@ -305,6 +319,12 @@ int cmd_sweep_with(int argc, char** argv, const SweepProviderFactory& factory) {
     std::printf("run %lld: %s, %lld/%lld samples stored (%lld written now) in %s\n", static_cast<long long>(s.run_id),
                 s.status.c_str(), static_cast<long long>(s.n_done), static_cast<long long>(s.n_planned),
                 static_cast<long long>(s.n_written), store.path().c_str());
+    if (s.n_switch_written > 0)
+        std::printf("adapter switching: %lld switch samples assembled from the probe and target samples\n",
+                    static_cast<long long>(s.n_switch_written));
+    if (s.n_switch_missing_signal > 0)
+        std::fprintf(stderr, "adapter switching: %lld probe samples have no measured %s; they were left out\n",
+                     static_cast<long long>(s.n_switch_missing_signal), config.switching.signal.c_str());
     if (s.n_failed > 0)
         std::fprintf(stderr,
                      "%lld samples failed (infrastructure): stored as failed_infra, left out of every metric; run "

@@ -6,14 +6,17 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "common/error.h"
 #include "engines/cpu/cpu_backend.h"
 #include "engines/engine_factory.h"
 #include "engines/generation/generator.h"
 #include "engines/model/loader.h"
+#include "engines/model/lora.h"
 #include "engines/tokenizer/tokenizer.h"
 
 namespace adabench {
@@ -271,6 +274,208 @@ TEST(GeneratorCpu, DeviceSamplingPathGivesTheChainsTokens) {
     EXPECT_EQ(dev.calls, 0);
     EXPECT_EQ(observed.n_steps_sampled, 0);
     for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(a[i][2].output_ids, c[i][2].output_ids) << i;
+}
+
+// Prefix sharing: requests with one prompt prefill its prefix once and fork it. The tokens are those
+// of prefilling each prompt whole; the counters say exactly what was saved, and the per-result
+// prefill counts add up to the engine's.
+TEST(GeneratorCpu, PrefixSharingIsTokenIdenticalAndCounted) {
+    Tiny t;
+    std::vector<GenerateRequest> reqs;
+    for (uint64_t i = 0; i < 4; ++i) {  // one prompt, four samples
+        GenerateRequest r = chat_request(*t.tok, "What is 3+4?", i);
+        r.think_budgets = {2, 6};
+        reqs.push_back(r);
+    }
+    reqs.push_back(chat_request(*t.tok, "Another question", 7));  // alone: prefilled whole
+    for (uint64_t i = 0; i < 2; ++i) reqs.push_back(chat_request(*t.tok, "Third one?", 10 + i));
+    GeneratorStats shared_stats, whole_stats;
+    auto shared = generator_run(*t.backend, *t.text, t.opts, reqs, &shared_stats);
+    GeneratorOptions no_share = t.opts;
+    no_share.share_prompts = false;
+    auto whole = generator_run(*t.backend, *t.text, no_share, reqs, &whole_stats);
+    ASSERT_EQ(shared.size(), whole.size());
+    for (size_t i = 0; i < reqs.size(); ++i)
+        for (size_t j = 0; j < shared[i].size(); ++j) {
+            EXPECT_EQ(shared[i][j].output_ids, whole[i][j].output_ids) << "request " << i << " result " << j;
+            EXPECT_EQ(shared[i][j].finish_reason, whole[i][j].finish_reason);
+        }
+    const int64_t l1 = static_cast<int64_t>(reqs[0].prompt_ids.size());
+    const int64_t l3 = static_cast<int64_t>(reqs[5].prompt_ids.size());
+    EXPECT_EQ(whole_stats.n_tokens_prefill, whole_stats.n_tokens_prompt);
+    EXPECT_EQ(shared_stats.n_tokens_prompt, whole_stats.n_tokens_prompt);
+    // Group 1 saves 3 (l1 - 1) tokens, group 3 saves (l3 - 1); the lone prompt saves nothing.
+    EXPECT_EQ(shared_stats.n_tokens_prefill, whole_stats.n_tokens_prefill - 3 * (l1 - 1) - (l3 - 1));
+    EXPECT_EQ(shared_stats.n_prompts_shared, 4);
+    EXPECT_EQ(whole_stats.n_prompts_shared, 0);
+    auto sum_prefilled = [](const std::vector<std::vector<GenerateResult>>& rs) {
+        int64_t n = 0;
+        for (const auto& r : rs)
+            for (const auto& x : r) n += x.n_tokens_prefilled;
+        return n;
+    };
+    EXPECT_EQ(sum_prefilled(shared), shared_stats.n_tokens_prefill);
+    EXPECT_EQ(sum_prefilled(whole), whole_stats.n_tokens_prefill);
+    // The prompt counts with the largest budget's result; the fork at budget 2 computed none.
+    EXPECT_EQ(shared[0][0].n_tokens_prefilled, 0);
+    EXPECT_EQ(shared[0][1].n_tokens_prefilled, l1);
+    EXPECT_EQ(shared[1][1].n_tokens_prefilled, 1);
+    EXPECT_EQ(whole[1][1].n_tokens_prefilled, l1);
+    // Every slot (prefix slots included) was given back: the backend serves a fresh batch.
+    EXPECT_NO_THROW(generator_run(*t.backend, *t.text, t.opts, reqs));
+}
+
+// The answer confidence against an independent computation from the logits observer: per fork,
+// the mean over its sampled tokens of the max softmax probability (a closing EOS left out).
+TEST(GeneratorCpu, AnswerConfidenceMatchesTheLogitsRows) {
+    Tiny t;
+    std::vector<GenerateRequest> reqs;
+    const char* qs[] = {"What is 3+4?", "Tom has 5 apples.", "Is 7 prime?"};
+    for (uint64_t i = 0; i < 3; ++i) {
+        GenerateRequest r = chat_request(*t.tok, qs[i], i);
+        r.sampling.temperature = 0.0f;
+        r.think_budgets = {1, 4};
+        reqs.push_back(r);
+    }
+    auto plain = generator_run(*t.backend, *t.text, t.opts, reqs);
+    for (auto& r : reqs) r.measure_answer_conf = true;
+    // Observer: (request, fork budget) -> (max-prob sum, log-prob sum, count, last token).
+    struct Acc {
+        double conf = 0, logp = 0, last_conf = 0, last_logp = 0;
+        int n = 0;
+        int32_t last = -1;
+    };
+    std::map<std::pair<size_t, int>, Acc> seen;
+    GeneratorOptions o = t.opts;
+    o.on_logits = [&](const GenerateLogitsEvent& e) {
+        if (e.fork_budget < 0) return;  // the main sequences never end thinking here (checked below)
+        double m = e.logits[0];
+        for (int v = 1; v < e.n_vocab; ++v) m = std::max(m, double(e.logits[v]));
+        double z = 0;
+        for (int v = 0; v < e.n_vocab; ++v) z += std::exp(double(e.logits[v]) - m);
+        Acc& a = seen[{e.request, e.fork_budget}];
+        a.last_conf = 1.0 / z;
+        a.last_logp = double(e.logits[e.token]) - m - std::log(z);
+        a.conf += a.last_conf;
+        a.logp += a.last_logp;
+        a.last = e.token;
+        ++a.n;
+    };
+    auto measured = generator_run(*t.backend, *t.text, o, reqs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        // Measuring changes no token.
+        for (size_t j = 0; j < 2; ++j) EXPECT_EQ(measured[i][j].output_ids, plain[i][j].output_ids);
+        const GenerateResult& fork = measured[i][0];
+        ASSERT_TRUE(fork.forced) << i;
+        Acc a = seen[{i, 1}];
+        ASSERT_GT(a.n, 0);
+        const auto& eos = t.opts.eos_ids;
+        if (fork.finish_reason == FINISH_REASON_THINK_BUDGET &&
+            std::find(eos.begin(), eos.end(), a.last) != eos.end()) {
+            a.conf -= a.last_conf;
+            a.logp -= a.last_logp;
+            --a.n;
+        }
+        if (a.n == 0) {
+            EXPECT_EQ(fork.answer_conf, -1.0);
+            continue;
+        }
+        EXPECT_NEAR(fork.answer_conf, a.conf / a.n, 1e-9) << i;
+        EXPECT_NEAR(fork.answer_ppl, std::exp(-a.logp / a.n), 1e-6 * fork.answer_ppl) << i;
+        EXPECT_GT(fork.answer_conf, 0.0);
+        EXPECT_LE(fork.answer_conf, 1.0);
+        // Unmeasured results say so.
+        EXPECT_EQ(plain[i][0].answer_conf, -1.0);
+        EXPECT_EQ(plain[i][0].answer_ppl, 0.0);
+    }
+}
+
+// Prompt perplexity against an independent computation: each prefix x_<t+1 prefilled whole in a
+// fresh slot, log p(x_t+1) read from its last row.
+TEST(GeneratorCpu, PromptPerplexityMatchesWholePrefixPrefills) {
+    Tiny t;
+    std::vector<GenerateRequest> reqs;
+    for (uint64_t i = 0; i < 3; ++i) {
+        GenerateRequest r = chat_request(*t.tok, i == 2 ? "What is 3+4?" : "q " + std::to_string(i), i);
+        r.measure_prompt_ppl = true;
+        r.max_tokens = 4;
+        reqs.push_back(r);
+    }
+    GeneratorStats st;
+    auto res = generator_run(*t.backend, *t.text, t.opts, reqs, &st);
+    const int n_vocab = t.backend->config().vocab_size;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        const auto& ids = reqs[i].prompt_ids;
+        double sum = 0;
+        std::vector<float> logits(static_cast<size_t>(n_vocab));
+        for (size_t k = 1; k < ids.size(); ++k) {
+            int slot = t.backend->seq_alloc();
+            BackendBatch b;
+            b.slots = {slot};
+            b.tokens = {std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<long>(k))};
+            t.backend->forward(b, logits.data());
+            t.backend->seq_free(slot);
+            double m = logits[0];
+            for (float x : logits) m = std::max(m, double(x));
+            double z = 0;
+            for (float x : logits) z += std::exp(double(x) - m);
+            sum += double(logits[static_cast<size_t>(ids[k])]) - m - std::log(z);
+        }
+        const double want = std::exp(-sum / double(ids.size() - 1));
+        EXPECT_NEAR(res[i][0].prompt_ppl, want, 1e-4 * want) << i;
+        EXPECT_GT(res[i][0].prompt_ppl, 1.0);
+    }
+    EXPECT_GT(st.n_tokens_scored, 0);
+    // Not asked: not measured.
+    reqs[0].measure_prompt_ppl = false;
+    EXPECT_EQ(generator_run(*t.backend, *t.text, t.opts, {reqs[0]})[0][0].prompt_ppl, 0.0);
+}
+
+// prefill_base: the prompt's prefix is encoded with every adapter coefficient 0 and the rest with
+// the request's own; one prefix serves every coefficient vector.
+TEST(GeneratorCpu, PrefillBaseEncodesThePromptWithoutTheAdapters) {
+    Tiny t;
+    auto w = model_load(tiny_model_dir());
+    auto lora = lora_load_adapter(src("tests/fixtures/models/qwen2-tiny-lora-a"), *w);
+    t.backend->set_lora_adapters({lora});
+    GeneratorOptions o = t.opts;
+    o.n_lora_adapters = 1;
+    o.default_lora_coefs = {0.0f};
+    std::vector<GenerateRequest> reqs;
+    for (float c : {4.0f, 8.0f}) {
+        GenerateRequest r = chat_request(*t.tok, "What is 3+4?", 0);
+        r.sampling.temperature = 0.0f;
+        r.max_tokens = 6;
+        r.lora_coefs = {c};
+        r.prefill_base = true;
+        reqs.push_back(r);
+    }
+    GeneratorStats st;
+    auto res = generator_run(*t.backend, *t.text, o, reqs, &st);
+    EXPECT_EQ(st.n_prompts_shared, 1);  // both vectors share one base-weights prefix
+    // The first token by hand: prefix with coefficient 0, the last prompt token with c.
+    const auto& ids = reqs[0].prompt_ids;
+    const int n_vocab = t.backend->config().vocab_size;
+    std::vector<float> logits(static_cast<size_t>(n_vocab));
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        int slot = t.backend->seq_alloc();
+        BackendBatch b;
+        b.slots = {slot};
+        b.tokens = {std::vector<int32_t>(ids.begin(), ids.end() - 1)};
+        b.lora_coefs = {{0.0f}};
+        t.backend->forward(b, logits.data());
+        b.tokens = {{ids.back()}};
+        b.lora_coefs = {reqs[i].lora_coefs};
+        t.backend->forward(b, logits.data());
+        t.backend->seq_free(slot);
+        int32_t best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        ASSERT_FALSE(res[i][0].output_ids.empty());
+        EXPECT_EQ(res[i][0].output_ids[0], best) << i;
+    }
+    // Without adapters it is an error naming the request.
+    GenerateRequest bad = chat_request(*t.tok, "x", 0);
+    bad.prefill_base = true;
+    EXPECT_THROW(generator_run(*t.backend, *t.text, t.opts, {bad}), Error);
 }
 
 TEST(GeneratorCpu, ForwardSampleChecksItsRows) {

@@ -95,6 +95,13 @@ public:
                 r.finish_reason = forced ? FINISH_REASON_THINK_BUDGET : FINISH_REASON_EOS;
                 r.latency_s = 0.001;
                 r.engine_json = R"({"rounds":1})";
+                // Signals: a forced (wrong) answer is unsure, a natural one sure; the prompt's
+                // perplexity grows with its first operand.
+                if (rq.measure_answer_conf) {
+                    r.answer_conf = forced ? 0.4 : 0.9;
+                    r.answer_ppl = forced ? 3.0 : 1.2;
+                }
+                if (rq.measure_prompt_ppl) r.prompt_ppl = 2.0 + a % 10;
                 rs.push_back(std::move(r));
             }
             out.push_back(std::move(rs));

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "common/error.h"
@@ -482,4 +483,120 @@ TEST(Sweep, TwoSweepsOfOneConfigStartingTogetherShareOneRun) {
         flt.run_id = a.run_id;
         EXPECT_EQ(static_cast<int64_t>(st.list_samples(flt).size()), a.n_planned);
     }
+}
+
+// Adapter switching: switch points are assembled from the probe's and the target's samples; each
+// sample takes the target's answer exactly when the probe's signal says so, with both generations'
+// tokens; the run counts them as planned; a second session writes nothing new.
+TEST(Sweep, AdapterSwitchingAssemblesProbeAndTarget) {
+    json extra = {{"adapters", {"x/long=0:1:1"}},
+                  {"budgets", {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 64}}}}},
+                  {"signals", {{"answer_confidence", true}}},
+                  {"switching",
+                   {{"probe", {{"coefs", {0}}, {"think_budget", 16}}},
+                    {"target", {{"coefs", {1}}, {"think_budget", 64}}},
+                    {"thresholds", {0.0, 0.5, 1.01}}}}};
+    auto f = make_fixture("switch", extra, 8);
+    Store st(f.dir + "/r.db");
+    FakeProvider prov;
+    auto sum = sweep_run(f.config, f.tasks, prov, st, quiet());
+    EXPECT_EQ(sum.status, "finished");
+    EXPECT_EQ(sum.n_switch_written, 3 * 8);
+    EXPECT_EQ(sum.n_switch_missing_signal, 0);
+    auto run = *st.get_run(sum.run_id);
+    EXPECT_EQ(run.n_samples_planned, 2 * 2 * 8 + 3 * 8);
+    EXPECT_EQ(st.count_samples(sum.run_id), run.n_samples_planned);
+    // Grid points 0..3 (c=0 B=16, c=0 B=64, c=1 B=16, c=1 B=64), then the three switch points.
+    auto points = st.list_points(sum.run_id);
+    ASSERT_EQ(points.size(), 7u);
+    auto samples_of = [&](int64_t point) {
+        SampleFilter sf;
+        sf.run_id = sum.run_id;
+        sf.point_id = point;
+        std::map<std::string, SampleRecord> m;
+        for (auto& s : st.list_samples(sf)) m[s.problem_id] = s;
+        return m;
+    };
+    int64_t probe_id = -1, target_id = -1;
+    for (const auto& p : points) {
+        if (p.mechanism.rfind("switch", 0) == 0) continue;  // switch points copy the target's fields
+        if (p.coefs_json == "[0.0]" && p.think_budget == 16) probe_id = p.point_id;
+        if (p.coefs_json == "[1.0]" && p.think_budget == 64) target_id = p.point_id;
+    }
+    ASSERT_GE(probe_id, 0);
+    ASSERT_GE(target_id, 0);
+    auto probe = samples_of(probe_id), target = samples_of(target_id);
+    const double thresholds[] = {0.0, 0.5, 1.01};
+    int switched_mid = 0;
+    for (int k = 0; k < 3; ++k) {
+        const PointRecord& p = points[static_cast<size_t>(4 + k)];
+        EXPECT_EQ(p.mechanism.rfind("switch:answer_conf<", 0), 0u) << p.mechanism;
+        EXPECT_NE(p.label.find("probe["), std::string::npos) << p.label;
+        auto sw = samples_of(p.point_id);
+        ASSERT_EQ(sw.size(), 8u);
+        for (const auto& [pid, s] : sw) {
+            const SampleRecord& pr = probe.at(pid);
+            const SampleRecord& tg = target.at(pid);
+            const bool want_switch = pr.answer_conf < thresholds[k];
+            auto ej = json::parse(s.engine_json);
+            EXPECT_EQ(ej["switch"]["switched"].get<bool>(), want_switch) << pid;
+            if (want_switch) {
+                EXPECT_EQ(s.correct_strict, tg.correct_strict);
+                EXPECT_EQ(s.response_text, tg.response_text);
+                EXPECT_EQ(s.n_tokens_think + s.n_tokens_answer,
+                          pr.n_tokens_think + pr.n_tokens_answer + tg.n_tokens_think + tg.n_tokens_answer);
+                switched_mid += k == 1;
+            } else {
+                EXPECT_EQ(s.correct_strict, pr.correct_strict);
+                EXPECT_EQ(s.n_tokens_think, pr.n_tokens_think);
+                EXPECT_EQ(s.response_text, pr.response_text);
+            }
+        }
+    }
+    EXPECT_GT(switched_mid, 0);  // the fake's forced probes are unsure
+    EXPECT_LT(switched_mid, 8);  // and its natural ones sure
+    // Again: nothing new, the same count.
+    auto again = sweep_run(f.config, f.tasks, prov, st, quiet());
+    EXPECT_EQ(again.n_written, 0);
+    EXPECT_EQ(st.count_samples(sum.run_id), run.n_samples_planned);
+}
+
+TEST(Sweep, AdapterSwitchingConfigErrors) {
+    auto bad = [](json sw, json extra = json::object()) {
+        json j = {{"model", "m"},
+                  {"tasks", {{{"name", "arith"}}}},
+                  {"adapters", {"x/long=0:1:1"}},
+                  {"budgets", {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 64}}}}},
+                  {"signals", {{"answer_confidence", true}}},
+                  {"switching", sw}};
+        j.update(extra);
+        SweepConfig c = sweep_config_parse(j, "s.json");
+        sweep_config_validate(c, "s.json");
+    };
+    json ok = {{"probe", {{"coefs", {0}}, {"think_budget", 16}}},
+               {"target", {{"coefs", {1}}, {"think_budget", 64}}},
+               {"thresholds", {0.5}}};
+    EXPECT_NO_THROW(bad(ok));
+    json j = ok;
+    j["probe"]["coefs"] = {0.5};
+    EXPECT_THROW(bad(j), Error);  // not a vector of the grid
+    j = ok;
+    j["target"]["think_budget"] = 100;
+    EXPECT_THROW(bad(j), Error);  // not a budget of the grid
+    j = ok;
+    j["signal"] = "vibes";
+    EXPECT_THROW(bad(j), Error);
+    j = ok;
+    j["signal"] = "prompt_ppl";
+    EXPECT_THROW(bad(j), Error);                                          // prompt_ppl not measured
+    EXPECT_THROW(bad(ok, {{"signals", {{"prompt_ppl", true}}}}), Error);  // answer_conf not measured
+    j = ok;
+    j.erase("thresholds");
+    EXPECT_THROW(bad(j), Error);
+    j = ok;
+    j["target"] = j["probe"];
+    EXPECT_THROW(bad(j), Error);  // the same configuration
+    j = ok;
+    j["probe"]["extra"] = 1;
+    EXPECT_THROW(bad(j), Error);  // unknown key
 }

@@ -4,6 +4,7 @@
 
 #include <sys/wait.h>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -65,6 +66,80 @@ TEST(ReportCli, HtmlFile) {
     EXPECT_EQ(html.find("http://") == std::string::npos || html.find("http://www.w3.org/2000/svg") != std::string::npos,
               true);
     EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // nothing fetched from the network
+}
+
+// The first task's accuracy-vs-tokens chart of a report page.
+std::string frontier_svg(const std::string& html) {
+    size_t a = html.find("<svg class=\"plot frontier-plot\"");
+    if (a == std::string::npos) return "";
+    return html.substr(a, html.find("</svg>", a) - a);
+}
+
+TEST(ReportCli, LogTokensAxis) {
+    // points at 16 and 64 tokens: linear ticks 0, 20, ..., 80; log ticks 10, 15, 20, 30, 50, 70, 100
+    std::string db = make_db();
+    std::string dir = std::filesystem::path(db).parent_path();
+    CmdResult lin = run_cli("report --db " + db + " --run 1 -o " + dir + "/lin.html");
+    ASSERT_EQ(lin.rc, 0) << lin.out;
+    CmdResult log = run_cli("report --db " + db + " --run 1 --log-tokens -o " + dir + "/log.html");
+    ASSERT_EQ(log.rc, 0) << log.out;
+    std::string a = frontier_svg(slurp(dir + "/lin.html")), b = frontier_svg(slurp(dir + "/log.html"));
+    ASSERT_FALSE(a.empty());
+    ASSERT_FALSE(b.empty());
+    EXPECT_NE(a.find(">0</text>"), std::string::npos);
+    EXPECT_NE(a.find(">40</text>"), std::string::npos);
+    EXPECT_EQ(a.find(">100</text>"), std::string::npos);
+    EXPECT_EQ(a.find("log scale"), std::string::npos);
+    EXPECT_EQ(b.find(">0</text>"), std::string::npos);  // no zero on a log axis
+    EXPECT_NE(b.find(">10</text>"), std::string::npos);
+    EXPECT_NE(b.find(">100</text>"), std::string::npos);
+    EXPECT_NE(b.find("log scale"), std::string::npos);
+    // the points sit where log10 puts them on the one-decade axis 10..100: x = L + w (log10 x - 1) with
+    // L = 62, w = 678; the budget-16 point is a circle (centre), the budget-64 one a square (left edge 5.5
+    // before its centre)
+    auto at = [](double x) { return 62 + 678 * (std::log10(x) - 1); };
+    char mark[64];
+    std::snprintf(mark, sizeof mark, "<circle cx=\"%.1f\"", at(16));
+    EXPECT_NE(b.find(mark), std::string::npos) << mark;
+    std::snprintf(mark, sizeof mark, "<rect x=\"%.1f\"", at(64) - 5.5);
+    EXPECT_NE(b.find(mark), std::string::npos) << mark;
+}
+
+TEST(RouteCli, EarlyExitSummaryAndJson) {
+    // one budget group (16, 64) whose forced answers at 16 carry a confidence
+    std::string db = report_temp_db("route.db");
+    {
+        Store s(db);
+        int64_t run = report_add_run(s);
+        s.insert_points({report_point(run, 0, "arith", 16, "[]"), report_point(run, 1, "arith", 64, "[]")});
+        std::vector<SampleRecord> v;
+        for (int i = 0; i < 8; ++i) {
+            std::string q = "q" + std::to_string(i);
+            SampleRecord cut = report_sample(run, 0, q, 0, i % 2 == 0, 16, 2);
+            cut.finish_reason = "think_budget";
+            cut.answer_conf = i < 4 ? 0.99 : 0.5;
+            v.push_back(cut);
+            v.push_back(report_sample(run, 1, q, 0, true, 40, 4));
+        }
+        s.insert_samples(v);
+    }
+    CmdResult con = run_cli("route --db " + db);
+    ASSERT_EQ(con.rc, 0) << con.out;
+    EXPECT_NE(con.out.find("== early exit and overthinking, task arith"), std::string::npos) << con.out;
+    EXPECT_TRUE(std::regex_search(con.out, std::regex(R"(\n +0\.95 +[0-9.]+ +[0-9.]+ )"))) << con.out;
+    CmdResult js = run_cli("route --db " + db + " --format json");
+    ASSERT_EQ(js.rc, 0) << js.out;
+    auto j = nlohmann::json::parse(js.out);
+    const auto& e = j["tasks"][0]["early_exit"];
+    ASSERT_EQ(e["groups"].size(), 1u);
+    EXPECT_TRUE(e["groups"][0]["conf_measured"].get<bool>());
+    ASSERT_EQ(e["groups"][0]["deer"].size(), 6u);
+    // theta 0.95: q0..q3 exit at 16 (18 tokens, half right), q4..q7 run on to 64 (44 tokens, right)
+    const auto& d = e["groups"][0]["deer"][3];
+    EXPECT_DOUBLE_EQ(d["theta"].get<double>(), 0.95);
+    EXPECT_DOUBLE_EQ(d["share_early"].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(d["tokens"].get<double>(), (4 * 18 + 4 * 44) / 8.0);
+    EXPECT_DOUBLE_EQ(d["accuracy"].get<double>(), 0.75);
 }
 
 TEST(ReportCli, ConsoleJsonCsv) {

@@ -367,12 +367,12 @@ TEST(Store, MigratesVersion1Database) {
     // Read-migrate (adabench runs) migrates an adabench store of an older schema, and only reads.
     {
         Store runs_view(path, STORE_MODE_READ_MIGRATE);
-        EXPECT_EQ(runs_view.schema_version(), 3);
+        EXPECT_EQ(runs_view.schema_version(), STORE_SCHEMA_VERSION);
         EXPECT_EQ(runs_view.list_runs().size(), 1u);
         EXPECT_THROW(runs_view.insert_run(make_run("x")), Error);
     }
     Store st(path);
-    EXPECT_EQ(st.schema_version(), 3);
+    EXPECT_EQ(st.schema_version(), STORE_SCHEMA_VERSION);
     auto runs = st.list_runs();
     ASSERT_EQ(runs.size(), 1u);
     EXPECT_EQ(runs[0].config_hash, "old");
@@ -397,7 +397,7 @@ TEST(Store, MigratesVersion1Database) {
     EXPECT_EQ(st.list_samples(f).at(0).extracted_flexible, "8");
     // A second open is a no-op; read-only now works.
     Store again(path, STORE_MODE_READ_ONLY);
-    EXPECT_EQ(again.schema_version(), 3);
+    EXPECT_EQ(again.schema_version(), STORE_SCHEMA_VERSION);
 }
 
 TEST(Store, MigratesVersion2DatabaseWithRows) {
@@ -468,6 +468,11 @@ TEST(Store, MigratesVersion2DatabaseWithRows) {
         EXPECT_TRUE(x.token_exact) << x.problem_id;
         EXPECT_EQ(x.error, "");
         EXPECT_EQ(x.engine_json, "");
+        // 3 -> 4: nothing was measured
+        EXPECT_EQ(x.n_tokens_prefilled, -1);
+        EXPECT_EQ(x.answer_conf, -1.0);
+        EXPECT_EQ(x.answer_ppl, 0.0);
+        EXPECT_EQ(x.prompt_ppl, 0.0);
     }
     EXPECT_EQ(s[0].response_text, "the answer is 7");
     EXPECT_FALSE(s[1].correct_strict);
