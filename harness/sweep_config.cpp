@@ -460,11 +460,12 @@ SweepConfig sweep_config_parse(const json& doc, const std::string& source) {
         side("probe", c.switching.probe);
         side("target", c.switching.target);
         c.switching.signal = so.str("signal", c.switching.signal);
+        c.switching.when = so.str("when", c.switching.when);
         const json* th = so.get("thresholds");
         if (!th)
             throw Error(source + ": key 'switching.thresholds' is required", "e.g. \"thresholds\": [0.5, 0.8, 0.9]");
         c.switching.thresholds = sweep_parse_grid(*th, "switching.thresholds");
-        so.finish({"probe", "target", "signal", "thresholds"});
+        so.finish({"probe", "target", "signal", "when", "thresholds"});
     }
     c.prefill_base = o.boolean("prefill_base", c.prefill_base);
     c.prefix_sharing = o.boolean("prefix_sharing", c.prefix_sharing);
@@ -495,6 +496,8 @@ void validate_switching(const SweepConfig& c, const Fail& fail) {
         fail("switching.signal " + s.signal + " needs the sweep to measure it",
              s.signal == "prompt_ppl" ? "set \"signals\": {\"prompt_ppl\": true}"
                                       : "set \"signals\": {\"answer_confidence\": true}");
+    if (!s.when.empty() && s.when != "below" && s.when != "above")
+        fail("switching.when '" + s.when + "' is not below or above");
     if (s.thresholds.empty() || s.thresholds.size() > 64) fail("switching.thresholds needs 1 to 64 values");
     for (const char* which : {"probe", "target"}) {
         const SweepSwitchSide& side = std::string(which) == "probe" ? s.probe : s.target;
@@ -714,6 +717,7 @@ nlohmann::json sweep_config_canonical(const SweepConfig& c) {
             {"probe", {{"coefs", c.switching.probe.coefs}, {"think_budget", c.switching.probe.think_budget}}},
             {"target", {{"coefs", c.switching.target.coefs}, {"think_budget", c.switching.target.think_budget}}},
             {"signal", c.switching.signal},
+            {"when", c.switching.switch_below() ? "below" : "above"},
             {"thresholds", c.switching.thresholds}};
     // URLs, timeouts, retries and concurrency do not change results: not part of the identity.
     if (c.engine == "http")

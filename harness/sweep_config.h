@@ -95,7 +95,11 @@ struct SweepSwitching {
     bool enabled = false;
     SweepSwitchSide probe, target;
     std::string signal = "answer_conf";  // answer_conf, answer_ppl, prompt_ppl
+    // Switch when the signal is "below" or "above" θ; "" = the signal's own sense (confidence:
+    // below, perplexities: above).
+    std::string when;
     std::vector<double> thresholds;
+    bool switch_below() const { return when.empty() ? signal == "answer_conf" : when == "below"; }
 };
 
 struct SweepConfig {

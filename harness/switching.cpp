@@ -36,7 +36,7 @@ int64_t find_point(const SweepConfig& c, const SweepPlan& plan, size_t t, size_t
 }
 
 bool switches(const SweepSwitching& s, double signal, double threshold) {
-    return s.signal == "answer_conf" ? signal < threshold : signal > threshold;
+    return s.switch_below() ? signal < threshold : signal > threshold;
 }
 
 // The probe's signal, or NaN when it was not measured.
@@ -50,7 +50,7 @@ double probe_signal(const SweepSwitching& s, const SampleRecord& probe) {
 
 std::string switch_mechanism(const SweepSwitching& s, double threshold) {
     std::string t = nlohmann::json(threshold).dump();
-    return "switch:" + s.signal + (s.signal == "answer_conf" ? "<" : ">") + t;
+    return "switch:" + s.signal + (s.switch_below() ? "<" : ">") + t;
 }
 
 std::vector<SwitchPoint> switch_plan(const SweepConfig& c, const SweepPlan& plan) {

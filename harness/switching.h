@@ -5,6 +5,8 @@
 //   answer_conf  switch when the probe answer's confidence < θ (the probe's tokens are paid too)
 //   answer_ppl   switch when the probe answer's perplexity > θ (CAR's rule; probe tokens paid)
 //   prompt_ppl   switch when the prompt's perplexity > θ (decided before generating: no probe)
+// ("when": "below" / "above" turns a signal's sense round, for a model whose signal runs the other
+// way.)
 // Stored as points of their own, mechanism "switch:SIGNAL<θ" (or ">θ"), one per threshold, with the
 // target's coefficients and budget. Their samples are assembled from the stored samples of the probe
 // and target points of the same run: seeds depend only on (seed, task, problem, sample index), so

@@ -599,4 +599,9 @@ TEST(Sweep, AdapterSwitchingConfigErrors) {
     j = ok;
     j["probe"]["extra"] = 1;
     EXPECT_THROW(bad(j), Error);  // unknown key
+    j = ok;
+    j["when"] = "sideways";
+    EXPECT_THROW(bad(j), Error);
+    j["when"] = "above";
+    EXPECT_NO_THROW(bad(j));
 }
