@@ -42,7 +42,7 @@ struct Fixture {
 };
 
 // A tiny grid: 3 problems x 2 budgets, batches of 2 requests: two sample batches per sweep.
-Fixture make_fixture(const std::string& name) {
+Fixture make_fixture(const std::string& name, const json& extra = json::object()) {
     Fixture f;
     f.dir = temp_dir("faults-" + name);
     std::string task = fake_task_write(f.dir, "fake", 3);
@@ -51,6 +51,7 @@ Fixture make_fixture(const std::string& name) {
               {"prompt_template", "plain"},
               {"budgets", {{{"mechanism", "hard_cut"}, {"think_budgets", {16, 64}}}}},
               {"batch_size", 2}};
+    j.update(extra);
     f.config = sweep_config_parse(j, "test.json");
     sweep_config_validate(f.config, "test.json");
     f.tasks = sweep_load_tasks(f.config);
@@ -255,6 +256,32 @@ TEST(StoreFaults, SweepStopsCleanlyAtEveryWritePointAndResumesToTheSameRows) {
     }
     ASSERT_EQ(ref.size(), 6u);
     fault_every_sweep_point(f, "", ref, "new store");
+}
+
+// Adapter switching adds a write path at the end of every session (the switch samples assembled
+// from the stored probe and target samples): a fault there stops the sweep the same clean way, and
+// the next session assembles exactly the clean run's rows.
+TEST(StoreFaults, ASwitchingSweepStopsCleanlyAtEveryWritePoint) {
+    json extra = {{"adapters", {"x/long=0:1:1"}},
+                  {"signals", {{"answer_confidence", true}}},
+                  {"switching",
+                   {{"probe", {{"coefs", {0}}, {"think_budget", 16}}},
+                    {"target", {{"coefs", {1}}, {"think_budget", 64}}},
+                    {"thresholds", {0.5}}}}};
+    auto f = make_fixture("switch", extra);
+    std::string clean = f.dir + "/clean.db";
+    {
+        Store st(clean);
+        FakeProvider prov;
+        sweep_run(f.config, f.tasks, prov, st, quiet());
+    }
+    std::vector<std::string> ref;
+    {
+        Store st(clean, STORE_MODE_READ_ONLY);
+        ref = dump_samples(st, 1);
+    }
+    ASSERT_EQ(ref.size(), 3u * 2 * 2 + 3);  // the grid, then one switch sample per problem
+    fault_every_sweep_point(f, "", ref, "switching");
 }
 
 TEST(StoreFaults, AResumedSweepStopsCleanlyAtEveryWritePoint) {
