@@ -167,7 +167,8 @@ nlohmann::json io_read_json(const std::string& path) {
     std::string text = io_read_file(path);
     try {
         return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+        // parse_error, and out_of_range for a number that overflows a double ("1e3081")
         throw Error(path + ": malformed JSON: " + io_printable(e.what()));
     }
 }

@@ -24,7 +24,7 @@ nlohmann::json grade_parse_line(const std::string& path, size_t line_no, const s
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (a number overflows)
         throw Error(where + ": not valid JSON (" + std::string(e.what()) + ")",
                     "each line must be one JSON object: {\"id\": ..., \"gold\": \"...\", \"response\": \"...\"}");
     }

@@ -58,6 +58,21 @@ TEST(Io, MalformedJsonNamesTheFile) {
     }
 }
 
+// A number beyond a double's range is nlohmann's out_of_range, not a parse_error: still a clear
+// error naming the file (found by fuzz_sweep_config; fuzz/regressions/sweep_config/).
+TEST(Io, NumberOverflowIsMalformedJson) {
+    std::string path = testing::TempDir() + "overflow.json";
+    io_write_file_atomic(path, "{\"seed\": 1e3081}");
+    try {
+        io_read_json(path);
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        std::string w = e.what();
+        EXPECT_NE(w.find(path), std::string::npos);
+        EXPECT_NE(w.find("malformed JSON"), std::string::npos) << w;
+    }
+}
+
 TEST(Io, AtomicWriteRoundTrip) {
     std::string path = testing::TempDir() + "roundtrip.bin";
     std::string data("a\0b\nc", 5);
