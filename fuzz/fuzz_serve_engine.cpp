@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -49,13 +50,24 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     tcp::socket s(g_io);
-    s.connect(tcp::endpoint(asio::ip::address_v4::loopback(), g_server->port()));
     boost::system::error_code ec;
+    // libFuzzer's -timeout alarm (SIGALRM) interrupts blocking calls: a connect or read that
+    // returns EINTR is retried (the harness's own business, not the server's).
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (s.is_open()) s.close(ec);
+        s.connect(tcp::endpoint(asio::ip::address_v4::loopback(), g_server->port()), ec);
+        if (ec != asio::error::interrupted) break;
+    }
+    if (ec) {
+        std::fprintf(stderr, "fuzz_serve_engine: cannot connect to the server: %s\n", ec.message().c_str());
+        std::abort();
+    }
     asio::write(s, asio::buffer(data, size), ec);
     s.shutdown(tcp::socket::shutdown_send, ec);
     char buf[4096];
     while (true) {
         s.read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::interrupted) continue;
         if (ec) break;
     }
     return 0;
