@@ -312,6 +312,7 @@ private:
     // scratch slots, max_batch prompts per forward, log p(x_t | x_<t) summed from the logits rows.
     // The generation itself does not use these slots, so its tokens are the same either way.
     void score_prompts(const std::vector<std::unique_ptr<Job>>& jobs) {
+        // (prompt, prompt weights) -> the jobs that asked for its perplexity
         std::map<std::pair<std::vector<int32_t>, std::vector<float>>, std::vector<Job*>> distinct;
         for (auto& jp : jobs) {
             if (!jp->req->measure_prompt_ppl || jp->req->prompt_ids.size() < 2) continue;
@@ -319,8 +320,7 @@ private:
             if (cap > 0 && static_cast<int>(jp->req->prompt_ids.size()) >= cap) continue;
             distinct[{jp->req->prompt_ids, jp->plan.prefill_coefs}].push_back(jp.get());
         }
-        std::vector<const std::pair<const std::pair<std::vector<int32_t>, std::vector<float>>, std::vector<Job*>>*>
-            todo;
+        std::vector<const decltype(distinct)::value_type*> todo;
         for (const auto& e : distinct) todo.push_back(&e);
         const size_t width = static_cast<size_t>(std::max(1, opts_.max_batch));
         std::vector<float> logits;

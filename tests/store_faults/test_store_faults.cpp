@@ -65,6 +65,18 @@ SweepOptions quiet(const std::string& shard = "") {
     return o;
 }
 
+// The rows of an uninterrupted sweep of f into a fresh store (f.dir/clean.db): the reference.
+std::vector<std::string> clean_run_rows(const Fixture& f) {
+    std::string clean = f.dir + "/clean.db";
+    {
+        Store st(clean);
+        FakeProvider prov;
+        sweep_run(f.config, f.tasks, prov, st, quiet());
+    }
+    Store st(clean, STORE_MODE_READ_ONLY);
+    return dump_samples(st, 1);
+}
+
 void remove_db(const std::string& path) {
     for (const char* s : {"", "-wal", "-shm", "-journal"}) fs::remove(path + s);
 }
@@ -243,17 +255,7 @@ void fault_every_sweep_point(const Fixture& f, const std::string& start, const s
 
 TEST(StoreFaults, SweepStopsCleanlyAtEveryWritePointAndResumesToTheSameRows) {
     auto f = make_fixture("sweep");
-    std::string clean = f.dir + "/clean.db";
-    {
-        Store st(clean);
-        FakeProvider prov;
-        sweep_run(f.config, f.tasks, prov, st, quiet());
-    }
-    std::vector<std::string> ref;
-    {
-        Store st(clean, STORE_MODE_READ_ONLY);
-        ref = dump_samples(st, 1);
-    }
+    std::vector<std::string> ref = clean_run_rows(f);
     ASSERT_EQ(ref.size(), 6u);
     fault_every_sweep_point(f, "", ref, "new store");
 }
@@ -269,17 +271,7 @@ TEST(StoreFaults, ASwitchingSweepStopsCleanlyAtEveryWritePoint) {
                     {"target", {{"coefs", {1}}, {"think_budget", 64}}},
                     {"thresholds", {0.5}}}}};
     auto f = make_fixture("switch", extra);
-    std::string clean = f.dir + "/clean.db";
-    {
-        Store st(clean);
-        FakeProvider prov;
-        sweep_run(f.config, f.tasks, prov, st, quiet());
-    }
-    std::vector<std::string> ref;
-    {
-        Store st(clean, STORE_MODE_READ_ONLY);
-        ref = dump_samples(st, 1);
-    }
+    std::vector<std::string> ref = clean_run_rows(f);
     ASSERT_EQ(ref.size(), 3u * 2 * 2 + 3);  // the grid, then one switch sample per problem
     fault_every_sweep_point(f, "", ref, "switching");
 }
